@@ -1,0 +1,442 @@
+//! The connection task of a client: connect, log in, pump frames, and on a
+//! lost link reconnect with exponential backoff and restore what the user had
+//! (channels, user attributes, presence subscriptions).
+
+use std::sync::Arc;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    ChannelEvent, ClientEvent, ConnectionChangeReason as Reason, ConnectionState as CS,
+    LoginInfo, RtmError, Shared,
+};
+use crate::protocol::{
+    ClientFrame, ErrorKind, Event, PROTOCOL_VERSION, Reply, Request, ServerFrame, Uid,
+    close_code,
+};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How one connected period ended.
+enum LinkEnd {
+    /// Dropped, timed out or closed by the server: reconnect.
+    Lost,
+    /// The same uid logged in elsewhere: stop.
+    RemoteLogin,
+    /// The token expired: stop.
+    TokenExpired,
+    /// `logout` asked us to stop.
+    Cancelled,
+}
+
+/// Why connect + login failed.
+enum LoginFail {
+    /// The server refused (bad uid, bad token …): do not retry.
+    Refused(RtmError),
+    /// Could not reach the server, or it went away mid-login: retry.
+    Unreachable(RtmError),
+    Timeout,
+}
+
+pub(super) async fn run(
+    shared: Arc<Shared>,
+    uid: Uid,
+    first_login: oneshot::Sender<Result<LoginInfo, RtmError>>,
+    cancel: CancellationToken,
+) {
+    let mut first_login = Some(first_login);
+    let mut backoff = shared.config.reconnect_initial;
+    shared.set_state(CS::Connecting, Reason::Login);
+    loop {
+        let token = shared.lock().token.clone();
+        let attempt = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = tokio::time::timeout(shared.config.login_timeout, connect_and_login(&shared.url, &uid, token)) => r,
+        };
+        let attempt = attempt.unwrap_or(Err(LoginFail::Timeout));
+        match attempt {
+            Ok((ws, info)) => {
+                backoff = shared.config.reconnect_initial;
+                let (out_tx, out_rx) = mpsc::unbounded_channel();
+                shared.lock().out = Some(out_tx);
+                shared.set_state(CS::Connected, Reason::LoginSuccess);
+                if let Some(expires) = info.token_expires_in_s {
+                    tracing::info!(expires, "token expiry announced");
+                }
+                match first_login.take() {
+                    Some(tx) => {
+                        let _ = tx.send(Ok(info));
+                    }
+                    None => {
+                        tokio::spawn(restore(shared.clone()));
+                    }
+                }
+                let end = pump(&shared, ws, out_rx, &cancel).await;
+                shared.lock().out = None;
+                shared.fail_pending();
+                match end {
+                    LinkEnd::Lost => {
+                        shared.set_state(CS::Reconnecting, Reason::Interrupted);
+                    }
+                    LinkEnd::RemoteLogin => {
+                        shared.set_state(CS::Aborted, Reason::RemoteLogin);
+                        clear_session(&shared);
+                        return;
+                    }
+                    LinkEnd::TokenExpired => {
+                        shared.set_state(CS::Aborted, Reason::TokenExpired);
+                        shared.emit(ClientEvent::TokenExpired);
+                        clear_session(&shared);
+                        return;
+                    }
+                    LinkEnd::Cancelled => return,
+                }
+            }
+            Err(fail) => {
+                let first = first_login.is_some();
+                match (fail, first) {
+                    (LoginFail::Refused(e), _) => {
+                        let reason = if e.kind() == ErrorKind::TokenExpired && !first {
+                            Reason::TokenExpired
+                        } else {
+                            Reason::LoginFailure
+                        };
+                        shared.set_state(CS::Disconnected, reason);
+                        clear_session(&shared);
+                        if let Some(tx) = first_login.take() {
+                            let _ = tx.send(Err(e));
+                        }
+                        return;
+                    }
+                    (LoginFail::Timeout, true) => {
+                        shared.set_state(CS::Disconnected, Reason::LoginTimeout);
+                        clear_session(&shared);
+                        if let Some(tx) = first_login.take() {
+                            let _ = tx.send(Err(RtmError::Timeout(
+                                shared.config.login_timeout.as_secs(),
+                            )));
+                        }
+                        return;
+                    }
+                    (LoginFail::Unreachable(e), true) => {
+                        shared.set_state(CS::Disconnected, Reason::LoginFailure);
+                        clear_session(&shared);
+                        if let Some(tx) = first_login.take() {
+                            let _ = tx.send(Err(e));
+                        }
+                        return;
+                    }
+                    // While reconnecting, keep trying.
+                    (LoginFail::Timeout | LoginFail::Unreachable(_), false) => {}
+                }
+            }
+        }
+        // Wait before the next attempt; logout interrupts the wait.
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(shared.config.reconnect_max);
+    }
+}
+
+/// After a session ended for good, nothing is left to restore.
+fn clear_session(shared: &Shared) {
+    let mut st = shared.lock();
+    st.joined.clear();
+    st.attributes.clear();
+    st.subscriptions.clear();
+    st.task = None;
+}
+
+async fn connect_and_login(
+    url: &str,
+    uid: &Uid,
+    token: Option<String>,
+) -> Result<(Ws, LoginInfo), LoginFail> {
+    let config = WebSocketConfig::default()
+        .read_buffer_size(16 * 1024)
+        .max_message_size(Some(1024 * 1024));
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
+        .await
+        .map_err(|e| {
+            LoginFail::Unreachable(RtmError::Connect {
+                url: url.to_string(),
+                reason: e.to_string(),
+            })
+        })?;
+    let login = ClientFrame {
+        id: 0,
+        request: Request::Login {
+            protocol: PROTOCOL_VERSION,
+            uid: uid.clone(),
+            token,
+        },
+    };
+    let lost = |e: &dyn std::fmt::Display| {
+        LoginFail::Unreachable(RtmError::Connect {
+            url: url.to_string(),
+            reason: e.to_string(),
+        })
+    };
+    ws.send(Message::Text(login.encode().into()))
+        .await
+        .map_err(|e| lost(&e))?;
+    loop {
+        let msg = match ws.next().await {
+            Some(Ok(m)) => m,
+            Some(Err(e)) => return Err(lost(&e)),
+            None => return Err(lost(&"the server closed the connection during login")),
+        };
+        let text = match msg {
+            Message::Text(t) => t,
+            Message::Close(frame) => {
+                let why = frame
+                    .map(|f| f.reason.to_string())
+                    .unwrap_or_else(|| "closed".into());
+                return Err(lost(&why));
+            }
+            _ => continue,
+        };
+        match ServerFrame::decode(&text) {
+            Ok(ServerFrame::Ok {
+                id: 0,
+                result:
+                    Reply::LoggedIn {
+                        uid,
+                        server_ts,
+                        dev_mode,
+                        token_expires_in_s,
+                        ..
+                    },
+            }) => {
+                return Ok((
+                    ws,
+                    LoginInfo {
+                        uid,
+                        server_ts,
+                        dev_mode,
+                        token_expires_in_s,
+                    },
+                ));
+            }
+            Ok(ServerFrame::Error { error, .. }) => {
+                let _ = ws.close(None).await;
+                return Err(LoginFail::Refused(RtmError::Server(error)));
+            }
+            Ok(other) => {
+                tracing::debug!(?other, "ignoring frame before login reply");
+            }
+            Err(e) => {
+                return Err(LoginFail::Unreachable(RtmError::Protocol(format!(
+                    "bad login reply: {e}"
+                ))));
+            }
+        }
+    }
+}
+
+/// Moves frames both ways until the link ends.
+async fn pump(
+    shared: &Arc<Shared>,
+    ws: Ws,
+    mut out: mpsc::UnboundedReceiver<String>,
+    cancel: &CancellationToken,
+) -> LinkEnd {
+    let (mut sink, mut stream) = ws.split();
+    let mut last_seen = Instant::now();
+    let mut ping = tokio::time::interval(shared.config.heartbeat_interval);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ping.tick().await;
+    // Set by events that announce the end of the session before the close frame.
+    let mut pending_end: Option<LinkEnd> = None;
+    loop {
+        tokio::select! {
+            // logout(): say goodbye and stop.
+            _ = cancel.cancelled() => {
+                let _ = sink.send(Message::Close(None)).await;
+                return LinkEnd::Cancelled;
+            }
+            // A request to send; take every one that is ready, flush once.
+            Some(text) = out.recv() => {
+                let mut ok = sink.feed(Message::Text(text.into())).await.is_ok();
+                while ok && let Ok(more) = out.try_recv() {
+                    ok = sink.feed(Message::Text(more.into())).await.is_ok();
+                }
+                if !ok || sink.flush().await.is_err() {
+                    return pending_end.unwrap_or(LinkEnd::Lost);
+                }
+            }
+            // Heartbeat: ping, and give up on a silent server.
+            _ = ping.tick() => {
+                if last_seen.elapsed() > shared.config.heartbeat_timeout {
+                    tracing::warn!("no traffic from the server within the heartbeat timeout");
+                    return LinkEnd::Lost;
+                }
+                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    return pending_end.unwrap_or(LinkEnd::Lost);
+                }
+            }
+            // Anything from the server.
+            msg = stream.next() => {
+                last_seen = Instant::now();
+                let text = match msg {
+                    None | Some(Err(_)) => return pending_end.unwrap_or(LinkEnd::Lost),
+                    Some(Ok(Message::Text(t))) => t,
+                    Some(Ok(Message::Close(frame))) => {
+                        let code = frame.as_ref().map(|f| u16::from(f.code)).unwrap_or(1005);
+                        tracing::info!(code, reason = ?frame.as_ref().map(|f| f.reason.to_string()), "server closed the connection");
+                        return match code {
+                            close_code::REMOTE_LOGIN => LinkEnd::RemoteLogin,
+                            close_code::TOKEN_EXPIRED => LinkEnd::TokenExpired,
+                            _ => pending_end.unwrap_or(LinkEnd::Lost),
+                        };
+                    }
+                    Some(Ok(_)) => continue,
+                };
+                match ServerFrame::decode(&text) {
+                    Ok(ServerFrame::Ok { id, result }) => {
+                        if let Some(tx) = shared.lock().pending.remove(&id) {
+                            let _ = tx.send(Ok(result));
+                        }
+                    }
+                    Ok(ServerFrame::Error { id: Some(id), error }) => {
+                        if let Some(tx) = shared.lock().pending.remove(&id) {
+                            let _ = tx.send(Err(RtmError::Server(error)));
+                        }
+                    }
+                    Ok(ServerFrame::Error { id: None, error }) => {
+                        tracing::warn!("server error without request id: {error}");
+                    }
+                    Ok(ServerFrame::Event { event }) => {
+                        if let Some(end) = dispatch(shared, event) {
+                            pending_end = Some(end);
+                        }
+                    }
+                    Err(e) => tracing::warn!("undecodable frame from the server: {e}"),
+                }
+            }
+        }
+    }
+}
+
+/// Turns a server event into client events; returns how the link will end
+/// when the event announces it.
+fn dispatch(shared: &Shared, event: Event) -> Option<LinkEnd> {
+    match event {
+        Event::MessageFromPeer {
+            peer_id,
+            message,
+            props,
+        } => shared.emit(ClientEvent::MessageFromPeer {
+            message,
+            peer_id,
+            props,
+        }),
+        Event::ChannelMessage {
+            channel_id,
+            member_id,
+            message,
+            props,
+        } => shared.dispatch_channel_event(
+            channel_id,
+            ChannelEvent::ChannelMessage {
+                message,
+                member_id,
+                props,
+            },
+        ),
+        Event::MemberJoined {
+            channel_id,
+            member_id,
+        } => shared.dispatch_channel_event(channel_id, ChannelEvent::MemberJoined(member_id)),
+        Event::MemberLeft {
+            channel_id,
+            member_id,
+        } => shared.dispatch_channel_event(channel_id, ChannelEvent::MemberLeft(member_id)),
+        Event::MemberCountUpdated {
+            channel_id,
+            member_count,
+        } => shared.dispatch_channel_event(
+            channel_id,
+            ChannelEvent::MemberCountUpdated(member_count),
+        ),
+        Event::AttributesUpdated {
+            channel_id,
+            attributes,
+        } => shared.dispatch_channel_event(channel_id, ChannelEvent::AttributesUpdated(attributes)),
+        Event::PeersOnlineStatusChanged { statuses } => {
+            shared.emit(ClientEvent::PeersOnlineStatusChanged(statuses))
+        }
+        Event::RemoteLogin => return Some(LinkEnd::RemoteLogin),
+        Event::TokenPrivilegeWillExpire { expires_in_s } => {
+            shared.emit(ClientEvent::TokenPrivilegeWillExpire { expires_in_s })
+        }
+        Event::TokenExpired => return Some(LinkEnd::TokenExpired),
+        Event::ServerShutdown => tracing::info!("server is shutting down; will reconnect"),
+    }
+    None
+}
+
+/// After a reconnection: rejoin channels, put back user attributes and
+/// presence subscriptions, then tell the app what happened.
+async fn restore(shared: Arc<Shared>) {
+    let (channels, attributes, subscriptions) = {
+        let st = shared.lock();
+        (
+            st.joined.iter().cloned().collect::<Vec<_>>(),
+            st.attributes.clone(),
+            st.subscriptions.iter().cloned().collect::<Vec<_>>(),
+        )
+    };
+    let mut rejoined = Vec::new();
+    let mut failed = Vec::new();
+    for ch in channels {
+        match shared
+            .request(Request::Join {
+                channel_id: ch.clone(),
+            })
+            .await
+        {
+            Ok(_) => rejoined.push(ch),
+            Err(e) if e.kind() == ErrorKind::AlreadyJoined => rejoined.push(ch),
+            Err(e) => {
+                shared.lock().joined.remove(&ch);
+                failed.push((ch, e));
+            }
+        }
+    }
+    let mut attributes_restored = false;
+    if !attributes.is_empty() {
+        attributes_restored = shared
+            .request(Request::SetLocalUserAttributes { attributes })
+            .await
+            .is_ok();
+    }
+    let mut subscriptions_restored = 0;
+    for chunk in subscriptions.chunks(crate::protocol::MAX_SUBSCRIPTIONS) {
+        if shared
+            .request(Request::SubscribePeersOnlineStatus {
+                peer_ids: chunk.to_vec(),
+            })
+            .await
+            .is_ok()
+        {
+            subscriptions_restored += chunk.len();
+        }
+    }
+    shared.emit(ClientEvent::Restored {
+        rejoined,
+        failed,
+        attributes_restored,
+        subscriptions_restored,
+    });
+}
+

@@ -1,0 +1,783 @@
+//! The SDK: [`RtmClient`] (login, peer messages, presence, attributes) and
+//! [`RtmChannel`] (join, leave, channel messages, members), over one
+//! WebSocket connection kept alive by a background task that reconnects with
+//! backoff and restores channels, user attributes and presence subscriptions.
+//!
+//! Requests are matched to replies by id and time out (10 s by default);
+//! everything the server pushes arrives on [`ClientEvents`]. No UI types here:
+//! any Rust program can use it (see `examples/bot.rs`).
+
+mod channel;
+mod connection;
+mod error;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+pub use channel::RtmChannel;
+pub use error::RtmError;
+
+pub use crate::protocol::{
+    ChannelAttribute, ChannelAttributeOptions, ChannelId, ChannelMemberCount, ErrorKind,
+    MessageProps, PeerOnlineState, RtmMessage, SendMessageOptions, SubscriptionOption, Uid,
+};
+use crate::protocol::{ClientFrame, Reply, Request};
+
+/// Connection states of the model (spec §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnectionState {
+    Disconnected,
+    Connecting,
+    Connected,
+    Reconnecting,
+    Aborted,
+}
+
+/// Why the connection state changed (spec §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnectionChangeReason {
+    Login,
+    LoginSuccess,
+    LoginFailure,
+    LoginTimeout,
+    Interrupted,
+    Logout,
+    BannedByServer,
+    RemoteLogin,
+    TokenExpired,
+}
+
+/// Tunables of the SDK.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// How long a request waits for its reply.
+    pub request_timeout: Duration,
+    /// How long connecting + login may take.
+    pub login_timeout: Duration,
+    /// First wait before reconnecting; doubles up to `reconnect_max`.
+    pub reconnect_initial: Duration,
+    pub reconnect_max: Duration,
+    /// How often the client pings the server.
+    pub heartbeat_interval: Duration,
+    /// Silence from the server for this long means the link is dead.
+    pub heartbeat_timeout: Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(10),
+            login_timeout: Duration::from_secs(10),
+            reconnect_initial: Duration::from_millis(250),
+            reconnect_max: Duration::from_secs(8),
+            heartbeat_interval: Duration::from_secs(5),
+            heartbeat_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// What `login` learned from the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginInfo {
+    pub uid: Uid,
+    pub server_ts: u64,
+    /// The server runs without an app certificate (tokens are not checked).
+    pub dev_mode: bool,
+    pub token_expires_in_s: Option<u64>,
+}
+
+/// Result of `send_message_to_peer`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerMessageSendResult {
+    /// The peer was online and the message was handed to it.
+    pub has_peer_received: bool,
+    /// The peer was offline and the server stored the message for later.
+    pub cached: bool,
+    pub server_received_ts: u64,
+}
+
+/// Events of one channel (also delivered on the client stream as
+/// [`ClientEvent::Channel`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelEvent {
+    ChannelMessage {
+        message: RtmMessage,
+        member_id: Uid,
+        props: MessageProps,
+    },
+    MemberJoined(Uid),
+    MemberLeft(Uid),
+    MemberCountUpdated(u32),
+    AttributesUpdated(Vec<ChannelAttribute>),
+}
+
+/// Everything the SDK reports without being asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientEvent {
+    ConnectionStateChanged {
+        state: ConnectionState,
+        reason: ConnectionChangeReason,
+    },
+    MessageFromPeer {
+        message: RtmMessage,
+        peer_id: Uid,
+        props: MessageProps,
+    },
+    PeersOnlineStatusChanged(BTreeMap<Uid, PeerOnlineState>),
+    Channel {
+        channel_id: ChannelId,
+        event: ChannelEvent,
+    },
+    /// After a reconnection: what the SDK restored by itself.
+    Restored {
+        rejoined: Vec<ChannelId>,
+        /// Channels that could not be rejoined, with why; they count as left.
+        failed: Vec<(ChannelId, RtmError)>,
+        attributes_restored: bool,
+        subscriptions_restored: usize,
+    },
+    TokenPrivilegeWillExpire {
+        expires_in_s: u64,
+    },
+    TokenExpired,
+}
+
+/// The stream of [`ClientEvent`]s of one client.
+pub struct ClientEvents {
+    rx: mpsc::UnboundedReceiver<ClientEvent>,
+}
+
+impl ClientEvents {
+    /// The next event; `None` once the client and all its clones are dropped.
+    pub async fn recv(&mut self) -> Option<ClientEvent> {
+        self.rx.recv().await
+    }
+
+    /// An event if one is ready, without waiting.
+    pub fn try_recv(&mut self) -> Option<ClientEvent> {
+        self.rx.try_recv().ok()
+    }
+}
+
+/// State shared by the client handle, its channels and the connection task.
+struct Shared {
+    url: String,
+    config: ClientConfig,
+    events: mpsc::UnboundedSender<ClientEvent>,
+    next_id: AtomicU64,
+    state: Mutex<State>,
+}
+
+/// Guarded by `Shared::state`; never held across an `.await`.
+struct State {
+    conn: ConnectionState,
+    uid: Option<Uid>,
+    token: Option<String>,
+    /// Frames for the connection task; `Some` only while CONNECTED.
+    out: Option<mpsc::UnboundedSender<String>>,
+    /// Requests waiting for their reply, by id.
+    pending: HashMap<u64, oneshot::Sender<Result<Reply, RtmError>>>,
+    /// What the SDK restores after a reconnection.
+    joined: BTreeSet<ChannelId>,
+    attributes: BTreeMap<String, String>,
+    subscriptions: BTreeSet<Uid>,
+    /// Per-channel event streams handed out by `create_channel`.
+    channel_streams: HashMap<ChannelId, mpsc::UnboundedSender<ChannelEvent>>,
+    /// The connection task and its stop switch, while logged in.
+    task: Option<(tokio::task::JoinHandle<()>, CancellationToken)>,
+}
+
+/// A handle to one logged-in (or not yet) user. Cheap to clone; all clones
+/// share the connection.
+#[derive(Clone)]
+pub struct RtmClient {
+    shared: Arc<Shared>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn emit(&self, ev: ClientEvent) {
+        let _ = self.events.send(ev);
+    }
+
+    /// Sets the state and reports it, unless nothing changed.
+    fn set_state(&self, state: ConnectionState, reason: ConnectionChangeReason) {
+        {
+            let mut st = self.lock();
+            if st.conn == state {
+                return;
+            }
+            st.conn = state;
+        }
+        self.emit(ClientEvent::ConnectionStateChanged { state, reason });
+    }
+
+    fn dispatch_channel_event(&self, channel_id: ChannelId, event: ChannelEvent) {
+        {
+            let st = self.lock();
+            if let Some(tx) = st.channel_streams.get(&channel_id) {
+                let _ = tx.send(event.clone());
+            }
+        }
+        self.emit(ClientEvent::Channel { channel_id, event });
+    }
+
+    /// Fails every request in flight (the link is gone).
+    fn fail_pending(&self) {
+        let pending: Vec<_> = self.lock().pending.drain().collect();
+        for (_, tx) in pending {
+            let _ = tx.send(Err(RtmError::ConnectionLost));
+        }
+    }
+
+    async fn request(&self, request: Request) -> Result<Reply, RtmError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        let out = {
+            let mut st = self.lock();
+            let Some(out) = st.out.clone().filter(|_| st.conn == ConnectionState::Connected)
+            else {
+                return Err(RtmError::NotLoggedIn(
+                    "the client is not connected; log in (or wait for the reconnection) first",
+                ));
+            };
+            st.pending.insert(id, tx);
+            out
+        };
+        if out.send(ClientFrame { id, request }.encode()).is_err() {
+            self.lock().pending.remove(&id);
+            return Err(RtmError::ConnectionLost);
+        }
+        let timeout = self.config.request_timeout;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(RtmError::ConnectionLost),
+            Err(_) => {
+                self.lock().pending.remove(&id);
+                Err(RtmError::Timeout(timeout.as_secs()))
+            }
+        }
+    }
+}
+
+fn unexpected(reply: Reply) -> RtmError {
+    RtmError::Protocol(format!("{reply:?}"))
+}
+
+fn uids(ids: &[&str]) -> Result<Vec<Uid>, RtmError> {
+    ids.iter().map(|i| Uid::new(*i).map_err(RtmError::from)).collect()
+}
+
+impl RtmClient {
+    /// A client for the server at `url` (`ws://host:port`). Nothing connects
+    /// until [`login`](Self::login).
+    pub fn new(url: impl Into<String>, config: ClientConfig) -> (RtmClient, ClientEvents) {
+        let (events, rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            url: url.into(),
+            config,
+            events,
+            next_id: AtomicU64::new(1),
+            state: Mutex::new(State {
+                conn: ConnectionState::Disconnected,
+                uid: None,
+                token: None,
+                out: None,
+                pending: HashMap::new(),
+                joined: BTreeSet::new(),
+                attributes: BTreeMap::new(),
+                subscriptions: BTreeSet::new(),
+                channel_streams: HashMap::new(),
+                task: None,
+            }),
+        });
+        (RtmClient { shared }, ClientEvents { rx })
+    }
+
+    pub fn server_url(&self) -> &str {
+        &self.shared.url
+    }
+
+    pub fn connection_state(&self) -> ConnectionState {
+        self.shared.lock().conn
+    }
+
+    /// The uid of the current (or last) login.
+    pub fn uid(&self) -> Option<Uid> {
+        self.shared.lock().uid.clone()
+    }
+
+    /// Channels this client has joined (and will rejoin after a reconnection).
+    pub fn joined_channels(&self) -> Vec<ChannelId> {
+        self.shared.lock().joined.iter().cloned().collect()
+    }
+
+    /// Connects and logs in. Resolves once the server accepted (or refused)
+    /// the login; afterwards the connection is kept alive and re-established
+    /// on its own until [`logout`](Self::logout).
+    pub async fn login(&self, uid: &str, token: Option<String>) -> Result<LoginInfo, RtmError> {
+        let uid = Uid::new(uid)?;
+        let (tx, rx) = oneshot::channel();
+        let cancel = CancellationToken::new();
+        {
+            let mut st = self.shared.lock();
+            if st.task.is_some() {
+                return Err(RtmError::AlreadyLogin);
+            }
+            st.uid = Some(uid.clone());
+            st.token = token;
+            st.joined.clear();
+            st.attributes.clear();
+            st.subscriptions.clear();
+            let task = tokio::spawn(connection::run(
+                self.shared.clone(),
+                uid,
+                tx,
+                cancel.clone(),
+            ));
+            st.task = Some((task, cancel));
+        }
+        match rx.await {
+            Ok(result) => {
+                if result.is_err() {
+                    // The task ended; allow a fresh login.
+                    self.shared.lock().task = None;
+                }
+                result
+            }
+            Err(_) => {
+                self.shared.lock().task = None;
+                Err(RtmError::ConnectionLost)
+            }
+        }
+    }
+
+    /// Logs out (from any state) and stops reconnecting. Ends in
+    /// DISCONNECTED(LOGOUT).
+    pub async fn logout(&self) -> Result<(), RtmError> {
+        if self.connection_state() == ConnectionState::Connected {
+            // Best effort: the server removes the session at once. If this
+            // fails the server notices the closed link instead.
+            let _ = self.shared.request(Request::Logout).await;
+        }
+        let task = self.shared.lock().task.take();
+        if let Some((handle, cancel)) = task {
+            cancel.cancel();
+            let _ = handle.await;
+        }
+        {
+            let mut st = self.shared.lock();
+            st.joined.clear();
+            st.attributes.clear();
+            st.subscriptions.clear();
+            st.out = None;
+        }
+        self.shared.fail_pending();
+        self.shared.set_state(
+            ConnectionState::Disconnected,
+            ConnectionChangeReason::Logout,
+        );
+        Ok(())
+    }
+
+    /// Swaps in a fresh token without reconnecting.
+    pub async fn renew_token(&self, token: &str) -> Result<(), RtmError> {
+        match self
+            .shared
+            .request(Request::RenewToken {
+                token: token.to_string(),
+            })
+            .await?
+        {
+            Reply::Done | Reply::LoggedIn { .. } => {
+                self.shared.lock().token = Some(token.to_string());
+                Ok(())
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Changes the SDK's log level at run time (`log_filter` as in `RTM_LOG`,
+    /// e.g. `"debug"` or `"rtm=trace"`).
+    pub fn update_config(&self, log_filter: &str) -> Result<(), RtmError> {
+        crate::logging::set_filter(log_filter)
+            .map_err(|e| RtmError::local(ErrorKind::InvalidArgument, e))
+    }
+
+    // --------------------------------------------------------------- peers
+
+    pub async fn send_message_to_peer(
+        &self,
+        message: RtmMessage,
+        peer_id: &str,
+        options: SendMessageOptions,
+    ) -> Result<PeerMessageSendResult, RtmError> {
+        let peer_id = Uid::new(peer_id)?;
+        message.validate().map_err(RtmError::Local)?;
+        match self
+            .shared
+            .request(Request::SendPeerMessage {
+                peer_id,
+                message,
+                options,
+            })
+            .await?
+        {
+            Reply::PeerMessageSent {
+                has_peer_received,
+                server_received_ts,
+                cached,
+            } => Ok(PeerMessageSendResult {
+                has_peer_received,
+                cached,
+                server_received_ts,
+            }),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    // ------------------------------------------------------------ channels
+
+    /// A handle for channel `channel_id`; nothing is sent until `join`.
+    pub fn create_channel(&self, channel_id: &str) -> Result<RtmChannel, RtmError> {
+        let id = ChannelId::new(channel_id)?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.shared.lock().channel_streams.insert(id.clone(), tx);
+        Ok(RtmChannel::new(self.clone(), id, rx))
+    }
+
+    /// Member counts of up to 32 channels, joined or not.
+    pub async fn get_channel_member_count(
+        &self,
+        channel_ids: &[&str],
+    ) -> Result<Vec<ChannelMemberCount>, RtmError> {
+        let channel_ids = channel_ids
+            .iter()
+            .map(|c| ChannelId::new(*c).map_err(RtmError::from))
+            .collect::<Result<Vec<_>, _>>()?;
+        if channel_ids.is_empty() || channel_ids.len() > crate::protocol::MAX_MEMBER_COUNT_CHANNELS
+        {
+            return Err(RtmError::local(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "give 1 to {} channel ids",
+                    crate::protocol::MAX_MEMBER_COUNT_CHANNELS
+                ),
+            ));
+        }
+        match self
+            .shared
+            .request(Request::GetChannelMemberCount { channel_ids })
+            .await?
+        {
+            Reply::MemberCounts { counts } => Ok(counts),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    // ------------------------------------------------------------ presence
+
+    /// Online (true) or not, for 1–256 peers.
+    pub async fn query_peers_online_status(
+        &self,
+        peer_ids: &[&str],
+    ) -> Result<BTreeMap<Uid, bool>, RtmError> {
+        let peer_ids = uids(peer_ids)?;
+        if peer_ids.is_empty() || peer_ids.len() > crate::protocol::MAX_QUERY_PEERS {
+            return Err(RtmError::local(
+                ErrorKind::InvalidArgument,
+                format!("give 1 to {} peer ids", crate::protocol::MAX_QUERY_PEERS),
+            ));
+        }
+        match self
+            .shared
+            .request(Request::QueryPeersOnlineStatus { peer_ids })
+            .await?
+        {
+            Reply::OnlineStatus { statuses } => Ok(statuses),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Watches peers; their current state arrives at once as
+    /// [`ClientEvent::PeersOnlineStatusChanged`], then every change.
+    pub async fn subscribe_peers_online_status(&self, peer_ids: &[&str]) -> Result<(), RtmError> {
+        let peer_ids = uids(peer_ids)?;
+        match self
+            .shared
+            .request(Request::SubscribePeersOnlineStatus {
+                peer_ids: peer_ids.clone(),
+            })
+            .await?
+        {
+            Reply::Done => {
+                self.shared.lock().subscriptions.extend(peer_ids);
+                Ok(())
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    pub async fn unsubscribe_peers_online_status(&self, peer_ids: &[&str]) -> Result<(), RtmError> {
+        let peer_ids = uids(peer_ids)?;
+        match self
+            .shared
+            .request(Request::UnsubscribePeersOnlineStatus {
+                peer_ids: peer_ids.clone(),
+            })
+            .await?
+        {
+            Reply::Done => {
+                let mut st = self.shared.lock();
+                for p in &peer_ids {
+                    st.subscriptions.remove(p);
+                }
+                Ok(())
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The peers this client watches (as the server knows them).
+    pub async fn query_peers_by_subscription_option(
+        &self,
+        option: SubscriptionOption,
+    ) -> Result<Vec<Uid>, RtmError> {
+        match self
+            .shared
+            .request(Request::QueryPeersBySubscriptionOption { option })
+            .await?
+        {
+            Reply::Subscriptions { peer_ids } => Ok(peer_ids),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    // ----------------------------------------------------- user attributes
+
+    async fn user_attr_write(
+        &self,
+        request: Request,
+        apply: impl FnOnce(&mut BTreeMap<String, String>),
+    ) -> Result<(), RtmError> {
+        match self.shared.request(request).await? {
+            Reply::Done => {
+                apply(&mut self.shared.lock().attributes);
+                Ok(())
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Replaces all attributes of the logged-in user.
+    pub async fn set_local_user_attributes(
+        &self,
+        attributes: BTreeMap<String, String>,
+    ) -> Result<(), RtmError> {
+        check_local_attributes(&attributes, true)?;
+        let copy = attributes.clone();
+        self.user_attr_write(Request::SetLocalUserAttributes { attributes }, |m| {
+            *m = copy
+        })
+        .await
+    }
+
+    pub async fn add_or_update_local_user_attributes(
+        &self,
+        attributes: BTreeMap<String, String>,
+    ) -> Result<(), RtmError> {
+        check_local_attributes(&attributes, false)?;
+        let copy = attributes.clone();
+        self.user_attr_write(
+            Request::AddOrUpdateLocalUserAttributes { attributes },
+            |m| m.extend(copy),
+        )
+        .await
+    }
+
+    pub async fn delete_local_user_attributes_by_keys(
+        &self,
+        keys: &[&str],
+    ) -> Result<(), RtmError> {
+        let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        let copy = keys.clone();
+        self.user_attr_write(Request::DeleteLocalUserAttributesByKeys { keys }, |m| {
+            for k in &copy {
+                m.remove(k);
+            }
+        })
+        .await
+    }
+
+    pub async fn clear_local_user_attributes(&self) -> Result<(), RtmError> {
+        self.user_attr_write(Request::ClearLocalUserAttributes, |m| m.clear())
+            .await
+    }
+
+    /// The attributes the SDK believes the logged-in user has.
+    pub fn local_user_attributes(&self) -> BTreeMap<String, String> {
+        self.shared.lock().attributes.clone()
+    }
+
+    /// All attributes of an online user (USER_NOT_FOUND when offline).
+    pub async fn get_user_attributes(
+        &self,
+        user_id: &str,
+    ) -> Result<BTreeMap<String, String>, RtmError> {
+        self.get_user_attrs(user_id, None).await
+    }
+
+    pub async fn get_user_attributes_by_keys(
+        &self,
+        user_id: &str,
+        keys: &[&str],
+    ) -> Result<BTreeMap<String, String>, RtmError> {
+        self.get_user_attrs(user_id, Some(keys.iter().map(|k| k.to_string()).collect()))
+            .await
+    }
+
+    async fn get_user_attrs(
+        &self,
+        user_id: &str,
+        keys: Option<Vec<String>>,
+    ) -> Result<BTreeMap<String, String>, RtmError> {
+        let user_id = Uid::new(user_id)?;
+        match self
+            .shared
+            .request(Request::GetUserAttributes { user_id, keys })
+            .await?
+        {
+            Reply::UserAttributes { attributes, .. } => Ok(attributes),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    // -------------------------------------------------- channel attributes
+
+    async fn channel_attr_write(&self, request: Request) -> Result<(), RtmError> {
+        match self.shared.request(request).await? {
+            Reply::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    pub async fn set_channel_attributes(
+        &self,
+        channel_id: &str,
+        attributes: BTreeMap<String, String>,
+        options: ChannelAttributeOptions,
+    ) -> Result<(), RtmError> {
+        let channel_id = ChannelId::new(channel_id)?;
+        check_channel_attributes(&attributes)?;
+        self.channel_attr_write(Request::SetChannelAttributes {
+            channel_id,
+            attributes,
+            options,
+        })
+        .await
+    }
+
+    pub async fn add_or_update_channel_attributes(
+        &self,
+        channel_id: &str,
+        attributes: BTreeMap<String, String>,
+        options: ChannelAttributeOptions,
+    ) -> Result<(), RtmError> {
+        let channel_id = ChannelId::new(channel_id)?;
+        check_channel_attributes(&attributes)?;
+        self.channel_attr_write(Request::AddOrUpdateChannelAttributes {
+            channel_id,
+            attributes,
+            options,
+        })
+        .await
+    }
+
+    pub async fn delete_channel_attributes_by_keys(
+        &self,
+        channel_id: &str,
+        keys: &[&str],
+        options: ChannelAttributeOptions,
+    ) -> Result<(), RtmError> {
+        let channel_id = ChannelId::new(channel_id)?;
+        self.channel_attr_write(Request::DeleteChannelAttributesByKeys {
+            channel_id,
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+            options,
+        })
+        .await
+    }
+
+    pub async fn clear_channel_attributes(
+        &self,
+        channel_id: &str,
+        options: ChannelAttributeOptions,
+    ) -> Result<(), RtmError> {
+        let channel_id = ChannelId::new(channel_id)?;
+        self.channel_attr_write(Request::ClearChannelAttributes {
+            channel_id,
+            options,
+        })
+        .await
+    }
+
+    pub async fn get_channel_attributes(
+        &self,
+        channel_id: &str,
+    ) -> Result<Vec<ChannelAttribute>, RtmError> {
+        self.get_channel_attrs(channel_id, None).await
+    }
+
+    pub async fn get_channel_attributes_by_keys(
+        &self,
+        channel_id: &str,
+        keys: &[&str],
+    ) -> Result<Vec<ChannelAttribute>, RtmError> {
+        self.get_channel_attrs(channel_id, Some(keys.iter().map(|k| k.to_string()).collect()))
+            .await
+    }
+
+    async fn get_channel_attrs(
+        &self,
+        channel_id: &str,
+        keys: Option<Vec<String>>,
+    ) -> Result<Vec<ChannelAttribute>, RtmError> {
+        let channel_id = ChannelId::new(channel_id)?;
+        match self
+            .shared
+            .request(Request::GetChannelAttributes { channel_id, keys })
+            .await?
+        {
+            Reply::ChannelAttributes { attributes, .. } => Ok(attributes),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+/// The SDK checks limits early so that obvious mistakes fail without a round trip.
+fn check_local_attributes(
+    attributes: &BTreeMap<String, String>,
+    whole_set: bool,
+) -> Result<(), RtmError> {
+    crate::protocol::check_attribute_map(attributes).map_err(RtmError::Local)?;
+    if whole_set {
+        crate::protocol::check_attribute_set(
+            crate::protocol::AttributeScope::User,
+            attributes.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        )
+        .map_err(RtmError::Local)?;
+    }
+    Ok(())
+}
+
+fn check_channel_attributes(attributes: &BTreeMap<String, String>) -> Result<(), RtmError> {
+    crate::protocol::check_attribute_map(attributes).map_err(RtmError::Local)
+}

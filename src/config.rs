@@ -1,0 +1,286 @@
+//! Configuration: the documented defaults in `config/*.toml` are embedded in
+//! the binary; a user file in the `directories` config dir (or `--config FILE`)
+//! overrides them; `RTM_*` environment variables override that; flags last.
+//! Each file is read into a struct of `Option`s, then resolved into settings.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The defaults, as shipped and documented.
+pub const CLIENT_DEFAULTS: &str = include_str!("../config/client.toml");
+pub const SERVER_DEFAULTS: &str = include_str!("../config/server.toml");
+
+/// The default server address of the messenger and of `rtm serve`.
+pub const DEFAULT_SERVER_URL: &str = "ws://127.0.0.1:7420";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {reason}")]
+    Parse { path: PathBuf, reason: String },
+}
+
+/// Where rtm keeps its files.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub config_dir: PathBuf,
+    pub data_dir: PathBuf,
+    pub log_dir: PathBuf,
+}
+
+impl Paths {
+    /// The platform's places (`~/.config/rtm`, `~/.local/share/rtm` on Linux);
+    /// `RTM_HOME` puts everything under one directory instead (tests use it).
+    pub fn discover() -> Paths {
+        if let Some(home) = std::env::var_os("RTM_HOME") {
+            let home = PathBuf::from(home);
+            return Paths {
+                config_dir: home.join("config"),
+                data_dir: home.join("data"),
+                log_dir: home.join("data").join("logs"),
+            };
+        }
+        match directories::ProjectDirs::from("", "", "rtm") {
+            Some(d) => Paths {
+                config_dir: d.config_dir().to_path_buf(),
+                data_dir: d.data_dir().to_path_buf(),
+                log_dir: d.data_dir().join("logs"),
+            },
+            None => {
+                let base = PathBuf::from(".rtm");
+                Paths {
+                    config_dir: base.clone(),
+                    data_dir: base.clone(),
+                    log_dir: base.join("logs"),
+                }
+            }
+        }
+    }
+
+    pub fn client_config_file(&self) -> PathBuf {
+        self.config_dir.join("client.toml")
+    }
+
+    pub fn server_config_file(&self) -> PathBuf {
+        self.config_dir.join("server.toml")
+    }
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(text: &str, path: &Path) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+/// Reads `path` if it exists. A missing default file is fine; a missing file
+/// the user named explicitly is an error.
+fn read_optional(path: &Path, must_exist: bool) -> Result<Option<String>, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => Ok(None),
+        Err(source) => Err(ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// `client.toml` as written: every field optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientFile {
+    pub server: Option<String>,
+    pub uid: Option<String>,
+    pub token: Option<String>,
+    pub log_level: Option<String>,
+    pub offline_messages: Option<bool>,
+    pub request_timeout_s: Option<u64>,
+}
+
+impl ClientFile {
+    fn merge(self, over: ClientFile) -> ClientFile {
+        ClientFile {
+            server: over.server.or(self.server),
+            uid: over.uid.or(self.uid),
+            token: over.token.or(self.token),
+            log_level: over.log_level.or(self.log_level),
+            offline_messages: over.offline_messages.or(self.offline_messages),
+            request_timeout_s: over.request_timeout_s.or(self.request_timeout_s),
+        }
+    }
+}
+
+/// The messenger's resolved settings.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    pub server: String,
+    /// True when the server came from the user (file, env or flag), not the
+    /// built-in default: only the default may fall back to an embedded server.
+    pub server_configured: bool,
+    pub uid: Option<String>,
+    pub token: Option<String>,
+    pub log_level: String,
+    pub offline_messages: bool,
+    pub request_timeout: Duration,
+    pub paths: Paths,
+    /// The user config file that was (or would be) read.
+    pub config_file: PathBuf,
+}
+
+impl ClientSettings {
+    /// Defaults ← user file (`file` or the default location) ← environment.
+    pub fn load(paths: Paths, file: Option<&Path>) -> Result<ClientSettings, ConfigError> {
+        let defaults: ClientFile = parse(CLIENT_DEFAULTS, Path::new("<built-in client.toml>"))?;
+        let config_file = file
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| paths.client_config_file());
+        let user: ClientFile = match read_optional(&config_file, file.is_some())? {
+            Some(text) => parse(&text, &config_file)?,
+            None => ClientFile::default(),
+        };
+        let server_configured = user.server.is_some() || env("RTM_SERVER").is_some();
+        let envs = ClientFile {
+            server: env("RTM_SERVER"),
+            uid: env("RTM_UID"),
+            token: env("RTM_TOKEN"),
+            log_level: env("RTM_LOG"),
+            ..ClientFile::default()
+        };
+        let f = defaults.merge(user).merge(envs);
+        Ok(ClientSettings {
+            server: f.server.unwrap_or_else(|| DEFAULT_SERVER_URL.to_string()),
+            server_configured,
+            uid: f.uid,
+            token: f.token,
+            log_level: f.log_level.unwrap_or_else(|| "info".into()),
+            offline_messages: f.offline_messages.unwrap_or(true),
+            request_timeout: Duration::from_secs(f.request_timeout_s.unwrap_or(10)),
+            paths,
+            config_file,
+        })
+    }
+}
+
+/// `server.toml` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFile {
+    pub listen: Option<String>,
+    pub data: Option<PathBuf>,
+    pub log_level: Option<String>,
+    pub heartbeat_interval_s: Option<u64>,
+    pub heartbeat_timeout_s: Option<u64>,
+    pub grace_s: Option<u64>,
+    pub login_timeout_s: Option<u64>,
+    pub channel_attributes_ttl_s: Option<u64>,
+    pub offline_cap: Option<usize>,
+    pub offline_ttl_days: Option<u64>,
+    pub queue_frames: Option<usize>,
+    pub max_frame_bytes: Option<usize>,
+    pub max_connections: Option<usize>,
+    pub max_connections_per_ip: Option<usize>,
+}
+
+/// The server's resolved settings.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub log_level: String,
+    pub server: crate::server::ServerConfig,
+    pub config_file: PathBuf,
+}
+
+impl ServerSettings {
+    pub fn load(paths: &Paths, file: Option<&Path>) -> Result<ServerSettings, ConfigError> {
+        let d: ServerFile = parse(SERVER_DEFAULTS, Path::new("<built-in server.toml>"))?;
+        let config_file = file
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| paths.server_config_file());
+        let u: ServerFile = match read_optional(&config_file, file.is_some())? {
+            Some(text) => parse(&text, &config_file)?,
+            None => ServerFile::default(),
+        };
+        macro_rules! pick {
+            ($f:ident, $fallback:expr) => {
+                u.$f.or(d.$f).unwrap_or($fallback)
+            };
+        }
+        let secs = Duration::from_secs;
+        let mut server = crate::server::ServerConfig::default();
+        server.hub.heartbeat_interval = secs(pick!(heartbeat_interval_s, 5));
+        server.hub.grace = secs(pick!(grace_s, 30));
+        server.hub.channel_attributes_ttl = secs(pick!(channel_attributes_ttl_s, 300));
+        server.hub.offline_cap = pick!(offline_cap, 200);
+        server.hub.offline_ttl = secs(pick!(offline_ttl_days, 7) * 24 * 3600);
+        server.conn.heartbeat_interval = server.hub.heartbeat_interval;
+        server.conn.heartbeat_timeout = secs(pick!(heartbeat_timeout_s, 15));
+        server.conn.login_timeout = secs(pick!(login_timeout_s, 10));
+        server.conn.queue_frames = pick!(queue_frames, 4096);
+        server.conn.max_frame_bytes = pick!(max_frame_bytes, 64 * 1024);
+        server.max_connections = pick!(max_connections, 0);
+        server.max_connections_per_ip = pick!(max_connections_per_ip, 0);
+        let listen = env("RTM_LISTEN").unwrap_or_else(|| pick!(listen, "127.0.0.1:7420".into()));
+        let data_dir = env("RTM_DATA")
+            .map(PathBuf::from)
+            .or(u.data)
+            .unwrap_or_else(|| paths.data_dir.join("server"));
+        let log_level = env("RTM_LOG").unwrap_or_else(|| pick!(log_level, "info".into()));
+        Ok(ServerSettings {
+            listen,
+            data_dir,
+            log_level,
+            server,
+            config_file,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_parse() {
+        let c: ClientFile = toml::from_str(CLIENT_DEFAULTS).unwrap();
+        assert_eq!(c.server.as_deref(), Some(DEFAULT_SERVER_URL));
+        let s: ServerFile = toml::from_str(SERVER_DEFAULTS).unwrap();
+        assert_eq!(s.listen.as_deref(), Some("127.0.0.1:7420"));
+    }
+
+    #[test]
+    fn user_file_overrides_defaults_and_typos_are_reported() {
+        let dir = std::env::temp_dir().join(format!("rtm-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let paths = Paths {
+            config_dir: dir.clone(),
+            data_dir: dir.clone(),
+            log_dir: dir.clone(),
+        };
+        let f = dir.join("c.toml");
+        std::fs::write(&f, "offline_messages = false\nrequest_timeout_s = 3\n").unwrap();
+        let s = ClientSettings::load(paths.clone(), Some(&f)).unwrap();
+        assert!(!s.offline_messages);
+        assert_eq!(s.request_timeout, Duration::from_secs(3));
+        std::fs::write(&f, "sever = \"ws://x\"\n").unwrap();
+        let err = ClientSettings::load(paths.clone(), Some(&f)).unwrap_err();
+        assert!(err.to_string().contains("sever"), "{err}");
+        let missing = dir.join("nope.toml");
+        assert!(matches!(
+            ClientSettings::load(paths, Some(&missing)),
+            Err(ConfigError::Read { .. })
+        ));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -1,0 +1,179 @@
+//! Numeric limits of the model (spec §3–§7), checked by the server and early
+//! by the SDK. Each constant carries its unit in its name or doc.
+
+use std::collections::BTreeMap;
+
+use super::{ErrorBody, ErrorKind};
+
+/// Largest peer or channel message: text as UTF-8, or raw bytes + description.
+pub const MAX_MESSAGE_BYTES: usize = 32 * 1024;
+/// Most channels one client may have joined at once.
+pub const MAX_JOINED_CHANNELS: usize = 20;
+/// Channels per `get_channel_member_count` call.
+pub const MAX_MEMBER_COUNT_CHANNELS: usize = 32;
+/// Peers per `query_peers_online_status` call.
+pub const MAX_QUERY_PEERS: usize = 256;
+/// Presence subscriptions per client.
+pub const MAX_SUBSCRIPTIONS: usize = 512;
+/// Above this many members a channel sends no join/leave events, only counts.
+pub const MEMBER_EVENTS_MAX_MEMBERS: usize = 512;
+/// Keys per attribute set (user or channel).
+pub const MAX_ATTRIBUTE_KEYS: usize = 32;
+/// Longest attribute key, in bytes.
+pub const MAX_ATTRIBUTE_KEY_BYTES: usize = 32;
+/// Longest attribute value, in bytes.
+pub const MAX_ATTRIBUTE_VALUE_BYTES: usize = 8 * 1024;
+/// Keys + values of one user's attributes, in bytes.
+pub const MAX_USER_ATTRIBUTES_BYTES: usize = 16 * 1024;
+/// Keys + values of one channel's attributes, in bytes.
+pub const MAX_CHANNEL_ATTRIBUTES_BYTES: usize = 32 * 1024;
+
+/// Which attribute set a check is for; the totals differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttributeScope {
+    User,
+    Channel,
+}
+
+impl AttributeScope {
+    fn total_limit(self) -> usize {
+        match self {
+            AttributeScope::User => MAX_USER_ATTRIBUTES_BYTES,
+            AttributeScope::Channel => MAX_CHANNEL_ATTRIBUTES_BYTES,
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            AttributeScope::User => "user attributes",
+            AttributeScope::Channel => "channel attributes",
+        }
+    }
+}
+
+/// Checks one key and value; used for every key that a call writes.
+pub fn check_attribute(key: &str, value: &str) -> Result<(), ErrorBody> {
+    if key.is_empty() {
+        return Err(ErrorBody::new(
+            ErrorKind::InvalidArgument,
+            "attribute keys must not be empty",
+        ));
+    }
+    if key.len() > MAX_ATTRIBUTE_KEY_BYTES {
+        return Err(ErrorBody::new(
+            ErrorKind::SizeOverflow,
+            format!(
+                "attribute key {key:?} is {} bytes; the limit is {MAX_ATTRIBUTE_KEY_BYTES}",
+                key.len()
+            ),
+        ));
+    }
+    if value.is_empty() {
+        return Err(ErrorBody::new(
+            ErrorKind::InvalidArgument,
+            format!("the value of attribute {key:?} is empty; use delete to remove a key"),
+        ));
+    }
+    if value.len() > MAX_ATTRIBUTE_VALUE_BYTES {
+        return Err(ErrorBody::new(
+            ErrorKind::SizeOverflow,
+            format!(
+                "the value of attribute {key:?} is {} bytes; the limit is {MAX_ATTRIBUTE_VALUE_BYTES}",
+                value.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a whole attribute set as it would be after a write: key count and total size.
+pub fn check_attribute_set<'a>(
+    scope: AttributeScope,
+    entries: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<(), ErrorBody> {
+    let mut count = 0usize;
+    let mut total = 0usize;
+    for (k, v) in entries {
+        count += 1;
+        total += k.len() + v.len();
+    }
+    if count > MAX_ATTRIBUTE_KEYS {
+        return Err(ErrorBody::new(
+            ErrorKind::SizeOverflow,
+            format!(
+                "{} would have {count} keys; the limit is {MAX_ATTRIBUTE_KEYS}",
+                scope.name()
+            ),
+        ));
+    }
+    if total > scope.total_limit() {
+        return Err(ErrorBody::new(
+            ErrorKind::SizeOverflow,
+            format!(
+                "{} would total {total} bytes of keys and values; the limit is {}",
+                scope.name(),
+                scope.total_limit()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the attributes of a write call (each key/value) before it is merged.
+pub fn check_attribute_map(map: &BTreeMap<String, String>) -> Result<(), ErrorBody> {
+    if map.len() > MAX_ATTRIBUTE_KEYS {
+        return Err(ErrorBody::new(
+            ErrorKind::SizeOverflow,
+            format!(
+                "{} attributes given; the limit is {MAX_ATTRIBUTE_KEYS}",
+                map.len()
+            ),
+        ));
+    }
+    map.iter().try_for_each(|(k, v)| check_attribute(k, v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(n: usize, value_len: usize) -> BTreeMap<String, String> {
+        (0..n)
+            .map(|i| (format!("k{i}"), "v".repeat(value_len)))
+            .collect()
+    }
+
+    #[test]
+    fn key_count_boundary() {
+        let m = map(32, 1);
+        assert!(check_attribute_map(&m).is_ok());
+        assert!(check_attribute_set(AttributeScope::User, m.iter().map(|(k, v)| (k.as_str(), v.as_str()))).is_ok());
+        let m = map(33, 1);
+        assert_eq!(check_attribute_map(&m).unwrap_err().kind, ErrorKind::SizeOverflow);
+        assert_eq!(
+            check_attribute_set(AttributeScope::User, m.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .unwrap_err()
+                .kind,
+            ErrorKind::SizeOverflow
+        );
+    }
+
+    #[test]
+    fn value_and_key_size_boundary() {
+        assert!(check_attribute("k", &"v".repeat(8192)).is_ok());
+        assert_eq!(check_attribute("k", &"v".repeat(8193)).unwrap_err().kind, ErrorKind::SizeOverflow);
+        assert!(check_attribute(&"k".repeat(32), "v").is_ok());
+        assert_eq!(check_attribute(&"k".repeat(33), "v").unwrap_err().kind, ErrorKind::SizeOverflow);
+        assert_eq!(check_attribute("", "v").unwrap_err().kind, ErrorKind::InvalidArgument);
+        assert_eq!(check_attribute("k", "").unwrap_err().kind, ErrorKind::InvalidArgument);
+    }
+
+    #[test]
+    fn totals_differ_by_scope() {
+        // 3 keys of 2 bytes with 5000-byte values: 15006 bytes fits a user set; 4 do not.
+        let ok = map(3, 5000);
+        assert!(check_attribute_set(AttributeScope::User, ok.iter().map(|(k, v)| (k.as_str(), v.as_str()))).is_ok());
+        let big = map(4, 5000);
+        assert!(check_attribute_set(AttributeScope::User, big.iter().map(|(k, v)| (k.as_str(), v.as_str()))).is_err());
+        assert!(check_attribute_set(AttributeScope::Channel, big.iter().map(|(k, v)| (k.as_str(), v.as_str()))).is_ok());
+    }
+}

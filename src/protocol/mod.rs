@@ -1,0 +1,12 @@
+//! The wire contract shared by server and SDK: frames, identifiers, limits and
+//! error kinds. Pure data and validation: no IO, no async, no UI.
+
+mod error;
+mod frames;
+mod ids;
+pub mod limits;
+
+pub use error::{ErrorBody, ErrorKind};
+pub use frames::*;
+pub use ids::{ChannelId, ID_PUNCTUATION, IdError, MAX_ID_BYTES, Uid, validate_id};
+pub use limits::*;

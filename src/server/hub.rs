@@ -1,0 +1,867 @@
+//! The hub: who is logged in, which channels exist and who is in them, who
+//! watches whom. One `std::sync::Mutex` guards it all; it is never held across
+//! an `.await`, and frames are only *queued* under it (`try_send` onto each
+//! session's bounded queue), never written to a socket.
+//!
+//! Presence is indexed by watched uid (a subscriber set per uid), so a login
+//! or logout touches only the sessions that watch that uid, not every session.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::session::{SessionHandle, SessionId};
+use super::store::Store;
+use crate::protocol::{
+    AttributeScope, ChannelAttribute, ChannelAttributeOptions, ChannelId, ChannelMemberCount,
+    ErrorBody, ErrorKind, Event, MAX_JOINED_CHANNELS, MAX_QUERY_PEERS, MAX_SUBSCRIPTIONS,
+    MEMBER_EVENTS_MAX_MEMBERS, MessageProps, PeerOnlineState, Reply, RtmMessage,
+    SendMessageOptions, ServerFrame, Uid, check_attribute_map, check_attribute_set, close_code,
+    encode_event,
+};
+
+/// Tunables of the hub; defaults follow the spec.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// How long a dropped link may stay away before the user counts as gone.
+    pub grace: Duration,
+    /// Least time between two member-count events of a channel with ≤512 members.
+    pub member_count_interval: Duration,
+    /// Same, for larger channels.
+    pub member_count_interval_large: Duration,
+    /// A channel's attributes are cleared after it has been empty this long.
+    pub channel_attributes_ttl: Duration,
+    /// Offline messages kept per receiver.
+    pub offline_cap: usize,
+    /// Offline messages older than this are not delivered.
+    pub offline_ttl: Duration,
+    /// True when logins are not checked against an app certificate.
+    pub dev_mode: bool,
+    /// How often the server pings each connection.
+    pub heartbeat_interval: Duration,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            grace: Duration::from_secs(30),
+            member_count_interval: Duration::from_secs(1),
+            member_count_interval_large: Duration::from_secs(3),
+            channel_attributes_ttl: Duration::from_secs(300),
+            offline_cap: 200,
+            offline_ttl: Duration::from_secs(7 * 24 * 3600),
+            dev_mode: true,
+            heartbeat_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Whether a user's link is up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    Up,
+    /// Dropped at this instant; the user stays a member until the grace ends.
+    Down,
+}
+
+/// A logged-in user. Owned by the hub; removed at logout, kick or grace expiry.
+struct User {
+    session: Arc<SessionHandle>,
+    link: Link,
+    channels: HashSet<ChannelId>,
+    attributes: BTreeMap<String, String>,
+    /// Uids this user watches (mirror of the `watchers` index).
+    subscriptions: HashSet<Uid>,
+}
+
+/// A channel with at least one member. Removed when the last member leaves.
+struct Channel {
+    /// Members and the session each one's frames go to.
+    members: HashMap<Uid, Arc<SessionHandle>>,
+    /// Count carried by the last `member_count_updated`, and when it went out.
+    last_count_sent: Option<(u32, Instant)>,
+    /// A flush task is already waiting to send the count.
+    count_flush_pending: bool,
+}
+
+#[derive(Default)]
+struct HubState {
+    users: HashMap<Uid, User>,
+    channels: HashMap<ChannelId, Channel>,
+    /// watched uid → uids watching it.
+    watchers: HashMap<Uid, HashSet<Uid>>,
+}
+
+/// Shared by every connection task; see the module doc.
+pub struct Hub {
+    state: Mutex<HubState>,
+    pub config: HubConfig,
+    store: Arc<dyn Store>,
+    /// Wall clock at start, and the tokio instant it corresponds to: timestamps
+    /// follow tokio time, so paused-time tests move them too.
+    clock_base: (u64, Instant),
+}
+
+/// What `login` decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginOutcome {
+    pub resumed: bool,
+}
+
+fn text_frame(s: String) -> Message {
+    Message::Text(s.into())
+}
+
+fn event_frame(event: &Event) -> Message {
+    text_frame(encode_event(event))
+}
+
+fn err(kind: ErrorKind, message: impl Into<String>) -> ErrorBody {
+    ErrorBody::new(kind, message)
+}
+
+fn state_of(user: Option<&User>) -> PeerOnlineState {
+    match user.map(|u| u.link) {
+        Some(Link::Up) => PeerOnlineState::Online,
+        Some(Link::Down) => PeerOnlineState::Unreachable,
+        None => PeerOnlineState::Offline,
+    }
+}
+
+impl Hub {
+    pub fn new(config: HubConfig, store: Arc<dyn Store>) -> Arc<Self> {
+        Arc::new(Self {
+            state: Mutex::new(HubState::default()),
+            config,
+            store,
+            clock_base: (crate::protocol::now_ms(), Instant::now()),
+        })
+    }
+
+    /// Milliseconds since the epoch, advancing with tokio time.
+    pub fn now_ms(&self) -> u64 {
+        let (wall, base) = self.clock_base;
+        wall + Instant::now().duration_since(base).as_millis() as u64
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HubState> {
+        // A panic while holding the lock leaves the state as consistent as
+        // each step made it; carrying on beats taking the whole server down.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn store_err(e: impl std::fmt::Display) -> ErrorBody {
+        tracing::error!("store: {e}");
+        err(
+            ErrorKind::Unknown,
+            format!("the server could not store this ({e}); nothing was changed, retry later"),
+        )
+    }
+
+    // ---------------------------------------------------------------- login
+
+    /// Registers `session` as the live session of its uid and queues, in this
+    /// order, the login reply (request `id`) and any stored offline messages.
+    /// Doing both under the lock guarantees that no newer live message can
+    /// overtake the offline ones.
+    pub fn login(self: &Arc<Self>, id: u64, session: Arc<SessionHandle>) -> LoginOutcome {
+        let uid = session.uid.clone();
+        let mut st = self.lock();
+        let resumed = match st.users.get(&uid).map(|u| u.link) {
+            Some(Link::Down) => {
+                // The same user back within the grace: keep channels,
+                // attributes and subscriptions; just swap the connection.
+                let (old_channels, _) = {
+                    let user = st.users.get_mut(&uid).expect("checked above");
+                    user.session = session.clone();
+                    user.link = Link::Up;
+                    (user.channels.clone(), ())
+                };
+                for ch in old_channels {
+                    if let Some(c) = st.channels.get_mut(&ch) {
+                        c.members.insert(uid.clone(), session.clone());
+                    }
+                }
+                self.notify_watchers(&st, &uid, PeerOnlineState::Online);
+                true
+            }
+            Some(Link::Up) => {
+                // Another live session: it is kicked and leaves its channels.
+                // The uid stays online throughout, so watchers hear nothing.
+                let old = st.users.remove(&uid).expect("checked above");
+                old.session.send(event_frame(&Event::RemoteLogin));
+                old.session.kill_with(
+                    close_code::REMOTE_LOGIN,
+                    "logged in from another place with the same user id",
+                );
+                self.drop_user_state(&mut st, &uid, old);
+                self.insert_user(&mut st, session.clone());
+                false
+            }
+            None => {
+                self.insert_user(&mut st, session.clone());
+                self.notify_watchers(&st, &uid, PeerOnlineState::Online);
+                false
+            }
+        };
+        let reply = ServerFrame::Ok {
+            id,
+            result: Reply::LoggedIn {
+                uid: uid.clone(),
+                server_ts: self.now_ms(),
+                heartbeat_interval_ms: self.config.heartbeat_interval.as_millis() as u64,
+                resumed,
+                dev_mode: self.config.dev_mode,
+                token_expires_in_s: None,
+            },
+        };
+        session.send(text_frame(reply.encode()));
+        self.deliver_offline(&session);
+        drop(st);
+        LoginOutcome { resumed }
+    }
+
+    fn insert_user(&self, st: &mut HubState, session: Arc<SessionHandle>) {
+        st.users.insert(
+            session.uid.clone(),
+            User {
+                session,
+                link: Link::Up,
+                channels: HashSet::new(),
+                attributes: BTreeMap::new(),
+                subscriptions: HashSet::new(),
+            },
+        );
+    }
+
+    fn deliver_offline(&self, session: &SessionHandle) {
+        let min_ts = self
+            .now_ms()
+            .saturating_sub(self.config.offline_ttl.as_millis() as u64);
+        let pending = match self.store.pending_offline(&session.uid, min_ts) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(uid = %session.uid, "reading offline messages: {e}");
+                return;
+            }
+        };
+        let mut last = None;
+        for m in pending {
+            let ev = Event::MessageFromPeer {
+                peer_id: m.from,
+                message: m.message,
+                props: MessageProps {
+                    server_received_ts: m.server_received_ts,
+                    is_offline_message: true,
+                },
+            };
+            if !session.send(event_frame(&ev)) {
+                break;
+            }
+            last = Some(m.seq);
+        }
+        if let Some(seq) = last
+            && let Err(e) = self.store.ack_offline(&session.uid, seq)
+        {
+            tracing::error!(uid = %session.uid, "acknowledging offline messages: {e}");
+        }
+    }
+
+    /// Explicit logout: the user is gone at once (OFFLINE, leaves channels).
+    pub fn logout(self: &Arc<Self>, uid: &Uid, session: SessionId) {
+        let mut st = self.lock();
+        if st.users.get(uid).is_some_and(|u| u.session.id == session) {
+            let user = st.users.remove(uid).expect("checked above");
+            self.drop_user_state(&mut st, uid, user);
+            self.notify_watchers(&st, uid, PeerOnlineState::Offline);
+        }
+    }
+
+    /// The connection of `session` ended without logout. If it is still the
+    /// user's session, the user turns UNREACHABLE and, unless it logs in again
+    /// within the grace, is removed when the grace ends.
+    pub fn link_down(self: &Arc<Self>, uid: &Uid, session: SessionId) {
+        {
+            let mut st = self.lock();
+            let Some(user) = st.users.get_mut(uid) else {
+                return;
+            };
+            if user.session.id != session || user.link == Link::Down {
+                return;
+            }
+            user.link = Link::Down;
+            self.notify_watchers(&st, uid, PeerOnlineState::Unreachable);
+        }
+        let hub = Arc::clone(self);
+        let uid = uid.clone();
+        let grace = self.config.grace;
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            hub.grace_expired(&uid, session);
+        });
+    }
+
+    fn grace_expired(self: &Arc<Self>, uid: &Uid, session: SessionId) {
+        let mut st = self.lock();
+        let still_down = st
+            .users
+            .get(uid)
+            .is_some_and(|u| u.session.id == session && u.link == Link::Down);
+        if still_down {
+            let user = st.users.remove(uid).expect("checked above");
+            self.drop_user_state(&mut st, uid, user);
+            self.notify_watchers(&st, uid, PeerOnlineState::Offline);
+        }
+    }
+
+    /// Removes a departed user from its channels and the watcher index.
+    fn drop_user_state(self: &Arc<Self>, st: &mut HubState, uid: &Uid, user: User) {
+        for ch in &user.channels {
+            self.remove_member(st, ch, uid);
+        }
+        for watched in &user.subscriptions {
+            if let Some(set) = st.watchers.get_mut(watched) {
+                set.remove(uid);
+                if set.is_empty() {
+                    st.watchers.remove(watched);
+                }
+            }
+        }
+    }
+
+    /// Tells everyone watching `uid` its new state; the frame is encoded once.
+    fn notify_watchers(&self, st: &HubState, uid: &Uid, state: PeerOnlineState) {
+        let Some(watchers) = st.watchers.get(uid) else {
+            return;
+        };
+        let frame = event_frame(&Event::PeersOnlineStatusChanged {
+            statuses: BTreeMap::from([(uid.clone(), state)]),
+        });
+        for w in watchers {
+            if let Some(u) = st.users.get(w)
+                && u.link == Link::Up
+            {
+                u.session.send(frame.clone());
+            }
+        }
+    }
+
+    // --------------------------------------------------------- peer messages
+
+    pub fn send_peer_message(
+        &self,
+        from: &Uid,
+        to: &Uid,
+        message: &RtmMessage,
+        options: SendMessageOptions,
+    ) -> Result<Reply, ErrorBody> {
+        let ts = self.now_ms();
+        let st = self.lock();
+        if let Some(peer) = st.users.get(to)
+            && peer.link == Link::Up
+        {
+            let ev = Event::MessageFromPeer {
+                peer_id: from.clone(),
+                message: message.clone(),
+                props: MessageProps {
+                    server_received_ts: ts,
+                    is_offline_message: false,
+                },
+            };
+            let delivered = peer.session.send(event_frame(&ev));
+            return Ok(Reply::PeerMessageSent {
+                has_peer_received: delivered,
+                server_received_ts: ts,
+                cached: false,
+            });
+        }
+        let mut cached = false;
+        if options.enable_offline_messaging {
+            self.store
+                .push_offline(to, from, message, ts, self.config.offline_cap)
+                .map_err(Self::store_err)?;
+            cached = true;
+        }
+        Ok(Reply::PeerMessageSent {
+            has_peer_received: false,
+            server_received_ts: ts,
+            cached,
+        })
+    }
+
+    // -------------------------------------------------------------- channels
+
+    pub fn join(self: &Arc<Self>, session: &Arc<SessionHandle>, ch: &ChannelId) -> Result<Reply, ErrorBody> {
+        let uid = &session.uid;
+        let mut st = self.lock();
+        let user = st
+            .users
+            .get_mut(uid)
+            .ok_or_else(|| err(ErrorKind::NotLoggedIn, "log in before joining a channel"))?;
+        if user.channels.contains(ch) {
+            return Err(err(
+                ErrorKind::AlreadyJoined,
+                format!("you are already in channel {ch}"),
+            ));
+        }
+        if user.channels.len() >= MAX_JOINED_CHANNELS {
+            return Err(err(
+                ErrorKind::ExceedLimit,
+                format!(
+                    "you are in {MAX_JOINED_CHANNELS} channels, the most allowed; leave one before joining {ch}"
+                ),
+            ));
+        }
+        user.channels.insert(ch.clone());
+        let channel = st.channels.entry(ch.clone()).or_insert_with(|| Channel {
+            members: HashMap::new(),
+            last_count_sent: None,
+            count_flush_pending: false,
+        });
+        let was_empty = channel.members.is_empty();
+        channel.members.insert(uid.clone(), session.clone());
+        let count = channel.members.len();
+        if count <= MEMBER_EVENTS_MAX_MEMBERS {
+            let frame = event_frame(&Event::MemberJoined {
+                channel_id: ch.clone(),
+                member_id: uid.clone(),
+            });
+            for (m, s) in &channel.members {
+                if m != uid {
+                    s.send(frame.clone());
+                }
+            }
+        }
+        self.schedule_count(&mut st, ch);
+        if was_empty && let Err(e) = self.store.set_channel_empty_since(ch, None) {
+            tracing::error!("store: {e}");
+        }
+        Ok(Reply::Joined {
+            member_count: count as u32,
+        })
+    }
+
+    pub fn leave(self: &Arc<Self>, uid: &Uid, ch: &ChannelId) -> Result<Reply, ErrorBody> {
+        let mut st = self.lock();
+        let user = st
+            .users
+            .get_mut(uid)
+            .ok_or_else(|| err(ErrorKind::NotLoggedIn, "log in first"))?;
+        if !user.channels.remove(ch) {
+            return Err(err(
+                ErrorKind::NotInChannel,
+                format!("you are not in channel {ch}"),
+            ));
+        }
+        self.remove_member(&mut st, ch, uid);
+        Ok(Reply::Done)
+    }
+
+    fn remove_member(self: &Arc<Self>, st: &mut HubState, ch: &ChannelId, uid: &Uid) {
+        let Some(channel) = st.channels.get_mut(ch) else {
+            return;
+        };
+        if channel.members.remove(uid).is_none() {
+            return;
+        }
+        if channel.members.is_empty() {
+            st.channels.remove(ch);
+            if let Err(e) = self.store.set_channel_empty_since(ch, Some(self.now_ms())) {
+                tracing::error!("store: {e}");
+            }
+            return;
+        }
+        if channel.members.len() < MEMBER_EVENTS_MAX_MEMBERS {
+            let frame = event_frame(&Event::MemberLeft {
+                channel_id: ch.clone(),
+                member_id: uid.clone(),
+            });
+            for s in channel.members.values() {
+                s.send(frame.clone());
+            }
+        }
+        self.schedule_count(st, ch);
+    }
+
+    /// Arranges for the channel's member count to go out, at most once per
+    /// interval: now if the last one is old enough, else when it is.
+    fn schedule_count(self: &Arc<Self>, st: &mut HubState, ch: &ChannelId) {
+        let Some(channel) = st.channels.get_mut(ch) else {
+            return;
+        };
+        if channel.count_flush_pending {
+            return;
+        }
+        channel.count_flush_pending = true;
+        let interval = if channel.members.len() > MEMBER_EVENTS_MAX_MEMBERS {
+            self.config.member_count_interval_large
+        } else {
+            self.config.member_count_interval
+        };
+        let due = channel
+            .last_count_sent
+            .map(|(_, at)| at + interval)
+            .unwrap_or_else(Instant::now);
+        let hub = Arc::clone(self);
+        let ch = ch.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(due).await;
+            hub.flush_count(&ch);
+        });
+    }
+
+    fn flush_count(&self, ch: &ChannelId) {
+        let mut st = self.lock();
+        let Some(channel) = st.channels.get_mut(ch) else {
+            return;
+        };
+        channel.count_flush_pending = false;
+        let count = channel.members.len() as u32;
+        if channel.last_count_sent.map(|(c, _)| c) == Some(count) {
+            return;
+        }
+        channel.last_count_sent = Some((count, Instant::now()));
+        let frame = event_frame(&Event::MemberCountUpdated {
+            channel_id: ch.clone(),
+            member_count: count,
+        });
+        for s in channel.members.values() {
+            s.send(frame.clone());
+        }
+    }
+
+    /// Fan-out: the event is encoded once and the same bytes are queued for
+    /// every member but the sender.
+    pub fn send_channel_message(
+        &self,
+        from: &Uid,
+        ch: &ChannelId,
+        message: &RtmMessage,
+    ) -> Result<Reply, ErrorBody> {
+        let ts = self.now_ms();
+        let st = self.lock();
+        let channel = st
+            .channels
+            .get(ch)
+            .filter(|c| c.members.contains_key(from))
+            .ok_or_else(|| {
+                err(
+                    ErrorKind::NotInChannel,
+                    format!("join channel {ch} before sending to it"),
+                )
+            })?;
+        let frame = event_frame(&Event::ChannelMessage {
+            channel_id: ch.clone(),
+            member_id: from.clone(),
+            message: message.clone(),
+            props: MessageProps {
+                server_received_ts: ts,
+                is_offline_message: false,
+            },
+        });
+        for (m, s) in &channel.members {
+            if m != from {
+                s.send(frame.clone());
+            }
+        }
+        Ok(Reply::ChannelMessageSent {
+            server_received_ts: ts,
+        })
+    }
+
+    pub fn get_members(&self, uid: &Uid, ch: &ChannelId) -> Result<Reply, ErrorBody> {
+        let st = self.lock();
+        let channel = st
+            .channels
+            .get(ch)
+            .filter(|c| c.members.contains_key(uid))
+            .ok_or_else(|| {
+                err(
+                    ErrorKind::NotInChannel,
+                    format!("join channel {ch} to list its members"),
+                )
+            })?;
+        let mut members: Vec<Uid> = channel.members.keys().cloned().collect();
+        members.sort();
+        Ok(Reply::Members { members })
+    }
+
+    pub fn member_counts(&self, channels: &[ChannelId]) -> Result<Reply, ErrorBody> {
+        if channels.len() > crate::protocol::MAX_MEMBER_COUNT_CHANNELS {
+            return Err(err(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "{} channels asked for; the limit is {} per call",
+                    channels.len(),
+                    crate::protocol::MAX_MEMBER_COUNT_CHANNELS
+                ),
+            ));
+        }
+        let st = self.lock();
+        let counts = channels
+            .iter()
+            .map(|c| ChannelMemberCount {
+                channel_id: c.clone(),
+                member_count: st.channels.get(c).map_or(0, |ch| ch.members.len() as u32),
+            })
+            .collect();
+        Ok(Reply::MemberCounts { counts })
+    }
+
+    // -------------------------------------------------------------- presence
+
+    pub fn query_online(&self, peers: &[Uid]) -> Result<Reply, ErrorBody> {
+        check_peer_list(peers, MAX_QUERY_PEERS)?;
+        let st = self.lock();
+        let statuses = peers
+            .iter()
+            .map(|p| (p.clone(), state_of(st.users.get(p)) == PeerOnlineState::Online))
+            .collect();
+        Ok(Reply::OnlineStatus { statuses })
+    }
+
+    /// Adds subscriptions (all or nothing) and pushes the current state of each
+    /// newly asked peer at once.
+    pub fn subscribe(&self, uid: &Uid, peers: &[Uid]) -> Result<Reply, ErrorBody> {
+        // No per-call cap: the subscription limit below answers OVERFLOW.
+        check_peer_list(peers, usize::MAX)?;
+        let mut st = self.lock();
+        let user = st
+            .users
+            .get(uid)
+            .ok_or_else(|| err(ErrorKind::NotLoggedIn, "log in first"))?;
+        let new: HashSet<&Uid> = peers
+            .iter()
+            .filter(|p| !user.subscriptions.contains(*p))
+            .collect();
+        if user.subscriptions.len() + new.len() > MAX_SUBSCRIPTIONS {
+            return Err(err(
+                ErrorKind::Overflow,
+                format!(
+                    "you watch {} peers; {} more would pass the limit of {MAX_SUBSCRIPTIONS}. Nothing was changed",
+                    user.subscriptions.len(),
+                    new.len()
+                ),
+            ));
+        }
+        let new: Vec<Uid> = new.into_iter().cloned().collect();
+        for p in &new {
+            st.watchers.entry(p.clone()).or_default().insert(uid.clone());
+        }
+        let statuses: BTreeMap<Uid, PeerOnlineState> = peers
+            .iter()
+            .map(|p| (p.clone(), state_of(st.users.get(p))))
+            .collect();
+        let user = st.users.get_mut(uid).expect("checked above");
+        user.subscriptions.extend(new);
+        user.session
+            .send(event_frame(&Event::PeersOnlineStatusChanged { statuses }));
+        Ok(Reply::Done)
+    }
+
+    pub fn unsubscribe(&self, uid: &Uid, peers: &[Uid]) -> Result<Reply, ErrorBody> {
+        check_peer_list(peers, MAX_SUBSCRIPTIONS)?;
+        let mut st = self.lock();
+        let user = st
+            .users
+            .get_mut(uid)
+            .ok_or_else(|| err(ErrorKind::NotLoggedIn, "log in first"))?;
+        let removed: Vec<Uid> = peers
+            .iter()
+            .filter(|p| user.subscriptions.remove(*p))
+            .cloned()
+            .collect();
+        for p in removed {
+            if let Some(set) = st.watchers.get_mut(&p) {
+                set.remove(uid);
+                if set.is_empty() {
+                    st.watchers.remove(&p);
+                }
+            }
+        }
+        Ok(Reply::Done)
+    }
+
+    pub fn subscriptions(&self, uid: &Uid) -> Result<Reply, ErrorBody> {
+        let st = self.lock();
+        let user = st
+            .users
+            .get(uid)
+            .ok_or_else(|| err(ErrorKind::NotLoggedIn, "log in first"))?;
+        let mut peer_ids: Vec<Uid> = user.subscriptions.iter().cloned().collect();
+        peer_ids.sort();
+        Ok(Reply::Subscriptions { peer_ids })
+    }
+
+    // ------------------------------------------------------- user attributes
+
+    /// Applies `f` to a copy of the user's attributes; commits only if the
+    /// result is within limits.
+    pub fn update_user_attributes(
+        &self,
+        uid: &Uid,
+        input: &BTreeMap<String, String>,
+        f: impl FnOnce(&mut BTreeMap<String, String>),
+    ) -> Result<Reply, ErrorBody> {
+        check_attribute_map(input)?;
+        let mut st = self.lock();
+        let user = st
+            .users
+            .get_mut(uid)
+            .ok_or_else(|| err(ErrorKind::NotLoggedIn, "log in first"))?;
+        let mut next = user.attributes.clone();
+        f(&mut next);
+        check_attribute_set(
+            AttributeScope::User,
+            next.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        )?;
+        user.attributes = next;
+        Ok(Reply::Done)
+    }
+
+    pub fn get_user_attributes(&self, of: &Uid, keys: Option<&[String]>) -> Result<Reply, ErrorBody> {
+        let st = self.lock();
+        let user = st
+            .users
+            .get(of)
+            .ok_or_else(|| err(ErrorKind::UserNotFound, format!("user {of} is not online")))?;
+        let attributes = match keys {
+            None => user.attributes.clone(),
+            Some(keys) => keys
+                .iter()
+                .filter_map(|k| user.attributes.get(k).map(|v| (k.clone(), v.clone())))
+                .collect(),
+        };
+        Ok(Reply::UserAttributes {
+            user_id: of.clone(),
+            attributes,
+        })
+    }
+
+    // ---------------------------------------------------- channel attributes
+
+    /// Read-modify-write of a channel's attributes under the hub lock, so two
+    /// concurrent writers serialise and a write that breaks a limit changes
+    /// nothing. `f` edits a key → value map; keys whose value it changes get
+    /// the writer as `last_update_user_id` and now as `last_update_ts`.
+    pub fn update_channel_attributes(
+        &self,
+        uid: &Uid,
+        ch: &ChannelId,
+        input: &BTreeMap<String, String>,
+        options: ChannelAttributeOptions,
+        f: impl FnOnce(&mut BTreeMap<String, String>),
+    ) -> Result<Reply, ErrorBody> {
+        check_attribute_map(input)?;
+        let ts = self.now_ms();
+        let st = self.lock();
+        let current = self.store.channel_attributes(ch).map_err(Self::store_err)?;
+        let mut values: BTreeMap<String, String> = current
+            .iter()
+            .map(|a| (a.key.clone(), a.value.clone()))
+            .collect();
+        f(&mut values);
+        check_attribute_set(
+            AttributeScope::Channel,
+            values.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        )?;
+        let old: HashMap<&str, &ChannelAttribute> =
+            current.iter().map(|a| (a.key.as_str(), a)).collect();
+        let next: Vec<ChannelAttribute> = values
+            .into_iter()
+            .map(|(key, value)| match old.get(key.as_str()) {
+                Some(a) if a.value == value && !input.contains_key(&key) => (*a).clone(),
+                _ => ChannelAttribute {
+                    key,
+                    value,
+                    last_update_user_id: uid.clone(),
+                    last_update_ts: ts,
+                },
+            })
+            .collect();
+        self.store
+            .put_channel_attributes(ch, &next)
+            .map_err(Self::store_err)?;
+        let members = st.channels.get(ch);
+        if members.is_none() && !next.is_empty() {
+            // Attributes of a channel nobody is in start their countdown now.
+            if let Err(e) = self.store.set_channel_empty_since(ch, Some(ts)) {
+                tracing::error!("store: {e}");
+            }
+        }
+        if options.enable_notification_to_channel_members
+            && let Some(channel) = members
+        {
+            let frame = event_frame(&Event::AttributesUpdated {
+                channel_id: ch.clone(),
+                attributes: next,
+            });
+            for s in channel.members.values() {
+                s.send(frame.clone());
+            }
+        }
+        Ok(Reply::Done)
+    }
+
+    pub fn get_channel_attributes(&self, ch: &ChannelId, keys: Option<&[String]>) -> Result<Reply, ErrorBody> {
+        let _st = self.lock();
+        let mut attributes = self.store.channel_attributes(ch).map_err(Self::store_err)?;
+        if let Some(keys) = keys {
+            attributes.retain(|a| keys.contains(&a.key));
+        }
+        Ok(Reply::ChannelAttributes {
+            channel_id: ch.clone(),
+            attributes,
+        })
+    }
+
+    /// Clears attributes of channels that have been empty longer than the
+    /// configured while. Run periodically by the server.
+    pub fn sweep_channel_attributes(&self) {
+        let cutoff = self
+            .now_ms()
+            .saturating_sub(self.config.channel_attributes_ttl.as_millis() as u64);
+        let _st = self.lock();
+        match self.store.sweep_empty_channels(cutoff) {
+            Ok(cleared) if !cleared.is_empty() => {
+                tracing::info!(?cleared, "cleared attributes of empty channels");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!("store sweep: {e}"),
+        }
+    }
+
+    // ------------------------------------------------------------ shutdown
+
+    /// Tells every live session the server is going away and closes it.
+    pub fn shutdown_all(&self) {
+        let st = self.lock();
+        let frame = event_frame(&Event::ServerShutdown);
+        for u in st.users.values() {
+            u.session.send(frame.clone());
+            u.session
+                .kill_with(close_code::GOING_AWAY, "server shutting down; reconnect later");
+        }
+    }
+
+    /// Number of logged-in users (link up or within the grace).
+    pub fn user_count(&self) -> usize {
+        self.lock().users.len()
+    }
+}
+
+fn check_peer_list(peers: &[Uid], max: usize) -> Result<(), ErrorBody> {
+    if peers.is_empty() {
+        return Err(err(ErrorKind::InvalidArgument, "give at least one peer id"));
+    }
+    if peers.len() > max {
+        return Err(err(
+            ErrorKind::InvalidArgument,
+            format!("{} peer ids given; the limit is {max} per call", peers.len()),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,249 @@
+//! The server: a TCP listener, one task per connection ([`conn`]), the shared
+//! [`hub::Hub`] (sessions, channels, presence, attributes) and the
+//! [`store::Store`] boundary for what must outlive a restart.
+//!
+//! Shutdown is an input: [`run`] serves until the token is cancelled, then
+//! tells every session and waits for the connection tasks to finish.
+
+pub mod conn;
+pub mod hub;
+pub mod ratelimit;
+pub mod session;
+pub mod store;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::SinkExt;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_util::sync::CancellationToken;
+
+pub use conn::ConnConfig;
+pub use hub::{Hub, HubConfig};
+pub use store::{MemoryStore, Store};
+
+use crate::protocol::close_code;
+
+/// Everything `rtm serve` can be told.
+#[derive(Debug, Clone, Default)]
+pub struct ServerConfig {
+    pub hub: HubConfig,
+    pub conn: ConnConfig,
+    /// Most simultaneous connections in total (0: no cap).
+    pub max_connections: usize,
+    /// Most simultaneous connections from one IP address (0: no cap).
+    pub max_connections_per_ip: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr}: {source}. Is another server already running there? Pick another address with --listen")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("cannot read the listening address: {0}")]
+    LocalAddr(std::io::Error),
+}
+
+/// Binds `addr`; a clear error names the address when that fails.
+pub async fn bind(addr: &str) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: addr.to_string(),
+            source,
+        })
+}
+
+/// Counts open connections, per IP and in total, and enforces the caps.
+#[derive(Default)]
+struct ConnCounter {
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+/// Decrements the counter when a connection task ends.
+struct ConnSlot {
+    counter: Arc<Mutex<ConnCounter>>,
+    ip: IpAddr,
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        if let Ok(mut c) = self.counter.lock() {
+            c.total = c.total.saturating_sub(1);
+            if let Some(n) = c.per_ip.get_mut(&self.ip) {
+                *n -= 1;
+                if *n == 0 {
+                    c.per_ip.remove(&self.ip);
+                }
+            }
+        }
+    }
+}
+
+/// Serves `listener` until `shutdown` is cancelled. Returns once every
+/// connection task has finished (sessions were told and closed).
+pub async fn run(
+    listener: TcpListener,
+    config: ServerConfig,
+    store: Arc<dyn Store>,
+    shutdown: CancellationToken,
+) -> Result<(), ServerError> {
+    let hub = Hub::new(config.hub.clone(), store);
+    run_with_hub(listener, config, hub, shutdown).await
+}
+
+/// Like [`run`] with a hub the caller keeps (tests inspect it).
+pub async fn run_with_hub(
+    listener: TcpListener,
+    config: ServerConfig,
+    hub: Arc<Hub>,
+    shutdown: CancellationToken,
+) -> Result<(), ServerError> {
+    let conn_config = Arc::new(config.conn.clone());
+    let counter = Arc::new(Mutex::new(ConnCounter::default()));
+    let mut tasks = JoinSet::new();
+
+    // Periodic clean-up of attributes of channels that stayed empty.
+    let sweeper = {
+        let hub = hub.clone();
+        let shutdown = shutdown.clone();
+        let every = (hub.config.channel_attributes_ttl / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tick.tick() => hub.sweep_channel_attributes(),
+                }
+            }
+        })
+    };
+
+    loop {
+        tokio::select! {
+            // Stop accepting; fall through to the drain below.
+            _ = shutdown.cancelled() => break,
+            // Reap finished connection tasks so the set does not grow.
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off briefly.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let slot = {
+                    let mut c = counter.lock().unwrap_or_else(|p| p.into_inner());
+                    let per_ip = c.per_ip.get(&peer.ip()).copied().unwrap_or(0);
+                    let refuse = if config.max_connections > 0 && c.total >= config.max_connections {
+                        Some("server is at its connection limit; try again later")
+                    } else if config.max_connections_per_ip > 0 && per_ip >= config.max_connections_per_ip {
+                        Some("too many connections from your address; close some and retry")
+                    } else {
+                        None
+                    };
+                    if let Some(reason) = refuse {
+                        tasks.spawn(refuse_connection(stream, peer, reason, conn_config.clone()));
+                        continue;
+                    }
+                    c.total += 1;
+                    *c.per_ip.entry(peer.ip()).or_insert(0) += 1;
+                    ConnSlot { counter: counter.clone(), ip: peer.ip() }
+                };
+                let hub = hub.clone();
+                let cfg = conn_config.clone();
+                let shutdown = shutdown.clone();
+                tasks.spawn(async move {
+                    let _slot = slot;
+                    conn::serve_connection(stream, peer, hub, cfg, shutdown).await;
+                });
+            }
+        }
+    }
+    hub.shutdown_all();
+    // Each connection task sees the cancelled token, sends its close frame
+    // and ends; give slow sockets a bounded time.
+    let drain = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_secs(5), drain).await.is_err() {
+        tracing::warn!("some connections did not close in time; dropping them");
+    }
+    sweeper.abort();
+    Ok(())
+}
+
+/// Completes the handshake only to say why the connection is refused.
+async fn refuse_connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    reason: &'static str,
+    config: Arc<ConnConfig>,
+) {
+    tracing::info!(%peer, "refused: {reason}");
+    let fut = tokio_tungstenite::accept_async_with_config(stream, Some(config.websocket_config()));
+    if let Ok(Ok(mut ws)) = tokio::time::timeout(Duration::from_secs(2), fut).await {
+        let _ = ws
+            .send(Message::Close(Some(CloseFrame {
+                code: close_code::TOO_MANY_CONNECTIONS.into(),
+                reason: reason.into(),
+            })))
+            .await;
+    }
+}
+
+/// A server running on a background task, for tests, benchmarks and the
+/// messenger's embedded mode. Dropping it does not stop it; call
+/// [`ServerHandle::shutdown`].
+pub struct ServerHandle {
+    pub addr: SocketAddr,
+    pub hub: Arc<Hub>,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), ServerError>>,
+}
+
+impl ServerHandle {
+    /// `ws://addr`
+    pub fn url(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    /// Stops the server and waits until every connection has closed.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        let _ = self.task.await;
+    }
+}
+
+/// Binds `addr` (use port 0 for any) and serves in the background.
+pub async fn spawn(
+    addr: &str,
+    config: ServerConfig,
+    store: Arc<dyn Store>,
+) -> Result<ServerHandle, ServerError> {
+    let listener = bind(addr).await?;
+    let local = listener.local_addr().map_err(ServerError::LocalAddr)?;
+    let shutdown = CancellationToken::new();
+    let hub = Hub::new(config.hub.clone(), store);
+    let task = tokio::spawn(run_with_hub(
+        listener,
+        config,
+        hub.clone(),
+        shutdown.clone(),
+    ));
+    Ok(ServerHandle {
+        addr: local,
+        hub,
+        shutdown,
+        task,
+    })
+}

@@ -1,0 +1,130 @@
+//! Sliding-window call-frequency limits (spec §11), one set per session.
+//!
+//! Time comes from `tokio::time::Instant`, so tests drive it with
+//! `tokio::time::pause()` instead of sleeping.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::protocol::{ErrorBody, ErrorKind};
+
+/// At most `max` events in any window of length `window`.
+#[derive(Debug, Clone)]
+pub struct SlidingWindow {
+    max: usize,
+    window: Duration,
+    /// Times of the accepted events still inside the window, oldest first.
+    stamps: VecDeque<Instant>,
+}
+
+impl SlidingWindow {
+    pub fn new(max: usize, window: Duration) -> Self {
+        Self {
+            max,
+            window,
+            stamps: VecDeque::new(),
+        }
+    }
+
+    fn expire(&mut self, now: Instant) {
+        while let Some(&front) = self.stamps.front() {
+            if now.duration_since(front) >= self.window {
+                self.stamps.pop_front();
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// Records one event if it fits; otherwise records nothing and returns false.
+    pub fn try_acquire(&mut self) -> bool {
+        let now = Instant::now();
+        self.expire(now);
+        if self.stamps.len() >= self.max {
+            return false;
+        }
+        self.stamps.push_back(now);
+        true
+    }
+
+    /// Like [`try_acquire`](Self::try_acquire) but answers with a TOO_OFTEN error naming the limit.
+    pub fn check(&mut self, what: &str) -> Result<(), ErrorBody> {
+        if self.try_acquire() {
+            Ok(())
+        } else {
+            Err(ErrorBody::new(
+                ErrorKind::TooOften,
+                format!(
+                    "too many {what}: the limit is {} per {} s; wait a moment and retry",
+                    self.max,
+                    self.window.as_secs_f32()
+                ),
+            ))
+        }
+    }
+}
+
+/// The per-session limits of spec §11.
+#[derive(Debug, Clone)]
+pub struct SessionLimits {
+    pub messages: SlidingWindow,
+    pub query_status: SlidingWindow,
+    pub subscribe: SlidingWindow,
+    pub unsubscribe: SlidingWindow,
+    pub query_subscription: SlidingWindow,
+    pub user_attr_writes: SlidingWindow,
+    pub user_attr_reads: SlidingWindow,
+    pub channel_attr_writes: SlidingWindow,
+    pub channel_attr_reads: SlidingWindow,
+    pub get_members: SlidingWindow,
+    pub member_count: SlidingWindow,
+    pub joins: SlidingWindow,
+    pub renew_token: SlidingWindow,
+}
+
+/// Multiplier applied to every limit; tests and benchmarks raise it.
+#[derive(Debug, Clone, Copy)]
+pub struct LimitScale(pub usize);
+
+impl SessionLimits {
+    pub fn new(scale: LimitScale) -> Self {
+        let w = |max: usize, secs: u64| SlidingWindow::new(max * scale.0, Duration::from_secs(secs));
+        Self {
+            messages: w(180, 3),
+            query_status: w(10, 5),
+            subscribe: w(10, 5),
+            unsubscribe: w(10, 5),
+            query_subscription: w(10, 5),
+            user_attr_writes: w(10, 5),
+            user_attr_reads: w(40, 5),
+            channel_attr_writes: w(10, 5),
+            channel_attr_reads: w(10, 5),
+            get_members: w(5, 2),
+            member_count: w(1, 1),
+            joins: w(50, 3),
+            renew_token: w(2, 1),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn window_slides() {
+        let mut w = SlidingWindow::new(3, Duration::from_secs(3));
+        assert!(w.try_acquire());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(w.try_acquire());
+        assert!(w.try_acquire());
+        assert!(!w.try_acquire());
+        assert_eq!(w.check("messages").unwrap_err().kind, ErrorKind::TooOften);
+        // The first stamp leaves the window after 3 s; one slot frees up.
+        tokio::time::advance(Duration::from_millis(2000)).await;
+        assert!(w.try_acquire());
+        assert!(!w.try_acquire());
+    }
+}

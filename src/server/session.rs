@@ -1,0 +1,93 @@
+//! The handle the hub holds for one live connection: a bounded outbound queue
+//! drained by the connection's writer task, and a kill switch.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_util::sync::CancellationToken;
+
+use crate::protocol::{Uid, close_code};
+
+/// Unique per connection for the life of the server process.
+pub type SessionId = u64;
+
+static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
+
+pub fn next_session_id() -> SessionId {
+    NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Owned by the hub (while logged in) and by the connection task; dropped when both let go.
+#[derive(Debug)]
+pub struct SessionHandle {
+    pub id: SessionId,
+    pub uid: Uid,
+    /// Frames for the writer task. Bounded: a full queue means a slow consumer.
+    tx: mpsc::Sender<Message>,
+    /// Cancelled to end the connection (slow consumer, kicked, shutdown).
+    kill: CancellationToken,
+    /// The close frame the connection sends when killed; first reason wins.
+    close: Mutex<Option<CloseFrame>>,
+}
+
+impl SessionHandle {
+    pub fn new(
+        id: SessionId,
+        uid: Uid,
+        tx: mpsc::Sender<Message>,
+        kill: CancellationToken,
+    ) -> Self {
+        Self {
+            id,
+            uid,
+            tx,
+            kill,
+            close: Mutex::new(None),
+        }
+    }
+
+    /// Queues a frame without waiting. A full queue kills the session as a
+    /// slow consumer (its memory must stay bounded); a closed one is ignored
+    /// (the connection is already going away). Returns whether it was queued.
+    pub fn send(&self, msg: Message) -> bool {
+        if self.kill.is_cancelled() {
+            return false;
+        }
+        match self.tx.try_send(msg) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.kill_with(
+                    close_code::SLOW_CONSUMER,
+                    "slow consumer: too many frames queued; read faster or reconnect",
+                );
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Ends the connection with this close code and reason (if none was set yet).
+    pub fn kill_with(&self, code: u16, reason: &str) {
+        if let Ok(mut close) = self.close.lock()
+            && close.is_none()
+        {
+            *close = Some(CloseFrame {
+                code: code.into(),
+                reason: reason.to_string().into(),
+            });
+        }
+        self.kill.cancel();
+    }
+
+    /// The close frame chosen by whoever killed the session.
+    pub fn close_frame(&self) -> Option<CloseFrame> {
+        self.close.lock().ok().and_then(|c| c.clone())
+    }
+
+    pub fn is_alive(&self) -> bool {
+        !self.kill.is_cancelled() && !self.tx.is_closed()
+    }
+}
