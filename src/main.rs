@@ -1,1 +1,232 @@
-fn main(){}
+//! The `rtm` binary: `rtm` / `rtm chat` (the messenger), `rtm serve` (the server).
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use rtm::config::{ClientSettings, Paths, ServerSettings};
+use rtm::server::{self, MemoryStore};
+
+fn after_help() -> String {
+    let p = Paths::discover();
+    format!(
+        "Files:\n  config  {}\n  data    {}\n  logs    {}\n(RTM_HOME=DIR puts all three under DIR.)",
+        p.config_dir.display(),
+        p.data_dir.display(),
+        p.log_dir.display()
+    )
+}
+
+#[derive(Parser)]
+#[command(
+    name = "rtm",
+    version,
+    about = "Self-hosted real-time messaging: a terminal messenger and its server",
+    long_about = "rtm is a self-hosted real-time messaging system: `rtm serve` runs the server, \
+`rtm chat` (or plain `rtm`) is a full-screen terminal messenger. With no server configured, \
+the messenger starts one inside itself on ws://127.0.0.1:7420, so it works alone and a second \
+`rtm chat` on the same machine joins the first.",
+    after_help = after_help()
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    chat: ChatArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The full-screen messenger (the default). Logs go to a file, never to the screen.
+    #[command(after_help = after_help())]
+    Chat(ChatArgs),
+    /// Run the server.
+    #[command(after_help = after_help())]
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Clone, Default)]
+struct ChatArgs {
+    /// Server URL, e.g. ws://127.0.0.1:7420 [env: RTM_SERVER]
+    #[arg(long)]
+    server: Option<String>,
+    /// Your user id [env: RTM_UID]; asked on a login screen when not given
+    #[arg(long)]
+    uid: Option<String>,
+    /// Login token, for servers with an app certificate [env: RTM_TOKEN]
+    #[arg(long)]
+    token: Option<String>,
+    /// Config file (default: client.toml in the config dir)
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on [env: RTM_LISTEN] [default: 127.0.0.1:7420]
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: Option<String>,
+    /// Directory for the server's data [env: RTM_DATA]
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Config file (default: server.toml in the config dir)
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Log level on standard error [env: RTM_LOG]
+    #[arg(long)]
+    log_level: Option<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    match cli.command {
+        Some(Command::Serve(args)) => runtime.block_on(serve(args)),
+        Some(Command::Chat(args)) => runtime.block_on(chat(args)),
+        None => runtime.block_on(chat(cli.chat)),
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let paths = Paths::discover();
+    let mut settings = ServerSettings::load(&paths, args.config.as_deref())?;
+    if let Some(l) = args.listen {
+        settings.listen = l;
+    }
+    if let Some(d) = args.data {
+        settings.data_dir = d;
+    }
+    if let Some(l) = args.log_level {
+        settings.log_level = l;
+    }
+    rtm::logging::init_stderr(&settings.log_level)?;
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            settings.data_dir.display()
+        )
+    })?;
+    let listener = server::bind(&settings.listen).await?;
+    let addr = listener.local_addr()?;
+    let shutdown = CancellationToken::new();
+    spawn_signal_handler(shutdown.clone());
+    println!("rtm server listening on ws://{addr}");
+    println!("data directory: {}", settings.data_dir.display());
+    if settings.server.hub.dev_mode {
+        println!(
+            "WARNING: development mode: no app certificate is configured, so logins are not checked. \
+Anyone who can reach this address can log in as anyone."
+        );
+    }
+    println!("press Ctrl-C to stop");
+    server::run(
+        listener,
+        settings.server,
+        Arc::new(MemoryStore::new()),
+        shutdown,
+    )
+    .await?;
+    println!("rtm server stopped");
+    Ok(())
+}
+
+/// Cancels `token` on Ctrl-C or SIGTERM.
+fn spawn_signal_handler(token: CancellationToken) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        token.cancel();
+    });
+}
+
+/// The host:port of a ws:// URL, if it names a loopback address.
+fn loopback_addr(url: &str) -> Option<SocketAddr> {
+    let rest = url.strip_prefix("ws://")?;
+    let hostport = rest.split('/').next()?;
+    let addr = hostport.to_socket_addrs().ok()?.next()?;
+    addr.ip().is_loopback().then_some(addr)
+}
+
+async fn chat(args: ChatArgs) -> anyhow::Result<()> {
+    let paths = Paths::discover();
+    let mut settings = ClientSettings::load(paths.clone(), args.config.as_deref())?;
+    if let Some(s) = args.server {
+        settings.server = s;
+        settings.server_configured = true;
+    }
+    if args.uid.is_some() {
+        settings.uid = args.uid;
+    }
+    if args.token.is_some() {
+        settings.token = args.token;
+    }
+    let _log_guard = rtm::logging::init_file(&paths.log_dir, "chat", &settings.log_level)?;
+    tracing::info!(server = %settings.server, "rtm chat starting");
+
+    // With no server configured, use the default address; if nothing listens
+    // there, serve it from this process so the messenger works alone.
+    let mut embedded = None;
+    if !settings.server_configured
+        && let Some(addr) = loopback_addr(&settings.server)
+    {
+        let listening = tokio::time::timeout(
+            Duration::from_millis(500),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        .is_ok_and(|r| r.is_ok());
+        if !listening {
+            match server::spawn(
+                &addr.to_string(),
+                server::ServerConfig::default(),
+                Arc::new(MemoryStore::new()),
+            )
+            .await
+            {
+                Ok(handle) => {
+                    tracing::info!(%addr, "started embedded server");
+                    embedded = Some(handle);
+                }
+                // Someone else started one in the meantime: use theirs.
+                Err(e) => tracing::warn!("embedded server not started: {e}"),
+            }
+        }
+    }
+    let options = rtm::tui::ChatOptions {
+        settings,
+        embedded_server: embedded
+            .as_ref()
+            .map(|h| format!("embedded server on {}", h.addr)),
+        log_dir: paths.log_dir.clone(),
+    };
+    let result = rtm::tui::run(options).await;
+    if let Some(h) = embedded {
+        h.shutdown().await;
+    }
+    result
+}

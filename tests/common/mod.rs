@@ -1,0 +1,150 @@
+//! Shared helpers of the integration tests: a real server on 127.0.0.1:0, SDK
+//! clients and raw WebSocket clients that speak the protocol by hand.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use rtm::client::{ClientConfig, ClientEvent, ClientEvents, ConnectionState, RtmClient};
+use rtm::protocol::{ServerFrame, close_code};
+use rtm::server::{self, MemoryStore, ServerConfig, ServerHandle, Store};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub type RawWs = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How long a test waits for something that should happen promptly.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub fn test_config() -> ServerConfig {
+    ServerConfig::default()
+}
+
+pub async fn start_server() -> ServerHandle {
+    start_server_with(test_config()).await
+}
+
+pub async fn start_server_with(config: ServerConfig) -> ServerHandle {
+    server::spawn("127.0.0.1:0", config, Arc::new(MemoryStore::new()))
+        .await
+        .expect("bind test server")
+}
+
+pub async fn start_server_on(addr: &str, config: ServerConfig, store: Arc<dyn Store>) -> ServerHandle {
+    server::spawn(addr, config, store).await.expect("bind test server")
+}
+
+pub fn fast_client_config() -> ClientConfig {
+    ClientConfig {
+        reconnect_initial: Duration::from_millis(50),
+        reconnect_max: Duration::from_millis(200),
+        ..ClientConfig::default()
+    }
+}
+
+/// A logged-in SDK client.
+pub async fn login(url: &str, uid: &str) -> (RtmClient, ClientEvents) {
+    login_with(url, uid, fast_client_config()).await
+}
+
+pub async fn login_with(url: &str, uid: &str, config: ClientConfig) -> (RtmClient, ClientEvents) {
+    let (client, mut events) = RtmClient::new(url, config);
+    client.login(uid, None).await.expect("login");
+    // Consume CONNECTING and CONNECTED so tests see only what follows.
+    wait_state(&mut events, ConnectionState::Connected).await;
+    (client, events)
+}
+
+/// Waits for the next event that `pick` accepts, skipping others.
+pub async fn wait_for<T>(events: &mut ClientEvents, pick: impl FnMut(&ClientEvent) -> Option<T>) -> T {
+    wait_for_within(events, WAIT, pick).await
+}
+
+/// Like [`wait_for`] with an explicit limit (paused-time tests wait out graces).
+pub async fn wait_for_within<T>(
+    events: &mut ClientEvents,
+    within: Duration,
+    mut pick: impl FnMut(&ClientEvent) -> Option<T>,
+) -> T {
+    tokio::time::timeout(within, async {
+        loop {
+            let ev = events.recv().await.expect("event stream ended");
+            if let Some(t) = pick(&ev) {
+                return t;
+            }
+        }
+    })
+    .await
+    .expect("timed out waiting for an event")
+}
+
+pub async fn wait_state(events: &mut ClientEvents, state: ConnectionState) -> rtm::client::ConnectionChangeReason {
+    wait_for(events, |e| match e {
+        ClientEvent::ConnectionStateChanged { state: s, reason } if *s == state => Some(*reason),
+        _ => None,
+    })
+    .await
+}
+
+/// True if no event matching `pick` arrives within `within` (real time).
+pub async fn none_within(events: &mut ClientEvents, within: Duration, mut pick: impl FnMut(&ClientEvent) -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Err(_) => return true,
+            Ok(None) => return true,
+            Ok(Some(ev)) => {
+                if pick(&ev) {
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+/// A raw WebSocket connection (no SDK).
+pub async fn raw_connect(url: &str) -> RawWs {
+    let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
+    ws
+}
+
+pub async fn raw_send(ws: &mut RawWs, text: &str) {
+    ws.send(Message::Text(text.to_string().into())).await.expect("send");
+}
+
+/// Next server frame (skipping pings); None when the connection closed.
+pub async fn raw_recv(ws: &mut RawWs) -> Option<ServerFrame> {
+    raw_recv_or_close(ws).await.ok()
+}
+
+/// Next server frame, or the close code when the server closed.
+pub async fn raw_recv_or_close(ws: &mut RawWs) -> Result<ServerFrame, Option<(u16, String)>> {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) => {
+                    return Ok(ServerFrame::decode(&t).expect("server sent valid JSON"));
+                }
+                Some(Ok(Message::Close(f))) => {
+                    return Err(f.map(|f| (u16::from(f.code), f.reason.to_string())));
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return Err(None),
+            }
+        }
+    })
+    .await
+    .expect("timed out waiting for a server frame")
+}
+
+/// Logs a raw connection in as `uid` and returns the login reply.
+pub async fn raw_login(url: &str, uid: &str) -> (RawWs, ServerFrame) {
+    let mut ws = raw_connect(url).await;
+    raw_send(&mut ws, &format!(r#"{{"id":1,"type":"login","protocol":1,"uid":"{uid}"}}"#)).await;
+    let reply = raw_recv(&mut ws).await.expect("login reply");
+    (ws, reply)
+}
+
+pub const REMOTE_LOGIN_CODE: u16 = close_code::REMOTE_LOGIN;
