@@ -355,3 +355,108 @@ async fn request_timeout_gives_timeout_error() {
     let err = c.send_message_to_peer(RtmMessage::text("x"), "bob", SendMessageOptions::default()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout);
 }
+
+#[tokio::test]
+async fn a_slow_consumer_is_disconnected_and_others_are_unaffected() {
+    let mut config = test_config();
+    config.conn.queue_frames = 32;
+    config.conn.limit_scale = 1000;
+    let server = start_server_with(config).await;
+    let (watcher, mut we) = login(&server.url(), "watcher").await;
+    // sloth joins and then never reads again.
+    let (mut sloth, _) = raw_login(&server.url(), "sloth").await;
+    watcher.subscribe_peers_online_status(&["sloth"]).await.unwrap();
+    wait_for(&mut we, |e| matches!(e, ClientEvent::PeersOnlineStatusChanged(_)).then_some(())).await;
+    raw_send(&mut sloth, r#"{"id":2,"type":"join","channel_id":"busy"}"#).await;
+    let (talker, _te) = login(&server.url(), "talker").await;
+    let (_fast, mut fe) = login(&server.url(), "fast").await;
+    let ch = talker.create_channel("busy").unwrap();
+    ch.join().await.unwrap();
+    _fast.create_channel("busy").unwrap().join().await.unwrap();
+    // Enough bytes to fill the kernel's socket buffers and then the queue.
+    let payload = "p".repeat(30 * 1024);
+    let fast_reader = tokio::spawn(async move {
+        let mut n = 0;
+        while n < 600 {
+            match fe.recv().await {
+                Some(ClientEvent::Channel { event: rtm::client::ChannelEvent::ChannelMessage { .. }, .. }) => n += 1,
+                Some(_) => {}
+                None => break,
+            }
+        }
+        n
+    });
+    for _ in 0..600 {
+        ch.send_message(RtmMessage::text(payload.clone())).await.unwrap();
+    }
+    // The watcher sees sloth drop (the server cut it), the fast reader got everything.
+    let state = wait_for(&mut we, |e| match e {
+        ClientEvent::PeersOnlineStatusChanged(m) => m.get("sloth").copied().filter(|s| *s != rtm::client::PeerOnlineState::Online),
+        _ => None,
+    })
+    .await;
+    assert_eq!(state, rtm::client::PeerOnlineState::Unreachable);
+    assert_eq!(fast_reader.await.unwrap(), 600);
+    // When sloth finally reads, the close frame says why.
+    let (code, reason) = loop {
+        match raw_recv_or_close(&mut sloth).await {
+            Ok(_) => continue,
+            Err(close) => break close.expect("a close frame"),
+        }
+    };
+    assert_eq!(code, rtm::protocol::close_code::SLOW_CONSUMER);
+    assert!(reason.contains("slow consumer"), "{reason}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_server_drops_a_silent_link_after_the_heartbeat_timeout() {
+    let mut config = test_config();
+    config.conn.heartbeat_interval = Duration::from_millis(50);
+    config.conn.heartbeat_timeout = Duration::from_millis(300);
+    let server = start_server_with(config).await;
+    let (watcher, mut we) = login(&server.url(), "watcher").await;
+    // A client that logs in and then never reads (so never answers pings).
+    let (_silent, _) = raw_login(&server.url(), "silent").await;
+    watcher.subscribe_peers_online_status(&["silent"]).await.unwrap();
+    wait_for(&mut we, |e| matches!(e, ClientEvent::PeersOnlineStatusChanged(_)).then_some(())).await;
+    let state = wait_for(&mut we, |e| match e {
+        ClientEvent::PeersOnlineStatusChanged(m) => m.get("silent").copied().filter(|s| *s != rtm::client::PeerOnlineState::Online),
+        _ => None,
+    })
+    .await;
+    assert_eq!(state, rtm::client::PeerOnlineState::Unreachable);
+    // The SDK client, which answers pings, stayed connected all along.
+    assert_eq!(watcher.connection_state(), ConnectionState::Connected);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_client_notices_a_silent_server_and_reconnects() {
+    // A server that logs the client in, then neither reads nor writes.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use futures_util::{SinkExt, StreamExt};
+        let mut keep = Vec::new();
+        loop {
+            let (s, _) = listener.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_async(s).await.unwrap();
+            let _login = ws.next().await;
+            let reply = r#"{"type":"ok","id":0,"result":{"kind":"logged_in","uid":"alice","server_ts":1,"heartbeat_interval_ms":5000,"resumed":false,"dev_mode":true}}"#;
+            ws.send(tokio_tungstenite::tungstenite::Message::Text(reply.into())).await.unwrap();
+            keep.push(ws);
+        }
+    });
+    let config = rtm::client::ClientConfig {
+        heartbeat_interval: Duration::from_millis(50),
+        heartbeat_timeout: Duration::from_millis(300),
+        ..fast_client_config()
+    };
+    let (c, mut events) = RtmClient::new(format!("ws://{addr}"), config);
+    c.login("alice", None).await.unwrap();
+    wait_state(&mut events, ConnectionState::Connected).await;
+    assert_eq!(wait_state(&mut events, ConnectionState::Reconnecting).await, ConnectionChangeReason::Interrupted);
+    assert_eq!(wait_state(&mut events, ConnectionState::Connected).await, ConnectionChangeReason::LoginSuccess);
+    c.logout().await.unwrap();
+}

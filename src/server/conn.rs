@@ -115,24 +115,50 @@ pub async fn serve_connection(
     let (tx, mut rx) = mpsc::channel::<Message>(config.queue_frames);
     let kill = CancellationToken::new();
 
-    // The writer: drains the queue in batches; ends on a Close frame or when
-    // every sender is gone.
+    // How the connection ends, for the writer: `Some(close frame)` to send,
+    // or `None` when the socket is already gone.
+    let (close_tx, mut close_rx) = tokio::sync::oneshot::channel::<Option<Message>>();
+
+    // The writer: drains the queue in batches, feeding each frame and flushing
+    // once per batch. When the end is announced it drops whatever is still
+    // queued (a slow consumer's backlog) and sends the close frame, so the
+    // client learns why even if it stopped reading.
     let writer = tokio::spawn(async move {
         let mut batch = Vec::with_capacity(64);
-        'outer: while rx.recv_many(&mut batch, 64).await > 0 {
-            for msg in batch.drain(..) {
-                let is_close = matches!(msg, Message::Close(_));
-                if sink.feed(msg).await.is_err() {
-                    break 'outer;
+        let close = loop {
+            let n = tokio::select! {
+                biased;
+                close = &mut close_rx => break close.ok().flatten(),
+                n = rx.recv_many(&mut batch, 64) => n,
+            };
+            if n == 0 {
+                break None;
+            }
+            let write = async {
+                for msg in batch.drain(..) {
+                    sink.feed(msg).await?;
                 }
-                if is_close {
-                    let _ = sink.flush().await;
-                    break 'outer;
+                sink.flush().await
+            };
+            tokio::select! {
+                biased;
+                close = &mut close_rx => break close.ok().flatten(),
+                r = write => if r.is_err() { break None },
+            }
+        };
+        if let Some(close) = close {
+            // A graceful end (logout reply, remote-login or shutdown notice)
+            // still delivers what was queued before it; a slow consumer's
+            // backlog is dropped.
+            let slow = matches!(&close, Message::Close(Some(f)) if u16::from(f.code) == close_code::SLOW_CONSUMER);
+            if !slow {
+                while let Ok(msg) = rx.try_recv() {
+                    if sink.feed(msg).await.is_err() {
+                        break;
+                    }
                 }
             }
-            if sink.flush().await.is_err() {
-                break;
-            }
+            let _ = sink.send(close).await;
         }
         let _ = sink.close().await;
     });
@@ -260,14 +286,7 @@ pub async fn serve_connection(
     // From here on the hub's frames for this session are dropped, not queued.
     kill.cancel();
     let abort = writer.abort_handle();
-    match end {
-        // Best effort: if the queue is full the writer is aborted below anyway.
-        Some((code, reason)) => {
-            let _ = tx.try_send(close_msg(code, &reason));
-        }
-        // The client closed or the socket failed: nothing more to write.
-        None => abort.abort(),
-    }
+    let _ = close_tx.send(end.map(|(code, reason)| close_msg(code, &reason)));
     drop(session);
     drop(tx);
     // The writer ends after the close frame, or when the queue's last sender

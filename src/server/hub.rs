@@ -102,7 +102,7 @@ pub struct Hub {
     store: Arc<dyn Store>,
     /// Wall clock at start, and the tokio instant it corresponds to: timestamps
     /// follow tokio time, so paused-time tests move them too.
-    clock_base: (u64, Instant),
+    clock_base: (Duration, Instant),
 }
 
 /// What `login` decided.
@@ -137,14 +137,19 @@ impl Hub {
             state: Mutex::new(HubState::default()),
             config,
             store,
-            clock_base: (crate::protocol::now_ms(), Instant::now()),
+            clock_base: (
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default(),
+                Instant::now(),
+            ),
         })
     }
 
     /// Milliseconds since the epoch, advancing with tokio time.
     pub fn now_ms(&self) -> u64 {
         let (wall, base) = self.clock_base;
-        wall + Instant::now().duration_since(base).as_millis() as u64
+        (wall + Instant::now().duration_since(base)).as_millis() as u64
     }
 
     fn lock(&self) -> MutexGuard<'_, HubState> {
