@@ -190,6 +190,7 @@ pub struct ServerFile {
     pub max_frame_bytes: Option<usize>,
     pub max_connections: Option<usize>,
     pub max_connections_per_ip: Option<usize>,
+    pub limit_scale: Option<usize>,
 }
 
 /// The server's resolved settings.
@@ -231,6 +232,7 @@ impl ServerSettings {
         server.conn.max_frame_bytes = pick!(max_frame_bytes, 64 * 1024);
         server.max_connections = pick!(max_connections, 0);
         server.max_connections_per_ip = pick!(max_connections_per_ip, 0);
+        server.conn.limit_scale = pick!(limit_scale, 1).max(1);
         let listen = env("RTM_LISTEN").unwrap_or_else(|| pick!(listen, "127.0.0.1:7420".into()));
         let data_dir = env("RTM_DATA")
             .map(PathBuf::from)

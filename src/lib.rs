@@ -15,9 +15,11 @@
 //!   timeouts, events as a stream. No UI types.
 //! - [`tui`]: `rtm chat` — the full-screen messenger: pure `App::update`,
 //!   pure rendering, one event loop, the terminal guard.
+//! - [`bench`]: `rtm bench` — the load generator (scenarios, histograms).
 //! - [`config`] and [`logging`]: settings (embedded defaults ← user file ←
 //!   env ← flags) and the log file.
 
+pub mod bench;
 pub mod client;
 pub mod config;
 pub mod logging;

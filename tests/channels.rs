@@ -7,14 +7,14 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::*;
-use rtm::client::{
-    ChannelEvent, ClientEvent, ClientEvents, ConnectionState, RtmMessage,
-};
+use rtm::client::{ChannelEvent, ClientEvent, ClientEvents, ConnectionState, RtmMessage};
 use rtm::protocol::ErrorKind;
 
 async fn channel_event(events: &mut ClientEvents, ch: &str) -> ChannelEvent {
     wait_for(events, |e| match e {
-        ClientEvent::Channel { channel_id, event } if channel_id.as_str() == ch => Some(event.clone()),
+        ClientEvent::Channel { channel_id, event } if channel_id.as_str() == ch => {
+            Some(event.clone())
+        }
         _ => None,
     })
     .await
@@ -23,7 +23,10 @@ async fn channel_event(events: &mut ClientEvents, ch: &str) -> ChannelEvent {
 async fn next_member_event(events: &mut ClientEvents, ch: &str) -> ChannelEvent {
     loop {
         let ev = channel_event(events, ch).await;
-        if matches!(ev, ChannelEvent::MemberJoined(_) | ChannelEvent::MemberLeft(_)) {
+        if matches!(
+            ev,
+            ChannelEvent::MemberJoined(_) | ChannelEvent::MemberLeft(_)
+        ) {
             return ev;
         }
     }
@@ -31,7 +34,12 @@ async fn next_member_event(events: &mut ClientEvents, ch: &str) -> ChannelEvent 
 
 async fn next_channel_text(events: &mut ClientEvents, ch: &str) -> (String, String) {
     loop {
-        if let ChannelEvent::ChannelMessage { message: RtmMessage::Text { text }, member_id, .. } = channel_event(events, ch).await {
+        if let ChannelEvent::ChannelMessage {
+            message: RtmMessage::Text { text },
+            member_id,
+            ..
+        } = channel_event(events, ch).await
+        {
             return (member_id.to_string(), text);
         }
     }
@@ -48,36 +56,78 @@ async fn three_clients_join_talk_and_agree_on_members() {
     let cch = c.create_channel("general").unwrap();
     assert_eq!(ach.join().await.unwrap(), 1);
     assert_eq!(bch.join().await.unwrap(), 2);
-    assert_eq!(next_member_event(&mut ae, "general").await, ChannelEvent::MemberJoined("bob".parse().unwrap()));
+    assert_eq!(
+        next_member_event(&mut ae, "general").await,
+        ChannelEvent::MemberJoined("bob".parse().unwrap())
+    );
     assert_eq!(cch.join().await.unwrap(), 3);
-    assert_eq!(next_member_event(&mut ae, "general").await, ChannelEvent::MemberJoined("carol".parse().unwrap()));
-    assert_eq!(next_member_event(&mut be, "general").await, ChannelEvent::MemberJoined("carol".parse().unwrap()));
+    assert_eq!(
+        next_member_event(&mut ae, "general").await,
+        ChannelEvent::MemberJoined("carol".parse().unwrap())
+    );
+    assert_eq!(
+        next_member_event(&mut be, "general").await,
+        ChannelEvent::MemberJoined("carol".parse().unwrap())
+    );
 
     let expected: Vec<String> = vec!["alice".into(), "bob".into(), "carol".into()];
     for ch in [&ach, &bch, &cch] {
-        let m: Vec<String> = ch.get_members().await.unwrap().into_iter().map(|u| u.to_string()).collect();
+        let m: Vec<String> = ch
+            .get_members()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|u| u.to_string())
+            .collect();
         assert_eq!(m, expected);
     }
 
     ach.send_message(RtmMessage::text("hi all")).await.unwrap();
-    assert_eq!(next_channel_text(&mut be, "general").await, ("alice".into(), "hi all".into()));
-    assert_eq!(next_channel_text(&mut ce, "general").await, ("alice".into(), "hi all".into()));
+    assert_eq!(
+        next_channel_text(&mut be, "general").await,
+        ("alice".into(), "hi all".into())
+    );
+    assert_eq!(
+        next_channel_text(&mut ce, "general").await,
+        ("alice".into(), "hi all".into())
+    );
     bch.send_message(RtmMessage::text("hey")).await.unwrap();
     // alice gets bob's message and never her own.
-    assert_eq!(next_channel_text(&mut ae, "general").await, ("bob".into(), "hey".into()));
+    assert_eq!(
+        next_channel_text(&mut ae, "general").await,
+        ("bob".into(), "hey".into())
+    );
 
     // Your own join/leave is not reported to you; others see you leave.
     cch.leave().await.unwrap();
-    assert_eq!(next_member_event(&mut ae, "general").await, ChannelEvent::MemberLeft("carol".parse().unwrap()));
-    assert_eq!(next_member_event(&mut be, "general").await, ChannelEvent::MemberLeft("carol".parse().unwrap()));
-    assert!(none_within(&mut ce, Duration::from_millis(200), |e| matches!(e, ClientEvent::Channel { event: ChannelEvent::MemberJoined(_) | ChannelEvent::MemberLeft(_), .. } )).await);
+    assert_eq!(
+        next_member_event(&mut ae, "general").await,
+        ChannelEvent::MemberLeft("carol".parse().unwrap())
+    );
+    assert_eq!(
+        next_member_event(&mut be, "general").await,
+        ChannelEvent::MemberLeft("carol".parse().unwrap())
+    );
+    assert!(
+        none_within(&mut ce, Duration::from_millis(200), |e| matches!(
+            e,
+            ClientEvent::Channel {
+                event: ChannelEvent::MemberJoined(_) | ChannelEvent::MemberLeft(_),
+                ..
+            }
+        ))
+        .await
+    );
     // The per-channel stream carries the same events.
     let mut ach = ach;
     let mut seen = Vec::new();
     while let Some(ev) = ach.try_recv() {
         seen.push(ev);
     }
-    assert!(seen.contains(&ChannelEvent::MemberLeft("carol".parse().unwrap())), "{seen:?}");
+    assert!(
+        seen.contains(&ChannelEvent::MemberLeft("carol".parse().unwrap())),
+        "{seen:?}"
+    );
     server.shutdown().await;
 }
 
@@ -87,12 +137,25 @@ async fn channel_errors_and_limits() {
     let (a, _ae) = login(&server.url(), "alice").await;
     let g = a.create_channel("g").unwrap();
     assert_eq!(g.leave().await.unwrap_err().kind(), ErrorKind::NotInChannel);
-    assert_eq!(g.send_message(RtmMessage::text("x")).await.unwrap_err().kind(), ErrorKind::NotInChannel);
-    assert_eq!(g.get_members().await.unwrap_err().kind(), ErrorKind::NotInChannel);
+    assert_eq!(
+        g.send_message(RtmMessage::text("x"))
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotInChannel
+    );
+    assert_eq!(
+        g.get_members().await.unwrap_err().kind(),
+        ErrorKind::NotInChannel
+    );
     g.join().await.unwrap();
     assert_eq!(g.join().await.unwrap_err().kind(), ErrorKind::AlreadyJoined);
     for i in 1..20 {
-        a.create_channel(&format!("c{i}")).unwrap().join().await.unwrap();
+        a.create_channel(&format!("c{i}"))
+            .unwrap()
+            .join()
+            .await
+            .unwrap();
     }
     let err = a.create_channel("c20").unwrap().join().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ExceedLimit);
@@ -111,14 +174,32 @@ async fn member_counts_for_joined_and_unjoined_channels() {
     a.create_channel("two").unwrap().join().await.unwrap();
     b.create_channel("two").unwrap().join().await.unwrap();
     // bob asks about channels he is not in too.
-    let counts = b.get_channel_member_count(&["one", "two", "empty"]).await.unwrap();
-    let got: Vec<(String, u32)> = counts.into_iter().map(|c| (c.channel_id.to_string(), c.member_count)).collect();
-    assert_eq!(got, vec![("one".into(), 1), ("two".into(), 2), ("empty".into(), 0)]);
+    let counts = b
+        .get_channel_member_count(&["one", "two", "empty"])
+        .await
+        .unwrap();
+    let got: Vec<(String, u32)> = counts
+        .into_iter()
+        .map(|c| (c.channel_id.to_string(), c.member_count))
+        .collect();
+    assert_eq!(
+        got,
+        vec![("one".into(), 1), ("two".into(), 2), ("empty".into(), 0)]
+    );
     // 1 per second: a second call right away is TOO_OFTEN.
-    assert_eq!(b.get_channel_member_count(&["one"]).await.unwrap_err().kind(), ErrorKind::TooOften);
+    assert_eq!(
+        b.get_channel_member_count(&["one"])
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::TooOften
+    );
     let many: Vec<String> = (0..33).map(|i| format!("c{i}")).collect();
     let refs: Vec<&str> = many.iter().map(String::as_str).collect();
-    assert_eq!(b.get_channel_member_count(&refs).await.unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert_eq!(
+        b.get_channel_member_count(&refs).await.unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
     server.shutdown().await;
 }
 
@@ -137,8 +218,10 @@ async fn member_count_updates_arrive_at_most_once_per_second() {
     let start = tokio::time::Instant::now();
     let mut counts = Vec::new();
     while start.elapsed() < Duration::from_millis(2500) {
-        if let Ok(Some(ClientEvent::Channel { event: ChannelEvent::MemberCountUpdated(n), .. })) =
-            tokio::time::timeout(Duration::from_millis(100), ae.recv()).await
+        if let Ok(Some(ClientEvent::Channel {
+            event: ChannelEvent::MemberCountUpdated(n),
+            ..
+        })) = tokio::time::timeout(Duration::from_millis(100), ae.recv()).await
         {
             counts.push((n, tokio::time::Instant::now()));
         }
@@ -179,20 +262,38 @@ async fn a_killed_member_counts_as_left_only_after_the_grace() {
     let (mut bob, _) = raw_login(&server.url(), "bob").await;
     raw_send(&mut bob, r#"{"id":2,"type":"join","channel_id":"room"}"#).await;
     raw_recv(&mut bob).await.unwrap();
-    assert_eq!(next_member_event(&mut ae, "room").await, ChannelEvent::MemberJoined("bob".parse().unwrap()));
+    assert_eq!(
+        next_member_event(&mut ae, "room").await,
+        ChannelEvent::MemberJoined("bob".parse().unwrap())
+    );
     drop(bob);
     // 29 s later bob still counts as a member.
     tokio::time::sleep(Duration::from_secs(29)).await;
     let ch = a.create_channel("room").unwrap();
-    assert!(ch.get_members().await.unwrap().iter().any(|m| m.as_str() == "bob"));
+    assert!(
+        ch.get_members()
+            .await
+            .unwrap()
+            .iter()
+            .any(|m| m.as_str() == "bob")
+    );
     // Past 30 s he has left.
     let left = wait_for_within(&mut ae, Duration::from_secs(5), |e| match e {
-        ClientEvent::Channel { event: ev @ ChannelEvent::MemberLeft(_), .. } => Some(ev.clone()),
+        ClientEvent::Channel {
+            event: ev @ ChannelEvent::MemberLeft(_),
+            ..
+        } => Some(ev.clone()),
         _ => None,
     })
     .await;
     assert_eq!(left, ChannelEvent::MemberLeft("bob".parse().unwrap()));
-    assert!(!ch.get_members().await.unwrap().iter().any(|m| m.as_str() == "bob"));
+    assert!(
+        !ch.get_members()
+            .await
+            .unwrap()
+            .iter()
+            .any(|m| m.as_str() == "bob")
+    );
     server.shutdown().await;
 }
 
@@ -204,16 +305,43 @@ async fn a_short_drop_is_invisible_to_other_members() {
     let (mut bob, _) = raw_login(&server.url(), "bob").await;
     raw_send(&mut bob, r#"{"id":2,"type":"join","channel_id":"room"}"#).await;
     raw_recv(&mut bob).await.unwrap();
-    assert_eq!(next_member_event(&mut ae, "room").await, ChannelEvent::MemberJoined("bob".parse().unwrap()));
+    assert_eq!(
+        next_member_event(&mut ae, "room").await,
+        ChannelEvent::MemberJoined("bob".parse().unwrap())
+    );
     drop(bob);
     tokio::time::sleep(Duration::from_secs(10)).await;
     let (bob, reply) = raw_login(&server.url(), "bob").await;
-    assert!(matches!(reply, rtm::protocol::ServerFrame::Ok { result: rtm::protocol::Reply::LoggedIn { resumed: true, .. }, .. }), "{reply:?}");
+    assert!(
+        matches!(
+            reply,
+            rtm::protocol::ServerFrame::Ok {
+                result: rtm::protocol::Reply::LoggedIn { resumed: true, .. },
+                ..
+            }
+        ),
+        "{reply:?}"
+    );
     // Well past the first link's grace: no leave was ever reported.
     tokio::time::sleep(Duration::from_secs(60)).await;
-    assert!(none_within(&mut ae, Duration::from_secs(1), |e| matches!(e, ClientEvent::Channel { event: ChannelEvent::MemberLeft(_), .. })).await);
+    assert!(
+        none_within(&mut ae, Duration::from_secs(1), |e| matches!(
+            e,
+            ClientEvent::Channel {
+                event: ChannelEvent::MemberLeft(_),
+                ..
+            }
+        ))
+        .await
+    );
     let ch = a.create_channel("room").unwrap();
-    assert!(ch.get_members().await.unwrap().iter().any(|m| m.as_str() == "bob"));
+    assert!(
+        ch.get_members()
+            .await
+            .unwrap()
+            .iter()
+            .any(|m| m.as_str() == "bob")
+    );
     drop(bob);
     server.shutdown().await;
 }
@@ -225,15 +353,27 @@ async fn logout_and_remote_login_remove_the_user_from_channels() {
     a.create_channel("room").unwrap().join().await.unwrap();
     let (b, _be) = login(&server.url(), "bob").await;
     b.create_channel("room").unwrap().join().await.unwrap();
-    assert_eq!(next_member_event(&mut ae, "room").await, ChannelEvent::MemberJoined("bob".parse().unwrap()));
+    assert_eq!(
+        next_member_event(&mut ae, "room").await,
+        ChannelEvent::MemberJoined("bob".parse().unwrap())
+    );
     b.logout().await.unwrap();
-    assert_eq!(next_member_event(&mut ae, "room").await, ChannelEvent::MemberLeft("bob".parse().unwrap()));
+    assert_eq!(
+        next_member_event(&mut ae, "room").await,
+        ChannelEvent::MemberLeft("bob".parse().unwrap())
+    );
 
     let (c1, _c1e) = login(&server.url(), "carol").await;
     c1.create_channel("room").unwrap().join().await.unwrap();
-    assert_eq!(next_member_event(&mut ae, "room").await, ChannelEvent::MemberJoined("carol".parse().unwrap()));
+    assert_eq!(
+        next_member_event(&mut ae, "room").await,
+        ChannelEvent::MemberJoined("carol".parse().unwrap())
+    );
     let (_c2, _c2e) = login(&server.url(), "carol").await;
-    assert_eq!(next_member_event(&mut ae, "room").await, ChannelEvent::MemberLeft("carol".parse().unwrap()));
+    assert_eq!(
+        next_member_event(&mut ae, "room").await,
+        ChannelEvent::MemberLeft("carol".parse().unwrap())
+    );
     server.shutdown().await;
 }
 
@@ -246,17 +386,32 @@ async fn reconnection_rejoins_channels_and_tells_the_app() {
     a.create_channel("two").unwrap().join().await.unwrap();
     server.shutdown().await;
     wait_state(&mut ae, ConnectionState::Reconnecting).await;
-    let server = start_server_on(&addr, test_config(), std::sync::Arc::new(rtm::server::MemoryStore::new())).await;
+    let server = start_server_on(
+        &addr,
+        test_config(),
+        std::sync::Arc::new(rtm::server::MemoryStore::new()),
+    )
+    .await;
     wait_state(&mut ae, ConnectionState::Connected).await;
     let rejoined = wait_for(&mut ae, |e| match e {
-        ClientEvent::Restored { rejoined, failed, .. } => {
+        ClientEvent::Restored {
+            rejoined, failed, ..
+        } => {
             assert!(failed.is_empty(), "{failed:?}");
-            Some(rejoined.iter().map(|c| c.to_string()).collect::<BTreeSet<_>>())
+            Some(
+                rejoined
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect::<BTreeSet<_>>(),
+            )
         }
         _ => None,
     })
     .await;
-    assert_eq!(rejoined, BTreeSet::from(["one".to_string(), "two".to_string()]));
+    assert_eq!(
+        rejoined,
+        BTreeSet::from(["one".to_string(), "two".to_string()])
+    );
     // The new server really has alice in both channels.
     let (b, _be) = login(&server.url(), "bob").await;
     let counts = b.get_channel_member_count(&["one", "two"]).await.unwrap();
@@ -264,8 +419,13 @@ async fn reconnection_rejoins_channels_and_tells_the_app() {
     // And messages flow.
     let bch = b.create_channel("one").unwrap();
     bch.join().await.unwrap();
-    bch.send_message(RtmMessage::text("welcome back")).await.unwrap();
-    assert_eq!(next_channel_text(&mut ae, "one").await, ("bob".into(), "welcome back".into()));
+    bch.send_message(RtmMessage::text("welcome back"))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_channel_text(&mut ae, "one").await,
+        ("bob".into(), "welcome back".into())
+    );
     server.shutdown().await;
 }
 
@@ -294,8 +454,14 @@ async fn above_512_members_no_join_leave_events_but_counts() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while tokio::time::Instant::now() < deadline && last_count != 600 {
         match tokio::time::timeout(Duration::from_millis(500), we.recv()).await {
-            Ok(Some(ClientEvent::Channel { event: ChannelEvent::MemberJoined(_), .. })) => joins += 1,
-            Ok(Some(ClientEvent::Channel { event: ChannelEvent::MemberCountUpdated(n), .. })) => last_count = n,
+            Ok(Some(ClientEvent::Channel {
+                event: ChannelEvent::MemberJoined(_),
+                ..
+            })) => joins += 1,
+            Ok(Some(ClientEvent::Channel {
+                event: ChannelEvent::MemberCountUpdated(n),
+                ..
+            })) => last_count = n,
             _ => {}
         }
     }
@@ -307,7 +473,16 @@ async fn above_512_members_no_join_leave_events_but_counts() {
     let ch = c.create_channel("big").unwrap();
     ch.join().await.unwrap();
     ch.leave().await.unwrap();
-    assert!(none_within(&mut we, Duration::from_millis(300), |e| matches!(e, ClientEvent::Channel { event: ChannelEvent::MemberLeft(_) | ChannelEvent::MemberJoined(_), .. })).await);
+    assert!(
+        none_within(&mut we, Duration::from_millis(300), |e| matches!(
+            e,
+            ClientEvent::Channel {
+                event: ChannelEvent::MemberLeft(_) | ChannelEvent::MemberJoined(_),
+                ..
+            }
+        ))
+        .await
+    );
     server.shutdown().await;
 }
 
@@ -321,14 +496,24 @@ async fn channel_and_peer_messages_share_one_rate_limit() {
         if i % 2 == 0 {
             ch.send_message(RtmMessage::text("x")).await.unwrap();
         } else {
-            a.send_message_to_peer(RtmMessage::text("x"), "bob", Default::default()).await.unwrap();
+            a.send_message_to_peer(RtmMessage::text("x"), "bob", Default::default())
+                .await
+                .unwrap();
         }
     }
-    assert_eq!(ch.send_message(RtmMessage::text("x")).await.unwrap_err().kind(), ErrorKind::TooOften);
     assert_eq!(
-        a.send_message_to_peer(RtmMessage::text("x"), "bob", Default::default()).await.unwrap_err().kind(),
+        ch.send_message(RtmMessage::text("x"))
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::TooOften
+    );
+    assert_eq!(
+        a.send_message_to_peer(RtmMessage::text("x"), "bob", Default::default())
+            .await
+            .unwrap_err()
+            .kind(),
         ErrorKind::TooOften
     );
     server.shutdown().await;
 }
-

@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use rtm::client::{
-    ClientEvent, ConnectionChangeReason, ConnectionState, RtmClient, RtmMessage,
-    SendMessageOptions,
+    ClientEvent, ConnectionChangeReason, ConnectionState, RtmClient, RtmMessage, SendMessageOptions,
 };
 use rtm::protocol::{ErrorKind, Event, Reply, ServerFrame};
 
@@ -20,11 +19,20 @@ async fn login_and_logout() {
     let info = alice.login("alice", None).await.unwrap();
     assert_eq!(info.uid.as_str(), "alice");
     assert!(info.dev_mode);
-    assert_eq!(wait_state(&mut events, ConnectionState::Connecting).await, ConnectionChangeReason::Login);
-    assert_eq!(wait_state(&mut events, ConnectionState::Connected).await, ConnectionChangeReason::LoginSuccess);
+    assert_eq!(
+        wait_state(&mut events, ConnectionState::Connecting).await,
+        ConnectionChangeReason::Login
+    );
+    assert_eq!(
+        wait_state(&mut events, ConnectionState::Connected).await,
+        ConnectionChangeReason::LoginSuccess
+    );
     assert_eq!(server.hub.user_count(), 1);
     alice.logout().await.unwrap();
-    assert_eq!(wait_state(&mut events, ConnectionState::Disconnected).await, ConnectionChangeReason::Logout);
+    assert_eq!(
+        wait_state(&mut events, ConnectionState::Disconnected).await,
+        ConnectionChangeReason::Logout
+    );
     // The server forgets the user at once (no grace after an explicit logout).
     tokio::time::timeout(WAIT, async {
         while server.hub.user_count() != 0 {
@@ -53,7 +61,11 @@ async fn invalid_uid_is_rejected_by_sdk_and_server_naming_the_problem() {
     assert!(err.to_string().contains("'*'"), "{err}");
     // The server never trusts the client: the same check on the wire.
     let mut ws = raw_connect(&server.url()).await;
-    raw_send(&mut ws, r#"{"id":9,"type":"login","protocol":1,"uid":"bad*uid"}"#).await;
+    raw_send(
+        &mut ws,
+        r#"{"id":9,"type":"login","protocol":1,"uid":"bad*uid"}"#,
+    )
+    .await;
     match raw_recv(&mut ws).await.unwrap() {
         ServerFrame::Error { id, error } => {
             assert_eq!(id, Some(9));
@@ -63,14 +75,30 @@ async fn invalid_uid_is_rejected_by_sdk_and_server_naming_the_problem() {
         other => panic!("expected an error, got {other:?}"),
     }
     let long = "x".repeat(65);
-    raw_send(&mut ws, &format!(r#"{{"id":10,"type":"login","protocol":1,"uid":"{long}"}}"#)).await;
+    raw_send(
+        &mut ws,
+        &format!(r#"{{"id":10,"type":"login","protocol":1,"uid":"{long}"}}"#),
+    )
+    .await;
     match raw_recv(&mut ws).await.unwrap() {
-        ServerFrame::Error { error, .. } => assert!(error.message.contains("65 bytes"), "{}", error.message),
+        ServerFrame::Error { error, .. } => {
+            assert!(error.message.contains("65 bytes"), "{}", error.message)
+        }
         other => panic!("expected an error, got {other:?}"),
     }
     // The connection is still usable for a good login.
-    raw_send(&mut ws, r#"{"id":11,"type":"login","protocol":1,"uid":"good"}"#).await;
-    assert!(matches!(raw_recv(&mut ws).await.unwrap(), ServerFrame::Ok { id: 11, result: Reply::LoggedIn { .. } }));
+    raw_send(
+        &mut ws,
+        r#"{"id":11,"type":"login","protocol":1,"uid":"good"}"#,
+    )
+    .await;
+    assert!(matches!(
+        raw_recv(&mut ws).await.unwrap(),
+        ServerFrame::Ok {
+            id: 11,
+            result: Reply::LoggedIn { .. }
+        }
+    ));
     server.shutdown().await;
 }
 
@@ -78,11 +106,19 @@ async fn invalid_uid_is_rejected_by_sdk_and_server_naming_the_problem() {
 async fn unknown_protocol_version_gets_a_clear_error() {
     let server = start_server().await;
     let mut ws = raw_connect(&server.url()).await;
-    raw_send(&mut ws, r#"{"id":1,"type":"login","protocol":99,"uid":"alice"}"#).await;
+    raw_send(
+        &mut ws,
+        r#"{"id":1,"type":"login","protocol":99,"uid":"alice"}"#,
+    )
+    .await;
     match raw_recv(&mut ws).await.unwrap() {
         ServerFrame::Error { error, .. } => {
             assert_eq!(error.kind, ErrorKind::Rejected);
-            assert!(error.message.contains("99") && error.message.contains("version 1"), "{}", error.message);
+            assert!(
+                error.message.contains("99") && error.message.contains("version 1"),
+                "{}",
+                error.message
+            );
         }
         other => panic!("expected an error, got {other:?}"),
     }
@@ -109,14 +145,28 @@ async fn second_login_kicks_the_first_with_remote_login() {
     let server = start_server().await;
     let (first, mut first_events) = login(&server.url(), "alice").await;
     let (_second, _second_events) = login(&server.url(), "alice").await;
-    assert_eq!(wait_state(&mut first_events, ConnectionState::Aborted).await, ConnectionChangeReason::RemoteLogin);
+    assert_eq!(
+        wait_state(&mut first_events, ConnectionState::Aborted).await,
+        ConnectionChangeReason::RemoteLogin
+    );
     assert_eq!(first.connection_state(), ConnectionState::Aborted);
     // The kicked client does not reconnect by itself.
-    assert!(none_within(&mut first_events, Duration::from_millis(300), |e| matches!(e, ClientEvent::ConnectionStateChanged { .. })).await);
+    assert!(
+        none_within(&mut first_events, Duration::from_millis(300), |e| matches!(
+            e,
+            ClientEvent::ConnectionStateChanged { .. }
+        ))
+        .await
+    );
     // A raw client sees the event and the close code.
     let (mut raw, _) = raw_login(&server.url(), "carol").await;
     let (_c2, _e2) = login(&server.url(), "carol").await;
-    assert!(matches!(raw_recv_or_close(&mut raw).await, Ok(ServerFrame::Event { event: Event::RemoteLogin })));
+    assert!(matches!(
+        raw_recv_or_close(&mut raw).await,
+        Ok(ServerFrame::Event {
+            event: Event::RemoteLogin
+        })
+    ));
     match raw_recv_or_close(&mut raw).await {
         Err(Some((code, reason))) => {
             assert_eq!(code, REMOTE_LOGIN_CODE);
@@ -133,13 +183,21 @@ async fn peer_message_to_online_and_absent_peers() {
     let (alice, _ae) = login(&server.url(), "alice").await;
     let (_bob, mut be) = login(&server.url(), "bob").await;
     let r = alice
-        .send_message_to_peer(RtmMessage::text("hello"), "bob", SendMessageOptions::default())
+        .send_message_to_peer(
+            RtmMessage::text("hello"),
+            "bob",
+            SendMessageOptions::default(),
+        )
         .await
         .unwrap();
     assert!(r.has_peer_received);
     assert!(r.server_received_ts > 0);
     let (msg, from, props) = wait_for(&mut be, |e| match e {
-        ClientEvent::MessageFromPeer { message, peer_id, props } => Some((message.clone(), peer_id.clone(), *props)),
+        ClientEvent::MessageFromPeer {
+            message,
+            peer_id,
+            props,
+        } => Some((message.clone(), peer_id.clone(), *props)),
         _ => None,
     })
     .await;
@@ -149,15 +207,28 @@ async fn peer_message_to_online_and_absent_peers() {
     assert!(!props.is_offline_message);
 
     let r = alice
-        .send_message_to_peer(RtmMessage::text("anyone?"), "nobody", SendMessageOptions::default())
+        .send_message_to_peer(
+            RtmMessage::text("anyone?"),
+            "nobody",
+            SendMessageOptions::default(),
+        )
         .await
         .unwrap();
     assert!(!r.has_peer_received);
     assert!(!r.cached);
 
     // RAW messages carry bytes and a description.
-    let raw = RtmMessage::Raw { raw: vec![0, 1, 2, 255], description: "bytes".into() };
-    assert!(alice.send_message_to_peer(raw.clone(), "bob", SendMessageOptions::default()).await.unwrap().has_peer_received);
+    let raw = RtmMessage::Raw {
+        raw: vec![0, 1, 2, 255],
+        description: "bytes".into(),
+    };
+    assert!(
+        alice
+            .send_message_to_peer(raw.clone(), "bob", SendMessageOptions::default())
+            .await
+            .unwrap()
+            .has_peer_received
+    );
     let got = wait_for(&mut be, |e| match e {
         ClientEvent::MessageFromPeer { message, .. } => Some(message.clone()),
         _ => None,
@@ -173,11 +244,21 @@ async fn peer_messages_keep_per_sender_order() {
     let (alice, _ae) = login(&server.url(), "alice").await;
     let (_bob, mut be) = login(&server.url(), "bob").await;
     for i in 0..150 {
-        alice.send_message_to_peer(RtmMessage::text(format!("{i}")), "bob", SendMessageOptions::default()).await.unwrap();
+        alice
+            .send_message_to_peer(
+                RtmMessage::text(format!("{i}")),
+                "bob",
+                SendMessageOptions::default(),
+            )
+            .await
+            .unwrap();
     }
     for i in 0..150 {
         let text = wait_for(&mut be, |e| match e {
-            ClientEvent::MessageFromPeer { message: RtmMessage::Text { text }, .. } => Some(text.clone()),
+            ClientEvent::MessageFromPeer {
+                message: RtmMessage::Text { text },
+                ..
+            } => Some(text.clone()),
             _ => None,
         })
         .await;
@@ -192,12 +273,21 @@ async fn oversize_message_is_rejected_and_the_session_still_works() {
     let (alice, _ae) = login(&server.url(), "alice").await;
     let (_bob, mut be) = login(&server.url(), "bob").await;
     let big = RtmMessage::text("x".repeat(40 * 1024));
-    let err = alice.send_message_to_peer(big, "bob", SendMessageOptions::default()).await.unwrap_err();
+    let err = alice
+        .send_message_to_peer(big, "bob", SendMessageOptions::default())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidMessage);
     assert!(err.to_string().contains("32768"), "{err}");
     // Exactly 32 KB is fine.
     let max = RtmMessage::text("y".repeat(32 * 1024));
-    assert!(alice.send_message_to_peer(max, "bob", SendMessageOptions::default()).await.unwrap().has_peer_received);
+    assert!(
+        alice
+            .send_message_to_peer(max, "bob", SendMessageOptions::default())
+            .await
+            .unwrap()
+            .has_peer_received
+    );
 
     // The server enforces the limit itself, not only the SDK.
     let (mut raw, _) = raw_login(&server.url(), "mallory").await;
@@ -211,15 +301,30 @@ async fn oversize_message_is_rejected_and_the_session_still_works() {
         other => panic!("expected an error, got {other:?}"),
     }
     raw_send(&mut raw, r#"{"id":3,"type":"send_peer_message","peer_id":"bob","message":{"type":"TEXT","text":"still here"}}"#).await;
-    assert!(matches!(raw_recv(&mut raw).await.unwrap(), ServerFrame::Ok { id: 3, result: Reply::PeerMessageSent { has_peer_received: true, .. } }));
+    assert!(matches!(
+        raw_recv(&mut raw).await.unwrap(),
+        ServerFrame::Ok {
+            id: 3,
+            result: Reply::PeerMessageSent {
+                has_peer_received: true,
+                ..
+            }
+        }
+    ));
     // bob got the 32 KB one and "still here", not the oversize ones.
     let texts: Vec<usize> = {
         let mut v = Vec::new();
         for _ in 0..2 {
-            v.push(wait_for(&mut be, |e| match e {
-                ClientEvent::MessageFromPeer { message: RtmMessage::Text { text }, .. } => Some(text.len()),
-                _ => None,
-            }).await);
+            v.push(
+                wait_for(&mut be, |e| match e {
+                    ClientEvent::MessageFromPeer {
+                        message: RtmMessage::Text { text },
+                        ..
+                    } => Some(text.len()),
+                    _ => None,
+                })
+                .await,
+            );
         }
         v
     };
@@ -277,12 +382,19 @@ async fn a_thousand_garbage_frames_do_not_disturb_other_users() {
     });
     for i in 0..100 {
         let r = alice
-            .send_message_to_peer(RtmMessage::text(format!("m{i}")), "bob", SendMessageOptions::default())
+            .send_message_to_peer(
+                RtmMessage::text(format!("m{i}")),
+                "bob",
+                SendMessageOptions::default(),
+            )
             .await
             .unwrap();
         assert!(r.has_peer_received);
         let text = wait_for(&mut be, |e| match e {
-            ClientEvent::MessageFromPeer { message: RtmMessage::Text { text }, .. } => Some(text.clone()),
+            ClientEvent::MessageFromPeer {
+                message: RtmMessage::Text { text },
+                ..
+            } => Some(text.clone()),
             _ => None,
         })
         .await;
@@ -299,26 +411,60 @@ async fn server_restart_makes_the_client_reconnect_by_itself() {
     let addr = server.addr;
     let (alice, mut ae) = login(&server.url(), "alice").await;
     server.shutdown().await;
-    assert_eq!(wait_state(&mut ae, ConnectionState::Reconnecting).await, ConnectionChangeReason::Interrupted);
+    assert_eq!(
+        wait_state(&mut ae, ConnectionState::Reconnecting).await,
+        ConnectionChangeReason::Interrupted
+    );
     // Requests while reconnecting fail fast.
-    let err = alice.send_message_to_peer(RtmMessage::text("x"), "bob", SendMessageOptions::default()).await.unwrap_err();
+    let err = alice
+        .send_message_to_peer(RtmMessage::text("x"), "bob", SendMessageOptions::default())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotLoggedIn);
-    let server = start_server_on(&addr.to_string(), test_config(), std::sync::Arc::new(rtm::server::MemoryStore::new())).await;
-    assert_eq!(wait_state(&mut ae, ConnectionState::Connected).await, ConnectionChangeReason::LoginSuccess);
+    let server = start_server_on(
+        &addr.to_string(),
+        test_config(),
+        std::sync::Arc::new(rtm::server::MemoryStore::new()),
+    )
+    .await;
+    assert_eq!(
+        wait_state(&mut ae, ConnectionState::Connected).await,
+        ConnectionChangeReason::LoginSuccess
+    );
     let (_bob, mut be) = login(&server.url(), "bob").await;
-    assert!(alice.send_message_to_peer(RtmMessage::text("back"), "bob", SendMessageOptions::default()).await.unwrap().has_peer_received);
-    wait_for(&mut be, |e| matches!(e, ClientEvent::MessageFromPeer { .. }).then_some(())).await;
+    assert!(
+        alice
+            .send_message_to_peer(
+                RtmMessage::text("back"),
+                "bob",
+                SendMessageOptions::default()
+            )
+            .await
+            .unwrap()
+            .has_peer_received
+    );
+    wait_for(&mut be, |e| {
+        matches!(e, ClientEvent::MessageFromPeer { .. }).then_some(())
+    })
+    .await;
     server.shutdown().await;
 }
 
 #[tokio::test]
 async fn login_to_a_dead_address_fails_with_a_clear_error() {
     // Bind and drop to get a port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let (c, mut events) = RtmClient::new(format!("ws://127.0.0.1:{port}"), fast_client_config());
     let err = c.login("alice", None).await.unwrap_err();
     assert!(err.to_string().contains("cannot connect"), "{err}");
-    assert_eq!(wait_state(&mut events, ConnectionState::Disconnected).await, ConnectionChangeReason::LoginFailure);
+    assert_eq!(
+        wait_state(&mut events, ConnectionState::Disconnected).await,
+        ConnectionChangeReason::LoginFailure
+    );
     assert_eq!(c.connection_state(), ConnectionState::Disconnected);
 }
 
@@ -327,7 +473,12 @@ async fn graceful_shutdown_tells_sessions() {
     let server = start_server().await;
     let (mut raw, _) = raw_login(&server.url(), "alice").await;
     let stop = tokio::spawn(server.shutdown());
-    assert!(matches!(raw_recv_or_close(&mut raw).await, Ok(ServerFrame::Event { event: Event::ServerShutdown })));
+    assert!(matches!(
+        raw_recv_or_close(&mut raw).await,
+        Ok(ServerFrame::Event {
+            event: Event::ServerShutdown
+        })
+    ));
     match raw_recv_or_close(&mut raw).await {
         Err(Some((code, _))) => assert_eq!(code, 1001),
         other => panic!("expected close 1001, got {other:?}"),
@@ -346,13 +497,21 @@ async fn request_timeout_gives_timeout_error() {
         let mut ws = tokio_tungstenite::accept_async(s).await.unwrap();
         let _login = ws.next().await;
         let reply = r#"{"type":"ok","id":0,"result":{"kind":"logged_in","uid":"alice","server_ts":1,"heartbeat_interval_ms":5000,"resumed":false,"dev_mode":true}}"#;
-        ws.send(tokio_tungstenite::tungstenite::Message::Text(reply.into())).await.unwrap();
+        ws.send(tokio_tungstenite::tungstenite::Message::Text(reply.into()))
+            .await
+            .unwrap();
         while ws.next().await.is_some() {}
     });
-    let config = rtm::client::ClientConfig { request_timeout: Duration::from_millis(300), ..fast_client_config() };
+    let config = rtm::client::ClientConfig {
+        request_timeout: Duration::from_millis(300),
+        ..fast_client_config()
+    };
     let (c, _e) = RtmClient::new(format!("ws://{addr}"), config);
     c.login("alice", None).await.unwrap();
-    let err = c.send_message_to_peer(RtmMessage::text("x"), "bob", SendMessageOptions::default()).await.unwrap_err();
+    let err = c
+        .send_message_to_peer(RtmMessage::text("x"), "bob", SendMessageOptions::default())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout);
 }
 
@@ -365,8 +524,14 @@ async fn a_slow_consumer_is_disconnected_and_others_are_unaffected() {
     let (watcher, mut we) = login(&server.url(), "watcher").await;
     // sloth joins and then never reads again.
     let (mut sloth, _) = raw_login(&server.url(), "sloth").await;
-    watcher.subscribe_peers_online_status(&["sloth"]).await.unwrap();
-    wait_for(&mut we, |e| matches!(e, ClientEvent::PeersOnlineStatusChanged(_)).then_some(())).await;
+    watcher
+        .subscribe_peers_online_status(&["sloth"])
+        .await
+        .unwrap();
+    wait_for(&mut we, |e| {
+        matches!(e, ClientEvent::PeersOnlineStatusChanged(_)).then_some(())
+    })
+    .await;
     raw_send(&mut sloth, r#"{"id":2,"type":"join","channel_id":"busy"}"#).await;
     let (talker, _te) = login(&server.url(), "talker").await;
     let (_fast, mut fe) = login(&server.url(), "fast").await;
@@ -379,7 +544,10 @@ async fn a_slow_consumer_is_disconnected_and_others_are_unaffected() {
         let mut n = 0;
         while n < 600 {
             match fe.recv().await {
-                Some(ClientEvent::Channel { event: rtm::client::ChannelEvent::ChannelMessage { .. }, .. }) => n += 1,
+                Some(ClientEvent::Channel {
+                    event: rtm::client::ChannelEvent::ChannelMessage { .. },
+                    ..
+                }) => n += 1,
                 Some(_) => {}
                 None => break,
             }
@@ -387,11 +555,16 @@ async fn a_slow_consumer_is_disconnected_and_others_are_unaffected() {
         n
     });
     for _ in 0..600 {
-        ch.send_message(RtmMessage::text(payload.clone())).await.unwrap();
+        ch.send_message(RtmMessage::text(payload.clone()))
+            .await
+            .unwrap();
     }
     // The watcher sees sloth drop (the server cut it), the fast reader got everything.
     let state = wait_for(&mut we, |e| match e {
-        ClientEvent::PeersOnlineStatusChanged(m) => m.get("sloth").copied().filter(|s| *s != rtm::client::PeerOnlineState::Online),
+        ClientEvent::PeersOnlineStatusChanged(m) => m
+            .get("sloth")
+            .copied()
+            .filter(|s| *s != rtm::client::PeerOnlineState::Online),
         _ => None,
     })
     .await;
@@ -418,10 +591,19 @@ async fn the_server_drops_a_silent_link_after_the_heartbeat_timeout() {
     let (watcher, mut we) = login(&server.url(), "watcher").await;
     // A client that logs in and then never reads (so never answers pings).
     let (_silent, _) = raw_login(&server.url(), "silent").await;
-    watcher.subscribe_peers_online_status(&["silent"]).await.unwrap();
-    wait_for(&mut we, |e| matches!(e, ClientEvent::PeersOnlineStatusChanged(_)).then_some(())).await;
+    watcher
+        .subscribe_peers_online_status(&["silent"])
+        .await
+        .unwrap();
+    wait_for(&mut we, |e| {
+        matches!(e, ClientEvent::PeersOnlineStatusChanged(_)).then_some(())
+    })
+    .await;
     let state = wait_for(&mut we, |e| match e {
-        ClientEvent::PeersOnlineStatusChanged(m) => m.get("silent").copied().filter(|s| *s != rtm::client::PeerOnlineState::Online),
+        ClientEvent::PeersOnlineStatusChanged(m) => m
+            .get("silent")
+            .copied()
+            .filter(|s| *s != rtm::client::PeerOnlineState::Online),
         _ => None,
     })
     .await;
@@ -444,7 +626,9 @@ async fn the_client_notices_a_silent_server_and_reconnects() {
             let mut ws = tokio_tungstenite::accept_async(s).await.unwrap();
             let _login = ws.next().await;
             let reply = r#"{"type":"ok","id":0,"result":{"kind":"logged_in","uid":"alice","server_ts":1,"heartbeat_interval_ms":5000,"resumed":false,"dev_mode":true}}"#;
-            ws.send(tokio_tungstenite::tungstenite::Message::Text(reply.into())).await.unwrap();
+            ws.send(tokio_tungstenite::tungstenite::Message::Text(reply.into()))
+                .await
+                .unwrap();
             keep.push(ws);
         }
     });
@@ -456,7 +640,13 @@ async fn the_client_notices_a_silent_server_and_reconnects() {
     let (c, mut events) = RtmClient::new(format!("ws://{addr}"), config);
     c.login("alice", None).await.unwrap();
     wait_state(&mut events, ConnectionState::Connected).await;
-    assert_eq!(wait_state(&mut events, ConnectionState::Reconnecting).await, ConnectionChangeReason::Interrupted);
-    assert_eq!(wait_state(&mut events, ConnectionState::Connected).await, ConnectionChangeReason::LoginSuccess);
+    assert_eq!(
+        wait_state(&mut events, ConnectionState::Reconnecting).await,
+        ConnectionChangeReason::Interrupted
+    );
+    assert_eq!(
+        wait_state(&mut events, ConnectionState::Connected).await,
+        ConnectionChangeReason::LoginSuccess
+    );
     c.logout().await.unwrap();
 }

@@ -14,12 +14,11 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    ChannelEvent, ClientEvent, ConnectionChangeReason as Reason, ConnectionState as CS,
-    LoginInfo, RtmError, Shared,
+    ChannelEvent, ClientEvent, ConnectionChangeReason as Reason, ConnectionState as CS, LoginInfo,
+    RtmError, Shared,
 };
 use crate::protocol::{
-    ClientFrame, ErrorKind, Event, PROTOCOL_VERSION, Reply, Request, ServerFrame, Uid,
-    close_code,
+    ClientFrame, ErrorKind, Event, PROTOCOL_VERSION, Reply, Request, ServerFrame, Uid, close_code,
 };
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -364,10 +363,8 @@ fn dispatch(shared: &Shared, event: Event) -> Option<LinkEnd> {
         Event::MemberCountUpdated {
             channel_id,
             member_count,
-        } => shared.dispatch_channel_event(
-            channel_id,
-            ChannelEvent::MemberCountUpdated(member_count),
-        ),
+        } => shared
+            .dispatch_channel_event(channel_id, ChannelEvent::MemberCountUpdated(member_count)),
         Event::AttributesUpdated {
             channel_id,
             attributes,
@@ -439,4 +436,3 @@ async fn restore(shared: Arc<Shared>) {
         subscriptions_restored,
     });
 }
-

@@ -243,7 +243,10 @@ impl Shared {
         let (tx, rx) = oneshot::channel();
         let out = {
             let mut st = self.lock();
-            let Some(out) = st.out.clone().filter(|_| st.conn == ConnectionState::Connected)
+            let Some(out) = st
+                .out
+                .clone()
+                .filter(|_| st.conn == ConnectionState::Connected)
             else {
                 return Err(RtmError::NotLoggedIn(
                     "the client is not connected; log in (or wait for the reconnection) first",
@@ -273,7 +276,9 @@ fn unexpected(reply: Reply) -> RtmError {
 }
 
 fn uids(ids: &[&str]) -> Result<Vec<Uid>, RtmError> {
-    ids.iter().map(|i| Uid::new(*i).map_err(RtmError::from)).collect()
+    ids.iter()
+        .map(|i| Uid::new(*i).map_err(RtmError::from))
+        .collect()
 }
 
 impl RtmClient {
@@ -741,8 +746,11 @@ impl RtmClient {
         channel_id: &str,
         keys: &[&str],
     ) -> Result<Vec<ChannelAttribute>, RtmError> {
-        self.get_channel_attrs(channel_id, Some(keys.iter().map(|k| k.to_string()).collect()))
-            .await
+        self.get_channel_attrs(
+            channel_id,
+            Some(keys.iter().map(|k| k.to_string()).collect()),
+        )
+        .await
     }
 
     async fn get_channel_attrs(

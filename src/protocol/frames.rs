@@ -288,13 +288,9 @@ impl Request {
             Request::QueryPeersOnlineStatus { .. } => "query_peers_online_status",
             Request::SubscribePeersOnlineStatus { .. } => "subscribe_peers_online_status",
             Request::UnsubscribePeersOnlineStatus { .. } => "unsubscribe_peers_online_status",
-            Request::QueryPeersBySubscriptionOption { .. } => {
-                "query_peers_by_subscription_option"
-            }
+            Request::QueryPeersBySubscriptionOption { .. } => "query_peers_by_subscription_option",
             Request::SetLocalUserAttributes { .. } => "set_local_user_attributes",
-            Request::AddOrUpdateLocalUserAttributes { .. } => {
-                "add_or_update_local_user_attributes"
-            }
+            Request::AddOrUpdateLocalUserAttributes { .. } => "add_or_update_local_user_attributes",
             Request::DeleteLocalUserAttributesByKeys { .. } => {
                 "delete_local_user_attributes_by_keys"
             }
@@ -336,15 +332,11 @@ impl ClientFrame {
                 struct IdOnly {
                     id: Option<u64>,
                 }
-                let id = serde_json::from_str::<IdOnly>(text)
-                    .ok()
-                    .and_then(|f| f.id);
+                let id = serde_json::from_str::<IdOnly>(text).ok().and_then(|f| f.id);
                 let message = if e.is_syntax() || e.is_eof() {
                     format!("frame is not valid JSON: {e}")
                 } else if id.is_none() {
-                    format!(
-                        "frame has no numeric \"id\" or is not a valid request: {e}"
-                    )
+                    format!("frame has no numeric \"id\" or is not a valid request: {e}")
                 } else {
                     format!("invalid request: {e}")
                 };
@@ -456,9 +448,7 @@ pub enum Event {
     /// The same uid logged in elsewhere; the server closes this connection next.
     RemoteLogin,
     /// The session's token expires in `expires_in_s` seconds; call `renew_token`.
-    TokenPrivilegeWillExpire {
-        expires_in_s: u64,
-    },
+    TokenPrivilegeWillExpire { expires_in_s: u64 },
     /// The token expired; the server closes this connection next.
     TokenExpired,
     /// The server is shutting down; reconnect later.
@@ -469,10 +459,18 @@ pub enum Event {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
-    Ok { id: u64, result: Reply },
+    Ok {
+        id: u64,
+        result: Reply,
+    },
     /// `id` is null when the failed frame had no readable id.
-    Error { id: Option<u64>, error: ErrorBody },
-    Event { event: Event },
+    Error {
+        id: Option<u64>,
+        error: ErrorBody,
+    },
+    Event {
+        event: Event,
+    },
 }
 
 impl ServerFrame {
@@ -498,11 +496,7 @@ pub fn encode_event(event: &Event) -> String {
         ty: &'static str,
         event: &'a Event,
     }
-    serde_json::to_string(&Wrapper {
-        ty: "event",
-        event,
-    })
-    .unwrap_or_default()
+    serde_json::to_string(&Wrapper { ty: "event", event }).unwrap_or_default()
 }
 
 /// Used by tests and tools that build RAW messages.

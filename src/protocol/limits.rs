@@ -146,13 +146,25 @@ mod tests {
     fn key_count_boundary() {
         let m = map(32, 1);
         assert!(check_attribute_map(&m).is_ok());
-        assert!(check_attribute_set(AttributeScope::User, m.iter().map(|(k, v)| (k.as_str(), v.as_str()))).is_ok());
+        assert!(
+            check_attribute_set(
+                AttributeScope::User,
+                m.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+            )
+            .is_ok()
+        );
         let m = map(33, 1);
-        assert_eq!(check_attribute_map(&m).unwrap_err().kind, ErrorKind::SizeOverflow);
         assert_eq!(
-            check_attribute_set(AttributeScope::User, m.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-                .unwrap_err()
-                .kind,
+            check_attribute_map(&m).unwrap_err().kind,
+            ErrorKind::SizeOverflow
+        );
+        assert_eq!(
+            check_attribute_set(
+                AttributeScope::User,
+                m.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+            )
+            .unwrap_err()
+            .kind,
             ErrorKind::SizeOverflow
         );
     }
@@ -160,20 +172,50 @@ mod tests {
     #[test]
     fn value_and_key_size_boundary() {
         assert!(check_attribute("k", &"v".repeat(8192)).is_ok());
-        assert_eq!(check_attribute("k", &"v".repeat(8193)).unwrap_err().kind, ErrorKind::SizeOverflow);
+        assert_eq!(
+            check_attribute("k", &"v".repeat(8193)).unwrap_err().kind,
+            ErrorKind::SizeOverflow
+        );
         assert!(check_attribute(&"k".repeat(32), "v").is_ok());
-        assert_eq!(check_attribute(&"k".repeat(33), "v").unwrap_err().kind, ErrorKind::SizeOverflow);
-        assert_eq!(check_attribute("", "v").unwrap_err().kind, ErrorKind::InvalidArgument);
-        assert_eq!(check_attribute("k", "").unwrap_err().kind, ErrorKind::InvalidArgument);
+        assert_eq!(
+            check_attribute(&"k".repeat(33), "v").unwrap_err().kind,
+            ErrorKind::SizeOverflow
+        );
+        assert_eq!(
+            check_attribute("", "v").unwrap_err().kind,
+            ErrorKind::InvalidArgument
+        );
+        assert_eq!(
+            check_attribute("k", "").unwrap_err().kind,
+            ErrorKind::InvalidArgument
+        );
     }
 
     #[test]
     fn totals_differ_by_scope() {
         // 3 keys of 2 bytes with 5000-byte values: 15006 bytes fits a user set; 4 do not.
         let ok = map(3, 5000);
-        assert!(check_attribute_set(AttributeScope::User, ok.iter().map(|(k, v)| (k.as_str(), v.as_str()))).is_ok());
+        assert!(
+            check_attribute_set(
+                AttributeScope::User,
+                ok.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+            )
+            .is_ok()
+        );
         let big = map(4, 5000);
-        assert!(check_attribute_set(AttributeScope::User, big.iter().map(|(k, v)| (k.as_str(), v.as_str()))).is_err());
-        assert!(check_attribute_set(AttributeScope::Channel, big.iter().map(|(k, v)| (k.as_str(), v.as_str()))).is_ok());
+        assert!(
+            check_attribute_set(
+                AttributeScope::User,
+                big.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+            )
+            .is_err()
+        );
+        assert!(
+            check_attribute_set(
+                AttributeScope::Channel,
+                big.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+            )
+            .is_ok()
+        );
     }
 }
