@@ -15,6 +15,8 @@
 //!   timeouts, events as a stream. No UI types.
 //! - [`tui`]: `rtm chat` — the full-screen messenger: pure `App::update`,
 //!   pure rendering, one event loop, the terminal guard.
+//! - [`token`]: login tokens (HMAC-SHA256, bound to a uid, expiring);
+//!   `rtm token` and app servers mint them, the server verifies them.
 //! - [`bench`]: `rtm bench` — the load generator (scenarios, histograms).
 //! - [`config`] and [`logging`]: settings (embedded defaults ← user file ←
 //!   env ← flags) and the log file.
@@ -25,4 +27,5 @@ pub mod config;
 pub mod logging;
 pub mod protocol;
 pub mod server;
+pub mod token;
 pub mod tui;
