@@ -191,6 +191,9 @@ pub struct ServerFile {
     pub max_connections: Option<usize>,
     pub max_connections_per_ip: Option<usize>,
     pub limit_scale: Option<usize>,
+    pub app_certificate: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// The server's resolved settings.
@@ -201,6 +204,11 @@ pub struct ServerSettings {
     pub log_level: String,
     pub server: crate::server::ServerConfig,
     pub config_file: PathBuf,
+    /// The secret that signs login tokens; `None` runs in development mode.
+    pub app_certificate: Option<String>,
+    /// PEM certificate chain and key for `wss://`.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 impl ServerSettings {
@@ -239,12 +247,16 @@ impl ServerSettings {
             .or(u.data)
             .unwrap_or_else(|| paths.data_dir.join("server"));
         let log_level = env("RTM_LOG").unwrap_or_else(|| pick!(log_level, "info".into()));
+        let app_certificate = env("RTM_APP_CERTIFICATE").or(u.app_certificate);
         Ok(ServerSettings {
             listen,
             data_dir,
             log_level,
             server,
             config_file,
+            app_certificate,
+            tls_cert: u.tls_cert,
+            tls_key: u.tls_key,
         })
     }
 }

@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use rtm::config::{ClientSettings, Paths, ServerSettings};
-use rtm::server::{self, MemoryStore};
+use rtm::server::{self, SqliteStore, Store};
 
 fn after_help() -> String {
     let p = Paths::discover();
@@ -48,6 +48,27 @@ enum Command {
     /// Run the server.
     #[command(after_help = after_help())]
     Serve(ServeArgs),
+    /// Load-test a server (spawns one unless --server is given) and report
+    /// throughput, latency percentiles, loss and memory.
+    Bench(rtm::bench::BenchArgs),
+    /// Mint a login token for a server that runs with an app certificate.
+    Token(TokenArgs),
+}
+
+#[derive(Args)]
+struct TokenArgs {
+    /// The user id the token is for
+    #[arg(long)]
+    uid: String,
+    /// Seconds the token stays valid
+    #[arg(long, default_value_t = 3600)]
+    ttl: u64,
+    /// The app certificate [env: RTM_APP_CERTIFICATE] (default: from the server config)
+    #[arg(long)]
+    app_certificate: Option<String>,
+    /// Server config file to read the certificate from
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Args, Clone, Default)]
@@ -82,7 +103,19 @@ struct ServeArgs {
     log_level: Option<String>,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    match real_main() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // `{:#}` prints the cause chain on one line, without a backtrace:
+            // these messages are for people.
+            eprintln!("rtm: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -91,6 +124,12 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Serve(args)) => runtime.block_on(serve(args)),
         Some(Command::Chat(args)) => runtime.block_on(chat(args)),
+        Some(Command::Token(args)) => token(args),
+        Some(Command::Bench(args)) => runtime.block_on(async {
+            let report = rtm::bench::run(args).await?;
+            rtm::bench::print(&report);
+            Ok(())
+        }),
         None => runtime.block_on(chat(cli.chat)),
     }
 }
@@ -114,12 +153,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             settings.data_dir.display()
         )
     })?;
+    let store = Arc::new(SqliteStore::open_dir(&settings.data_dir)?);
+    let stats = store.stats().await?;
     let listener = server::bind(&settings.listen).await?;
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
     println!("rtm server listening on ws://{addr}");
-    println!("data directory: {}", settings.data_dir.display());
+    println!("data: {}", store.location());
+    println!(
+        "stored: {} offline messages for {} users, attributes of {} channels",
+        stats.offline_messages, stats.offline_receivers, stats.channels_with_attributes
+    );
     if settings.server.hub.dev_mode {
         println!(
             "WARNING: development mode: no app certificate is configured, so logins are not checked. \
@@ -127,14 +172,26 @@ Anyone who can reach this address can log in as anyone."
         );
     }
     println!("press Ctrl-C to stop");
-    server::run(
-        listener,
-        settings.server,
-        Arc::new(MemoryStore::new()),
-        shutdown,
-    )
-    .await?;
+    server::run(listener, settings.server, store.clone(), shutdown).await?;
+    // Bookkeeping writes nobody waited for (e.g. removing delivered offline
+    // messages) are done before the process exits.
+    store.barrier().await?;
     println!("rtm server stopped");
+    Ok(())
+}
+
+fn token(args: TokenArgs) -> anyhow::Result<()> {
+    let paths = Paths::discover();
+    let settings = ServerSettings::load(&paths, args.config.as_deref())?;
+    let Some(cert) = args.app_certificate.or(settings.app_certificate) else {
+        anyhow::bail!(
+            "no app certificate: pass --app-certificate, set RTM_APP_CERTIFICATE, or set app_certificate in {}",
+            settings.config_file.display()
+        );
+    };
+    let uid = rtm::protocol::Uid::new(args.uid)?;
+    let expires_at = rtm::protocol::now_ms() / 1000 + args.ttl;
+    println!("{}", rtm::token::mint(cert.as_bytes(), &uid, expires_at));
     Ok(())
 }
 
@@ -201,13 +258,14 @@ async fn chat(args: ChatArgs) -> anyhow::Result<()> {
         .await
         .is_ok_and(|r| r.is_ok());
         if !listening {
-            match server::spawn(
-                &addr.to_string(),
-                server::ServerConfig::default(),
-                Arc::new(MemoryStore::new()),
-            )
-            .await
-            {
+            let data_dir = paths.data_dir.join("server");
+            let store = Arc::new(SqliteStore::open_dir(&data_dir).with_context(|| {
+                format!(
+                    "cannot open the embedded server's data in {}",
+                    data_dir.display()
+                )
+            })?);
+            match server::spawn(&addr.to_string(), server::ServerConfig::default(), store).await {
                 Ok(handle) => {
                     tracing::info!(%addr, "started embedded server");
                     embedded = Some(handle);
@@ -226,7 +284,12 @@ async fn chat(args: ChatArgs) -> anyhow::Result<()> {
     };
     let result = rtm::tui::run(options).await;
     if let Some(h) = embedded {
+        let store = h.hub.store().clone();
         h.shutdown().await;
+        // Let queued bookkeeping (delivered offline messages) reach the disk.
+        if let Err(e) = store.barrier().await {
+            tracing::warn!("embedded server store: {e}");
+        }
     }
     result
 }

@@ -6,20 +6,39 @@ use super::{ChannelEvent, RtmClient, RtmError, unexpected};
 use crate::protocol::{ChannelId, Reply, Request, RtmMessage, Uid};
 
 /// A channel handle made by [`RtmClient::create_channel`]. Its events come
-/// from [`recv`](Self::recv) (and on the client's stream as well).
+/// from [`recv`](Self::recv) (and on the client's stream as well). Dropping
+/// the handle stops its stream; membership is unaffected (use `leave`).
+/// The newest handle of a channel gets the channel's stream.
 pub struct RtmChannel {
     client: RtmClient,
     id: ChannelId,
+    /// Identifies this handle's entry in the client's stream table.
+    handle: u64,
     events: mpsc::UnboundedReceiver<ChannelEvent>,
+}
+
+impl Drop for RtmChannel {
+    fn drop(&mut self) {
+        let mut st = self.client.shared.lock();
+        if st.channel_streams.get(&self.id).is_some_and(|(h, _)| *h == self.handle) {
+            st.channel_streams.remove(&self.id);
+        }
+    }
 }
 
 impl RtmChannel {
     pub(super) fn new(
         client: RtmClient,
         id: ChannelId,
+        handle: u64,
         events: mpsc::UnboundedReceiver<ChannelEvent>,
     ) -> Self {
-        Self { client, id, events }
+        Self {
+            client,
+            id,
+            handle,
+            events,
+        }
     }
 
     pub fn channel_id(&self) -> &ChannelId {

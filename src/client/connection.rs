@@ -57,7 +57,7 @@ pub(super) async fn run(
         let token = shared.lock().token.clone();
         let attempt = tokio::select! {
             _ = cancel.cancelled() => return,
-            r = tokio::time::timeout(shared.config.login_timeout, connect_and_login(&shared.url, &uid, token)) => r,
+            r = tokio::time::timeout(shared.config.login_timeout, connect_and_login(&shared.url, shared.config.ca_file.as_deref(), &uid, token)) => r,
         };
         let attempt = attempt.unwrap_or(Err(LoginFail::Timeout));
         match attempt {
@@ -157,14 +157,27 @@ fn clear_session(shared: &Shared) {
 
 async fn connect_and_login(
     url: &str,
+    ca_file: Option<&std::path::Path>,
     uid: &Uid,
     token: Option<String>,
 ) -> Result<(Ws, LoginInfo), LoginFail> {
     let config = WebSocketConfig::default()
         .read_buffer_size(16 * 1024)
         .max_message_size(Some(1024 * 1024));
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
-        .await
+    let connector = if url.starts_with("wss://") {
+        // A bad CA file will not get better by retrying.
+        Some(super::tls::connector(ca_file).map_err(|reason| {
+            LoginFail::Refused(RtmError::Connect {
+                url: url.to_string(),
+                reason,
+            })
+        })?)
+    } else {
+        None
+    };
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async_tls_with_config(url, Some(config), true, connector)
+            .await
         .map_err(|e| {
             LoginFail::Unreachable(RtmError::Connect {
                 url: url.to_string(),

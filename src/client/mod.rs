@@ -10,6 +10,7 @@
 mod channel;
 mod connection;
 mod error;
+mod tls;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -66,6 +67,8 @@ pub struct ClientConfig {
     pub heartbeat_interval: Duration,
     /// Silence from the server for this long means the link is dead.
     pub heartbeat_timeout: Duration,
+    /// For `wss://`: trust this CA file (PEM) instead of the system roots.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for ClientConfig {
@@ -77,6 +80,7 @@ impl Default for ClientConfig {
             reconnect_max: Duration::from_secs(8),
             heartbeat_interval: Duration::from_secs(5),
             heartbeat_timeout: Duration::from_secs(15),
+            ca_file: None,
         }
     }
 }
@@ -186,8 +190,9 @@ struct State {
     joined: BTreeSet<ChannelId>,
     attributes: BTreeMap<String, String>,
     subscriptions: BTreeSet<Uid>,
-    /// Per-channel event streams handed out by `create_channel`.
-    channel_streams: HashMap<ChannelId, mpsc::UnboundedSender<ChannelEvent>>,
+    /// Per-channel event streams handed out by `create_channel`, with the id
+    /// of the handle that owns each (the handle removes its own on drop).
+    channel_streams: HashMap<ChannelId, (u64, mpsc::UnboundedSender<ChannelEvent>)>,
     /// The connection task and its stop switch, while logged in.
     task: Option<(tokio::task::JoinHandle<()>, CancellationToken)>,
 }
@@ -223,7 +228,7 @@ impl Shared {
     fn dispatch_channel_event(&self, channel_id: ChannelId, event: ChannelEvent) {
         {
             let st = self.lock();
-            if let Some(tx) = st.channel_streams.get(&channel_id) {
+            if let Some((_, tx)) = st.channel_streams.get(&channel_id) {
                 let _ = tx.send(event.clone());
             }
         }
@@ -455,8 +460,12 @@ impl RtmClient {
     pub fn create_channel(&self, channel_id: &str) -> Result<RtmChannel, RtmError> {
         let id = ChannelId::new(channel_id)?;
         let (tx, rx) = mpsc::unbounded_channel();
-        self.shared.lock().channel_streams.insert(id.clone(), tx);
-        Ok(RtmChannel::new(self.clone(), id, rx))
+        let handle = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .lock()
+            .channel_streams
+            .insert(id.clone(), (handle, tx));
+        Ok(RtmChannel::new(self.clone(), id, handle, rx))
     }
 
     /// Member counts of up to 32 channels, joined or not.
@@ -788,4 +797,23 @@ fn check_local_attributes(
 
 fn check_channel_attributes(attributes: &BTreeMap<String, String>) -> Result<(), RtmError> {
     crate::protocol::check_attribute_map(attributes).map_err(RtmError::Local)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropping_a_channel_handle_frees_its_stream_but_not_a_newer_ones() {
+        let (client, _events) = RtmClient::new("ws://127.0.0.1:1", ClientConfig::default());
+        let first = client.create_channel("room").unwrap();
+        drop(first);
+        assert!(client.shared.lock().channel_streams.is_empty());
+        let older = client.create_channel("room").unwrap();
+        let newer = client.create_channel("room").unwrap();
+        drop(older);
+        assert_eq!(client.shared.lock().channel_streams.len(), 1, "the newer handle keeps its stream");
+        drop(newer);
+        assert!(client.shared.lock().channel_streams.is_empty());
+    }
 }

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::hub::Hub;
 use super::ratelimit::{LimitScale, SessionLimits};
-use super::session::{SessionHandle, next_session_id};
+use super::session::{Outbound, SessionHandle, next_session_id};
 use crate::protocol::{
     ClientFrame, ErrorBody, ErrorKind, PROTOCOL_VERSION, Reply, Request, ServerFrame, close_code,
 };
@@ -67,7 +67,7 @@ impl ConnConfig {
     }
 }
 
-fn reply(id: u64, result: Result<Reply, ErrorBody>) -> Message {
+fn reply(id: u64, result: Result<Reply, ErrorBody>) -> Outbound {
     let frame = match result {
         Ok(result) => ServerFrame::Ok { id, result },
         Err(error) => ServerFrame::Error {
@@ -75,7 +75,7 @@ fn reply(id: u64, result: Result<Reply, ErrorBody>) -> Message {
             error,
         },
     };
-    Message::Text(frame.encode().into())
+    Outbound::Frame(Message::Text(frame.encode().into()))
 }
 
 fn close_msg(code: u16, reason: &str) -> Message {
@@ -112,7 +112,7 @@ pub async fn serve_connection(
         }
     };
     let (mut sink, mut stream) = ws.split();
-    let (tx, mut rx) = mpsc::channel::<Message>(config.queue_frames);
+    let (tx, mut rx) = mpsc::channel::<Outbound>(config.queue_frames);
     let kill = CancellationToken::new();
 
     // How the connection ends, for the writer: `Some(close frame)` to send,
@@ -135,8 +135,15 @@ pub async fn serve_connection(
                 break None;
             }
             let write = async {
-                for msg in batch.drain(..) {
-                    sink.feed(msg).await?;
+                for out in batch.drain(..) {
+                    match out {
+                        Outbound::Frame(msg) => sink.feed(msg).await?,
+                        // Everything before the marker must be on the wire first.
+                        Outbound::Written(done) => {
+                            sink.flush().await?;
+                            let _ = done.send(());
+                        }
+                    }
                 }
                 sink.flush().await
             };
@@ -152,8 +159,14 @@ pub async fn serve_connection(
             // backlog is dropped.
             let slow = matches!(&close, Message::Close(Some(f)) if u16::from(f.code) == close_code::SLOW_CONSUMER);
             if !slow {
-                while let Ok(msg) = rx.try_recv() {
-                    if sink.feed(msg).await.is_err() {
+                while let Ok(out) = rx.try_recv() {
+                    let fed = match out {
+                        Outbound::Frame(msg) => sink.feed(msg).await,
+                        Outbound::Written(done) => sink.flush().await.map(|()| {
+                            let _ = done.send(());
+                        }),
+                    };
+                    if fed.is_err() {
                         break;
                     }
                 }
@@ -192,7 +205,7 @@ pub async fn serve_connection(
                 if last_seen.elapsed() > config.heartbeat_timeout {
                     break Some((close_code::HEARTBEAT_TIMEOUT, "no traffic within the heartbeat timeout".into()));
                 }
-                let _ = tx.try_send(Message::Ping(Default::default()));
+                let _ = tx.try_send(Outbound::Frame(Message::Ping(Default::default())));
             }
             // The next frame from the client.
             msg = stream.next() => {
@@ -220,9 +233,9 @@ pub async fn serve_connection(
                     Message::Close(_) => break None,
                     Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
                     Message::Binary(_) => {
-                        let _ = tx.try_send(Message::Text(ServerFrame::error(None, ErrorBody::new(
+                        let _ = tx.try_send(Outbound::Frame(Message::Text(ServerFrame::error(None, ErrorBody::new(
                             ErrorKind::InvalidArgument, "binary frames are not part of the protocol; send JSON text frames"))
-                            .encode().into()));
+                            .encode().into())));
                         continue;
                     }
                 };
@@ -234,7 +247,7 @@ pub async fn serve_connection(
                             break Some((close_code::PROTOCOL_ERROR, "too many malformed frames".into()));
                         }
                         let out = ServerFrame::error(e.id, ErrorBody::new(ErrorKind::InvalidArgument, e.message));
-                        if tx.try_send(Message::Text(out.encode().into())).is_err() {
+                        if tx.try_send(Outbound::Frame(Message::Text(out.encode().into()))).is_err() {
                             break Some((close_code::SLOW_CONSUMER, "slow consumer: too many replies queued".into()));
                         }
                         continue;
@@ -249,7 +262,7 @@ pub async fn serve_connection(
                             continue;
                         }
                         let handle = Arc::new(SessionHandle::new(next_session_id(), uid, tx.clone(), kill.clone()));
-                        let outcome = hub.login(id, handle.clone());
+                        let outcome = hub.login(id, handle.clone()).await;
                         tracing::info!(%peer, uid = %handle.uid, resumed = outcome.resumed, "login");
                         session = Some(handle);
                     }
@@ -268,8 +281,10 @@ pub async fn serve_connection(
                     }
                     (Some(s), request) => {
                         let s = s.clone();
-                        let result = handle_request(&hub, &s, &mut limits, request);
-                        if !s.send(reply(id, result)) && !s.is_alive() {
+                        // Awaited here, one request at a time: a sender's messages keep
+                        // their order even when one waits for a durable commit.
+                        let result = handle_request(&hub, &s, &mut limits, request).await;
+                        if !s.queue(reply(id, result)) && !s.is_alive() {
                             continue; // the kill arm ends the loop
                         }
                     }
@@ -291,13 +306,16 @@ pub async fn serve_connection(
     drop(tx);
     // The writer ends after the close frame, or when the queue's last sender
     // (a hub-held session handle) is gone; don't wait on a stuck socket forever.
-    if tokio::time::timeout(Duration::from_secs(5), writer).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(5), writer)
+        .await
+        .is_err()
+    {
         abort.abort();
     }
 }
 
 /// A request of a logged-in session: limits first, then the hub.
-fn handle_request(
+async fn handle_request(
     hub: &Arc<Hub>,
     s: &Arc<SessionHandle>,
     limits: &mut SessionLimits,
@@ -325,6 +343,7 @@ fn handle_request(
             message.validate()?;
             limits.messages.check("messages")?;
             hub.send_peer_message(uid, &peer_id, &message, options)
+                .await
         }
         Request::Join { channel_id } => {
             limits.joins.check("joins")?;
@@ -394,45 +413,60 @@ fn handle_request(
             attributes,
             options,
         } => {
-            limits.channel_attr_writes.check("channel attribute writes")?;
-            hub.update_channel_attributes(uid, &channel_id, &attributes, options, |m| {
-                *m = attributes.clone()
+            limits
+                .channel_attr_writes
+                .check("channel attribute writes")?;
+            let all = attributes.clone();
+            hub.update_channel_attributes(uid, &channel_id, attributes, options, move |m| {
+                *m = all.clone()
             })
+            .await
         }
         Request::AddOrUpdateChannelAttributes {
             channel_id,
             attributes,
             options,
         } => {
-            limits.channel_attr_writes.check("channel attribute writes")?;
-            hub.update_channel_attributes(uid, &channel_id, &attributes, options, |m| {
-                m.extend(attributes.iter().map(|(k, v)| (k.clone(), v.clone())))
+            limits
+                .channel_attr_writes
+                .check("channel attribute writes")?;
+            let add = attributes.clone();
+            hub.update_channel_attributes(uid, &channel_id, attributes, options, move |m| {
+                m.extend(add.iter().map(|(k, v)| (k.clone(), v.clone())))
             })
+            .await
         }
         Request::DeleteChannelAttributesByKeys {
             channel_id,
             keys,
             options,
         } => {
-            limits.channel_attr_writes.check("channel attribute writes")?;
-            hub.update_channel_attributes(uid, &channel_id, &Default::default(), options, |m| {
+            limits
+                .channel_attr_writes
+                .check("channel attribute writes")?;
+            hub.update_channel_attributes(uid, &channel_id, Default::default(), options, move |m| {
                 keys.iter().for_each(|k| {
                     m.remove(k);
                 })
             })
+            .await
         }
         Request::ClearChannelAttributes {
             channel_id,
             options,
         } => {
-            limits.channel_attr_writes.check("channel attribute writes")?;
-            hub.update_channel_attributes(uid, &channel_id, &Default::default(), options, |m| {
+            limits
+                .channel_attr_writes
+                .check("channel attribute writes")?;
+            hub.update_channel_attributes(uid, &channel_id, Default::default(), options, |m| {
                 m.clear()
             })
+            .await
         }
         Request::GetChannelAttributes { channel_id, keys } => {
             limits.channel_attr_reads.check("channel attribute reads")?;
             hub.get_channel_attributes(&channel_id, keys.as_deref())
+                .await
         }
     }
 }

@@ -3,18 +3,22 @@
 //! an `.await`, and frames are only *queued* under it (`try_send` onto each
 //! session's bounded queue), never written to a socket.
 //!
+//! Storage ([`Store`]) is reached the same way: under the lock the hub only
+//! *submits* operations (so their order is the order of its decisions), then
+//! releases the lock and awaits the commit before it answers the request.
+//!
 //! Presence is indexed by watched uid (a subscriber set per uid), so a login
 //! or logout touches only the sessions that watch that uid, not every session.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::session::{SessionHandle, SessionId};
-use super::store::Store;
+use super::store::{AttributeEdit, Store};
 use crate::protocol::{
     AttributeScope, ChannelAttribute, ChannelAttributeOptions, ChannelId, ChannelMemberCount,
     ErrorBody, ErrorKind, Event, MAX_JOINED_CHANNELS, MAX_QUERY_PEERS, MAX_SUBSCRIPTIONS,
@@ -75,7 +79,15 @@ struct User {
     attributes: BTreeMap<String, String>,
     /// Uids this user watches (mirror of the `watchers` index).
     subscriptions: HashSet<Uid>,
+    /// `Some` while stored offline messages are being handed to the session:
+    /// live peer messages for the user wait here (in arrival order) so that
+    /// none overtakes an older offline one. Flushed by the login that set it.
+    held: Option<Vec<Message>>,
 }
+
+/// Most live peer messages held for one user while its offline messages are
+/// read; more means the user cannot keep up (slow consumer).
+const MAX_HELD_FRAMES: usize = 4096;
 
 /// A channel with at least one member. Removed when the last member leaves.
 struct Channel {
@@ -93,6 +105,18 @@ struct HubState {
     channels: HashMap<ChannelId, Channel>,
     /// watched uid → uids watching it.
     watchers: HashMap<Uid, HashSet<Uid>>,
+    /// Channel-attribute writes in flight, for ordering their notifications.
+    attribute_writes: HashMap<ChannelId, AttributeWrites>,
+}
+
+/// Attribute writes of one channel are numbered when submitted (under the
+/// lock, so in store order); a notification older than one already sent is
+/// dropped, so members never end with a stale full set.
+#[derive(Default)]
+struct AttributeWrites {
+    submitted: u64,
+    notified: u64,
+    in_flight: u32,
 }
 
 /// Shared by every connection task; see the module doc.
@@ -100,9 +124,21 @@ pub struct Hub {
     state: Mutex<HubState>,
     pub config: HubConfig,
     store: Arc<dyn Store>,
-    /// Wall clock at start, and the tokio instant it corresponds to: timestamps
-    /// follow tokio time, so paused-time tests move them too.
-    clock_base: (Duration, Instant),
+}
+
+/// Wall clock at the first use in this process, and the tokio instant it
+/// corresponds to. Timestamps follow tokio time, so paused-time tests move
+/// them, also across a server restart within one test.
+fn clock_base() -> (Duration, Instant) {
+    static BASE: OnceLock<(Duration, Instant)> = OnceLock::new();
+    *BASE.get_or_init(|| {
+        (
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default(),
+            Instant::now(),
+        )
+    })
 }
 
 /// What `login` decided.
@@ -137,18 +173,17 @@ impl Hub {
             state: Mutex::new(HubState::default()),
             config,
             store,
-            clock_base: (
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap_or_default(),
-                Instant::now(),
-            ),
         })
+    }
+
+    /// The store behind this hub.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
     }
 
     /// Milliseconds since the epoch, advancing with tokio time.
     pub fn now_ms(&self) -> u64 {
-        let (wall, base) = self.clock_base;
+        let (wall, base) = clock_base();
         (wall + Instant::now().duration_since(base)).as_millis() as u64
     }
 
@@ -168,65 +203,132 @@ impl Hub {
 
     // ---------------------------------------------------------------- login
 
-    /// Registers `session` as the live session of its uid and queues, in this
-    /// order, the login reply (request `id`) and any stored offline messages.
-    /// Doing both under the lock guarantees that no newer live message can
-    /// overtake the offline ones.
-    pub fn login(self: &Arc<Self>, id: u64, session: Arc<SessionHandle>) -> LoginOutcome {
+    /// Registers `session` as the live session of its uid, queues the login
+    /// reply (request `id`), then hands over stored offline messages.
+    ///
+    /// The hand-over: under the lock the user is marked "offline delivery in
+    /// progress" and the read of its messages is submitted (it sees every
+    /// message stored before this login). Outside the lock the read is
+    /// awaited; then, under the lock again, the messages are queued, followed
+    /// by the live peer messages held meanwhile. The rows are deleted only
+    /// once the connection's writer has flushed them to the socket.
+    pub async fn login(self: &Arc<Self>, id: u64, session: Arc<SessionHandle>) -> LoginOutcome {
         let uid = session.uid.clone();
-        let mut st = self.lock();
-        let resumed = match st.users.get(&uid).map(|u| u.link) {
+        let min_ts = self
+            .now_ms()
+            .saturating_sub(self.config.offline_ttl.as_millis() as u64);
+        let (resumed, pending) = {
+            let mut st = self.lock();
+            let resumed = self.register(&mut st, &session);
+            if let Some(user) = st.users.get_mut(&uid) {
+                // Keep messages held for an earlier session of a resumed user.
+                user.held.get_or_insert_with(Vec::new);
+            }
+            let reply = ServerFrame::Ok {
+                id,
+                result: Reply::LoggedIn {
+                    uid: uid.clone(),
+                    server_ts: self.now_ms(),
+                    heartbeat_interval_ms: self.config.heartbeat_interval.as_millis() as u64,
+                    resumed,
+                    dev_mode: self.config.dev_mode,
+                    token_expires_in_s: None,
+                },
+            };
+            session.send(text_frame(reply.encode()));
+            (resumed, self.store.pending_offline(&uid, min_ts))
+        };
+        let pending = pending.await.unwrap_or_else(|e| {
+            tracing::error!(%uid, "reading offline messages: {e}");
+            Vec::new()
+        });
+        let written = {
+            let mut st = self.lock();
+            let Some(user) = st
+                .users
+                .get_mut(&uid)
+                .filter(|u| u.session.id == session.id)
+            else {
+                // Replaced by a newer login meanwhile: that one delivers.
+                return LoginOutcome { resumed };
+            };
+            let mut last = None;
+            for m in pending {
+                let ev = Event::MessageFromPeer {
+                    peer_id: m.from,
+                    message: m.message,
+                    props: MessageProps {
+                        server_received_ts: m.server_received_ts,
+                        is_offline_message: true,
+                    },
+                };
+                if !session.send(event_frame(&ev)) {
+                    break;
+                }
+                last = Some(m.seq);
+            }
+            for frame in user.held.take().unwrap_or_default() {
+                session.send(frame);
+            }
+            last.and_then(|seq| session.when_written().map(|rx| (seq, rx)))
+        };
+        if let Some((seq, written)) = written {
+            let store = self.store.clone();
+            tokio::spawn(async move {
+                // Dropped unanswered when the connection died first: the
+                // messages stay stored and come again at the next login.
+                if written.await.is_ok()
+                    && let Err(e) = store.ack_offline(&uid, seq).await
+                {
+                    tracing::error!(%uid, "removing delivered offline messages: {e}");
+                }
+            });
+        }
+        LoginOutcome { resumed }
+    }
+
+    /// Makes `session` the live session of its uid; true when it resumed a
+    /// user whose link had dropped within the grace.
+    fn register(self: &Arc<Self>, st: &mut HubState, session: &Arc<SessionHandle>) -> bool {
+        let uid = session.uid.clone();
+        match st.users.get(&uid).map(|u| u.link) {
             Some(Link::Down) => {
                 // The same user back within the grace: keep channels,
                 // attributes and subscriptions; just swap the connection.
-                let (old_channels, _) = {
-                    let user = st.users.get_mut(&uid).expect("checked above");
-                    user.session = session.clone();
-                    user.link = Link::Up;
-                    (user.channels.clone(), ())
+                let Some(user) = st.users.get_mut(&uid) else {
+                    return false;
                 };
+                user.session = session.clone();
+                user.link = Link::Up;
+                let old_channels = user.channels.clone();
                 for ch in old_channels {
                     if let Some(c) = st.channels.get_mut(&ch) {
                         c.members.insert(uid.clone(), session.clone());
                     }
                 }
-                self.notify_watchers(&st, &uid, PeerOnlineState::Online);
+                self.notify_watchers(st, &uid, PeerOnlineState::Online);
                 true
             }
             Some(Link::Up) => {
                 // Another live session: it is kicked and leaves its channels.
                 // The uid stays online throughout, so watchers hear nothing.
-                let old = st.users.remove(&uid).expect("checked above");
-                old.session.send(event_frame(&Event::RemoteLogin));
-                old.session.kill_with(
-                    close_code::REMOTE_LOGIN,
-                    "logged in from another place with the same user id",
-                );
-                self.drop_user_state(&mut st, &uid, old);
-                self.insert_user(&mut st, session.clone());
+                if let Some(old) = st.users.remove(&uid) {
+                    old.session.send(event_frame(&Event::RemoteLogin));
+                    old.session.kill_with(
+                        close_code::REMOTE_LOGIN,
+                        "logged in from another place with the same user id",
+                    );
+                    self.drop_user_state(st, &uid, old);
+                }
+                self.insert_user(st, session.clone());
                 false
             }
             None => {
-                self.insert_user(&mut st, session.clone());
-                self.notify_watchers(&st, &uid, PeerOnlineState::Online);
+                self.insert_user(st, session.clone());
+                self.notify_watchers(st, &uid, PeerOnlineState::Online);
                 false
             }
-        };
-        let reply = ServerFrame::Ok {
-            id,
-            result: Reply::LoggedIn {
-                uid: uid.clone(),
-                server_ts: self.now_ms(),
-                heartbeat_interval_ms: self.config.heartbeat_interval.as_millis() as u64,
-                resumed,
-                dev_mode: self.config.dev_mode,
-                token_expires_in_s: None,
-            },
-        };
-        session.send(text_frame(reply.encode()));
-        self.deliver_offline(&session);
-        drop(st);
-        LoginOutcome { resumed }
+        }
     }
 
     fn insert_user(&self, st: &mut HubState, session: Arc<SessionHandle>) {
@@ -238,41 +340,9 @@ impl Hub {
                 channels: HashSet::new(),
                 attributes: BTreeMap::new(),
                 subscriptions: HashSet::new(),
+                held: None,
             },
         );
-    }
-
-    fn deliver_offline(&self, session: &SessionHandle) {
-        let min_ts = self
-            .now_ms()
-            .saturating_sub(self.config.offline_ttl.as_millis() as u64);
-        let pending = match self.store.pending_offline(&session.uid, min_ts) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!(uid = %session.uid, "reading offline messages: {e}");
-                return;
-            }
-        };
-        let mut last = None;
-        for m in pending {
-            let ev = Event::MessageFromPeer {
-                peer_id: m.from,
-                message: m.message,
-                props: MessageProps {
-                    server_received_ts: m.server_received_ts,
-                    is_offline_message: true,
-                },
-            };
-            if !session.send(event_frame(&ev)) {
-                break;
-            }
-            last = Some(m.seq);
-        }
-        if let Some(seq) = last
-            && let Err(e) = self.store.ack_offline(&session.uid, seq)
-        {
-            tracing::error!(uid = %session.uid, "acknowledging offline messages: {e}");
-        }
     }
 
     /// Explicit logout: the user is gone at once (OFFLINE, leaves channels).
@@ -356,7 +426,9 @@ impl Hub {
 
     // --------------------------------------------------------- peer messages
 
-    pub fn send_peer_message(
+    /// Live delivery when the peer is online; otherwise, if asked, the
+    /// message is stored and the reply waits until it is durable.
+    pub async fn send_peer_message(
         &self,
         from: &Uid,
         to: &Uid,
@@ -364,42 +436,66 @@ impl Hub {
         options: SendMessageOptions,
     ) -> Result<Reply, ErrorBody> {
         let ts = self.now_ms();
-        let st = self.lock();
-        if let Some(peer) = st.users.get(to)
-            && peer.link == Link::Up
-        {
-            let ev = Event::MessageFromPeer {
-                peer_id: from.clone(),
-                message: message.clone(),
-                props: MessageProps {
+        let stored = {
+            let mut st = self.lock();
+            if let Some(peer) = st.users.get_mut(to)
+                && peer.link == Link::Up
+            {
+                let frame = event_frame(&Event::MessageFromPeer {
+                    peer_id: from.clone(),
+                    message: message.clone(),
+                    props: MessageProps {
+                        server_received_ts: ts,
+                        is_offline_message: false,
+                    },
+                });
+                let delivered = match &mut peer.held {
+                    // Offline messages are being handed over: wait behind them.
+                    Some(held) if held.len() < MAX_HELD_FRAMES => {
+                        held.push(frame);
+                        true
+                    }
+                    Some(_) => {
+                        peer.session.kill_with(
+                            close_code::SLOW_CONSUMER,
+                            "slow consumer: too many messages waiting; reconnect",
+                        );
+                        false
+                    }
+                    None => peer.session.send(frame),
+                };
+                return Ok(Reply::PeerMessageSent {
+                    has_peer_received: delivered,
                     server_received_ts: ts,
-                    is_offline_message: false,
-                },
-            };
-            let delivered = peer.session.send(event_frame(&ev));
-            return Ok(Reply::PeerMessageSent {
-                has_peer_received: delivered,
-                server_received_ts: ts,
-                cached: false,
-            });
-        }
-        let mut cached = false;
-        if options.enable_offline_messaging {
+                    cached: false,
+                });
+            }
+            if !options.enable_offline_messaging {
+                return Ok(Reply::PeerMessageSent {
+                    has_peer_received: false,
+                    server_received_ts: ts,
+                    cached: false,
+                });
+            }
+            // Submitted under the lock: a login after this point reads it.
             self.store
                 .push_offline(to, from, message, ts, self.config.offline_cap)
-                .map_err(Self::store_err)?;
-            cached = true;
-        }
+        };
+        stored.await.map_err(Self::store_err)?;
         Ok(Reply::PeerMessageSent {
             has_peer_received: false,
             server_received_ts: ts,
-            cached,
+            cached: true,
         })
     }
 
     // -------------------------------------------------------------- channels
 
-    pub fn join(self: &Arc<Self>, session: &Arc<SessionHandle>, ch: &ChannelId) -> Result<Reply, ErrorBody> {
+    pub fn join(
+        self: &Arc<Self>,
+        session: &Arc<SessionHandle>,
+        ch: &ChannelId,
+    ) -> Result<Reply, ErrorBody> {
         let uid = &session.uid;
         let mut st = self.lock();
         let user = st
@@ -441,8 +537,10 @@ impl Hub {
             }
         }
         self.schedule_count(&mut st, ch);
-        if was_empty && let Err(e) = self.store.set_channel_empty_since(ch, None) {
-            tracing::error!("store: {e}");
+        if was_empty {
+            self.store
+                .set_channel_empty_since(ch, None)
+                .log_failure("marking a channel occupied");
         }
         Ok(Reply::Joined {
             member_count: count as u32,
@@ -474,9 +572,9 @@ impl Hub {
         }
         if channel.members.is_empty() {
             st.channels.remove(ch);
-            if let Err(e) = self.store.set_channel_empty_since(ch, Some(self.now_ms())) {
-                tracing::error!("store: {e}");
-            }
+            self.store
+                .set_channel_empty_since(ch, Some(self.now_ms()))
+                .log_failure("marking a channel empty");
             return;
         }
         if channel.members.len() < MEMBER_EVENTS_MAX_MEMBERS {
@@ -623,7 +721,12 @@ impl Hub {
         let st = self.lock();
         let statuses = peers
             .iter()
-            .map(|p| (p.clone(), state_of(st.users.get(p)) == PeerOnlineState::Online))
+            .map(|p| {
+                (
+                    p.clone(),
+                    state_of(st.users.get(p)) == PeerOnlineState::Online,
+                )
+            })
             .collect();
         Ok(Reply::OnlineStatus { statuses })
     }
@@ -654,7 +757,10 @@ impl Hub {
         }
         let new: Vec<Uid> = new.into_iter().cloned().collect();
         for p in &new {
-            st.watchers.entry(p.clone()).or_default().insert(uid.clone());
+            st.watchers
+                .entry(p.clone())
+                .or_default()
+                .insert(uid.clone());
         }
         let statuses: BTreeMap<Uid, PeerOnlineState> = peers
             .iter()
@@ -727,7 +833,11 @@ impl Hub {
         Ok(Reply::Done)
     }
 
-    pub fn get_user_attributes(&self, of: &Uid, keys: Option<&[String]>) -> Result<Reply, ErrorBody> {
+    pub fn get_user_attributes(
+        &self,
+        of: &Uid,
+        keys: Option<&[String]>,
+    ) -> Result<Reply, ErrorBody> {
         let st = self.lock();
         let user = st
             .users
@@ -748,57 +858,83 @@ impl Hub {
 
     // ---------------------------------------------------- channel attributes
 
-    /// Read-modify-write of a channel's attributes under the hub lock, so two
-    /// concurrent writers serialise and a write that breaks a limit changes
-    /// nothing. `f` edits a key → value map; keys whose value it changes get
-    /// the writer as `last_update_user_id` and now as `last_update_ts`.
-    pub fn update_channel_attributes(
+    /// Read-modify-write of a channel's attributes, done by the store in one
+    /// atomic step, so concurrent writers serialise and a write that breaks a
+    /// limit changes nothing. `f` edits a key → value map; keys whose value it
+    /// changes (or that are in `input`) get the writer as
+    /// `last_update_user_id` and now as `last_update_ts`. Answers after commit.
+    pub async fn update_channel_attributes(
         &self,
         uid: &Uid,
         ch: &ChannelId,
-        input: &BTreeMap<String, String>,
+        input: BTreeMap<String, String>,
         options: ChannelAttributeOptions,
-        f: impl FnOnce(&mut BTreeMap<String, String>),
+        f: impl Fn(&mut BTreeMap<String, String>) + Send + Sync + 'static,
     ) -> Result<Reply, ErrorBody> {
-        check_attribute_map(input)?;
+        check_attribute_map(&input)?;
         let ts = self.now_ms();
-        let st = self.lock();
-        let current = self.store.channel_attributes(ch).map_err(Self::store_err)?;
-        let mut values: BTreeMap<String, String> = current
-            .iter()
-            .map(|a| (a.key.clone(), a.value.clone()))
-            .collect();
-        f(&mut values);
-        check_attribute_set(
-            AttributeScope::Channel,
-            values.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        )?;
-        let old: HashMap<&str, &ChannelAttribute> =
-            current.iter().map(|a| (a.key.as_str(), a)).collect();
-        let next: Vec<ChannelAttribute> = values
-            .into_iter()
-            .map(|(key, value)| match old.get(key.as_str()) {
-                Some(a) if a.value == value && !input.contains_key(&key) => (*a).clone(),
-                _ => ChannelAttribute {
-                    key,
-                    value,
-                    last_update_user_id: uid.clone(),
-                    last_update_ts: ts,
-                },
-            })
-            .collect();
-        self.store
-            .put_channel_attributes(ch, &next)
-            .map_err(Self::store_err)?;
-        let members = st.channels.get(ch);
-        if members.is_none() && !next.is_empty() {
-            // Attributes of a channel nobody is in start their countdown now.
-            if let Err(e) = self.store.set_channel_empty_since(ch, Some(ts)) {
-                tracing::error!("store: {e}");
+        let writer = uid.clone();
+        let edit: AttributeEdit = Box::new(move |current: &[ChannelAttribute]| {
+            let mut values: BTreeMap<String, String> = current
+                .iter()
+                .map(|a| (a.key.clone(), a.value.clone()))
+                .collect();
+            f(&mut values);
+            check_attribute_set(
+                AttributeScope::Channel,
+                values.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            )?;
+            let old: HashMap<&str, &ChannelAttribute> =
+                current.iter().map(|a| (a.key.as_str(), a)).collect();
+            Ok(values
+                .into_iter()
+                .map(|(key, value)| match old.get(key.as_str()) {
+                    Some(a) if a.value == value && !input.contains_key(&key) => (*a).clone(),
+                    _ => ChannelAttribute {
+                        key,
+                        value,
+                        last_update_user_id: writer.clone(),
+                        last_update_ts: ts,
+                    },
+                })
+                .collect())
+        });
+        let (done, number) = {
+            let mut st = self.lock();
+            if !st.channels.contains_key(ch) {
+                // Attributes of a channel nobody is in start their countdown now.
+                self.store
+                    .set_channel_empty_since(ch, Some(ts))
+                    .log_failure("marking a channel empty");
             }
-        }
+            let writes = st.attribute_writes.entry(ch.clone()).or_default();
+            writes.submitted += 1;
+            writes.in_flight += 1;
+            (
+                self.store.update_channel_attributes(ch, edit),
+                writes.submitted,
+            )
+        };
+        let result = done.await;
+        let mut st = self.lock();
+        let notify = match st.attribute_writes.get_mut(ch) {
+            Some(writes) => {
+                writes.in_flight -= 1;
+                let newest = number > writes.notified;
+                if newest && matches!(result, Ok(Ok(_))) {
+                    writes.notified = number;
+                }
+                if writes.in_flight == 0 {
+                    st.attribute_writes.remove(ch);
+                }
+                newest
+            }
+            None => true,
+        };
+        let next = result.map_err(Self::store_err)??;
         if options.enable_notification_to_channel_members
-            && let Some(channel) = members
+            && notify
+            && let Some(channel) = st.channels.get(ch)
         {
             let frame = event_frame(&Event::AttributesUpdated {
                 channel_id: ch.clone(),
@@ -811,9 +947,16 @@ impl Hub {
         Ok(Reply::Done)
     }
 
-    pub fn get_channel_attributes(&self, ch: &ChannelId, keys: Option<&[String]>) -> Result<Reply, ErrorBody> {
-        let _st = self.lock();
-        let mut attributes = self.store.channel_attributes(ch).map_err(Self::store_err)?;
+    pub async fn get_channel_attributes(
+        &self,
+        ch: &ChannelId,
+        keys: Option<&[String]>,
+    ) -> Result<Reply, ErrorBody> {
+        let mut attributes = self
+            .store
+            .channel_attributes(ch)
+            .await
+            .map_err(Self::store_err)?;
         if let Some(keys) = keys {
             attributes.retain(|a| keys.contains(&a.key));
         }
@@ -823,17 +966,35 @@ impl Hub {
         })
     }
 
+    /// Start-up: nobody is in any channel yet, so each channel's empty
+    /// countdown starts now unless it was already running (then the time the
+    /// server was down counts too); then what has expired is swept.
+    pub async fn start_up(&self) {
+        if let Err(e) = self.store.mark_all_channels_empty(self.now_ms()).await {
+            tracing::error!("store start-up: {e}");
+        }
+        self.sweep().await;
+    }
+
     /// Clears attributes of channels that have been empty longer than the
-    /// configured while. Run periodically by the server.
-    pub fn sweep_channel_attributes(&self) {
-        let cutoff = self
-            .now_ms()
-            .saturating_sub(self.config.channel_attributes_ttl.as_millis() as u64);
-        let _st = self.lock();
-        match self.store.sweep_empty_channels(cutoff) {
+    /// configured while (also when that while passed while the server was
+    /// down) and removes expired offline messages. Run at start-up and
+    /// periodically by the server.
+    pub async fn sweep(&self) {
+        let now = self.now_ms();
+        let cutoff = now.saturating_sub(self.config.channel_attributes_ttl.as_millis() as u64);
+        let oldest = now.saturating_sub(self.config.offline_ttl.as_millis() as u64);
+        let channels = self.store.sweep_empty_channels(cutoff);
+        let offline = self.store.purge_offline(oldest);
+        match channels.await {
             Ok(cleared) if !cleared.is_empty() => {
                 tracing::info!(?cleared, "cleared attributes of empty channels");
             }
+            Ok(_) => {}
+            Err(e) => tracing::error!("store sweep: {e}"),
+        }
+        match offline.await {
+            Ok(n) if n > 0 => tracing::info!("removed {n} expired offline messages"),
             Ok(_) => {}
             Err(e) => tracing::error!("store sweep: {e}"),
         }
@@ -847,8 +1008,10 @@ impl Hub {
         let frame = event_frame(&Event::ServerShutdown);
         for u in st.users.values() {
             u.session.send(frame.clone());
-            u.session
-                .kill_with(close_code::GOING_AWAY, "server shutting down; reconnect later");
+            u.session.kill_with(
+                close_code::GOING_AWAY,
+                "server shutting down; reconnect later",
+            );
         }
     }
 
@@ -865,7 +1028,10 @@ fn check_peer_list(peers: &[Uid], max: usize) -> Result<(), ErrorBody> {
     if peers.len() > max {
         return Err(err(
             ErrorKind::InvalidArgument,
-            format!("{} peer ids given; the limit is {max} per call", peers.len()),
+            format!(
+                "{} peer ids given; the limit is {max} per call",
+                peers.len()
+            ),
         ));
     }
     Ok(())

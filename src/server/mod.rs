@@ -9,6 +9,7 @@ pub mod conn;
 pub mod hub;
 pub mod ratelimit;
 pub mod session;
+pub mod sqlite;
 pub mod store;
 
 use std::collections::HashMap;
@@ -25,7 +26,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use conn::ConnConfig;
 pub use hub::{Hub, HubConfig};
-pub use store::{MemoryStore, Store};
+pub use sqlite::{SqliteOptions, SqliteStore};
+pub use store::{MemoryStore, Store, StoreError, StoreStats};
 
 use crate::protocol::close_code;
 
@@ -42,7 +44,9 @@ pub struct ServerConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("cannot listen on {addr}: {source}. Is another server already running there? Pick another address with --listen")]
+    #[error(
+        "cannot listen on {addr}: {source}. Is another server already running there? Pick another address with --listen"
+    )]
     Bind {
         addr: String,
         source: std::io::Error,
@@ -107,21 +111,37 @@ pub async fn run_with_hub(
     hub: Arc<Hub>,
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
+    // What expired while the server was down goes before anyone can see it.
+    hub.start_up().await;
+    serve(listener, config, hub, shutdown).await
+}
+
+/// The accept loop, once start-up work is done.
+async fn serve(
+    listener: TcpListener,
+    config: ServerConfig,
+    hub: Arc<Hub>,
+    shutdown: CancellationToken,
+) -> Result<(), ServerError> {
     let conn_config = Arc::new(config.conn.clone());
     let counter = Arc::new(Mutex::new(ConnCounter::default()));
     let mut tasks = JoinSet::new();
 
-    // Periodic clean-up of attributes of channels that stayed empty.
+    // Periodic clean-up of attributes of channels that stayed empty and of
+    // expired offline messages.
     let sweeper = {
         let hub = hub.clone();
         let shutdown = shutdown.clone();
-        let every = (hub.config.channel_attributes_ttl / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
+        let every = (hub.config.channel_attributes_ttl / 4)
+            .clamp(Duration::from_millis(100), Duration::from_secs(30));
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
             loop {
                 tokio::select! {
+                    // The server is stopping.
                     _ = shutdown.cancelled() => break,
-                    _ = tick.tick() => hub.sweep_channel_attributes(),
+                    // Time for the next sweep.
+                    _ = tick.tick() => hub.sweep().await,
                 }
             }
         })
@@ -175,7 +195,10 @@ pub async fn run_with_hub(
     // Each connection task sees the cancelled token, sends its close frame
     // and ends; give slow sockets a bounded time.
     let drain = async { while tasks.join_next().await.is_some() {} };
-    if tokio::time::timeout(Duration::from_secs(5), drain).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(5), drain)
+        .await
+        .is_err()
+    {
         tracing::warn!("some connections did not close in time; dropping them");
     }
     sweeper.abort();
@@ -224,7 +247,8 @@ impl ServerHandle {
     }
 }
 
-/// Binds `addr` (use port 0 for any) and serves in the background.
+/// Binds `addr` (use port 0 for any), does the start-up work (sweeping
+/// what expired while the server was down) and serves in the background.
 pub async fn spawn(
     addr: &str,
     config: ServerConfig,
@@ -234,12 +258,9 @@ pub async fn spawn(
     let local = listener.local_addr().map_err(ServerError::LocalAddr)?;
     let shutdown = CancellationToken::new();
     let hub = Hub::new(config.hub.clone(), store);
-    let task = tokio::spawn(run_with_hub(
-        listener,
-        config,
-        hub.clone(),
-        shutdown.clone(),
-    ));
+    // Done before the handle is returned, so callers see its effects.
+    hub.start_up().await;
+    let task = tokio::spawn(serve(listener, config, hub.clone(), shutdown.clone()));
     Ok(ServerHandle {
         addr: local,
         hub,

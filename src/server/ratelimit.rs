@@ -90,7 +90,8 @@ pub struct LimitScale(pub usize);
 
 impl SessionLimits {
     pub fn new(scale: LimitScale) -> Self {
-        let w = |max: usize, secs: u64| SlidingWindow::new(max * scale.0, Duration::from_secs(secs));
+        let w =
+            |max: usize, secs: u64| SlidingWindow::new(max * scale.0, Duration::from_secs(secs));
         Self {
             messages: w(180, 3),
             query_status: w(10, 5),

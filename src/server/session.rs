@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_util::sync::CancellationToken;
@@ -20,13 +20,23 @@ pub fn next_session_id() -> SessionId {
     NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed)
 }
 
+/// What a session's writer task takes from its queue.
+#[derive(Debug)]
+pub enum Outbound {
+    Frame(Message),
+    /// Answered once every frame queued before it has been flushed to the
+    /// socket: the hub deletes delivered offline messages only then, so a
+    /// crash in between redelivers rather than loses them.
+    Written(oneshot::Sender<()>),
+}
+
 /// Owned by the hub (while logged in) and by the connection task; dropped when both let go.
 #[derive(Debug)]
 pub struct SessionHandle {
     pub id: SessionId,
     pub uid: Uid,
     /// Frames for the writer task. Bounded: a full queue means a slow consumer.
-    tx: mpsc::Sender<Message>,
+    tx: mpsc::Sender<Outbound>,
     /// Cancelled to end the connection (slow consumer, kicked, shutdown).
     kill: CancellationToken,
     /// The close frame the connection sends when killed; first reason wins.
@@ -37,7 +47,7 @@ impl SessionHandle {
     pub fn new(
         id: SessionId,
         uid: Uid,
-        tx: mpsc::Sender<Message>,
+        tx: mpsc::Sender<Outbound>,
         kill: CancellationToken,
     ) -> Self {
         Self {
@@ -53,10 +63,22 @@ impl SessionHandle {
     /// slow consumer (its memory must stay bounded); a closed one is ignored
     /// (the connection is already going away). Returns whether it was queued.
     pub fn send(&self, msg: Message) -> bool {
+        self.queue(Outbound::Frame(msg))
+    }
+
+    /// Queues a marker after everything queued so far; the receiver fires
+    /// once those frames are written (it is dropped if they never are).
+    pub fn when_written(&self) -> Option<oneshot::Receiver<()>> {
+        let (tx, rx) = oneshot::channel();
+        self.queue(Outbound::Written(tx)).then_some(rx)
+    }
+
+    /// Like [`send`](Self::send), for anything the writer takes.
+    pub fn queue(&self, out: Outbound) -> bool {
         if self.kill.is_cancelled() {
             return false;
         }
-        match self.tx.try_send(msg) {
+        match self.tx.try_send(out) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.kill_with(

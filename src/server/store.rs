@@ -1,47 +1,186 @@
 //! The storage boundary of the server: what must outlive a session or a
 //! restart. Channel attributes (spec §6) and offline peer messages (spec §3)
 //! live behind [`Store`]; sessions, channels and presence stay in the hub's
-//! memory. [`MemoryStore`] keeps everything in RAM (tests, `--data` unset);
-//! durable back ends implement the same trait.
+//! memory. [`MemoryStore`] keeps everything in RAM (tests);
+//! [`SqliteStore`](super::sqlite::SqliteStore) is the durable default.
+//!
+//! # The contract every back end keeps
+//!
+//! - **Submitting never blocks.** Each method only *queues* an operation and
+//!   returns a [`Ticket`]; the hub calls them while it holds its lock, so the
+//!   order of operations is the order of the hub's decisions. The caller
+//!   awaits the ticket after releasing the lock.
+//! - **FIFO.** Operations take effect in the order they were submitted; a
+//!   read sees every write submitted before it.
+//! - **A ticket resolves only once its effect is durable** (for a write) —
+//!   the hub answers a request only after that, so nothing acknowledged is
+//!   lost. Dropping a ticket does not cancel the operation.
+//! - **Read-modify-write happens inside the store** ([`AttributeEdit`]), so
+//!   concurrent writers are all-or-nothing even when several server nodes
+//!   share one store (a Redis back end runs the edit in WATCH/MULTI and may
+//!   run it again on conflict, hence `Fn`).
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Mutex;
+use std::task::{Context, Poll};
 
-use crate::protocol::{ChannelAttribute, ChannelId, RtmMessage, Uid};
+use tokio::sync::oneshot;
+
+use crate::protocol::{ChannelAttribute, ChannelId, ErrorBody, RtmMessage, Uid};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("storage failed: {0}")]
     Backend(String),
+    #[error("cannot open the database {path}: {reason}")]
+    Open { path: PathBuf, reason: String },
+    #[error(
+        "the data directory {} holds schema version {found} but this rtm understands up to {supported}; upgrade rtm (or point --data at another directory)",
+        dir.display()
+    )]
+    SchemaTooNew {
+        dir: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("the database {path} is damaged: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("the storage writer has stopped; restart the server")]
+    Closed,
 }
 
 /// A peer message kept for a receiver who was offline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OfflineMessage {
-    /// Store-assigned, increasing in send order per receiver.
+    /// Store-assigned, increasing in send order (across all receivers).
     pub seq: u64,
     pub from: Uid,
     pub message: RtmMessage,
     pub server_received_ts: u64,
 }
 
-/// What the hub needs from storage. Calls are short and synchronous; the hub
-/// makes them while it holds its lock so that concurrent writers serialise.
+/// How much is stored; `rtm serve` prints it at start-up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    pub offline_messages: u64,
+    /// Receivers with at least one waiting message.
+    pub offline_receivers: u64,
+    pub channels_with_attributes: u64,
+}
+
+/// Computes a channel's next attribute set from its current one, or refuses
+/// (limits) and changes nothing. Runs inside the store's atomic section; may
+/// run more than once (optimistic back ends), so it must not have side effects.
+pub type AttributeEdit =
+    Box<dyn Fn(&[ChannelAttribute]) -> Result<Vec<ChannelAttribute>, ErrorBody> + Send + Sync>;
+
+/// The answer of an [`AttributeEdit`]: the new set, or why it was refused.
+pub type EditResult = Result<Vec<ChannelAttribute>, ErrorBody>;
+
+/// The pending result of a store operation; await it (outside any lock).
+#[must_use = "a ticket tells when the operation is durable; await it or pass it to log_failure"]
+pub struct Ticket<T> {
+    rx: oneshot::Receiver<Result<T, StoreError>>,
+}
+
+/// The producing side of a [`Ticket`], held by whoever performs the operation.
+pub struct Completer<T> {
+    tx: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T> Completer<T> {
+    pub fn complete(self, result: Result<T, StoreError>) {
+        // The waiter may have gone away (its connection closed); the
+        // operation happened all the same.
+        let _ = self.tx.send(result);
+    }
+}
+
+impl<T> Ticket<T> {
+    pub fn new() -> (Completer<T>, Ticket<T>) {
+        let (tx, rx) = oneshot::channel();
+        (Completer { tx }, Ticket { rx })
+    }
+
+    /// A ticket that is already answered (synchronous back ends).
+    pub fn ready(result: Result<T, StoreError>) -> Ticket<T> {
+        let (c, t) = Self::new();
+        c.complete(result);
+        t
+    }
+}
+
+impl<T: Send + 'static> Ticket<T> {
+    /// For writes nobody waits for (bookkeeping): logs a failure when it
+    /// comes. Answered tickets are checked at once, others on a small task.
+    pub fn log_failure(mut self, what: &'static str) {
+        match self.rx.try_recv() {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!("store: {what}: {e}"),
+            Err(oneshot::error::TryRecvError::Closed) => {
+                tracing::error!("store: {what}: {}", StoreError::Closed)
+            }
+            Err(oneshot::error::TryRecvError::Empty) => {
+                tokio::spawn(async move {
+                    if let Err(e) = self.await {
+                        tracing::error!("store: {what}: {e}");
+                    }
+                });
+            }
+        }
+    }
+}
+
+impl<T> Future for Ticket<T> {
+    type Output = Result<T, StoreError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|r| r.unwrap_or(Err(StoreError::Closed)))
+    }
+}
+
+/// What the hub needs from storage; see the module doc for the contract.
 pub trait Store: Send + Sync + 'static {
+    /// Where the data lives, for people ("SQLite database /var/lib/rtm/rtm.sqlite3").
+    fn location(&self) -> String;
+
+    /// Counts of what is stored.
+    fn stats(&self) -> Ticket<StoreStats>;
+
+    /// Resolves once every operation submitted before it has taken effect.
+    fn barrier(&self) -> Ticket<()>;
+
     /// All attributes of a channel, in key order (empty when none).
-    fn channel_attributes(&self, channel: &ChannelId) -> Result<Vec<ChannelAttribute>, StoreError>;
-    /// Replaces a channel's attribute set (empty removes it).
-    fn put_channel_attributes(
+    fn channel_attributes(&self, channel: &ChannelId) -> Ticket<Vec<ChannelAttribute>>;
+
+    /// Replaces a channel's attributes with what `edit` makes of them (an
+    /// empty result removes them). Answers the new set, or the edit's refusal.
+    fn update_channel_attributes(
         &self,
         channel: &ChannelId,
-        attributes: &[ChannelAttribute],
-    ) -> Result<(), StoreError>;
-    /// Records since when a channel has had no members (`None`: it has members).
-    fn set_channel_empty_since(&self, channel: &ChannelId, since_ms: Option<u64>) -> Result<(), StoreError>;
-    /// Clears attributes of channels empty since before `cutoff_ms`; returns them.
-    fn sweep_empty_channels(&self, cutoff_ms: u64) -> Result<Vec<ChannelId>, StoreError>;
+        edit: AttributeEdit,
+    ) -> Ticket<EditResult>;
+
+    /// `Some(ts)`: the channel has had no members since `ts` (an earlier
+    /// record is kept). `None`: it has members again.
+    fn set_channel_empty_since(&self, channel: &ChannelId, since_ms: Option<u64>) -> Ticket<()>;
+
+    /// The server has just started, so no channel has members: every channel
+    /// with attributes but no empty-since record gets `since_ms` (it had
+    /// members when the server stopped or crashed).
+    fn mark_all_channels_empty(&self, since_ms: u64) -> Ticket<()>;
+
+    /// Clears attributes of channels empty since before `cutoff_ms`; answers
+    /// the channels whose attributes were cleared.
+    fn sweep_empty_channels(&self, cutoff_ms: u64) -> Ticket<Vec<ChannelId>>;
+
     /// Stores a message for an offline receiver, keeping at most `cap` per
-    /// receiver (oldest dropped). Returns only once the message is durable.
+    /// receiver (oldest dropped).
     fn push_offline(
         &self,
         to: &Uid,
@@ -49,12 +188,29 @@ pub trait Store: Send + Sync + 'static {
         message: &RtmMessage,
         server_received_ts: u64,
         cap: usize,
-    ) -> Result<(), StoreError>;
-    /// The messages waiting for `to`, oldest first, not older than `min_ts`.
-    /// They stay stored until [`ack_offline`](Store::ack_offline).
-    fn pending_offline(&self, to: &Uid, min_ts: u64) -> Result<Vec<OfflineMessage>, StoreError>;
-    /// Removes delivered messages up to and including `up_to_seq`.
-    fn ack_offline(&self, to: &Uid, up_to_seq: u64) -> Result<(), StoreError>;
+    ) -> Ticket<()>;
+
+    /// The messages waiting for `to`, oldest first, received at or after
+    /// `min_ts`. They stay stored until [`ack_offline`](Store::ack_offline).
+    fn pending_offline(&self, to: &Uid, min_ts: u64) -> Ticket<Vec<OfflineMessage>>;
+
+    /// Removes `to`'s messages up to and including `up_to_seq` (delivered).
+    fn ack_offline(&self, to: &Uid, up_to_seq: u64) -> Ticket<()>;
+
+    /// Removes every offline message received before `before_ts`; answers how many.
+    fn purge_offline(&self, before_ts: u64) -> Ticket<u64>;
+}
+
+/// Applies the shared semantics of `set_channel_empty_since`.
+fn apply_empty_since(map: &mut HashMap<ChannelId, u64>, channel: &ChannelId, since: Option<u64>) {
+    match since {
+        Some(ts) => {
+            map.entry(channel.clone()).or_insert(ts);
+        }
+        None => {
+            map.remove(channel);
+        }
+    }
 }
 
 #[derive(Default)]
@@ -65,7 +221,7 @@ struct MemoryInner {
     next_seq: u64,
 }
 
-/// Everything in RAM; lost at exit.
+/// Everything in RAM; lost at exit. Every operation is done when submitted.
 #[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<MemoryInner>,
@@ -76,61 +232,83 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, MemoryInner>, StoreError> {
-        self.inner
-            .lock()
-            .map_err(|_| StoreError::Backend("memory store lock poisoned".into()))
+    fn with<T>(&self, f: impl FnOnce(&mut MemoryInner) -> T) -> Ticket<T> {
+        Ticket::ready(
+            self.inner
+                .lock()
+                .map(|mut inner| f(&mut inner))
+                .map_err(|_| StoreError::Backend("memory store lock poisoned".into())),
+        )
     }
 }
 
 impl Store for MemoryStore {
-    fn channel_attributes(&self, channel: &ChannelId) -> Result<Vec<ChannelAttribute>, StoreError> {
-        Ok(self.lock()?.attributes.get(channel).cloned().unwrap_or_default())
+    fn location(&self) -> String {
+        "memory (lost when the server stops)".into()
     }
 
-    fn put_channel_attributes(
+    fn stats(&self) -> Ticket<StoreStats> {
+        self.with(|inner| StoreStats {
+            offline_messages: inner.offline.values().map(|q| q.len() as u64).sum(),
+            offline_receivers: inner.offline.len() as u64,
+            channels_with_attributes: inner.attributes.len() as u64,
+        })
+    }
+
+    fn barrier(&self) -> Ticket<()> {
+        Ticket::ready(Ok(()))
+    }
+
+    fn channel_attributes(&self, channel: &ChannelId) -> Ticket<Vec<ChannelAttribute>> {
+        self.with(|inner| inner.attributes.get(channel).cloned().unwrap_or_default())
+    }
+
+    fn update_channel_attributes(
         &self,
         channel: &ChannelId,
-        attributes: &[ChannelAttribute],
-    ) -> Result<(), StoreError> {
-        let mut inner = self.lock()?;
-        if attributes.is_empty() {
-            inner.attributes.remove(channel);
-        } else {
-            inner.attributes.insert(channel.clone(), attributes.to_vec());
-        }
-        Ok(())
+        edit: AttributeEdit,
+    ) -> Ticket<EditResult> {
+        self.with(|inner| {
+            let current = inner.attributes.get(channel).map_or(&[][..], Vec::as_slice);
+            let next = edit(current)?;
+            if next.is_empty() {
+                inner.attributes.remove(channel);
+            } else {
+                inner.attributes.insert(channel.clone(), next.clone());
+            }
+            Ok(next)
+        })
     }
 
-    fn set_channel_empty_since(&self, channel: &ChannelId, since_ms: Option<u64>) -> Result<(), StoreError> {
-        let mut inner = self.lock()?;
-        match since_ms {
-            Some(ts) => {
-                inner.empty_since.entry(channel.clone()).or_insert(ts);
-            }
-            None => {
-                inner.empty_since.remove(channel);
-            }
-        }
-        Ok(())
+    fn set_channel_empty_since(&self, channel: &ChannelId, since_ms: Option<u64>) -> Ticket<()> {
+        self.with(|inner| apply_empty_since(&mut inner.empty_since, channel, since_ms))
     }
 
-    fn sweep_empty_channels(&self, cutoff_ms: u64) -> Result<Vec<ChannelId>, StoreError> {
-        let mut inner = self.lock()?;
-        let expired: Vec<ChannelId> = inner
-            .empty_since
-            .iter()
-            .filter(|(_, since)| **since < cutoff_ms)
-            .map(|(c, _)| c.clone())
-            .collect();
-        let mut cleared = Vec::new();
-        for c in expired {
-            inner.empty_since.remove(&c);
-            if inner.attributes.remove(&c).is_some() {
-                cleared.push(c);
+    fn mark_all_channels_empty(&self, since_ms: u64) -> Ticket<()> {
+        self.with(|inner| {
+            for ch in inner.attributes.keys() {
+                inner.empty_since.entry(ch.clone()).or_insert(since_ms);
             }
-        }
-        Ok(cleared)
+        })
+    }
+
+    fn sweep_empty_channels(&self, cutoff_ms: u64) -> Ticket<Vec<ChannelId>> {
+        self.with(|inner| {
+            let expired: Vec<ChannelId> = inner
+                .empty_since
+                .iter()
+                .filter(|(_, since)| **since < cutoff_ms)
+                .map(|(c, _)| c.clone())
+                .collect();
+            let mut cleared = Vec::new();
+            for c in expired {
+                inner.empty_since.remove(&c);
+                if inner.attributes.remove(&c).is_some() {
+                    cleared.push(c);
+                }
+            }
+            cleared
+        })
     }
 
     fn push_offline(
@@ -140,47 +318,61 @@ impl Store for MemoryStore {
         message: &RtmMessage,
         server_received_ts: u64,
         cap: usize,
-    ) -> Result<(), StoreError> {
-        let mut inner = self.lock()?;
-        inner.next_seq += 1;
-        let seq = inner.next_seq;
-        let queue = inner.offline.entry(to.clone()).or_default();
-        queue.push_back(OfflineMessage {
-            seq,
-            from: from.clone(),
-            message: message.clone(),
-            server_received_ts,
-        });
-        while queue.len() > cap {
-            queue.pop_front();
-        }
-        Ok(())
+    ) -> Ticket<()> {
+        self.with(|inner| {
+            inner.next_seq += 1;
+            let seq = inner.next_seq;
+            let queue = inner.offline.entry(to.clone()).or_default();
+            queue.push_back(OfflineMessage {
+                seq,
+                from: from.clone(),
+                message: message.clone(),
+                server_received_ts,
+            });
+            while queue.len() > cap {
+                queue.pop_front();
+            }
+        })
     }
 
-    fn pending_offline(&self, to: &Uid, min_ts: u64) -> Result<Vec<OfflineMessage>, StoreError> {
-        let inner = self.lock()?;
-        Ok(inner
-            .offline
-            .get(to)
-            .map(|q| {
-                q.iter()
-                    .filter(|m| m.server_received_ts >= min_ts)
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default())
+    fn pending_offline(&self, to: &Uid, min_ts: u64) -> Ticket<Vec<OfflineMessage>> {
+        self.with(|inner| {
+            inner
+                .offline
+                .get(to)
+                .map(|q| {
+                    q.iter()
+                        .filter(|m| m.server_received_ts >= min_ts)
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
     }
 
-    fn ack_offline(&self, to: &Uid, up_to_seq: u64) -> Result<(), StoreError> {
-        let mut inner = self.lock()?;
-        if let Some(q) = inner.offline.get_mut(to) {
-            while q.front().is_some_and(|m| m.seq <= up_to_seq) {
-                q.pop_front();
+    fn ack_offline(&self, to: &Uid, up_to_seq: u64) -> Ticket<()> {
+        self.with(|inner| {
+            if let Some(q) = inner.offline.get_mut(to) {
+                while q.front().is_some_and(|m| m.seq <= up_to_seq) {
+                    q.pop_front();
+                }
+                if q.is_empty() {
+                    inner.offline.remove(to);
+                }
             }
-            if q.is_empty() {
-                inner.offline.remove(to);
-            }
-        }
-        Ok(())
+        })
+    }
+
+    fn purge_offline(&self, before_ts: u64) -> Ticket<u64> {
+        self.with(|inner| {
+            let mut removed = 0;
+            inner.offline.retain(|_, q| {
+                let before = q.len();
+                q.retain(|m| m.server_received_ts >= before_ts);
+                removed += (before - q.len()) as u64;
+                !q.is_empty()
+            });
+            removed
+        })
     }
 }

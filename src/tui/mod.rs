@@ -1,10 +1,58 @@
 //! `rtm chat`: the full-screen messenger on top of the SDK.
 //!
-//! (Being written; the interface below is what `main.rs` calls.)
+//! The parts, and where a feature goes:
+//! - [`app`]: [`App`], the whole state, and [`App::update`]: `Event` in,
+//!   [`Command`]s out; synchronous, no IO. New behaviour starts here.
+//! - [`commands`]: the slash-command table and parser; [`keymap`]: the key
+//!   table. Both feed the help overlay, so a new command or key is one row.
+//! - [`render`]: pure drawing of `&App`, one function per pane; [`theme`]: styles;
+//!   [`layout`]: pane rectangles for a terminal size.
+//! - `executor`: runs commands against the SDK off the UI loop and answers with
+//!   [`CommandResult`]s; `terminal`: the guard that always restores the terminal.
+//! - [`run`] (below): the one `select!` loop that ties them together.
 
+pub mod app;
+pub mod commands;
+pub mod conversation;
+mod executor;
+pub mod input;
+pub mod keymap;
+pub mod layout;
+pub mod render;
+mod terminal;
+pub mod theme;
+
+#[cfg(test)]
+mod tests;
+
+use std::io;
 use std::path::PathBuf;
+use std::time::Duration;
 
+use anyhow::Context as _;
+use futures_util::StreamExt;
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use tokio::sync::mpsc;
+
+pub use app::{App, Command, CommandResult, Event, Focus, Screen};
+pub use conversation::ConvId;
+pub use render::render;
+
+use crate::client::{ClientConfig, ClientEvents, RtmClient};
 use crate::config::ClientSettings;
+use executor::Executor;
+use terminal::TerminalGuard;
+
+/// The watched-peers file under the data dir: one uid per line.
+pub const WATCHED_FILE: &str = "watched.txt";
+
+/// How often the loop wakes without input, to expire notes and highlights.
+const TICK_INTERVAL: Duration = Duration::from_millis(500);
+/// How many already-waiting SDK events and results are applied before a redraw.
+const MAX_BATCH: usize = 512;
+/// How long quitting waits for the server to acknowledge the logout.
+const LOGOUT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What the launcher hands to the messenger.
 #[derive(Debug, Clone)]
@@ -20,6 +68,99 @@ pub struct ChatOptions {
 
 /// Runs the messenger until the user quits. Restores the terminal on every exit path.
 pub async fn run(options: ChatOptions) -> anyhow::Result<()> {
-    let _ = options;
-    Ok(())
+    let config = ClientConfig {
+        request_timeout: options.settings.request_timeout,
+        ..ClientConfig::default()
+    };
+    let (client, mut events) = RtmClient::new(options.settings.server.clone(), config);
+    let (results_tx, mut results) = mpsc::unbounded_channel();
+    let executor = Executor::start(client.clone(), &options.settings, results_tx);
+    let mut app = App::new(&options);
+
+    let guard = TerminalGuard::enter().context("cannot switch the terminal to full-screen mode")?;
+    let outcome = event_loop(&mut app, &executor, &mut events, &mut results).await;
+    // Log out so that peers see us go at once, not after the grace period.
+    let _ = tokio::time::timeout(LOGOUT_TIMEOUT, client.logout()).await;
+    drop(guard);
+    outcome
+}
+
+/// Maps a terminal event to ours; `None` for those the app ignores (focus
+/// changes, mouse motion) so they do not cause a redraw.
+fn translate(ev: crossterm::event::Event) -> Option<Event> {
+    use crossterm::event::{Event as T, MouseEventKind};
+    match ev {
+        T::Key(k) => Some(Event::Key(k)),
+        T::Mouse(m) => match m.kind {
+            MouseEventKind::Moved | MouseEventKind::Drag(_) | MouseEventKind::Up(_) => None,
+            _ => Some(Event::Mouse(m)),
+        },
+        T::Paste(s) => Some(Event::Paste(s)),
+        T::Resize(w, h) => Some(Event::Resize(w, h)),
+        T::FocusGained | T::FocusLost => None,
+    }
+}
+
+async fn event_loop(
+    app: &mut App,
+    executor: &Executor,
+    events: &mut ClientEvents,
+    results: &mut mpsc::UnboundedReceiver<CommandResult>,
+) -> anyhow::Result<()> {
+    let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))
+        .context("cannot draw on the terminal")?;
+    let size = terminal.size().context("cannot read the terminal size")?;
+    app.update(Event::Resize(size.width, size.height));
+    for cmd in app.init() {
+        executor.dispatch(cmd);
+    }
+    let mut input = crossterm::event::EventStream::new();
+    let mut tick = tokio::time::interval(TICK_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+
+    loop {
+        if app.take_dirty() {
+            terminal
+                .draw(|frame| render(app, frame))
+                .context("cannot draw on the terminal")?;
+        }
+        let event = tokio::select! {
+            // Keys, mouse, paste and resizes from the terminal.
+            ev = input.next() => match ev {
+                Some(Ok(ev)) => match translate(ev) {
+                    Some(ev) => ev,
+                    None => continue,
+                },
+                Some(Err(e)) => return Err(e).context("cannot read from the terminal"),
+                // The terminal is gone (hung up): nothing left to show.
+                None => return Ok(()),
+            },
+            // Messages, presence and connection changes pushed by the SDK.
+            Some(ev) = events.recv() => Event::Rtm(ev),
+            // Answers to commands from the executor.
+            Some(r) = results.recv() => Event::CommandResult(r),
+            // Expiry of status notes and attribute highlights.
+            _ = tick.tick() => Event::Tick,
+            // SIGINT from outside (in raw mode Ctrl-C typed here arrives as a key).
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        };
+        let mut cmds = app.update(event);
+        // Coalesce bursts: apply whatever else is already waiting, then draw once.
+        for _ in 0..MAX_BATCH {
+            let ev = if let Some(ev) = events.try_recv() {
+                Event::Rtm(ev)
+            } else if let Ok(r) = results.try_recv() {
+                Event::CommandResult(r)
+            } else {
+                break;
+            };
+            cmds.extend(app.update(ev));
+        }
+        for cmd in cmds {
+            if cmd == Command::Quit {
+                return Ok(());
+            }
+            executor.dispatch(cmd);
+        }
+    }
 }

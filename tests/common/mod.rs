@@ -32,8 +32,14 @@ pub async fn start_server_with(config: ServerConfig) -> ServerHandle {
         .expect("bind test server")
 }
 
-pub async fn start_server_on(addr: &str, config: ServerConfig, store: Arc<dyn Store>) -> ServerHandle {
-    server::spawn(addr, config, store).await.expect("bind test server")
+pub async fn start_server_on(
+    addr: &str,
+    config: ServerConfig,
+    store: Arc<dyn Store>,
+) -> ServerHandle {
+    server::spawn(addr, config, store)
+        .await
+        .expect("bind test server")
 }
 
 pub fn fast_client_config() -> ClientConfig {
@@ -58,7 +64,10 @@ pub async fn login_with(url: &str, uid: &str, config: ClientConfig) -> (RtmClien
 }
 
 /// Waits for the next event that `pick` accepts, skipping others.
-pub async fn wait_for<T>(events: &mut ClientEvents, pick: impl FnMut(&ClientEvent) -> Option<T>) -> T {
+pub async fn wait_for<T>(
+    events: &mut ClientEvents,
+    pick: impl FnMut(&ClientEvent) -> Option<T>,
+) -> T {
     wait_for_within(events, WAIT, pick).await
 }
 
@@ -80,7 +89,10 @@ pub async fn wait_for_within<T>(
     .expect("timed out waiting for an event")
 }
 
-pub async fn wait_state(events: &mut ClientEvents, state: ConnectionState) -> rtm::client::ConnectionChangeReason {
+pub async fn wait_state(
+    events: &mut ClientEvents,
+    state: ConnectionState,
+) -> rtm::client::ConnectionChangeReason {
     wait_for(events, |e| match e {
         ClientEvent::ConnectionStateChanged { state: s, reason } if *s == state => Some(*reason),
         _ => None,
@@ -89,7 +101,11 @@ pub async fn wait_state(events: &mut ClientEvents, state: ConnectionState) -> rt
 }
 
 /// True if no event matching `pick` arrives within `within` (real time).
-pub async fn none_within(events: &mut ClientEvents, within: Duration, mut pick: impl FnMut(&ClientEvent) -> bool) -> bool {
+pub async fn none_within(
+    events: &mut ClientEvents,
+    within: Duration,
+    mut pick: impl FnMut(&ClientEvent) -> bool,
+) -> bool {
     let deadline = tokio::time::Instant::now() + within;
     loop {
         match tokio::time::timeout_at(deadline, events.recv()).await {
@@ -106,12 +122,16 @@ pub async fn none_within(events: &mut ClientEvents, within: Duration, mut pick: 
 
 /// A raw WebSocket connection (no SDK).
 pub async fn raw_connect(url: &str) -> RawWs {
-    let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
+    let (ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("connect");
     ws
 }
 
 pub async fn raw_send(ws: &mut RawWs, text: &str) {
-    ws.send(Message::Text(text.to_string().into())).await.expect("send");
+    ws.send(Message::Text(text.to_string().into()))
+        .await
+        .expect("send");
 }
 
 /// Next server frame (skipping pings); None when the connection closed.
@@ -142,7 +162,11 @@ pub async fn raw_recv_or_close(ws: &mut RawWs) -> Result<ServerFrame, Option<(u1
 /// Logs a raw connection in as `uid` and returns the login reply.
 pub async fn raw_login(url: &str, uid: &str) -> (RawWs, ServerFrame) {
     let mut ws = raw_connect(url).await;
-    raw_send(&mut ws, &format!(r#"{{"id":1,"type":"login","protocol":1,"uid":"{uid}"}}"#)).await;
+    raw_send(
+        &mut ws,
+        &format!(r#"{{"id":1,"type":"login","protocol":1,"uid":"{uid}"}}"#),
+    )
+    .await;
     let reply = raw_recv(&mut ws).await.expect("login reply");
     (ws, reply)
 }

@@ -1,0 +1,461 @@
+//! Slash commands: one table ([`COMMANDS`]) that both the parser and the help
+//! overlay read, and [`parse`], which turns a typed line into a
+//! [`SlashCommand`] or an error worded for the status bar.
+
+use std::collections::BTreeMap;
+
+use crate::protocol::{ChannelId, IdError, Uid};
+
+/// One row of the command table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandSpec {
+    pub name: &'static str,
+    pub args: &'static str,
+    pub description: &'static str,
+}
+
+/// Every slash command, in the order the help overlay lists them.
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "msg",
+        args: "<peer> <text>",
+        description: "open a direct conversation with <peer> and send <text>",
+    },
+    CommandSpec {
+        name: "join",
+        args: "<channel>",
+        description: "join a channel and open it",
+    },
+    CommandSpec {
+        name: "leave",
+        args: "[channel]",
+        description: "leave a channel (default: the open one)",
+    },
+    CommandSpec {
+        name: "watch",
+        args: "<uid>…",
+        description: "follow peers' online state (remembered in watched.txt)",
+    },
+    CommandSpec {
+        name: "unwatch",
+        args: "<uid>…",
+        description: "stop following peers' online state",
+    },
+    CommandSpec {
+        name: "status",
+        args: "<uid>…",
+        description: "ask once whether peers are online",
+    },
+    CommandSpec {
+        name: "attr",
+        args: "set|put k=v… | del k… | clear | get <uid> [k…]",
+        description: "your user attributes (set replaces all, put adds); get reads anyone's",
+    },
+    CommandSpec {
+        name: "cattr",
+        args: "set|put|del|clear <channel> … [--notify] | get <channel> [k…]",
+        description: "channel attributes; --notify tells the channel's members",
+    },
+    CommandSpec {
+        name: "help",
+        args: "[command]",
+        description: "show keys and commands, or how to use one command",
+    },
+    CommandSpec {
+        name: "quit",
+        args: "",
+        description: "log out and leave the messenger",
+    },
+];
+
+/// Looks a command up by name (without the slash).
+pub fn spec(name: &str) -> Option<&'static CommandSpec> {
+    COMMANDS.iter().find(|c| c.name == name)
+}
+
+/// A write to an attribute set (user or channel); the model's four operations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttrWrite {
+    /// Replace the whole set.
+    Set(BTreeMap<String, String>),
+    /// Add or update these keys.
+    Put(BTreeMap<String, String>),
+    Delete(Vec<String>),
+    Clear,
+}
+
+impl AttrWrite {
+    /// The verb for messages: "set", "updated" …
+    pub fn done_verb(&self) -> &'static str {
+        match self {
+            AttrWrite::Set(_) => "replaced",
+            AttrWrite::Put(_) => "updated",
+            AttrWrite::Delete(_) => "deleted",
+            AttrWrite::Clear => "cleared",
+        }
+    }
+}
+
+/// A parsed slash command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlashCommand {
+    Msg {
+        peer: Uid,
+        text: String,
+    },
+    Join(ChannelId),
+    Leave(Option<ChannelId>),
+    Watch(Vec<Uid>),
+    Unwatch(Vec<Uid>),
+    Status(Vec<Uid>),
+    UserAttrWrite(AttrWrite),
+    UserAttrGet {
+        uid: Uid,
+        keys: Option<Vec<String>>,
+    },
+    ChannelAttrWrite {
+        channel: ChannelId,
+        op: AttrWrite,
+        notify: bool,
+    },
+    ChannelAttrGet {
+        channel: ChannelId,
+        keys: Option<Vec<String>>,
+    },
+    Help(Option<&'static CommandSpec>),
+    Quit,
+}
+
+/// Why a line could not be run; the text goes to the status bar.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("unknown command /{0}; /help lists the commands")]
+    Unknown(String),
+    #[error("/{name}: {why}. Usage: /{name} {args}")]
+    Usage {
+        name: &'static str,
+        args: &'static str,
+        why: String,
+    },
+    #[error("/{name}: {source}")]
+    BadId { name: &'static str, source: IdError },
+}
+
+/// Splits off the first word of `s`; double quotes group words (`"bob smith"`,
+/// `k="a b"`) and `\"` inside quotes is a literal quote. Returns the word and
+/// the rest of the line, or `None` when only whitespace is left.
+pub fn next_token(s: &str) -> Option<(String, &str)> {
+    let s = s.trim_start();
+    if s.is_empty() {
+        return None;
+    }
+    let mut out = String::new();
+    let mut quoted = false;
+    let mut chars = s.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => quoted = !quoted,
+            '\\' if quoted && matches!(chars.peek(), Some((_, '"'))) => {
+                out.push('"');
+                chars.next();
+            }
+            c if c.is_whitespace() && !quoted => return Some((out, &s[i..])),
+            c => out.push(c),
+        }
+    }
+    Some((out, ""))
+}
+
+fn tokens(mut s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    while let Some((t, rest)) = next_token(s) {
+        out.push(t);
+        s = rest;
+    }
+    out
+}
+
+struct Ctx {
+    spec: &'static CommandSpec,
+}
+
+impl Ctx {
+    fn usage(&self, why: impl Into<String>) -> ParseError {
+        ParseError::Usage {
+            name: self.spec.name,
+            args: self.spec.args,
+            why: why.into(),
+        }
+    }
+
+    fn uid(&self, s: &str) -> Result<Uid, ParseError> {
+        Uid::new(s).map_err(|source| ParseError::BadId {
+            name: self.spec.name,
+            source,
+        })
+    }
+
+    fn channel(&self, s: &str) -> Result<ChannelId, ParseError> {
+        ChannelId::new(s.strip_prefix('#').unwrap_or(s)).map_err(|source| ParseError::BadId {
+            name: self.spec.name,
+            source,
+        })
+    }
+
+    fn uids(&self, args: &[String]) -> Result<Vec<Uid>, ParseError> {
+        if args.is_empty() {
+            return Err(self.usage("give at least one user id"));
+        }
+        args.iter().map(|a| self.uid(a)).collect()
+    }
+
+    fn pairs(&self, args: &[String]) -> Result<BTreeMap<String, String>, ParseError> {
+        if args.is_empty() {
+            return Err(self.usage("give at least one key=value"));
+        }
+        let mut map = BTreeMap::new();
+        for a in args {
+            let Some((k, v)) = a.split_once('=') else {
+                return Err(self.usage(format!("{a:?} is not key=value")));
+            };
+            if k.is_empty() {
+                return Err(self.usage(format!("{a:?} has an empty key")));
+            }
+            map.insert(k.to_string(), v.to_string());
+        }
+        Ok(map)
+    }
+
+    fn keys(&self, args: &[String]) -> Result<Vec<String>, ParseError> {
+        if args.is_empty() {
+            return Err(self.usage("give at least one key"));
+        }
+        Ok(args.to_vec())
+    }
+
+    /// `set|put k=v…`, `del k…`, `clear`: the write operations shared by /attr and /cattr.
+    fn write(&self, verb: &str, args: &[String]) -> Result<Option<AttrWrite>, ParseError> {
+        Ok(Some(match verb {
+            "set" => AttrWrite::Set(self.pairs(args)?),
+            "put" => AttrWrite::Put(self.pairs(args)?),
+            "del" => AttrWrite::Delete(self.keys(args)?),
+            "clear" if args.is_empty() => AttrWrite::Clear,
+            "clear" => return Err(self.usage("clear takes no keys")),
+            _ => return Ok(None),
+        }))
+    }
+}
+
+/// Parses a line that starts with `/`.
+pub fn parse(line: &str) -> Result<SlashCommand, ParseError> {
+    let body = line.strip_prefix('/').unwrap_or(line);
+    let (name, rest) = match body.split_once(char::is_whitespace) {
+        Some((n, r)) => (n, r),
+        None => (body, ""),
+    };
+    let Some(found) = spec(name) else {
+        return Err(ParseError::Unknown(name.to_string()));
+    };
+    let cx = Ctx { spec: found };
+    let args = tokens(rest);
+    match found.name {
+        "msg" => {
+            let Some((peer, text)) = next_token(rest) else {
+                return Err(cx.usage("say who to write to"));
+            };
+            let peer = cx.uid(&peer)?;
+            let text = text.trim_start();
+            if text.trim().is_empty() {
+                return Err(cx.usage("the message text is missing"));
+            }
+            Ok(SlashCommand::Msg {
+                peer,
+                text: text.to_string(),
+            })
+        }
+        "join" => match args.as_slice() {
+            [ch] => Ok(SlashCommand::Join(cx.channel(ch)?)),
+            [] => Err(cx.usage("say which channel")),
+            _ => Err(cx.usage("one channel at a time")),
+        },
+        "leave" => match args.as_slice() {
+            [] => Ok(SlashCommand::Leave(None)),
+            [ch] => Ok(SlashCommand::Leave(Some(cx.channel(ch)?))),
+            _ => Err(cx.usage("one channel at a time")),
+        },
+        "watch" => Ok(SlashCommand::Watch(cx.uids(&args)?)),
+        "unwatch" => Ok(SlashCommand::Unwatch(cx.uids(&args)?)),
+        "status" => Ok(SlashCommand::Status(cx.uids(&args)?)),
+        "attr" => {
+            let Some((verb, rest)) = args.split_first() else {
+                return Err(cx.usage("say set, put, del, clear or get"));
+            };
+            if verb == "get" {
+                let Some((uid, keys)) = rest.split_first() else {
+                    return Err(cx.usage("say whose attributes"));
+                };
+                return Ok(SlashCommand::UserAttrGet {
+                    uid: cx.uid(uid)?,
+                    keys: (!keys.is_empty()).then(|| keys.to_vec()),
+                });
+            }
+            match cx.write(verb, rest)? {
+                Some(op) => Ok(SlashCommand::UserAttrWrite(op)),
+                None => Err(cx.usage(format!("unknown operation {verb:?}"))),
+            }
+        }
+        "cattr" => {
+            let notify = args.iter().any(|a| a == "--notify");
+            let args: Vec<String> = args.into_iter().filter(|a| a != "--notify").collect();
+            let [verb, channel, rest @ ..] = args.as_slice() else {
+                return Err(cx.usage("say the operation and the channel"));
+            };
+            let channel = cx.channel(channel)?;
+            if verb == "get" {
+                if notify {
+                    return Err(cx.usage("--notify goes with writes, not get"));
+                }
+                return Ok(SlashCommand::ChannelAttrGet {
+                    channel,
+                    keys: (!rest.is_empty()).then(|| rest.to_vec()),
+                });
+            }
+            match cx.write(verb, rest)? {
+                Some(op) => Ok(SlashCommand::ChannelAttrWrite {
+                    channel,
+                    op,
+                    notify,
+                }),
+                None => Err(cx.usage(format!("unknown operation {verb:?}"))),
+            }
+        }
+        "help" => match args.as_slice() {
+            [] => Ok(SlashCommand::Help(None)),
+            [name] => {
+                let name = name.strip_prefix('/').unwrap_or(name);
+                spec(name)
+                    .map(|s| SlashCommand::Help(Some(s)))
+                    .ok_or_else(|| ParseError::Unknown(name.to_string()))
+            }
+            _ => Err(cx.usage("one command at a time")),
+        },
+        "quit" => Ok(SlashCommand::Quit),
+        // Every name in COMMANDS has an arm above; a new row without one is a bug
+        // that the `every_command_in_the_table_parses` test catches.
+        other => Err(ParseError::Unknown(other.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uid(s: &str) -> Uid {
+        Uid::new(s).unwrap()
+    }
+
+    #[test]
+    fn tokens_respect_quotes() {
+        assert_eq!(
+            tokens(r#"a "b c" k="x y" "q\"q""#),
+            vec!["a", "b c", "k=x y", "q\"q"]
+        );
+        assert_eq!(
+            next_token("  bob   hello  world "),
+            Some(("bob".into(), "   hello  world "))
+        );
+    }
+
+    #[test]
+    fn msg_keeps_the_text_as_typed() {
+        assert_eq!(
+            parse("/msg bob  hello   there").unwrap(),
+            SlashCommand::Msg {
+                peer: uid("bob"),
+                text: "hello   there".into()
+            }
+        );
+        assert_eq!(
+            parse(r#"/msg "bob smith" hi"#).unwrap(),
+            SlashCommand::Msg {
+                peer: uid("bob smith"),
+                text: "hi".into()
+            }
+        );
+        let err = parse("/msg bob").unwrap_err().to_string();
+        assert!(
+            err.contains("text is missing") && err.contains("/msg <peer> <text>"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn attribute_commands() {
+        let map = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        assert_eq!(
+            parse("/attr set mood=happy city=\"New York\"").unwrap(),
+            SlashCommand::UserAttrWrite(AttrWrite::Set(map(&[
+                ("mood", "happy"),
+                ("city", "New York")
+            ])))
+        );
+        assert_eq!(
+            parse("/attr get bob mood").unwrap(),
+            SlashCommand::UserAttrGet {
+                uid: uid("bob"),
+                keys: Some(vec!["mood".into()])
+            }
+        );
+        assert_eq!(
+            parse("/cattr del #general topic --notify").unwrap(),
+            SlashCommand::ChannelAttrWrite {
+                channel: ChannelId::new("general").unwrap(),
+                op: AttrWrite::Delete(vec!["topic".into()]),
+                notify: true
+            }
+        );
+        assert!(parse("/attr set novalue").is_err());
+        assert!(parse("/attr frob x").is_err());
+        assert!(parse("/cattr clear general extra").is_err());
+    }
+
+    #[test]
+    fn every_command_in_the_table_parses() {
+        let examples = [
+            "/msg a b",
+            "/join a",
+            "/leave",
+            "/watch a",
+            "/unwatch a",
+            "/status a",
+            "/attr clear",
+            "/cattr get a",
+            "/help",
+            "/quit",
+        ];
+        for spec in COMMANDS {
+            let line = examples
+                .iter()
+                .find(|l| l[1..].split(' ').next() == Some(spec.name))
+                .unwrap_or_else(|| panic!("no example for /{}", spec.name));
+            assert!(parse(line).is_ok(), "{line}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let e = parse("/frob x").unwrap_err().to_string();
+        assert!(e.contains("/frob"), "{e}");
+        let e = parse("/join a*b").unwrap_err().to_string();
+        assert!(e.contains("'*'") && e.contains("position 2"), "{e}");
+        assert_eq!(
+            parse("/help join").unwrap(),
+            SlashCommand::Help(spec("join"))
+        );
+    }
+}

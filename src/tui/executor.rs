@@ -1,0 +1,328 @@
+//! The command executor: runs each [`Command`] from `App::update` against the
+//! SDK (or the file system) off the UI loop and sends the outcome back as a
+//! [`CommandResult`]. The UI never awaits a reply.
+//!
+//! Message sends and writes of `watched.txt` go through one ordered lane, so
+//! two messages typed in a row arrive in that order and the file ends up with
+//! the latest list; everything else runs concurrently.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use super::WATCHED_FILE;
+use super::app::{Command, CommandResult};
+use super::commands::AttrWrite;
+use crate::client::{
+    ChannelAttributeOptions, RtmChannel, RtmClient, RtmError, RtmMessage, SendMessageOptions,
+};
+use crate::config::ClientSettings;
+use crate::protocol::{ChannelId, Uid};
+
+/// What every command needs besides the client.
+struct Ctx {
+    client: RtmClient,
+    watched_file: PathBuf,
+    /// `settings.offline_messages`: ask the server to store messages for offline peers.
+    offline_messages: bool,
+}
+
+/// Hands commands to tasks; dropping it ends the ordered lane.
+pub struct Executor {
+    ctx: Arc<Ctx>,
+    results: mpsc::UnboundedSender<CommandResult>,
+    ordered: mpsc::UnboundedSender<Command>,
+}
+
+impl Executor {
+    /// Starts the ordered lane. Results go to `results`.
+    pub fn start(
+        client: RtmClient,
+        settings: &ClientSettings,
+        results: mpsc::UnboundedSender<CommandResult>,
+    ) -> Executor {
+        let ctx = Arc::new(Ctx {
+            client,
+            watched_file: settings.paths.data_dir.join(WATCHED_FILE),
+            offline_messages: settings.offline_messages,
+        });
+        let (ordered, mut rx) = mpsc::unbounded_channel::<Command>();
+        let (lane_ctx, lane_results) = (ctx.clone(), results.clone());
+        tokio::spawn(async move {
+            while let Some(cmd) = rx.recv().await {
+                if let Some(r) = execute(&lane_ctx, cmd).await {
+                    // The UI is gone when this fails; nothing is waiting for the answer.
+                    let _ = lane_results.send(r);
+                }
+            }
+        });
+        Executor {
+            ctx,
+            results,
+            ordered,
+        }
+    }
+
+    /// Starts one command. `Quit` is the event loop's business and ignored here.
+    pub fn dispatch(&self, cmd: Command) {
+        match cmd {
+            Command::Quit => {}
+            Command::SendPeer { .. } | Command::SendChannel { .. } | Command::SaveWatched(_) => {
+                let _ = self.ordered.send(cmd);
+            }
+            cmd => {
+                let (ctx, results) = (self.ctx.clone(), self.results.clone());
+                tokio::spawn(async move {
+                    if let Some(r) = execute(&ctx, cmd).await {
+                        let _ = results.send(r);
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// A short-lived channel handle. Channel events reach the UI on the client's
+/// own stream, so the handle (and its private event queue) is dropped right
+/// after the call instead of piling up events nobody reads.
+fn channel(ctx: &Ctx, id: &ChannelId) -> Result<RtmChannel, RtmError> {
+    ctx.client.create_channel(id.as_str())
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn uid_strs(v: &[Uid]) -> Vec<&str> {
+    v.iter().map(Uid::as_str).collect()
+}
+
+async fn execute(ctx: &Ctx, cmd: Command) -> Option<CommandResult> {
+    let client = &ctx.client;
+    Some(match cmd {
+        Command::Quit => return None,
+        Command::Login { uid, token } => CommandResult::LoggedIn {
+            result: client.login(uid.as_str(), token).await,
+            uid,
+        },
+        Command::SendPeer { peer, text, id } => {
+            let options = SendMessageOptions {
+                enable_offline_messaging: ctx.offline_messages,
+            };
+            let result = client
+                .send_message_to_peer(RtmMessage::text(text), peer.as_str(), options)
+                .await;
+            CommandResult::PeerMessageSent { peer, id, result }
+        }
+        Command::SendChannel {
+            channel: ch,
+            text,
+            id,
+        } => {
+            let result = match channel(ctx, &ch) {
+                Ok(c) => c.send_message(RtmMessage::text(text)).await,
+                Err(e) => Err(e),
+            };
+            CommandResult::ChannelMessageSent {
+                channel: ch,
+                id,
+                result,
+            }
+        }
+        Command::Join(ch) => CommandResult::Joined {
+            result: match channel(ctx, &ch) {
+                Ok(c) => c.join().await,
+                Err(e) => Err(e),
+            },
+            channel: ch,
+        },
+        Command::Leave(ch) => CommandResult::Left {
+            result: match channel(ctx, &ch) {
+                Ok(c) => c.leave().await,
+                Err(e) => Err(e),
+            },
+            channel: ch,
+        },
+        Command::GetMembers(ch) => CommandResult::Members {
+            result: match channel(ctx, &ch) {
+                Ok(c) => c.get_members().await,
+                Err(e) => Err(e),
+            },
+            channel: ch,
+        },
+        Command::Subscribe(peers) => CommandResult::Subscribed {
+            result: client
+                .subscribe_peers_online_status(&uid_strs(&peers))
+                .await,
+            peers,
+        },
+        Command::Unsubscribe(peers) => CommandResult::Unsubscribed {
+            result: client
+                .unsubscribe_peers_online_status(&uid_strs(&peers))
+                .await,
+            peers,
+        },
+        Command::QueryStatus(peers) => CommandResult::OnlineStatus {
+            result: client.query_peers_online_status(&uid_strs(&peers)).await,
+            peers,
+        },
+        Command::UserAttrWrite(op) => {
+            let result = match &op {
+                AttrWrite::Set(map) => client.set_local_user_attributes(map.clone()).await,
+                AttrWrite::Put(map) => {
+                    client
+                        .add_or_update_local_user_attributes(map.clone())
+                        .await
+                }
+                AttrWrite::Delete(keys) => {
+                    client
+                        .delete_local_user_attributes_by_keys(&strs(keys))
+                        .await
+                }
+                AttrWrite::Clear => client.clear_local_user_attributes().await,
+            };
+            CommandResult::UserAttrWritten { op, result }
+        }
+        Command::GetUserAttributes {
+            uid,
+            keys,
+            explicit,
+        } => {
+            let result = match &keys {
+                None => client.get_user_attributes(uid.as_str()).await,
+                Some(k) => {
+                    client
+                        .get_user_attributes_by_keys(uid.as_str(), &strs(k))
+                        .await
+                }
+            };
+            CommandResult::UserAttributes {
+                uid,
+                keys,
+                explicit,
+                result,
+            }
+        }
+        Command::ChannelAttrWrite {
+            channel: ch,
+            op,
+            notify,
+        } => {
+            let options = ChannelAttributeOptions {
+                enable_notification_to_channel_members: notify,
+            };
+            let id = ch.as_str();
+            let result = match &op {
+                AttrWrite::Set(map) => {
+                    client
+                        .set_channel_attributes(id, map.clone(), options)
+                        .await
+                }
+                AttrWrite::Put(map) => {
+                    client
+                        .add_or_update_channel_attributes(id, map.clone(), options)
+                        .await
+                }
+                AttrWrite::Delete(keys) => {
+                    client
+                        .delete_channel_attributes_by_keys(id, &strs(keys), options)
+                        .await
+                }
+                AttrWrite::Clear => client.clear_channel_attributes(id, options).await,
+            };
+            CommandResult::ChannelAttrWritten {
+                channel: ch,
+                op,
+                notify,
+                result,
+            }
+        }
+        Command::GetChannelAttributes {
+            channel: ch,
+            keys,
+            explicit,
+        } => {
+            let result = match &keys {
+                None => client.get_channel_attributes(ch.as_str()).await,
+                Some(k) => {
+                    client
+                        .get_channel_attributes_by_keys(ch.as_str(), &strs(k))
+                        .await
+                }
+            };
+            CommandResult::ChannelAttributes {
+                channel: ch,
+                keys,
+                explicit,
+                result,
+            }
+        }
+        Command::LoadWatched => CommandResult::WatchedLoaded(load_watched(&ctx.watched_file).await),
+        Command::SaveWatched(peers) => {
+            CommandResult::WatchedSaved(save_watched(&ctx.watched_file, &peers).await)
+        }
+    })
+}
+
+/// Parses `watched.txt`: one uid per line; blank lines and `#` comments are
+/// skipped, and so are lines that are not valid uids (logged).
+pub fn parse_watched(text: &str) -> Vec<Uid> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| match Uid::new(l) {
+            Ok(u) => Some(u),
+            Err(e) => {
+                tracing::warn!("skipping {l:?} in {WATCHED_FILE}: {e}");
+                None
+            }
+        })
+        .collect()
+}
+
+/// Reads the watched list; a missing file is an empty list.
+pub async fn load_watched(path: &Path) -> Result<Vec<Uid>, String> {
+    match tokio::fs::read_to_string(path).await {
+        Ok(text) => Ok(parse_watched(&text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// Writes the watched list through a temporary file and a rename, so a crash
+/// mid-write never leaves a half-written list.
+pub async fn save_watched(path: &Path, peers: &[Uid]) -> Result<(), String> {
+    let fail = |e: std::io::Error| format!("{}: {e}", path.display());
+    if let Some(dir) = path.parent() {
+        tokio::fs::create_dir_all(dir).await.map_err(fail)?;
+    }
+    let mut text = String::new();
+    for p in peers {
+        text.push_str(p.as_str());
+        text.push('\n');
+    }
+    let tmp = path.with_extension("txt.tmp");
+    tokio::fs::write(&tmp, text).await.map_err(fail)?;
+    tokio::fs::rename(&tmp, path).await.map_err(fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn watched_list_round_trips_through_the_file() {
+        let dir = std::env::temp_dir().join(format!("rtm-tui-watched-{}", std::process::id()));
+        let path = dir.join("sub").join(WATCHED_FILE);
+        assert_eq!(load_watched(&path).await, Ok(vec![]));
+        let peers = vec![Uid::new("bob").unwrap(), Uid::new("carol smith").unwrap()];
+        save_watched(&path, &peers).await.unwrap();
+        assert_eq!(load_watched(&path).await, Ok(peers));
+        assert_eq!(
+            parse_watched("# friends\n\n bob \nbad*id\n"),
+            vec![Uid::new("bob").unwrap()]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,143 @@
+//! Where each pane goes for a given terminal size. Pure arithmetic shared by
+//! rendering and by `App::update` (which needs the page height for PageUp and
+//! which panes are visible for Tab), so both always agree.
+
+use ratatui::layout::Rect;
+
+/// Below this width the right column (Members, Attributes) is hidden.
+pub const RIGHT_COLUMN_MIN_WIDTH: u16 = 100;
+/// Below this width the left column (Peers, Channels) is hidden.
+pub const LEFT_COLUMN_MIN_WIDTH: u16 = 60;
+/// Side columns need this many rows to show two bordered panes.
+const SIDE_MIN_HEIGHT: u16 = 6;
+/// The input line is a bordered box of 3 rows when the body has this many.
+const BORDERED_INPUT_MIN_HEIGHT: u16 = 6;
+
+/// The rectangles of the main screen; `None` for a hidden pane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MainLayout {
+    pub peers: Option<Rect>,
+    pub channels: Option<Rect>,
+    pub conversation: Rect,
+    pub input: Rect,
+    /// False when the terminal is so short that the input is one bare row.
+    pub input_bordered: bool,
+    pub members: Option<Rect>,
+    pub attributes: Option<Rect>,
+    pub status: Option<Rect>,
+}
+
+impl MainLayout {
+    pub fn new(area: Rect) -> MainLayout {
+        let (x, y, w, h) = (area.x, area.y, area.width, area.height);
+        let status = (h >= 2).then(|| Rect::new(x, y + h - 1, w, 1));
+        let body_h = if status.is_some() { h - 1 } else { h };
+        let sides = body_h >= SIDE_MIN_HEIGHT;
+        let left_w = match w {
+            _ if !sides => 0,
+            w if w < LEFT_COLUMN_MIN_WIDTH => 0,
+            w if w < RIGHT_COLUMN_MIN_WIDTH => (w / 4).clamp(16, 22),
+            w => (w / 6).clamp(20, 28),
+        };
+        let right_w = if sides && w >= RIGHT_COLUMN_MIN_WIDTH {
+            (w / 5).clamp(24, 40)
+        } else {
+            0
+        };
+        let center_w = w - left_w - right_w;
+        let input_bordered = body_h >= BORDERED_INPUT_MIN_HEIGHT;
+        let input_h = if input_bordered { 3 } else { body_h.min(1) };
+        let cx = x + left_w;
+        let split = |col_x: u16, col_w: u16| {
+            if col_w == 0 {
+                return (None, None);
+            }
+            let top = body_h / 2;
+            (
+                Some(Rect::new(col_x, y, col_w, top)),
+                Some(Rect::new(col_x, y + top, col_w, body_h - top)),
+            )
+        };
+        let (peers, channels) = split(x, left_w);
+        let (members, attributes) = split(cx + center_w, right_w);
+        MainLayout {
+            peers,
+            channels,
+            conversation: Rect::new(cx, y, center_w, body_h - input_h),
+            input: Rect::new(cx, y + body_h - input_h, center_w, input_h),
+            input_bordered,
+            members,
+            attributes,
+            status,
+        }
+    }
+
+    /// The conversation's text area (inside its border when it has one).
+    pub fn conversation_text(&self) -> Rect {
+        if has_border(self.conversation) {
+            inner(self.conversation)
+        } else {
+            self.conversation
+        }
+    }
+}
+
+/// A pane gets a border (and a title) only when there is room for a row of text inside.
+pub fn has_border(r: Rect) -> bool {
+    r.height >= 3 && r.width >= 3
+}
+
+/// The area inside a one-cell border.
+pub fn inner(r: Rect) -> Rect {
+    Rect::new(
+        r.x.saturating_add(1),
+        r.y.saturating_add(1),
+        r.width.saturating_sub(2),
+        r.height.saturating_sub(2),
+    )
+}
+
+/// A centered rectangle of at most `w` x `h` inside `area`.
+pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_collapse_with_width() {
+        let l = MainLayout::new(Rect::new(0, 0, 160, 48));
+        assert!(l.peers.is_some() && l.members.is_some());
+        let l = MainLayout::new(Rect::new(0, 0, 80, 24));
+        assert!(l.peers.is_some() && l.members.is_none());
+        assert_eq!(l.conversation.width + l.peers.unwrap().width, 80);
+        let l = MainLayout::new(Rect::new(0, 0, 50, 24));
+        assert!(l.peers.is_none() && l.conversation.width == 50);
+    }
+
+    #[test]
+    fn every_size_is_consistent() {
+        for w in 0..=130u16 {
+            for h in 0..=30u16 {
+                let area = Rect::new(0, 0, w, h);
+                let l = MainLayout::new(area);
+                for r in [Some(l.conversation), Some(l.input), l.peers, l.channels]
+                    .into_iter()
+                    .chain([l.members, l.attributes, l.status])
+                    .flatten()
+                {
+                    assert_eq!(area.intersection(r), r, "{w}x{h}: {r:?}");
+                }
+            }
+        }
+    }
+}

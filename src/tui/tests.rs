@@ -1,0 +1,879 @@
+//! `App::update` without a terminal: events in, commands and state out.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use super::app::{Command, CommandResult, Event, Focus, Screen, StatusKind};
+use super::commands::AttrWrite;
+use super::conversation::{ConvId, Delivery, EntryKind};
+use super::{App, ChatOptions, render};
+use crate::client::{
+    ChannelAttribute, ChannelEvent, ClientEvent, ConnectionChangeReason, ConnectionState,
+    ErrorKind, LoginInfo, MessageProps, PeerMessageSendResult, PeerOnlineState, RtmError,
+    RtmMessage,
+};
+use crate::config::{ClientSettings, Paths};
+use crate::protocol::{ChannelId, ErrorBody, Uid};
+
+const NOW: u64 = 1_700_000_000_000;
+
+fn options(uid: Option<&str>) -> ChatOptions {
+    let dir = PathBuf::from("/nonexistent/rtm-test");
+    ChatOptions {
+        settings: ClientSettings {
+            server: "ws://127.0.0.1:7420".into(),
+            server_configured: false,
+            uid: uid.map(str::to_string),
+            token: None,
+            log_level: "info".into(),
+            offline_messages: true,
+            request_timeout: Duration::from_secs(10),
+            paths: Paths {
+                config_dir: dir.clone(),
+                data_dir: dir.clone(),
+                log_dir: dir.join("logs"),
+            },
+            config_file: dir.join("client.toml"),
+        },
+        embedded_server: None,
+        log_dir: dir.join("logs"),
+    }
+}
+
+fn uid(s: &str) -> Uid {
+    Uid::new(s).unwrap()
+}
+
+fn ch(s: &str) -> ChannelId {
+    ChannelId::new(s).unwrap()
+}
+
+fn key(code: KeyCode) -> Event {
+    Event::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn ctrl(c: char) -> Event {
+    Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+}
+
+/// Types `text` key by key, then Enter; returns every command produced.
+fn type_line(app: &mut App, text: &str) -> Vec<Command> {
+    let mut out = Vec::new();
+    for c in text.chars() {
+        out.extend(app.update(key(KeyCode::Char(c))));
+    }
+    out.extend(app.update(key(KeyCode::Enter)));
+    out
+}
+
+fn server_error(kind: ErrorKind, msg: &str) -> RtmError {
+    RtmError::Server(ErrorBody::new(kind, msg))
+}
+
+/// A logged-in app as `alice` on a 160x48 terminal with a fixed clock.
+fn logged_in() -> App {
+    let mut app = App::with_login_hint(&options(None), Some("alice".into()));
+    app.set_clock(|| NOW);
+    app.update(Event::Resize(160, 48));
+    app.update(Event::CommandResult(CommandResult::LoggedIn {
+        uid: uid("alice"),
+        result: Ok(LoginInfo {
+            uid: uid("alice"),
+            server_ts: NOW,
+            dev_mode: true,
+            token_expires_in_s: None,
+        }),
+    }));
+    app
+}
+
+/// Joins `name` with `members` (as the executor would report it).
+fn join(app: &mut App, name: &str, members: &[&str]) -> Vec<Command> {
+    let mut out = type_line(app, &format!("/join {name}"));
+    out.extend(app.update(Event::CommandResult(CommandResult::Joined {
+        channel: ch(name),
+        result: Ok(members.len() as u32),
+    })));
+    out.extend(app.update(Event::CommandResult(CommandResult::Members {
+        channel: ch(name),
+        result: Ok(members.iter().map(|m| uid(m)).collect()),
+    })));
+    out
+}
+
+fn peer_message(from: &str, text: &str, offline: bool) -> Event {
+    Event::Rtm(ClientEvent::MessageFromPeer {
+        message: RtmMessage::text(text),
+        peer_id: uid(from),
+        props: MessageProps {
+            server_received_ts: NOW - 60_000,
+            is_offline_message: offline,
+        },
+    })
+}
+
+fn channel_event(name: &str, event: ChannelEvent) -> Event {
+    Event::Rtm(ClientEvent::Channel {
+        channel_id: ch(name),
+        event,
+    })
+}
+
+fn status_error(app: &App) -> String {
+    match app.status() {
+        Some(s) if s.kind == StatusKind::Error => s.text.clone(),
+        other => panic!("expected an error in the status bar, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------- login
+
+#[test]
+fn login_screen_validates_the_uid_and_logs_in_on_enter() {
+    let mut app = App::with_login_hint(&options(None), Some("alice".into()));
+    assert_eq!(app.init(), vec![Command::LoadWatched]);
+    assert_eq!(app.screen(), Screen::Login);
+    // The suggestion is pre-filled; make it invalid.
+    app.update(key(KeyCode::Char('*')));
+    assert!(app.update(key(KeyCode::Enter)).is_empty());
+    let err = app.login.error.clone().unwrap();
+    assert!(err.contains("'*'") && err.contains("position 6"), "{err}");
+    app.update(key(KeyCode::Backspace));
+    assert_eq!(
+        app.update(key(KeyCode::Enter)),
+        vec![Command::Login {
+            uid: uid("alice"),
+            token: None
+        }]
+    );
+    // A second Enter while the first login is in flight does nothing.
+    assert!(app.update(key(KeyCode::Enter)).is_empty());
+    app.update(Event::CommandResult(CommandResult::LoggedIn {
+        uid: uid("alice"),
+        result: Err(RtmError::Connect {
+            url: "ws://127.0.0.1:7420".into(),
+            reason: "connection refused".into(),
+        }),
+    }));
+    assert_eq!(app.screen(), Screen::Login);
+    assert!(
+        app.login
+            .error
+            .clone()
+            .unwrap()
+            .contains("connection refused")
+    );
+    // Retry works; Esc quits.
+    assert_eq!(app.update(key(KeyCode::Enter)).len(), 1);
+    let mut app = App::with_login_hint(&options(None), None);
+    assert_eq!(app.update(key(KeyCode::Esc)), vec![Command::Quit]);
+    assert!(app.quitting());
+}
+
+#[test]
+fn configured_uid_logs_in_at_once_and_watched_peers_are_resubscribed() {
+    let mut opts = options(Some("alice"));
+    opts.settings.token = Some("tok".into());
+    let mut app = App::with_login_hint(&opts, None);
+    assert_eq!(
+        app.init(),
+        vec![
+            Command::LoadWatched,
+            Command::Login {
+                uid: uid("alice"),
+                token: Some("tok".into())
+            }
+        ]
+    );
+    // The file answers before the login: nothing to subscribe yet.
+    let out = app.update(Event::CommandResult(CommandResult::WatchedLoaded(Ok(
+        vec![uid("bob")],
+    ))));
+    assert!(out.is_empty());
+    let out = app.update(Event::CommandResult(CommandResult::LoggedIn {
+        uid: uid("alice"),
+        result: Ok(LoginInfo {
+            uid: uid("alice"),
+            server_ts: NOW,
+            dev_mode: false,
+            token_expires_in_s: None,
+        }),
+    }));
+    assert_eq!(out, vec![Command::Subscribe(vec![uid("bob")])]);
+    assert_eq!(app.screen(), Screen::Main);
+    assert_eq!(app.peer_rows(), vec![uid("bob")]);
+}
+
+// ------------------------------------------------------------- sending
+
+#[test]
+fn typing_and_enter_sends_to_the_open_peer() {
+    let mut app = logged_in();
+    app.open(ConvId::Peer(uid("bob")), &mut Vec::new());
+    let out = type_line(&mut app, "hi bob");
+    assert_eq!(
+        out,
+        vec![Command::SendPeer {
+            peer: uid("bob"),
+            text: "hi bob".into(),
+            id: 1
+        }]
+    );
+    assert_eq!(app.input_text(), "");
+    let conv = app.conversation(&ConvId::Peer(uid("bob"))).unwrap();
+    assert!(matches!(
+        &conv.entries[0].kind,
+        EntryKind::Message { from, text, delivery: Delivery::Sending(1), .. }
+            if from.as_str() == "alice" && text == "hi bob"
+    ));
+}
+
+#[test]
+fn typing_and_enter_sends_to_the_open_channel() {
+    let mut app = logged_in();
+    join(&mut app, "general", &["alice", "bob"]);
+    assert_eq!(app.selected(), Some(&ConvId::Channel(ch("general"))));
+    let out = type_line(&mut app, "hello all");
+    assert_eq!(
+        out,
+        vec![Command::SendChannel {
+            channel: ch("general"),
+            text: "hello all".into(),
+            id: 1
+        }]
+    );
+    // The result stamps the server time; a failure marks the message.
+    app.update(Event::CommandResult(CommandResult::ChannelMessageSent {
+        channel: ch("general"),
+        id: 1,
+        result: Err(server_error(ErrorKind::TooOften, "too many messages")),
+    }));
+    assert!(status_error(&app).contains("too many messages"));
+    let conv = app.conversation(&ConvId::Channel(ch("general"))).unwrap();
+    assert!(conv.entries.iter().any(|e| matches!(
+        e.kind,
+        EntryKind::Message {
+            delivery: Delivery::Failed,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn msg_command_opens_the_conversation_and_sends() {
+    let mut app = logged_in();
+    let out = type_line(&mut app, "/msg bob hello");
+    assert!(out.contains(&Command::SendPeer {
+        peer: uid("bob"),
+        text: "hello".into(),
+        id: 1
+    }));
+    assert_eq!(app.selected(), Some(&ConvId::Peer(uid("bob"))));
+    assert_eq!(app.peer_rows(), vec![uid("bob")]);
+}
+
+#[test]
+fn send_results_to_offline_peers_say_what_happened() {
+    let mut app = logged_in();
+    type_line(&mut app, "/msg bob one");
+    type_line(&mut app, "two");
+    let result = |id, cached| {
+        Event::CommandResult(CommandResult::PeerMessageSent {
+            peer: uid("bob"),
+            id,
+            result: Ok(PeerMessageSendResult {
+                has_peer_received: false,
+                cached,
+                server_received_ts: NOW,
+            }),
+        })
+    };
+    app.update(result(1, true));
+    app.update(result(2, false));
+    let notes: Vec<String> = app
+        .conversation(&ConvId::Peer(uid("bob")))
+        .unwrap()
+        .entries
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EntryKind::System(t) => Some(t.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        notes,
+        vec![
+            "bob is offline: stored, will be delivered",
+            "bob is offline; message not delivered"
+        ]
+    );
+}
+
+#[test]
+fn paste_inserts_without_sending() {
+    let mut app = logged_in();
+    app.open(ConvId::Peer(uid("bob")), &mut Vec::new());
+    assert!(
+        app.update(Event::Paste("line one\nline two".into()))
+            .is_empty()
+    );
+    assert_eq!(app.input_text(), "line one\nline two");
+    let out = app.update(key(KeyCode::Enter));
+    assert!(matches!(&out[..], [Command::SendPeer { text, .. }] if text == "line one\nline two"));
+}
+
+// ------------------------------------------------------ slash commands
+
+#[test]
+fn slash_commands_parse_to_commands() {
+    let mut app = logged_in();
+    join(&mut app, "general", &["alice"]);
+    let cases: Vec<(&str, Vec<Command>)> = vec![
+        ("/join lobby", vec![Command::Join(ch("lobby"))]),
+        ("/leave", vec![Command::Leave(ch("general"))]),
+        ("/leave #general", vec![Command::Leave(ch("general"))]),
+        (
+            "/watch bob carol",
+            vec![
+                Command::Subscribe(vec![uid("bob"), uid("carol")]),
+                Command::SaveWatched(vec![uid("bob"), uid("carol")]),
+            ],
+        ),
+        (
+            "/unwatch bob",
+            vec![
+                Command::Unsubscribe(vec![uid("bob")]),
+                Command::SaveWatched(vec![uid("carol")]),
+            ],
+        ),
+        (
+            "/status bob dave",
+            vec![Command::QueryStatus(vec![uid("bob"), uid("dave")])],
+        ),
+        (
+            "/attr put mood=happy",
+            vec![Command::UserAttrWrite(AttrWrite::Put(BTreeMap::from([(
+                "mood".to_string(),
+                "happy".to_string(),
+            )])))],
+        ),
+        (
+            "/attr clear",
+            vec![Command::UserAttrWrite(AttrWrite::Clear)],
+        ),
+        (
+            "/attr del mood city",
+            vec![Command::UserAttrWrite(AttrWrite::Delete(vec![
+                "mood".into(),
+                "city".into(),
+            ]))],
+        ),
+        (
+            "/attr get bob mood",
+            vec![Command::GetUserAttributes {
+                uid: uid("bob"),
+                keys: Some(vec!["mood".into()]),
+                explicit: true,
+            }],
+        ),
+        (
+            "/cattr set general topic=rust --notify",
+            vec![Command::ChannelAttrWrite {
+                channel: ch("general"),
+                op: AttrWrite::Set(BTreeMap::from([("topic".to_string(), "rust".to_string())])),
+                notify: true,
+            }],
+        ),
+        (
+            "/cattr clear general",
+            vec![Command::ChannelAttrWrite {
+                channel: ch("general"),
+                op: AttrWrite::Clear,
+                notify: false,
+            }],
+        ),
+        (
+            "/cattr get general",
+            vec![Command::GetChannelAttributes {
+                channel: ch("general"),
+                keys: None,
+                explicit: true,
+            }],
+        ),
+        ("/quit", vec![Command::Quit]),
+    ];
+    for (line, want) in cases {
+        assert_eq!(type_line(&mut app, line), want, "{line}");
+        assert_eq!(app.input_text(), "", "{line}");
+    }
+    assert_eq!(
+        app.watched().iter().collect::<Vec<_>>(),
+        vec![&uid("carol")]
+    );
+}
+
+#[test]
+fn bad_input_sets_a_status_error_and_emits_nothing() {
+    let mut app = logged_in();
+    for (line, says) in [
+        ("/join a*b", "'*'"),
+        ("/msg bob", "text is missing"),
+        ("/msg", "say who"),
+        ("/frobnicate now", "unknown command /frobnicate"),
+        ("/leave", "no channel is open"),
+        ("/leave lobby", "not in #lobby"),
+        ("/watch", "at least one"),
+        ("/attr set x", "not key=value"),
+        ("plain text", "no conversation is open"),
+    ] {
+        app.status = None;
+        let out = type_line(&mut app, line);
+        assert!(out.is_empty(), "{line}: {out:?}");
+        let err = status_error(&app);
+        assert!(err.contains(says), "{line}: {err}");
+        // The line stays, to be fixed rather than retyped.
+        assert_eq!(app.input_text(), line);
+        app.update(ctrl('u'));
+    }
+}
+
+#[test]
+fn sdk_errors_show_in_words() {
+    let mut app = logged_in();
+    app.update(Event::CommandResult(CommandResult::UserAttrWritten {
+        op: AttrWrite::Clear,
+        result: Err(server_error(
+            ErrorKind::SizeOverflow,
+            "attributes would be 17000 bytes; the limit is 16384",
+        )),
+    }));
+    assert!(status_error(&app).contains("the limit is 16384"));
+}
+
+#[test]
+fn help_opens_from_keys_and_commands_and_esc_closes_it() {
+    let mut app = logged_in();
+    app.update(key(KeyCode::Char('?')));
+    assert!(app.help_open());
+    app.update(key(KeyCode::Esc));
+    assert!(!app.help_open());
+    app.update(key(KeyCode::F(1)));
+    assert!(app.help_open());
+    app.update(key(KeyCode::Esc));
+    type_line(&mut app, "/help");
+    assert!(app.help_open());
+    app.update(key(KeyCode::Esc));
+    // With text in the line, '?' is just a character.
+    app.update(key(KeyCode::Char('a')));
+    app.update(key(KeyCode::Char('?')));
+    assert!(!app.help_open());
+    assert_eq!(app.input_text(), "a?");
+    // F1 is help whatever the line holds.
+    app.update(key(KeyCode::F(1)));
+    assert!(app.help_open());
+    app.update(key(KeyCode::Esc));
+    app.update(ctrl('u'));
+    type_line(&mut app, "/help join");
+    assert!(app.status().unwrap().text.contains("/join <channel>"));
+}
+
+// ------------------------------------------------------------- focus
+
+#[test]
+fn tab_and_backtab_cycle_through_visible_panes() {
+    let mut app = logged_in();
+    assert_eq!(app.focus(), Focus::Input);
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        app.update(key(KeyCode::Tab));
+        seen.push(app.focus());
+    }
+    assert_eq!(
+        seen,
+        vec![
+            Focus::Members,
+            Focus::Attributes,
+            Focus::Peers,
+            Focus::Channels,
+            Focus::Input
+        ]
+    );
+    app.update(key(KeyCode::BackTab));
+    assert_eq!(app.focus(), Focus::Channels);
+    // At 80 columns the right column is hidden and skipped.
+    app.update(Event::Resize(80, 24));
+    app.update(key(KeyCode::Tab));
+    assert_eq!(app.focus(), Focus::Input);
+    app.update(key(KeyCode::Tab));
+    assert_eq!(app.focus(), Focus::Peers);
+    // Below 60 columns only the conversation remains.
+    app.update(Event::Resize(50, 20));
+    assert_eq!(app.focus(), Focus::Input);
+    app.update(key(KeyCode::Tab));
+    assert_eq!(app.focus(), Focus::Input);
+}
+
+#[test]
+fn enter_in_lists_opens_conversations() {
+    let mut app = logged_in();
+    join(&mut app, "general", &["alice", "bob"]);
+    app.update(peer_message("carol", "hi", false));
+    // Members pane: Enter on bob opens a direct conversation.
+    app.update(key(KeyCode::Tab));
+    assert_eq!(app.focus(), Focus::Members);
+    app.update(key(KeyCode::Down));
+    assert_eq!(app.members_cursor, Some(uid("bob")));
+    app.update(key(KeyCode::Enter));
+    assert_eq!(app.selected(), Some(&ConvId::Peer(uid("bob"))));
+    assert_eq!(app.focus(), Focus::Input);
+    // Peers pane: carol (unknown presence) sorts after nothing else; Down reaches her.
+    app.update(key(KeyCode::BackTab));
+    app.update(key(KeyCode::BackTab));
+    assert_eq!(app.focus(), Focus::Peers);
+    app.update(key(KeyCode::Down));
+    app.update(key(KeyCode::Enter));
+    assert_eq!(app.selected(), Some(&ConvId::Peer(uid("carol"))));
+    assert_eq!(
+        app.conversation(&ConvId::Peer(uid("carol")))
+            .unwrap()
+            .unread,
+        0
+    );
+    // Channels pane (Enter left the focus on the input line).
+    app.update(key(KeyCode::BackTab));
+    assert_eq!(app.focus(), Focus::Channels);
+    app.update(key(KeyCode::Enter));
+    assert_eq!(app.selected(), Some(&ConvId::Channel(ch("general"))));
+    // Typing while a list is focused goes to the input line.
+    app.update(key(KeyCode::Tab));
+    app.update(key(KeyCode::Tab));
+    app.update(key(KeyCode::Char('x')));
+    assert_eq!((app.focus(), app.input_text()), (Focus::Input, "x"));
+}
+
+// --------------------------------------------------------- live state
+
+#[test]
+fn with_nothing_open_an_incoming_message_opens_its_conversation_and_follows_the_peer() {
+    let mut app = logged_in();
+    assert_eq!(app.selected(), None);
+    let out = app.update(peer_message("bob", "hello", false));
+    assert_eq!(app.selected(), Some(&ConvId::Peer(uid("bob"))));
+    assert_eq!(app.conversation(&ConvId::Peer(uid("bob"))).unwrap().unread, 0);
+    // bob's presence is followed (once), without adding him to the watched list.
+    assert!(out.contains(&Command::Subscribe(vec![uid("bob")])), "{out:?}");
+    let again = app.update(peer_message("bob", "still there?", false));
+    assert!(!again.iter().any(|c| matches!(c, Command::Subscribe(_))), "{again:?}");
+    assert!(app.watched().is_empty());
+}
+
+#[test]
+fn incoming_peer_message_creates_a_conversation_with_unread() {
+    let mut app = logged_in();
+    app.open(ConvId::Peer(uid("carol")), &mut Vec::new());
+    app.update(peer_message("bob", "are you there?", false));
+    app.update(peer_message("bob", "stored one", true));
+    let conv = app.conversation(&ConvId::Peer(uid("bob"))).unwrap();
+    assert_eq!(conv.unread, 2);
+    assert!(matches!(
+        &conv.entries[1].kind,
+        EntryKind::Message { offline: true, text, .. } if text == "stored one"
+    ));
+    assert_eq!(conv.entries[0].ts, NOW - 60_000);
+    // Opening it clears the count; messages to the open conversation are not unread.
+    app.open(ConvId::Peer(uid("bob")), &mut Vec::new());
+    app.update(peer_message("bob", "again", false));
+    assert_eq!(
+        app.conversation(&ConvId::Peer(uid("bob"))).unwrap().unread,
+        0
+    );
+}
+
+#[test]
+fn joining_fetches_members_and_attributes() {
+    let mut app = logged_in();
+    let out = join(&mut app, "general", &["alice", "bob"]);
+    assert_eq!(
+        out,
+        vec![
+            Command::Join(ch("general")),
+            Command::GetMembers(ch("general")),
+            Command::GetChannelAttributes {
+                channel: ch("general"),
+                keys: None,
+                explicit: false
+            },
+        ]
+    );
+    assert_eq!(app.member_rows(), vec![uid("alice"), uid("bob")]);
+    assert_eq!(app.channel(&ch("general")).unwrap().member_count, Some(2));
+    // A join error is reported and nothing is added.
+    type_line(&mut app, "/join full");
+    app.update(Event::CommandResult(CommandResult::Joined {
+        channel: ch("full"),
+        result: Err(server_error(
+            ErrorKind::ExceedLimit,
+            "you are in 20 channels",
+        )),
+    }));
+    assert!(status_error(&app).contains("cannot join #full: you are in 20 channels"));
+    assert_eq!(app.channel_rows(), vec![ch("general")]);
+}
+
+#[test]
+fn member_events_update_members_and_add_quiet_lines() {
+    let mut app = logged_in();
+    join(&mut app, "general", &["alice"]);
+    app.update(channel_event(
+        "general",
+        ChannelEvent::MemberJoined(uid("bob")),
+    ));
+    let info = app.channel(&ch("general")).unwrap();
+    assert!(info.members.contains(&uid("bob")));
+    assert_eq!(info.member_count, Some(2));
+    app.update(channel_event(
+        "general",
+        ChannelEvent::MemberLeft(uid("bob")),
+    ));
+    let info = app.channel(&ch("general")).unwrap();
+    assert!(!info.members.contains(&uid("bob")));
+    assert_eq!(info.member_count, Some(1));
+    let quiet: Vec<String> = app
+        .conversation(&ConvId::Channel(ch("general")))
+        .unwrap()
+        .entries
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EntryKind::Quiet(t) => Some(t.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        quiet,
+        vec!["-- you joined #general", "-- bob joined", "-- bob left"]
+    );
+    app.update(channel_event(
+        "general",
+        ChannelEvent::MemberCountUpdated(700),
+    ));
+    assert_eq!(app.channel(&ch("general")).unwrap().member_count, Some(700));
+}
+
+#[test]
+fn channel_messages_count_unread_when_elsewhere() {
+    let mut app = logged_in();
+    join(&mut app, "general", &["alice", "bob"]);
+    app.open(ConvId::Peer(uid("bob")), &mut Vec::new());
+    app.update(channel_event(
+        "general",
+        ChannelEvent::ChannelMessage {
+            message: RtmMessage::text("hey"),
+            member_id: uid("bob"),
+            props: MessageProps {
+                server_received_ts: NOW,
+                is_offline_message: false,
+            },
+        },
+    ));
+    assert_eq!(
+        app.conversation(&ConvId::Channel(ch("general")))
+            .unwrap()
+            .unread,
+        1
+    );
+}
+
+#[test]
+fn attribute_updates_mark_changed_rows_until_they_expire() {
+    let mut app = logged_in();
+    join(&mut app, "general", &["alice"]);
+    let attr = |k: &str, v: &str| ChannelAttribute {
+        key: k.into(),
+        value: v.into(),
+        last_update_user_id: uid("bob"),
+        last_update_ts: NOW,
+    };
+    app.update(Event::CommandResult(CommandResult::ChannelAttributes {
+        channel: ch("general"),
+        keys: None,
+        explicit: false,
+        result: Ok(vec![attr("topic", "rust"), attr("rules", "be nice")]),
+    }));
+    assert!(app.channel(&ch("general")).unwrap().changed.is_empty());
+    app.update(channel_event(
+        "general",
+        ChannelEvent::AttributesUpdated(vec![attr("topic", "tokio"), attr("rules", "be nice")]),
+    ));
+    let info = app.channel(&ch("general")).unwrap();
+    assert_eq!(info.changed.keys().collect::<Vec<_>>(), vec!["topic"]);
+    assert_eq!(info.attributes[1].value, "tokio");
+    // Later ticks clear the highlight.
+    app.set_clock(|| NOW + 60_000);
+    app.take_dirty();
+    app.update(Event::Tick);
+    assert!(app.take_dirty());
+    assert!(app.channel(&ch("general")).unwrap().changed.is_empty());
+}
+
+#[test]
+fn presence_changes_update_marks_and_note_watched_peers() {
+    let mut app = logged_in();
+    type_line(&mut app, "/watch bob");
+    app.update(Event::Rtm(ClientEvent::PeersOnlineStatusChanged(
+        BTreeMap::from([(uid("bob"), PeerOnlineState::Offline)]),
+    )));
+    assert_eq!(app.presence_of(&uid("bob")), Some(PeerOnlineState::Offline));
+    app.update(Event::Rtm(ClientEvent::PeersOnlineStatusChanged(
+        BTreeMap::from([(uid("bob"), PeerOnlineState::Online)]),
+    )));
+    assert_eq!(app.presence_of(&uid("bob")), Some(PeerOnlineState::Online));
+    let s = app.status().unwrap();
+    assert_eq!(
+        (s.kind, s.text.as_str()),
+        (StatusKind::Note, "bob is online")
+    );
+    // Notes fade; errors stay.
+    app.set_clock(|| NOW + 60_000);
+    app.update(Event::Tick);
+    assert!(app.status().is_none());
+    // Online peers sort first.
+    app.update(peer_message("aaron", "hi", false));
+    assert_eq!(app.peer_rows(), vec![uid("bob"), uid("aaron")]);
+}
+
+#[test]
+fn status_query_answers_in_the_status_bar() {
+    let mut app = logged_in();
+    app.update(Event::CommandResult(CommandResult::OnlineStatus {
+        peers: vec![uid("bob"), uid("carol")],
+        result: Ok(BTreeMap::from([(uid("bob"), true), (uid("carol"), false)])),
+    }));
+    assert_eq!(app.status().unwrap().text, "bob: online · carol: offline");
+}
+
+#[test]
+fn connection_changes_and_restoration_are_reported() {
+    let mut app = logged_in();
+    join(&mut app, "a", &["alice"]);
+    join(&mut app, "b", &["alice"]);
+    app.update(Event::Rtm(ClientEvent::ConnectionStateChanged {
+        state: ConnectionState::Reconnecting,
+        reason: ConnectionChangeReason::Interrupted,
+    }));
+    assert_eq!(app.connection, ConnectionState::Reconnecting);
+    assert!(status_error(&app).contains("reconnecting"));
+    app.update(Event::Rtm(ClientEvent::ConnectionStateChanged {
+        state: ConnectionState::Connected,
+        reason: ConnectionChangeReason::LoginSuccess,
+    }));
+    let out = app.update(Event::Rtm(ClientEvent::Restored {
+        rejoined: vec![ch("a"), ch("b")],
+        failed: vec![],
+        attributes_restored: true,
+        subscriptions_restored: 0,
+    }));
+    assert_eq!(app.status().unwrap().text, "reconnected; rejoined #a, #b");
+    assert!(out.contains(&Command::GetMembers(ch("a"))));
+}
+
+#[test]
+fn leaving_removes_the_channel() {
+    let mut app = logged_in();
+    join(&mut app, "general", &["alice"]);
+    type_line(&mut app, "/leave");
+    app.update(Event::CommandResult(CommandResult::Left {
+        channel: ch("general"),
+        result: Ok(()),
+    }));
+    assert!(app.channel_rows().is_empty());
+    assert_eq!(app.selected(), None);
+    // Late events for the channel are ignored.
+    app.update(channel_event(
+        "general",
+        ChannelEvent::MemberJoined(uid("bob")),
+    ));
+    assert!(app.channel(&ch("general")).is_none());
+}
+
+#[test]
+fn page_up_scrolls_and_new_messages_keep_the_view() {
+    let mut app = logged_in();
+    app.open(ConvId::Peer(uid("bob")), &mut Vec::new());
+    for i in 0..200 {
+        app.update(peer_message("bob", &format!("line {i}"), false));
+    }
+    app.update(key(KeyCode::PageUp));
+    let page = app.conversation(&ConvId::Peer(uid("bob"))).unwrap().scroll;
+    assert!(page > 10, "{page}");
+    app.update(peer_message("bob", "new", false));
+    assert_eq!(
+        app.conversation(&ConvId::Peer(uid("bob"))).unwrap().scroll,
+        page + 1
+    );
+    app.update(Event::Mouse(MouseEvent {
+        kind: MouseEventKind::ScrollDown,
+        column: 50,
+        row: 10,
+        modifiers: KeyModifiers::NONE,
+    }));
+    assert_eq!(
+        app.conversation(&ConvId::Peer(uid("bob"))).unwrap().scroll,
+        page - 2
+    );
+    for _ in 0..100 {
+        app.update(key(KeyCode::PageUp));
+    }
+    let top = app.conversation(&ConvId::Peer(uid("bob"))).unwrap().scroll;
+    assert!(top < 210, "clamped at the first line: {top}");
+    for _ in 0..100 {
+        app.update(key(KeyCode::PageDown));
+    }
+    assert_eq!(
+        app.conversation(&ConvId::Peer(uid("bob"))).unwrap().scroll,
+        0
+    );
+}
+
+#[test]
+fn ctrl_c_quits() {
+    let mut app = logged_in();
+    assert_eq!(app.update(ctrl('c')), vec![Command::Quit]);
+    assert!(app.quitting());
+}
+
+#[test]
+fn resize_and_render_never_panic_at_any_size() {
+    let mut app = logged_in();
+    join(&mut app, "general", &["alice", "bob"]);
+    app.update(peer_message("bob", &"long words ".repeat(50), false));
+    type_line(&mut app, "/watch bob");
+    let mut login = App::with_login_hint(&options(None), Some("alice".into()));
+    login.login.error = Some("cannot connect to ws://127.0.0.1:7420: refused".into());
+    let mut help = logged_in();
+    help.update(key(KeyCode::F(1)));
+    for app in [&mut app, &mut login, &mut help] {
+        for (w, h) in [
+            (1, 1),
+            (2, 2),
+            (20, 5),
+            (5, 20),
+            (59, 10),
+            (60, 6),
+            (99, 7),
+            (100, 30),
+            (0, 0),
+        ] {
+            app.update(Event::Resize(w, h));
+            let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+            terminal.draw(|f| render(app, f)).unwrap();
+            app.update(key(KeyCode::Tab));
+            app.update(key(KeyCode::PageUp));
+            terminal.draw(|f| render(app, f)).unwrap();
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! End to end through the real binary: two `rtm chat` processes in
+//! pseudo-terminals against a real server; alice sends, bob's screen shows it;
+//! quitting restores the terminal.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+
+/// One `rtm chat` in a pseudo-terminal, its screen kept by a terminal emulator.
+struct Chat {
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+    writer: Box<dyn Write + Send>,
+    screen: Arc<Mutex<vt100::Parser>>,
+    raw: Arc<Mutex<Vec<u8>>>,
+    _home: std::path::PathBuf,
+}
+
+impl Chat {
+    fn start(server: &str, uid: &str) -> Chat {
+        let (rows, cols) = (30, 120);
+        let pty = native_pty_system()
+            .openpty(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 })
+            .expect("open a pty");
+        let home = std::env::temp_dir().join(format!("rtm-e2e-{}-{uid}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&home);
+        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_rtm"));
+        cmd.args(["chat", "--server", server, "--uid", uid]);
+        cmd.env("RTM_HOME", &home);
+        cmd.env("TERM", "xterm-256color");
+        let child = pty.slave.spawn_command(cmd).expect("spawn rtm chat");
+        drop(pty.slave);
+        let mut reader = pty.master.try_clone_reader().expect("pty reader");
+        let writer = pty.master.take_writer().expect("pty writer");
+        let screen = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 0)));
+        let raw = Arc::new(Mutex::new(Vec::new()));
+        let (s, r) = (screen.clone(), raw.clone());
+        // The master must stay open while the child runs; the reader thread owns it.
+        let master = pty.master;
+        std::thread::spawn(move || {
+            let _keep = master;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                s.lock().unwrap().process(&buf[..n]);
+                r.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Chat { child, writer, screen, raw, _home: home }
+    }
+
+    fn contents(&self) -> String {
+        self.screen.lock().unwrap().screen().contents()
+    }
+
+    /// Waits until the screen shows `text`.
+    fn wait_for(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if self.contents().contains(text) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("screen never showed {text:?}; it shows:\n{}", self.contents());
+    }
+
+    fn type_line(&mut self, text: &str) {
+        self.writer.write_all(text.as_bytes()).unwrap();
+        self.writer.write_all(b"\r").unwrap();
+        self.writer.flush().unwrap();
+    }
+
+    fn ctrl_c(&mut self) {
+        self.writer.write_all(&[0x03]).unwrap();
+        self.writer.flush().unwrap();
+    }
+
+    fn wait_exit(&mut self) -> portable_pty::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "rtm chat did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Chat {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alice_messages_bob_and_bob_sees_it_on_screen() {
+    let server = common::start_server().await;
+    let url = server.url();
+    let (mut alice, mut bob) = tokio::task::spawn_blocking(move || {
+        let alice = Chat::start(&url, "alice");
+        let bob = Chat::start(&url, "bob");
+        alice.wait_for("CONNECTED");
+        bob.wait_for("CONNECTED");
+        (alice, bob)
+    })
+    .await
+    .unwrap();
+    let (alice, bob) = tokio::task::spawn_blocking(move || {
+        alice.type_line("/msg bob hello from the pty");
+        bob.wait_for("alice: hello from the pty");
+        // And back, in the conversation bob now has open.
+        bob.type_line("hi alice");
+        alice.wait_for("bob: hi alice");
+        // Quitting restores the terminal: raw mode off and the main screen back.
+        for chat in [&mut alice, &mut bob] {
+            chat.ctrl_c();
+            let status = chat.wait_exit();
+            assert!(status.success(), "exit status {status:?}");
+            let raw = chat.raw.lock().unwrap().clone();
+            let text = String::from_utf8_lossy(&raw);
+            let entered = text.rfind("\x1b[?1049h").expect("entered the alternate screen");
+            let left = text.rfind("\x1b[?1049l").expect("left the alternate screen");
+            assert!(left > entered, "the alternate screen was left after it was entered");
+            assert!(!chat.screen.lock().unwrap().screen().alternate_screen());
+        }
+        (alice, bob)
+    })
+    .await
+    .unwrap();
+    drop((alice, bob));
+    server.shutdown().await;
+}

@@ -1,0 +1,399 @@
+//! Snapshots of the messenger's screens, drawn with ratatui's `TestBackend`
+//! from a deterministic state built through `App::update` (fixed clock and
+//! timestamps). Review changes with `cargo insta review` or by reading the
+//! `.snap` files: they are the screens a user sees.
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::style::Color;
+use rtm::client::{
+    ChannelAttribute, ChannelEvent, ClientEvent, ErrorKind, LoginInfo, MessageProps,
+    PeerMessageSendResult, PeerOnlineState, RtmError, RtmMessage,
+};
+use rtm::config::{ClientSettings, Paths};
+use rtm::protocol::{ChannelId, ErrorBody, Uid};
+use rtm::tui::{App, ChatOptions, Command, CommandResult, Event, render};
+
+/// 2023-11-14 22:13:20 UTC.
+const NOW: u64 = 1_700_000_000_000;
+const MINUTE: u64 = 60_000;
+
+thread_local! {
+    /// The app's clock in these tests: per thread, because tests run in parallel.
+    static CLOCK: Cell<u64> = const { Cell::new(NOW) };
+}
+
+fn clock() -> u64 {
+    CLOCK.with(Cell::get)
+}
+
+/// Moves the clock to `minutes` after NOW and returns that time.
+fn at(minutes: u64) -> u64 {
+    let t = NOW + minutes * MINUTE;
+    CLOCK.with(|c| c.set(t));
+    t
+}
+
+fn options(embedded: bool) -> ChatOptions {
+    let data = PathBuf::from("/home/alice/.local/share/rtm");
+    ChatOptions {
+        settings: ClientSettings {
+            server: "ws://127.0.0.1:7420".into(),
+            server_configured: false,
+            uid: None,
+            token: None,
+            log_level: "info".into(),
+            offline_messages: true,
+            request_timeout: Duration::from_secs(10),
+            paths: Paths {
+                config_dir: PathBuf::from("/home/alice/.config/rtm"),
+                data_dir: data.clone(),
+                log_dir: data.join("logs"),
+            },
+            config_file: PathBuf::from("/home/alice/.config/rtm/client.toml"),
+        },
+        embedded_server: embedded.then(|| "embedded server on 127.0.0.1:7420".to_string()),
+        log_dir: data.join("logs"),
+    }
+}
+
+fn uid(s: &str) -> Uid {
+    Uid::new(s).unwrap()
+}
+
+fn ch(s: &str) -> ChannelId {
+    ChannelId::new(s).unwrap()
+}
+
+fn key(code: KeyCode) -> Event {
+    Event::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn type_line(app: &mut App, text: &str) -> Vec<Command> {
+    let mut out = Vec::new();
+    for c in text.chars() {
+        out.extend(app.update(key(KeyCode::Char(c))));
+    }
+    out.extend(app.update(key(KeyCode::Enter)));
+    out
+}
+
+fn result(app: &mut App, r: CommandResult) {
+    app.update(Event::CommandResult(r));
+}
+
+fn rtm(app: &mut App, ev: ClientEvent) {
+    app.update(Event::Rtm(ev));
+}
+
+fn channel_message(app: &mut App, channel: &str, from: &str, text: &str, ts: u64) {
+    rtm(
+        app,
+        ClientEvent::Channel {
+            channel_id: ch(channel),
+            event: ChannelEvent::ChannelMessage {
+                message: RtmMessage::text(text),
+                member_id: uid(from),
+                props: MessageProps {
+                    server_received_ts: ts,
+                    is_offline_message: false,
+                },
+            },
+        },
+    );
+}
+
+/// A lived-in session: alice in #general and #rust, talking with bob,
+/// watching bob and carol, with channel and user attributes. The clock moves
+/// forward event by event, so the timestamps read like a real morning.
+fn busy_app(w: u16, h: u16, embedded: bool) -> App {
+    let mut app = App::with_login_hint(&options(embedded), Some("alice".into()));
+    at(0);
+    app.set_clock(clock);
+    app.update(Event::Resize(160, 48));
+    result(
+        &mut app,
+        CommandResult::LoggedIn {
+            uid: uid("alice"),
+            result: Ok(LoginInfo {
+                uid: uid("alice"),
+                server_ts: NOW,
+                dev_mode: true,
+                token_expires_in_s: None,
+            }),
+        },
+    );
+    type_line(&mut app, "/watch bob carol");
+    rtm(
+        &mut app,
+        ClientEvent::PeersOnlineStatusChanged(BTreeMap::from([
+            (uid("bob"), PeerOnlineState::Online),
+            (uid("carol"), PeerOnlineState::Offline),
+        ])),
+    );
+    at(1);
+    for name in ["rust", "general"] {
+        type_line(&mut app, &format!("/join {name}"));
+        result(
+            &mut app,
+            CommandResult::Joined {
+                channel: ch(name),
+                result: Ok(3),
+            },
+        );
+        result(
+            &mut app,
+            CommandResult::Members {
+                channel: ch(name),
+                result: Ok(vec![uid("alice"), uid("bob"), uid("erin")]),
+            },
+        );
+    }
+    // An offline message from dave, stored while we were away (a channel is open,
+    // so it counts as unread).
+    rtm(
+        &mut app,
+        ClientEvent::MessageFromPeer {
+            message: RtmMessage::text("ping me when you are back"),
+            peer_id: uid("dave"),
+            props: MessageProps {
+                server_received_ts: NOW - 90 * MINUTE,
+                is_offline_message: true,
+            },
+        },
+    );
+    result(
+        &mut app,
+        CommandResult::ChannelAttributes {
+            channel: ch("general"),
+            keys: None,
+            explicit: false,
+            result: Ok(vec![
+                ChannelAttribute {
+                    key: "topic".into(),
+                    value: "Release 0.2 planning — see the tracker for the full list".into(),
+                    last_update_user_id: uid("bob"),
+                    last_update_ts: NOW - 30 * MINUTE,
+                },
+                ChannelAttribute {
+                    key: "rules".into(),
+                    value: "be kind".into(),
+                    last_update_user_id: uid("erin"),
+                    last_update_ts: NOW - 300 * MINUTE,
+                },
+            ]),
+        },
+    );
+    result(
+        &mut app,
+        CommandResult::UserAttrWritten {
+            op: rtm::tui::commands::AttrWrite::Put(BTreeMap::from([(
+                "mood".to_string(),
+                "focused".to_string(),
+            )])),
+            result: Ok(()),
+        },
+    );
+    let t = at(3);
+    channel_message(&mut app, "general", "bob", "morning all", t);
+    let t = at(5);
+    channel_message(
+        &mut app,
+        "general",
+        "erin",
+        "did anyone look at the reconnect bug? it only shows up when the laptop sleeps for more than thirty seconds",
+        t,
+    );
+    // Our reply, acknowledged by the server.
+    let t = at(7);
+    let out = type_line(
+        &mut app,
+        "yes: the heartbeat timer kept running; fix is up for review",
+    );
+    let Some(Command::SendChannel { id, .. }) = out.first() else {
+        panic!("expected a channel send, got {out:?}");
+    };
+    result(
+        &mut app,
+        CommandResult::ChannelMessageSent {
+            channel: ch("general"),
+            id: *id,
+            result: Ok(t),
+        },
+    );
+    at(8);
+    rtm(
+        &mut app,
+        ClientEvent::Channel {
+            channel_id: ch("general"),
+            event: ChannelEvent::MemberJoined(uid("frank")),
+        },
+    );
+    let t = at(9);
+    channel_message(&mut app, "general", "frank", "hi! 👋", t);
+    // Unread elsewhere.
+    let t = at(10);
+    channel_message(&mut app, "rust", "bob", "borrowck strikes again", t);
+    let t = at(11);
+    rtm(
+        &mut app,
+        ClientEvent::MessageFromPeer {
+            message: RtmMessage::text("lunch?"),
+            peer_id: uid("bob"),
+            props: MessageProps {
+                server_received_ts: t,
+                is_offline_message: false,
+            },
+        },
+    );
+    // A message to carol, who is offline: stored for later.
+    let t = at(12);
+    let out = type_line(&mut app, "/msg carol see you tomorrow");
+    let id = out
+        .iter()
+        .find_map(|c| match c {
+            Command::SendPeer { id, .. } => Some(*id),
+            _ => None,
+        })
+        .unwrap();
+    result(
+        &mut app,
+        CommandResult::PeerMessageSent {
+            peer: uid("carol"),
+            id,
+            result: Ok(PeerMessageSendResult {
+                has_peer_received: false,
+                cached: true,
+                server_received_ts: t,
+            }),
+        },
+    );
+    // Back to #general through the Channels pane, and a half-typed message.
+    app.update(key(KeyCode::BackTab));
+    app.update(key(KeyCode::Enter));
+    for c in "sounds good, merging after l".chars() {
+        app.update(key(KeyCode::Char(c)));
+    }
+    // The state was built on a large screen; now the size under test.
+    app.update(Event::Resize(w, h));
+    app
+}
+
+/// The buffer as text, one line per row, trailing spaces trimmed.
+fn screen(app: &App, w: u16, h: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+    terminal.draw(|f| render(app, f)).unwrap();
+    let buf = terminal.backend().buffer();
+    let mut out = String::new();
+    for y in 0..h {
+        let mut line = String::new();
+        for x in 0..w {
+            line.push_str(buf[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn main_screen_80x24() {
+    let app = busy_app(80, 24, false);
+    insta::assert_snapshot!(screen(&app, 80, 24));
+}
+
+#[test]
+fn main_screen_160x48() {
+    let app = busy_app(160, 48, true);
+    insta::assert_snapshot!(screen(&app, 160, 48));
+}
+
+#[test]
+fn login_screen_with_an_error() {
+    let mut app = App::with_login_hint(&options(false), Some("alice".into()));
+    app.set_clock(|| NOW);
+    app.update(Event::Resize(80, 24));
+    app.update(key(KeyCode::Enter));
+    result(
+        &mut app,
+        CommandResult::LoggedIn {
+            uid: uid("alice"),
+            result: Err(RtmError::Connect {
+                url: "ws://127.0.0.1:7420".into(),
+                reason: "Connection refused (os error 111)".into(),
+            }),
+        },
+    );
+    insta::assert_snapshot!(screen(&app, 80, 24));
+}
+
+#[test]
+fn login_screen_rejects_a_bad_uid_in_words() {
+    let mut app = App::with_login_hint(&options(true), Some("al/ce".into()));
+    app.update(Event::Resize(80, 24));
+    app.update(key(KeyCode::Enter));
+    insta::assert_snapshot!(screen(&app, 80, 24));
+}
+
+#[test]
+fn help_overlay() {
+    let mut app = busy_app(100, 70, false);
+    app.update(key(KeyCode::F(1)));
+    insta::assert_snapshot!(screen(&app, 100, 70));
+}
+
+#[test]
+fn tiny_terminal_20x5() {
+    let app = busy_app(20, 5, false);
+    insta::assert_snapshot!(screen(&app, 20, 5));
+}
+
+#[test]
+fn error_from_the_sdk_in_the_status_bar() {
+    let mut app = busy_app(100, 12, false);
+    result(
+        &mut app,
+        CommandResult::ChannelAttrWritten {
+            channel: ch("general"),
+            op: rtm::tui::commands::AttrWrite::Clear,
+            notify: true,
+            result: Err(RtmError::Server(ErrorBody::new(
+                ErrorKind::TooOften,
+                "channel attribute writes are limited to 10 per 5 s; wait a moment",
+            ))),
+        },
+    );
+    insta::assert_snapshot!(screen(&app, 100, 12));
+}
+
+#[test]
+fn marks_and_focus_use_the_theme_colours() {
+    let mut app = busy_app(160, 48, false);
+    let mut terminal = Terminal::new(TestBackend::new(160, 48)).unwrap();
+    terminal.draw(|f| render(&app, f)).unwrap();
+    let buf = terminal.backend().buffer().clone();
+    let find = |sym: &str| {
+        (0..48u16)
+            .flat_map(|y| (0..160u16).map(move |x| (x, y)))
+            .find(|&(x, y)| buf[(x, y)].symbol() == sym)
+            .unwrap_or_else(|| panic!("{sym} not on screen"))
+    };
+    assert_eq!(buf[find("●")].fg, Color::Green);
+    assert_eq!(buf[find("○")].fg, Color::DarkGray);
+    // The input pane is focused: its corner is drawn in the focus colour.
+    let l = app.layout();
+    assert_eq!(buf[(l.input.x, l.input.y)].fg, Color::Cyan);
+    assert_eq!(buf[(0, 0)].fg, Color::DarkGray);
+    // Focus the Peers pane: now its border is highlighted.
+    app.update(key(KeyCode::Tab));
+    app.update(key(KeyCode::Tab));
+    app.update(key(KeyCode::Tab));
+    terminal.draw(|f| render(&app, f)).unwrap();
+    assert_eq!(terminal.backend().buffer()[(0, 0)].fg, Color::Cyan);
+}
