@@ -3,6 +3,7 @@
 //! overrides them; `RTM_*` environment variables override that; flags last.
 //! Each file is read into a struct of `Option`s, then resolved into settings.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -106,17 +107,84 @@ pub struct ClientFile {
     pub log_level: Option<String>,
     pub offline_messages: Option<bool>,
     pub request_timeout_s: Option<u64>,
+    pub ca_file: Option<PathBuf>,
+    /// `dark`, `light` or the name of a file in `<config dir>/themes/`.
+    pub theme: Option<String>,
+    /// `[keys.<context>] <action> = ["key", …]`: rebinds the messenger's keys.
+    pub keys: Option<KeyBindingsFile>,
+    pub notify: Option<NotifyFile>,
+}
+
+/// Context → action → keys, as written; the messenger checks the names.
+pub type KeyBindingsFile = BTreeMap<String, BTreeMap<String, KeyList>>;
+
+/// One key (`"ctrl-f"`) or several (`["ctrl-f", "f3"]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum KeyList {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl KeyList {
+    pub fn keys(&self) -> Vec<String> {
+        match self {
+            KeyList::One(k) => vec![k.clone()],
+            KeyList::Many(ks) => ks.clone(),
+        }
+    }
+}
+
+/// `[notify]` of `client.toml`: when the messenger rings the bell.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyFile {
+    pub bell: Option<bool>,
+    /// `off`, `osc9` or `osc777`: also ask the terminal for a desktop notification.
+    pub desktop: Option<String>,
+    /// `all`, `mentions` or `none`, for direct conversations and for channels.
+    pub peers: Option<String>,
+    pub channels: Option<String>,
+    /// Per conversation (`"bob"`, `"#general"`), the same three levels.
+    pub conversations: Option<BTreeMap<String, String>>,
+}
+
+impl NotifyFile {
+    fn merge(self, over: NotifyFile) -> NotifyFile {
+        let mut conversations = self.conversations.unwrap_or_default();
+        conversations.extend(over.conversations.unwrap_or_default());
+        NotifyFile {
+            bell: over.bell.or(self.bell),
+            desktop: over.desktop.or(self.desktop),
+            peers: over.peers.or(self.peers),
+            channels: over.channels.or(self.channels),
+            conversations: Some(conversations),
+        }
+    }
 }
 
 impl ClientFile {
     fn merge(self, over: ClientFile) -> ClientFile {
+        // Key tables merge per action, so a user file names only what it changes.
+        let mut keys = self.keys.unwrap_or_default();
+        for (context, actions) in over.keys.unwrap_or_default() {
+            keys.entry(context).or_default().extend(actions);
+        }
+        let notify = match (self.notify, over.notify) {
+            (Some(a), Some(b)) => Some(a.merge(b)),
+            (a, b) => b.or(a),
+        };
         ClientFile {
+            theme: over.theme.or(self.theme),
+            keys: Some(keys),
+            notify,
             server: over.server.or(self.server),
             uid: over.uid.or(self.uid),
             token: over.token.or(self.token),
             log_level: over.log_level.or(self.log_level),
             offline_messages: over.offline_messages.or(self.offline_messages),
             request_timeout_s: over.request_timeout_s.or(self.request_timeout_s),
+            ca_file: over.ca_file.or(self.ca_file),
         }
     }
 }
@@ -133,9 +201,16 @@ pub struct ClientSettings {
     pub log_level: String,
     pub offline_messages: bool,
     pub request_timeout: Duration,
+    /// For `wss://` servers: trust this CA (PEM) instead of the system roots.
+    pub ca_file: Option<PathBuf>,
     pub paths: Paths,
     /// The user config file that was (or would be) read.
     pub config_file: PathBuf,
+    /// Theme name; the messenger resolves it (built in or `<config dir>/themes/<name>.toml`).
+    pub theme: String,
+    /// Key rebindings over the built-in keymap; checked by the messenger at start-up.
+    pub keys: KeyBindingsFile,
+    pub notify: NotifyFile,
 }
 
 impl ClientSettings {
@@ -155,6 +230,7 @@ impl ClientSettings {
             uid: env("RTM_UID"),
             token: env("RTM_TOKEN"),
             log_level: env("RTM_LOG"),
+            theme: env("RTM_THEME"),
             ..ClientFile::default()
         };
         let f = defaults.merge(user).merge(envs);
@@ -166,8 +242,12 @@ impl ClientSettings {
             log_level: f.log_level.unwrap_or_else(|| "info".into()),
             offline_messages: f.offline_messages.unwrap_or(true),
             request_timeout: Duration::from_secs(f.request_timeout_s.unwrap_or(10)),
+            ca_file: f.ca_file,
             paths,
             config_file,
+            theme: f.theme.unwrap_or_else(|| "dark".into()),
+            keys: f.keys.unwrap_or_default(),
+            notify: f.notify.unwrap_or_default(),
         })
     }
 }
@@ -191,6 +271,7 @@ pub struct ServerFile {
     pub max_connections: Option<usize>,
     pub max_connections_per_ip: Option<usize>,
     pub limit_scale: Option<usize>,
+    pub connect_rate_per_ip: Option<usize>,
     pub app_certificate: Option<String>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -237,10 +318,12 @@ impl ServerSettings {
         server.conn.heartbeat_timeout = secs(pick!(heartbeat_timeout_s, 15));
         server.conn.login_timeout = secs(pick!(login_timeout_s, 10));
         server.conn.queue_frames = pick!(queue_frames, 4096);
-        server.conn.max_frame_bytes = pick!(max_frame_bytes, 64 * 1024);
+        server.conn.max_frame_bytes = pick!(max_frame_bytes, 256 * 1024);
         server.max_connections = pick!(max_connections, 0);
         server.max_connections_per_ip = pick!(max_connections_per_ip, 0);
         server.conn.limit_scale = pick!(limit_scale, 1).max(1);
+        server.hub.limit_scale = server.conn.limit_scale;
+        server.connect_rate_per_ip = pick!(connect_rate_per_ip, 0);
         let listen = env("RTM_LISTEN").unwrap_or_else(|| pick!(listen, "127.0.0.1:7420".into()));
         let data_dir = env("RTM_DATA")
             .map(PathBuf::from)
@@ -248,6 +331,7 @@ impl ServerSettings {
             .unwrap_or_else(|| paths.data_dir.join("server"));
         let log_level = env("RTM_LOG").unwrap_or_else(|| pick!(log_level, "info".into()));
         let app_certificate = env("RTM_APP_CERTIFICATE").or(u.app_certificate);
+        server.set_app_certificate(app_certificate.clone());
         Ok(ServerSettings {
             listen,
             data_dir,

@@ -50,7 +50,7 @@ enum Command {
     Serve(ServeArgs),
     /// Load-test a server (spawns one unless --server is given) and report
     /// throughput, latency percentiles, loss and memory.
-    Bench(rtm::bench::BenchArgs),
+    Bench(Box<rtm::bench::BenchArgs>),
     /// Mint a login token for a server that runs with an app certificate.
     Token(TokenArgs),
 }
@@ -85,6 +85,9 @@ struct ChatArgs {
     /// Config file (default: client.toml in the config dir)
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// For wss:// servers: trust this CA (PEM) instead of the system roots
+    #[arg(long, value_name = "FILE")]
+    ca: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -101,6 +104,15 @@ struct ServeArgs {
     /// Log level on standard error [env: RTM_LOG]
     #[arg(long)]
     log_level: Option<String>,
+    /// Require login tokens signed with this secret [env: RTM_APP_CERTIFICATE]
+    #[arg(long)]
+    app_certificate: Option<String>,
+    /// Serve wss:// with this PEM certificate chain (needs --tls-key)
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -125,11 +137,7 @@ fn real_main() -> anyhow::Result<()> {
         Some(Command::Serve(args)) => runtime.block_on(serve(args)),
         Some(Command::Chat(args)) => runtime.block_on(chat(args)),
         Some(Command::Token(args)) => token(args),
-        Some(Command::Bench(args)) => runtime.block_on(async {
-            let report = rtm::bench::run(args).await?;
-            rtm::bench::print(&report);
-            Ok(())
-        }),
+        Some(Command::Bench(args)) => runtime.block_on(rtm::bench::main(*args)),
         None => runtime.block_on(chat(cli.chat)),
     }
 }
@@ -146,6 +154,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(l) = args.log_level {
         settings.log_level = l;
     }
+    if let Some(cert) = args.app_certificate {
+        settings.app_certificate = Some(cert.clone());
+        settings.server.set_app_certificate(Some(cert));
+    }
+    let tls_cert = args.tls_cert.or(settings.tls_cert.clone());
+    let tls_key = args.tls_key.or(settings.tls_key.clone());
+    let scheme = match (&tls_cert, &tls_key) {
+        (Some(cert), Some(key)) => {
+            settings.server.tls = Some(server::load_tls(cert, key)?);
+            "wss"
+        }
+        (None, None) => "ws",
+        _ => anyhow::bail!("TLS needs both a certificate and a key (--tls-cert and --tls-key)"),
+    };
     rtm::logging::init_stderr(&settings.log_level)?;
     std::fs::create_dir_all(&settings.data_dir).with_context(|| {
         format!(
@@ -159,7 +181,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
-    println!("rtm server listening on ws://{addr}");
+    println!("rtm server listening on {scheme}://{addr}");
     println!("data: {}", store.location());
     println!(
         "stored: {} offline messages for {} users, attributes of {} channels",
@@ -168,8 +190,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if settings.server.hub.dev_mode {
         println!(
             "WARNING: development mode: no app certificate is configured, so logins are not checked. \
-Anyone who can reach this address can log in as anyone."
+Anyone who can reach this address can log in as anyone. Set an app certificate (--app-certificate or RTM_APP_CERTIFICATE) and hand out tokens made by `rtm token`."
         );
+    } else {
+        println!("logins need a token signed with the app certificate (`rtm token --uid U`)");
     }
     println!("press Ctrl-C to stop");
     server::run(listener, settings.server, store.clone(), shutdown).await?;
@@ -242,48 +266,55 @@ async fn chat(args: ChatArgs) -> anyhow::Result<()> {
     if args.token.is_some() {
         settings.token = args.token;
     }
+    if args.ca.is_some() {
+        settings.ca_file = args.ca;
+    }
     let _log_guard = rtm::logging::init_file(&paths.log_dir, "chat", &settings.log_level)?;
     tracing::info!(server = %settings.server, "rtm chat starting");
 
     // With no server configured, use the default address; if nothing listens
-    // there, serve it from this process so the messenger works alone.
-    let mut embedded = None;
+    // there, serve it from this process so the messenger works alone. If the
+    // messenger that hosted it quits later, one of the others takes over (the
+    // watchdog below), and every client reconnects to it by itself.
+    let embedded: Arc<tokio::sync::Mutex<Option<server::ServerHandle>>> = Default::default();
+    let mut watchdog = None;
     if !settings.server_configured
         && let Some(addr) = loopback_addr(&settings.server)
     {
-        let listening = tokio::time::timeout(
-            Duration::from_millis(500),
-            tokio::net::TcpStream::connect(addr),
-        )
-        .await
-        .is_ok_and(|r| r.is_ok());
-        if !listening {
-            let data_dir = paths.data_dir.join("server");
-            let store = Arc::new(SqliteStore::open_dir(&data_dir).with_context(|| {
-                format!(
-                    "cannot open the embedded server's data in {}",
-                    data_dir.display()
-                )
-            })?);
-            match server::spawn(&addr.to_string(), server::ServerConfig::default(), store).await {
-                Ok(handle) => {
-                    tracing::info!(%addr, "started embedded server");
-                    embedded = Some(handle);
-                }
-                // Someone else started one in the meantime: use theirs.
-                Err(e) => tracing::warn!("embedded server not started: {e}"),
-            }
+        let data_dir = paths.data_dir.join("server");
+        if !is_listening(addr).await {
+            *embedded.lock().await = start_embedded(addr, &data_dir).await?;
         }
+        let (embedded, data_dir) = (embedded.clone(), data_dir.clone());
+        watchdog = Some(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(EMBEDDED_WATCHDOG_INTERVAL);
+            loop {
+                tick.tick().await;
+                let mut slot = embedded.lock().await;
+                if slot.is_none() && !is_listening(addr).await {
+                    match start_embedded(addr, &data_dir).await {
+                        Ok(handle) => *slot = handle,
+                        Err(e) => tracing::warn!("cannot take over the embedded server: {e:#}"),
+                    }
+                }
+            }
+        }));
     }
+    let embedded_note = embedded
+        .lock()
+        .await
+        .as_ref()
+        .map(|h| format!("embedded server on {}", h.addr));
     let options = rtm::tui::ChatOptions {
         settings,
-        embedded_server: embedded
-            .as_ref()
-            .map(|h| format!("embedded server on {}", h.addr)),
+        embedded_server: embedded_note,
         log_dir: paths.log_dir.clone(),
     };
     let result = rtm::tui::run(options).await;
-    if let Some(h) = embedded {
+    if let Some(w) = watchdog {
+        w.abort();
+    }
+    if let Some(h) = embedded.lock().await.take() {
         let store = h.hub.store().clone();
         h.shutdown().await;
         // Let queued bookkeeping (delivered offline messages) reach the disk.
@@ -292,4 +323,41 @@ async fn chat(args: ChatArgs) -> anyhow::Result<()> {
         }
     }
     result
+}
+
+/// How often a messenger checks that the embedded server it relies on is
+/// still there (and starts one if not).
+const EMBEDDED_WATCHDOG_INTERVAL: Duration = Duration::from_secs(2);
+
+async fn is_listening(addr: SocketAddr) -> bool {
+    tokio::time::timeout(
+        Duration::from_millis(500),
+        tokio::net::TcpStream::connect(addr),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok())
+}
+
+/// Starts a server on `addr` inside this process. `Ok(None)` when someone
+/// else got the address first (then we use theirs).
+async fn start_embedded(
+    addr: SocketAddr,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<Option<server::ServerHandle>> {
+    let store = Arc::new(SqliteStore::open_dir(data_dir).with_context(|| {
+        format!(
+            "cannot open the embedded server's data in {}",
+            data_dir.display()
+        )
+    })?);
+    match server::spawn(&addr.to_string(), server::ServerConfig::default(), store).await {
+        Ok(handle) => {
+            tracing::info!(%addr, "started embedded server");
+            Ok(Some(handle))
+        }
+        Err(e) => {
+            tracing::info!("embedded server not started (another one is there): {e}");
+            Ok(None)
+        }
+    }
 }

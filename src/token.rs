@@ -2,7 +2,7 @@
 //! with HMAC-SHA256 under the server's app certificate (a shared secret).
 //!
 //! Format: `rtm1.<payload>.<signature>`, both parts base64url without
-//! padding; the payload is `{"uid":"alice","exp":1767225600}` (exp in seconds
+//! padding; the payload is `{"exp":1767225600,"uid":"alice"}` (exp in seconds
 //! since the epoch) and the signature is HMAC-SHA256(certificate,
 //! "rtm1." + payload part). App servers mint tokens with [`mint`]; `rtm token`
 //! is the same function on the command line. Verification compares the

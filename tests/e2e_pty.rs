@@ -1,6 +1,7 @@
 //! End to end through the real binary: two `rtm chat` processes in
 //! pseudo-terminals against a real server; alice sends, bob's screen shows it;
-//! quitting restores the terminal.
+//! a mention shows as an unread count with a mention mark, rings bob's bell,
+//! and is highlighted when bob jumps to it; quitting restores the terminal.
 
 mod common;
 
@@ -23,7 +24,12 @@ impl Chat {
     fn start(server: &str, uid: &str) -> Chat {
         let (rows, cols) = (30, 120);
         let pty = native_pty_system()
-            .openpty(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 })
+            .openpty(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
             .expect("open a pty");
         let home = std::env::temp_dir().join(format!("rtm-e2e-{}-{uid}", std::process::id()));
         let _ = std::fs::remove_dir_all(&home);
@@ -51,7 +57,13 @@ impl Chat {
                 r.lock().unwrap().extend_from_slice(&buf[..n]);
             }
         });
-        Chat { child, writer, screen, raw, _home: home }
+        Chat {
+            child,
+            writer,
+            screen,
+            raw,
+            _home: home,
+        }
     }
 
     fn contents(&self) -> String {
@@ -67,7 +79,10 @@ impl Chat {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("screen never showed {text:?}; it shows:\n{}", self.contents());
+        panic!(
+            "screen never showed {text:?}; it shows:\n{}",
+            self.contents()
+        );
     }
 
     fn type_line(&mut self, text: &str) {
@@ -125,9 +140,16 @@ async fn alice_messages_bob_and_bob_sees_it_on_screen() {
             assert!(status.success(), "exit status {status:?}");
             let raw = chat.raw.lock().unwrap().clone();
             let text = String::from_utf8_lossy(&raw);
-            let entered = text.rfind("\x1b[?1049h").expect("entered the alternate screen");
-            let left = text.rfind("\x1b[?1049l").expect("left the alternate screen");
-            assert!(left > entered, "the alternate screen was left after it was entered");
+            let entered = text
+                .rfind("\x1b[?1049h")
+                .expect("entered the alternate screen");
+            let left = text
+                .rfind("\x1b[?1049l")
+                .expect("left the alternate screen");
+            assert!(
+                left > entered,
+                "the alternate screen was left after it was entered"
+            );
             assert!(!chat.screen.lock().unwrap().screen().alternate_screen());
         }
         (alice, bob)
@@ -135,5 +157,75 @@ async fn alice_messages_bob_and_bob_sees_it_on_screen() {
     .await
     .unwrap();
     drop((alice, bob));
+    server.shutdown().await;
+}
+
+/// The style of the cell where `text` starts on the screen.
+fn cell_style(chat: &Chat, text: &str) -> (vt100::Color, bool) {
+    let parser = chat.screen.lock().unwrap();
+    let screen = parser.screen();
+    let (rows, cols) = screen.size();
+    for row in 0..rows {
+        let line = screen.contents_between(row, 0, row, cols);
+        if let Some(byte) = line.find(text) {
+            let col = line[..byte].chars().count() as u16;
+            let cell = screen.cell(row, col).expect("a cell");
+            return (cell.bgcolor(), cell.bold());
+        }
+    }
+    panic!("{text:?} not on screen:\n{}", screen.contents());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mention_shows_as_unread_and_highlighted_on_the_other_screen() {
+    let server = common::start_server().await;
+    let url = server.url();
+    tokio::task::spawn_blocking(move || {
+        let mut alice = Chat::start(&url, "alice2");
+        let mut bob = Chat::start(&url, "bob2");
+        alice.wait_for("CONNECTED");
+        bob.wait_for("CONNECTED");
+        alice.type_line("/join lounge");
+        alice.wait_for("joined #lounge");
+        bob.type_line("/join lounge");
+        bob.wait_for("joined #lounge");
+        // bob looks at another channel while alice names him in #lounge.
+        bob.type_line("/join quiet");
+        bob.wait_for("joined #quiet");
+        let bells_before = bob
+            .raw
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|b| **b == 0x07)
+            .count();
+        alice.type_line("hello @bob2, can you review?");
+        bob.wait_for("#lounge (2) [1 @1]");
+        let bells = bob
+            .raw
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|b| **b == 0x07)
+            .count();
+        assert!(bells > bells_before, "the mention rang bob's bell");
+        // Alt-A jumps to it: the line carries the mark and the mention style.
+        bob.writer.write_all(b"\x1ba").unwrap();
+        bob.writer.flush().unwrap();
+        bob.wait_for("» alice2: hello @bob2, can you review?");
+        let (bg, bold) = cell_style(&bob, "hello @bob2");
+        assert_ne!(bg, vt100::Color::Default, "the mention has a background");
+        assert!(bold, "and is bold");
+        assert!(
+            !bob.contents().contains("[1 @1]"),
+            "the unread count is cleared"
+        );
+        for chat in [&mut alice, &mut bob] {
+            chat.ctrl_c();
+            assert!(chat.wait_exit().success());
+        }
+    })
+    .await
+    .unwrap();
     server.shutdown().await;
 }

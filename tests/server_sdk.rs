@@ -330,7 +330,7 @@ async fn oversize_message_is_rejected_and_the_session_still_works() {
     };
     assert_eq!(texts, vec![32 * 1024, "still here".len()]);
     // A frame beyond the server's frame cap is refused before parsing: close 1009.
-    let huge = "w".repeat(200 * 1024);
+    let huge = "w".repeat(300 * 1024);
     raw_send(&mut raw, &huge).await;
     loop {
         match raw_recv_or_close(&mut raw).await {
@@ -569,14 +569,15 @@ async fn a_slow_consumer_is_disconnected_and_others_are_unaffected() {
     })
     .await;
     assert_eq!(state, rtm::client::PeerOnlineState::Unreachable);
-    assert_eq!(fast_reader.await.unwrap(), 600);
-    // When sloth finally reads, the close frame says why.
+    // When sloth reads again (within the server's closing time), the close
+    // frame says why.
     let (code, reason) = loop {
         match raw_recv_or_close(&mut sloth).await {
             Ok(_) => continue,
             Err(close) => break close.expect("a close frame"),
         }
     };
+    assert_eq!(fast_reader.await.unwrap(), 600);
     assert_eq!(code, rtm::protocol::close_code::SLOW_CONSUMER);
     assert!(reason.contains("slow consumer"), "{reason}");
     server.shutdown().await;
@@ -649,4 +650,43 @@ async fn the_client_notices_a_silent_server_and_reconnects() {
         ConnectionChangeReason::LoginSuccess
     );
     c.logout().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_pipelining_client_is_slowed_down_not_dropped() {
+    let mut config = test_config();
+    config.conn.queue_frames = 64;
+    config.conn.limit_scale = 1000;
+    let server = start_server_with(config).await;
+    let (ws, _) = raw_login(&server.url(), "pipeliner").await;
+    let (mut tx, mut rx) = futures_util::StreamExt::split(ws);
+    // 50,000 requests written without reading a reply first: their replies
+    // outgrow the socket buffers, so the server's queue must fill up.
+    let writer = tokio::spawn(async move {
+        use futures_util::SinkExt;
+        for i in 0..50_000u64 {
+            let frame = format!(r#"{{"id":{},"type":"ping"}}"#, i + 10);
+            tx.feed(tokio_tungstenite::tungstenite::Message::Text(frame.into())).await.unwrap();
+        }
+        tx.flush().await.unwrap();
+        tx
+    });
+    let mut next = 10;
+    while next < 50_010 {
+        use futures_util::StreamExt;
+        match rx.next().await {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) => match ServerFrame::decode(&t).unwrap() {
+                ServerFrame::Ok { id, result: Reply::Pong { .. } } => {
+                    assert_eq!(id, next, "replies in order, none lost");
+                    next += 1;
+                }
+                other => panic!("{other:?}"),
+            },
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(f))) => panic!("closed: {f:?}"),
+            Some(Ok(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    let _ = writer.await;
+    server.shutdown().await;
 }

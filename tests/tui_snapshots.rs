@@ -18,7 +18,8 @@ use rtm::client::{
 };
 use rtm::config::{ClientSettings, Paths};
 use rtm::protocol::{ChannelId, ErrorBody, Uid};
-use rtm::tui::{App, ChatOptions, Command, CommandResult, Event, render};
+use rtm::tui::theme::Theme;
+use rtm::tui::{App, ChatOptions, Command, CommandResult, Event, UiConfig, render};
 
 /// 2023-11-14 22:13:20 UTC.
 const NOW: u64 = 1_700_000_000_000;
@@ -51,12 +52,16 @@ fn options(embedded: bool) -> ChatOptions {
             log_level: "info".into(),
             offline_messages: true,
             request_timeout: Duration::from_secs(10),
+            ca_file: None,
             paths: Paths {
                 config_dir: PathBuf::from("/home/alice/.config/rtm"),
                 data_dir: data.clone(),
                 log_dir: data.join("logs"),
             },
             config_file: PathBuf::from("/home/alice/.config/rtm/client.toml"),
+            theme: "dark".into(),
+            keys: Default::default(),
+            notify: Default::default(),
         },
         embedded_server: embedded.then(|| "embedded server on 127.0.0.1:7420".to_string()),
         log_dir: data.join("logs"),
@@ -237,9 +242,17 @@ fn busy_app(w: u16, h: u16, embedded: bool) -> App {
     );
     let t = at(9);
     channel_message(&mut app, "general", "frank", "hi! 👋", t);
-    // Unread elsewhere.
+    // Unread elsewhere, one of them naming us; and dave muted.
     let t = at(10);
     channel_message(&mut app, "rust", "bob", "borrowck strikes again", t);
+    channel_message(
+        &mut app,
+        "rust",
+        "bob",
+        "@alice you wrote this one, any idea?",
+        t,
+    );
+    type_line(&mut app, "/mute dave");
     let t = at(11);
     rtm(
         &mut app,
@@ -275,6 +288,7 @@ fn busy_app(w: u16, h: u16, embedded: bool) -> App {
         },
     );
     // Back to #general through the Channels pane, and a half-typed message.
+    app.update(key(KeyCode::BackTab));
     app.update(key(KeyCode::BackTab));
     app.update(key(KeyCode::Enter));
     for c in "sounds good, merging after l".chars() {
@@ -390,10 +404,156 @@ fn marks_and_focus_use_the_theme_colours() {
     let l = app.layout();
     assert_eq!(buf[(l.input.x, l.input.y)].fg, Color::Cyan);
     assert_eq!(buf[(0, 0)].fg, Color::DarkGray);
-    // Focus the Peers pane: now its border is highlighted.
-    app.update(key(KeyCode::Tab));
-    app.update(key(KeyCode::Tab));
-    app.update(key(KeyCode::Tab));
+    // Focus the Peers pane (Shift-Tab: with text in the input, Tab completes).
+    app.update(key(KeyCode::BackTab));
+    app.update(key(KeyCode::BackTab));
+    app.update(key(KeyCode::BackTab));
     terminal.draw(|f| render(&app, f)).unwrap();
     assert_eq!(terminal.backend().buffer()[(0, 0)].fg, Color::Cyan);
+}
+
+/// The buffer as text, then its styles: per row, the runs whose style is not
+/// the default, as `x..x fg bg modifiers`. Colours are what tells dark from
+/// light, so they belong in the snapshot.
+fn styled_screen(app: &App, w: u16, h: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+    terminal.draw(|f| render(app, f)).unwrap();
+    let buf = terminal.backend().buffer().clone();
+    let mut out = screen(app, w, h);
+    out.push_str("-- styles --\n");
+    for y in 0..h {
+        let mut runs: Vec<(u16, u16, String)> = Vec::new();
+        for x in 0..w {
+            let c = &buf[(x, y)];
+            let style = format!("{:?} {:?} {:?}", c.fg, c.bg, c.modifier);
+            if style == "Reset Reset NONE" {
+                continue;
+            }
+            match runs.last_mut() {
+                Some((_, end, s)) if *end + 1 == x && *s == style => *end = x,
+                _ => runs.push((x, x, style)),
+            }
+        }
+        if runs.is_empty() {
+            continue;
+        }
+        let runs: Vec<String> = runs
+            .into_iter()
+            .map(|(a, b, s)| format!("{a}..{b} {s}"))
+            .collect();
+        out.push_str(&format!("{y:>2}: {}\n", runs.join(" | ")));
+    }
+    out
+}
+
+fn themed(app: &mut App, theme: &str) {
+    app.configure(UiConfig {
+        theme: Theme::builtin(theme).unwrap(),
+        ..UiConfig::default()
+    });
+}
+
+/// Every screen and overlay, in both built-in themes, at the three sizes the
+/// messenger must handle: roomy, standard and tiny.
+#[test]
+fn every_screen_in_both_themes_at_three_sizes() {
+    let sizes = [(160u16, 48u16), (80, 24), (20, 5)];
+    for theme in ["dark", "light"] {
+        for (w, h) in sizes {
+            let mut main = busy_app(w, h, false);
+            themed(&mut main, theme);
+            insta::assert_snapshot!(format!("main_{theme}_{w}x{h}"), styled_screen(&main, w, h));
+
+            let mut help = busy_app(w, h, false);
+            themed(&mut help, theme);
+            help.update(key(KeyCode::F(1)));
+            insta::assert_snapshot!(format!("help_{theme}_{w}x{h}"), styled_screen(&help, w, h));
+
+            let mut topic = busy_app(w, h, false);
+            themed(&mut topic, theme);
+            topic.update(Event::Key(KeyEvent::new(
+                KeyCode::Char('u'),
+                KeyModifiers::CONTROL,
+            )));
+            type_line(&mut topic, "/help cattr");
+            insta::assert_snapshot!(
+                format!("help_topic_{theme}_{w}x{h}"),
+                styled_screen(&topic, w, h)
+            );
+
+            // A search as it is typed: hits marked, the current one stronger.
+            let mut search = busy_app(w, h, false);
+            themed(&mut search, theme);
+            search.update(Event::Key(KeyEvent::new(
+                KeyCode::Char('f'),
+                KeyModifiers::CONTROL,
+            )));
+            for c in "the".chars() {
+                search.update(key(KeyCode::Char(c)));
+            }
+            insta::assert_snapshot!(
+                format!("search_{theme}_{w}x{h}"),
+                styled_screen(&search, w, h)
+            );
+
+            // #rust opened with Alt-A: the "new" line and the mention.
+            let mut unread = busy_app(w, h, false);
+            themed(&mut unread, theme);
+            unread.update(Event::Key(KeyEvent::new(
+                KeyCode::Char('a'),
+                KeyModifiers::ALT,
+            )));
+            insta::assert_snapshot!(
+                format!("unread_{theme}_{w}x{h}"),
+                styled_screen(&unread, w, h)
+            );
+
+            let mut login = App::with_login_hint(&options(true), Some("al/ce".into()));
+            themed(&mut login, theme);
+            login.update(Event::Resize(w, h));
+            login.update(key(KeyCode::Enter));
+            insta::assert_snapshot!(
+                format!("login_{theme}_{w}x{h}"),
+                styled_screen(&login, w, h)
+            );
+        }
+    }
+}
+
+/// With NO_COLOR the state still reads: marks and words, no colour at all.
+#[test]
+fn no_color_keeps_the_marks() {
+    let mut app = busy_app(100, 24, false);
+    app.configure(UiConfig {
+        theme: Theme::default().without_colour(),
+        ..UiConfig::default()
+    });
+    let mut terminal = Terminal::new(TestBackend::new(100, 24)).unwrap();
+    terminal.draw(|f| render(&app, f)).unwrap();
+    let buf = terminal.backend().buffer();
+    for y in 0..24u16 {
+        for x in 0..100u16 {
+            assert_eq!(buf[(x, y)].fg, Color::Reset, "colour at {x},{y}");
+            assert_eq!(buf[(x, y)].bg, Color::Reset, "colour at {x},{y}");
+        }
+    }
+    let text = screen(&app, 100, 24);
+    assert!(
+        text.contains("[2 @1]") && text.contains("⊘ dave") && text.contains("CONNECTED"),
+        "{text}"
+    );
+}
+
+/// Scrolled up while messages arrive: the view stays, a hint says so.
+#[test]
+fn new_messages_below_hint() {
+    let mut app = busy_app(80, 24, false);
+    for i in 0..30 {
+        let t = at(20 + i);
+        channel_message(&mut app, "general", "erin", &format!("status line {i}"), t);
+    }
+    app.update(key(KeyCode::PageUp));
+    let t = at(60);
+    channel_message(&mut app, "general", "bob", "did you see this?", t);
+    insta::assert_snapshot!(screen(&app, 80, 24));
 }

@@ -45,7 +45,8 @@ pub enum ErrorKind {
     Overflow,
     /// The media or object does not exist (or expired).
     NotExist,
-    /// The server is busy (for example at its connection cap); try later.
+    /// Reserved: the server is busy. (A server at its connection cap closes
+    /// new connections with close code 4006 instead.)
     ServerBusy,
 }
 

@@ -20,7 +20,8 @@ pub mod close_code {
     pub const REMOTE_LOGIN: u16 = 4000;
     /// The client did not read fast enough and its queue filled up.
     pub const SLOW_CONSUMER: u16 = 4001;
-    /// The client broke the protocol beyond repair (for example binary frames).
+    /// The client broke the protocol beyond repair: invalid UTF-8 in a text
+    /// frame, or more malformed frames than the server tolerates.
     pub const PROTOCOL_ERROR: u16 = 4002;
     /// No login arrived in time after connecting.
     pub const LOGIN_TIMEOUT: u16 = 4003;
@@ -328,11 +329,11 @@ impl ClientFrame {
         match serde_json::from_str::<ClientFrame>(text) {
             Ok(frame) => Ok(frame),
             Err(e) => {
-                #[derive(Deserialize)]
-                struct IdOnly {
-                    id: Option<u64>,
-                }
-                let id = serde_json::from_str::<IdOnly>(text).ok().and_then(|f| f.id);
+                // The id is recovered from a JSON object only (never from an
+                // array, which a derived struct would also accept).
+                let id = serde_json::from_str::<serde_json::Value>(text)
+                    .ok()
+                    .and_then(|v| v.as_object()?.get("id")?.as_u64());
                 let message = if e.is_syntax() || e.is_eof() {
                     format!("frame is not valid JSON: {e}")
                 } else if id.is_none() {

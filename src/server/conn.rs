@@ -7,8 +7,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::VecDeque;
+
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
@@ -19,8 +21,10 @@ use super::hub::Hub;
 use super::ratelimit::{LimitScale, SessionLimits};
 use super::session::{Outbound, SessionHandle, next_session_id};
 use crate::protocol::{
-    ClientFrame, ErrorBody, ErrorKind, PROTOCOL_VERSION, Reply, Request, ServerFrame, close_code,
+    ClientFrame, ErrorBody, ErrorKind, Event, PROTOCOL_VERSION, Reply, Request, ServerFrame,
+    close_code, encode_event,
 };
+use crate::token::{self, TokenError};
 
 /// Settings of each connection, fixed at server start.
 #[derive(Debug, Clone)]
@@ -38,18 +42,37 @@ pub struct ConnConfig {
     pub limit_scale: usize,
     /// Malformed frames tolerated per connection before it is closed.
     pub max_bad_frames: u32,
+    /// The secret that signs login tokens; `None` is development mode.
+    pub app_certificate: Option<AppCertificate>,
+}
+
+/// The app certificate, kept out of `Debug` output and logs.
+#[derive(Clone)]
+pub struct AppCertificate(pub String);
+
+impl AppCertificate {
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for AppCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AppCertificate(<redacted>)")
+    }
 }
 
 impl Default for ConnConfig {
     fn default() -> Self {
         Self {
             queue_frames: 4096,
-            max_frame_bytes: 64 * 1024,
+            max_frame_bytes: 256 * 1024,
             login_timeout: Duration::from_secs(10),
             heartbeat_timeout: Duration::from_secs(15),
             heartbeat_interval: Duration::from_secs(5),
             limit_scale: 1,
             max_bad_frames: 100_000,
+            app_certificate: None,
         }
     }
 }
@@ -85,16 +108,80 @@ fn close_msg(code: u16, reason: &str) -> Message {
     }))
 }
 
-/// Serves one TCP connection until it closes, the session is killed or the
-/// server shuts down.
-pub async fn serve_connection(
-    stream: TcpStream,
+/// The token state of a logged-in session on a server with an app certificate.
+struct TokenClock {
+    /// When the token expires.
+    expires_at: Instant,
+    /// Whether `token_privilege_will_expire` went out for this token.
+    warned: bool,
+}
+
+/// How long before expiry `token_privilege_will_expire` is pushed.
+pub const TOKEN_WARNING: Duration = Duration::from_secs(30);
+
+/// Checks a login or renewal token; `Ok(None)` in development mode.
+fn check_token(
+    config: &ConnConfig,
+    hub: &Hub,
+    uid: &crate::protocol::Uid,
+    token: Option<&str>,
+) -> Result<Option<TokenClock>, ErrorBody> {
+    let Some(cert) = &config.app_certificate else {
+        return Ok(None);
+    };
+    let token = token.ok_or_else(|| TokenError::Missing.to_error_body())?;
+    let now_ms = hub.now_ms();
+    let claims = token::verify(cert.as_bytes(), token, uid, now_ms / 1000)
+        .map_err(|e| e.to_error_body())?;
+    let left = Duration::from_millis((claims.expires_at * 1000).saturating_sub(now_ms));
+    Ok(Some(TokenClock {
+        expires_at: Instant::now() + left,
+        warned: false,
+    }))
+}
+
+/// Queues the connection's own reply, waiting for room: a client that
+/// pipelines many requests is slowed down (its reads pause), not dropped.
+/// Only a client that stops reading altogether for the heartbeat timeout is
+/// cut off. Returns false when the connection should end.
+async fn queue_reply(tx: &mpsc::Sender<Outbound>, stop: &Stop<'_>, out: Outbound) -> bool {
+    tokio::select! {
+        r = tokio::time::timeout(stop.patience, tx.send(out)) => matches!(r, Ok(Ok(()))),
+        _ = stop.kill.cancelled() => false,
+        _ = stop.shutdown.cancelled() => false,
+    }
+}
+
+/// What may interrupt waiting for room in the queue.
+struct Stop<'a> {
+    kill: &'a CancellationToken,
+    shutdown: &'a CancellationToken,
+    patience: Duration,
+}
+
+/// Why queueing a reply failed: the session was killed (its own reason
+/// stands), the server is stopping, or the client does not read.
+fn queue_failure(stop: &Stop<'_>) -> Option<(u16, String)> {
+    if stop.kill.is_cancelled() {
+        None
+    } else if stop.shutdown.is_cancelled() {
+        Some((close_code::GOING_AWAY, "server shutting down; reconnect later".into()))
+    } else {
+        Some((close_code::SLOW_CONSUMER, "slow consumer: replies are not being read".into()))
+    }
+}
+
+/// Serves one connection (plain TCP or TLS) until it closes, the session is
+/// killed or the server shuts down.
+pub async fn serve_connection<S>(
+    stream: S,
     peer: SocketAddr,
     hub: Arc<Hub>,
     config: Arc<ConnConfig>,
     shutdown: CancellationToken,
-) {
-    let _ = stream.set_nodelay(true);
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let ws = match tokio::time::timeout(
         config.login_timeout,
         tokio_tungstenite::accept_async_with_config(stream, Some(config.websocket_config())),
@@ -117,33 +204,29 @@ pub async fn serve_connection(
 
     // How the connection ends, for the writer: `Some(close frame)` to send,
     // or `None` when the socket is already gone.
-    let (close_tx, mut close_rx) = tokio::sync::oneshot::channel::<Option<Message>>();
+    let (close_tx, mut close_rx) = tokio::sync::oneshot::channel::<Option<(Message, bool)>>();
 
     // The writer: drains the queue in batches, feeding each frame and flushing
-    // once per batch. When the end is announced it drops whatever is still
-    // queued (a slow consumer's backlog) and sends the close frame, so the
-    // client learns why even if it stopped reading.
+    // once per batch. When the end is announced it sends what is still queued
+    // (unless the client is a slow consumer, whose backlog is dropped) and the
+    // close frame, so the client learns why. It hands the sink back so the
+    // connection can finish the closing handshake.
     let writer = tokio::spawn(async move {
-        let mut batch = Vec::with_capacity(64);
+        let mut batch: VecDeque<Outbound> = VecDeque::with_capacity(64);
+        let mut incoming = Vec::with_capacity(64);
         let close = loop {
             let n = tokio::select! {
                 biased;
                 close = &mut close_rx => break close.ok().flatten(),
-                n = rx.recv_many(&mut batch, 64) => n,
+                n = rx.recv_many(&mut incoming, 64) => n,
             };
             if n == 0 {
                 break None;
             }
+            batch.extend(incoming.drain(..));
             let write = async {
-                for out in batch.drain(..) {
-                    match out {
-                        Outbound::Frame(msg) => sink.feed(msg).await?,
-                        // Everything before the marker must be on the wire first.
-                        Outbound::Written(done) => {
-                            sink.flush().await?;
-                            let _ = done.send(());
-                        }
-                    }
+                while let Some(out) = batch.pop_front() {
+                    write_one(&mut sink, out).await?;
                 }
                 sink.flush().await
             };
@@ -153,40 +236,45 @@ pub async fn serve_connection(
                 r = write => if r.is_err() { break None },
             }
         };
-        if let Some(close) = close {
-            // A graceful end (logout reply, remote-login or shutdown notice)
-            // still delivers what was queued before it; a slow consumer's
-            // backlog is dropped.
-            let slow = matches!(&close, Message::Close(Some(f)) if u16::from(f.code) == close_code::SLOW_CONSUMER);
-            if !slow {
-                while let Ok(out) = rx.try_recv() {
-                    let fed = match out {
-                        Outbound::Frame(msg) => sink.feed(msg).await,
-                        Outbound::Written(done) => sink.flush().await.map(|()| {
-                            let _ = done.send(());
-                        }),
-                    };
-                    if fed.is_err() {
+        if let Some((close, drop_backlog)) = close {
+            if !drop_backlog {
+                // Unsent frames of the interrupted batch first, then the rest, in order.
+                while let Some(out) = batch.pop_front().or_else(|| rx.try_recv().ok()) {
+                    if write_one(&mut sink, out).await.is_err() {
                         break;
                     }
                 }
             }
             let _ = sink.send(close).await;
         }
-        let _ = sink.close().await;
+        sink
     });
 
     let mut limits = SessionLimits::new(LimitScale(config.limit_scale));
     let mut session: Option<Arc<SessionHandle>> = None;
+    let mut token_clock: Option<TokenClock> = None;
     let mut last_seen = Instant::now();
     let mut bad_frames = 0u32;
     let login_deadline = Instant::now() + config.login_timeout;
     let mut ping = tokio::time::interval(config.heartbeat_interval);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
-    // Why the loop ended: (close code, reason) to send, and whether the user logged out.
-    let mut logged_out = false;
+    // Set when the session ended on purpose (logout, expired token): the user
+    // leaves at once instead of getting the grace of a dropped link.
+    let mut ended_on_purpose = false;
+    let stop = Stop {
+        kill: &kill,
+        shutdown: &shutdown,
+        patience: config.heartbeat_timeout,
+    };
+    // Requests are read only while the queue has room for their replies and
+    // for pushed events; a client that pipelines faster than it reads is
+    // slowed down here instead of overflowing the queue.
+    let read_room = (config.queue_frames / 2).max(1);
+    // Why the loop ended: the close code and reason to send, or None when the link is gone.
     let end: Option<(u16, String)> = loop {
+        let token_warn_at = token_clock.as_ref().filter(|t| !t.warned).map(|t| t.expires_at.checked_sub(TOKEN_WARNING).unwrap_or(t.expires_at));
+        let token_expires_at = token_clock.as_ref().map(|t| t.expires_at);
         tokio::select! {
             // The server is shutting down.
             _ = shutdown.cancelled() => {
@@ -200,6 +288,23 @@ pub async fn serve_connection(
             _ = tokio::time::sleep_until(login_deadline), if session.is_none() => {
                 break Some((close_code::LOGIN_TIMEOUT, "no login received in time; send a login frame first".into()));
             }
+            // The token is about to expire: tell the client to renew it.
+            _ = tokio::time::sleep_until(token_warn_at.unwrap_or(login_deadline)), if token_warn_at.is_some() => {
+                if let (Some(s), Some(t)) = (&session, token_clock.as_mut()) {
+                    t.warned = true;
+                    let left = t.expires_at.saturating_duration_since(Instant::now()).as_secs();
+                    s.send(Message::Text(encode_event(&Event::TokenPrivilegeWillExpire { expires_in_s: left }).into()));
+                }
+            }
+            // The token expired without renewal: the session is over.
+            _ = tokio::time::sleep_until(token_expires_at.unwrap_or(login_deadline)), if token_expires_at.is_some() => {
+                if let Some(s) = &session {
+                    s.send(Message::Text(encode_event(&Event::TokenExpired).into()));
+                    hub.logout(&s.uid, s.id);
+                }
+                ended_on_purpose = true;
+                break Some((close_code::TOKEN_EXPIRED, "the login token expired; log in again with a fresh token".into()));
+            }
             // Heartbeat: ping, and give up on a silent link.
             _ = ping.tick() => {
                 if last_seen.elapsed() > config.heartbeat_timeout {
@@ -207,8 +312,12 @@ pub async fn serve_connection(
                 }
                 let _ = tx.try_send(Outbound::Frame(Message::Ping(Default::default())));
             }
+            // The queue is more than half full: wait until the writer has
+            // drained it to half before reading more requests (heartbeats
+            // and the other arms still run meanwhile).
+            _ = tx.reserve_many(read_room), if tx.capacity() < read_room => {}
             // The next frame from the client.
-            msg = stream.next() => {
+            msg = stream.next(), if tx.capacity() >= read_room => {
                 last_seen = Instant::now();
                 let msg = match msg {
                     None => break None,
@@ -233,9 +342,17 @@ pub async fn serve_connection(
                     Message::Close(_) => break None,
                     Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
                     Message::Binary(_) => {
-                        let _ = tx.try_send(Outbound::Frame(Message::Text(ServerFrame::error(None, ErrorBody::new(
-                            ErrorKind::InvalidArgument, "binary frames are not part of the protocol; send JSON text frames"))
-                            .encode().into())));
+                        bad_frames += 1;
+                        if bad_frames > config.max_bad_frames {
+                            break Some((close_code::PROTOCOL_ERROR, "too many malformed frames".into()));
+                        }
+                        let out = error_frame(None, ErrorBody::new(ErrorKind::InvalidArgument, "binary frames are not part of the protocol; send JSON text frames"));
+                        if !queue_reply(&tx, &stop, out).await {
+                            match queue_failure(&stop) {
+                                Some(end) => break Some(end),
+                                None => continue, // the kill arm ends the loop with its reason
+                            }
+                        }
                         continue;
                     }
                 };
@@ -246,47 +363,82 @@ pub async fn serve_connection(
                         if bad_frames > config.max_bad_frames {
                             break Some((close_code::PROTOCOL_ERROR, "too many malformed frames".into()));
                         }
-                        let out = ServerFrame::error(e.id, ErrorBody::new(ErrorKind::InvalidArgument, e.message));
-                        if tx.try_send(Outbound::Frame(Message::Text(out.encode().into()))).is_err() {
-                            break Some((close_code::SLOW_CONSUMER, "slow consumer: too many replies queued".into()));
+                        let out = error_frame(e.id, ErrorBody::new(ErrorKind::InvalidArgument, e.message));
+                        if !queue_reply(&tx, &stop, out).await {
+                            match queue_failure(&stop) {
+                                Some(end) => break Some(end),
+                                None => continue, // the kill arm ends the loop with its reason
+                            }
                         }
                         continue;
                     }
                 };
                 let id = frame.id;
-                match (&session, frame.request) {
-                    (None, Request::Login { protocol, uid, token: _ }) => {
+                let out = match (&session, frame.request) {
+                    (None, Request::Login { protocol, uid, token }) => {
                         if protocol != PROTOCOL_VERSION {
-                            let _ = tx.try_send(reply(id, Err(ErrorBody::new(ErrorKind::Rejected, format!(
-                                "protocol version {protocol} is not supported; this server speaks version {PROTOCOL_VERSION}. Use a matching rtm client")))));
-                            continue;
+                            reply(id, Err(ErrorBody::new(ErrorKind::Rejected, format!(
+                                "protocol version {protocol} is not supported; this server speaks version {PROTOCOL_VERSION}. Use a matching rtm client"))))
+                        } else if let Err(e) = hub.check_failed_logins(peer.ip()) {
+                            reply(id, Err(e))
+                        } else {
+                            // The token first: only attempts that could succeed count
+                            // against the uid, so nobody can lock a user out by
+                            // hammering logins without a token.
+                            match check_token(&config, &hub, &uid, token.as_deref()).and_then(|clock| {
+                                hub.check_login_rate(&uid).map(|()| clock)
+                            }) {
+                                Err(e) => {
+                                    if e.kind != ErrorKind::TooOften {
+                                        hub.record_failed_login(peer.ip());
+                                    }
+                                    tracing::info!(%peer, %uid, "login refused: {}", e.message);
+                                    reply(id, Err(e))
+                                }
+                                Ok(clock) => {
+                                    let expires_in = clock.as_ref().map(|t| t.expires_at.saturating_duration_since(Instant::now()).as_secs());
+                                    let handle = Arc::new(SessionHandle::new(next_session_id(), uid, tx.clone(), kill.clone()));
+                                    let outcome = hub.login(id, handle.clone(), expires_in).await;
+                                    tracing::info!(%peer, uid = %handle.uid, resumed = outcome.resumed, "login");
+                                    session = Some(handle);
+                                    token_clock = clock;
+                                    continue; // the hub queued the reply
+                                }
+                            }
                         }
-                        let handle = Arc::new(SessionHandle::new(next_session_id(), uid, tx.clone(), kill.clone()));
-                        let outcome = hub.login(id, handle.clone()).await;
-                        tracing::info!(%peer, uid = %handle.uid, resumed = outcome.resumed, "login");
-                        session = Some(handle);
                     }
-                    (None, Request::Ping) => {
-                        let _ = tx.try_send(reply(id, Ok(Reply::Pong { server_ts: hub.now_ms() })));
-                    }
-                    (None, other) => {
-                        let _ = tx.try_send(reply(id, Err(ErrorBody::new(ErrorKind::NotLoggedIn,
-                            format!("{} needs a logged-in session; send login first", other.name())))));
-                    }
+                    (None, Request::Ping) => reply(id, Ok(Reply::Pong { server_ts: hub.now_ms() })),
+                    (None, other) => reply(id, Err(ErrorBody::new(ErrorKind::NotLoggedIn,
+                        format!("{} needs a logged-in session; send login first", other.name())))),
                     (Some(s), Request::Logout) => {
                         hub.logout(&s.uid, s.id);
-                        let _ = tx.try_send(reply(id, Ok(Reply::Done)));
-                        logged_out = true;
+                        let _ = queue_reply(&tx, &stop, reply(id, Ok(Reply::Done))).await;
+                        ended_on_purpose = true;
                         break Some((close_code::LOGOUT, "logged out".into()));
+                    }
+                    (Some(s), Request::RenewToken { token }) => {
+                        let result = limits.renew_token.check("token renewals").and_then(|()| {
+                            check_token(&config, &hub, &s.uid, Some(&token))
+                        });
+                        match result {
+                            Ok(clock) => {
+                                token_clock = clock;
+                                reply(id, Ok(Reply::Done))
+                            }
+                            Err(e) => reply(id, Err(e)),
+                        }
                     }
                     (Some(s), request) => {
                         let s = s.clone();
                         // Awaited here, one request at a time: a sender's messages keep
                         // their order even when one waits for a durable commit.
-                        let result = handle_request(&hub, &s, &mut limits, request).await;
-                        if !s.queue(reply(id, result)) && !s.is_alive() {
-                            continue; // the kill arm ends the loop
-                        }
+                        reply(id, handle_request(&hub, &s, &mut limits, request).await)
+                    }
+                };
+                if !queue_reply(&tx, &stop, out).await {
+                    match queue_failure(&stop) {
+                        Some(end) => break Some(end),
+                        None => continue, // the kill arm ends the loop with its reason
                     }
                 }
             }
@@ -294,24 +446,73 @@ pub async fn serve_connection(
     };
 
     if let Some(s) = &session
-        && !logged_out
+        && !ended_on_purpose
     {
         hub.link_down(&s.uid, s.id);
     }
     // From here on the hub's frames for this session are dropped, not queued.
     kill.cancel();
+    let closing = end.is_some();
     let abort = writer.abort_handle();
-    let _ = close_tx.send(end.map(|(code, reason)| close_msg(code, &reason)));
+    // A client that let its queue overflow is not reading: its backlog is
+    // dropped whatever the close reason (a remote login can override 4001).
+    let overflowed = session.as_ref().is_some_and(|s| s.overflowed());
+    let _ = close_tx.send(end.map(|(code, reason)| {
+        let drop_backlog = overflowed || code == close_code::SLOW_CONSUMER;
+        (close_msg(code, &reason), drop_backlog)
+    }));
     drop(session);
     drop(tx);
     // The writer ends after the close frame, or when the queue's last sender
     // (a hub-held session handle) is gone; don't wait on a stuck socket forever.
-    if tokio::time::timeout(Duration::from_secs(5), writer)
-        .await
-        .is_err()
-    {
-        abort.abort();
+    let sink = match tokio::time::timeout(CLOSE_TIMEOUT, writer).await {
+        Ok(Ok(sink)) => sink,
+        _ => {
+            abort.abort();
+            return;
+        }
+    };
+    if closing && let Ok(mut ws) = stream.reunite(sink) {
+        linger(ws.get_mut()).await;
     }
+}
+
+/// How long the end of a connection may take (close frame, closing handshake).
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// After our close frame: stop writing and read (discarding) until the client
+/// closes, for a short while. Closing a socket with unread input makes the
+/// kernel send a reset, which can destroy the close frame before the client
+/// reads it; draining first lets the reason arrive.
+async fn linger<S: AsyncRead + AsyncWrite + Unpin>(raw: &mut S) {
+    let _ = raw.shutdown().await;
+    let mut buf = vec![0u8; 16 * 1024];
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while matches!(raw.read(&mut buf).await, Ok(n) if n > 0) {}
+    })
+    .await;
+}
+
+async fn write_one<S>(
+    sink: &mut futures_util::stream::SplitSink<tokio_tungstenite::WebSocketStream<S>, Message>,
+    out: Outbound,
+) -> Result<(), tokio_tungstenite::tungstenite::Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    match out {
+        Outbound::Frame(msg) => sink.feed(msg).await,
+        // Everything before the marker must be on the wire first.
+        Outbound::Written(done) => {
+            sink.flush().await?;
+            let _ = done.send(());
+            Ok(())
+        }
+    }
+}
+
+fn error_frame(id: Option<u64>, error: ErrorBody) -> Outbound {
+    Outbound::Frame(Message::Text(ServerFrame::error(id, error).encode().into()))
 }
 
 /// A request of a logged-in session: limits first, then the hub.
@@ -331,10 +532,7 @@ async fn handle_request(
         Request::Ping => Ok(Reply::Pong {
             server_ts: hub.now_ms(),
         }),
-        Request::RenewToken { .. } => {
-            limits.renew_token.check("token renewals")?;
-            Ok(Reply::Done)
-        }
+        Request::RenewToken { .. } => Ok(Reply::Done), // handled by the caller
         Request::SendPeerMessage {
             peer_id,
             message,
@@ -347,6 +545,7 @@ async fn handle_request(
         }
         Request::Join { channel_id } => {
             limits.joins.check("joins")?;
+            limits.join_channel(&channel_id)?;
             hub.join(s, &channel_id)
         }
         Request::Leave { channel_id } => hub.leave(uid, &channel_id),

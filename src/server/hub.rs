@@ -17,6 +17,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
+use super::ratelimit::SlidingWindow;
 use super::session::{SessionHandle, SessionId};
 use super::store::{AttributeEdit, Store};
 use crate::protocol::{
@@ -44,6 +45,8 @@ pub struct HubConfig {
     pub offline_ttl: Duration,
     /// True when logins are not checked against an app certificate.
     pub dev_mode: bool,
+    /// Multiplier of the per-uid login limit (1 = the spec's 2 per second).
+    pub limit_scale: usize,
     /// How often the server pings each connection.
     pub heartbeat_interval: Duration,
 }
@@ -58,6 +61,7 @@ impl Default for HubConfig {
             offline_cap: 200,
             offline_ttl: Duration::from_secs(7 * 24 * 3600),
             dev_mode: true,
+            limit_scale: 1,
             heartbeat_interval: Duration::from_secs(5),
         }
     }
@@ -97,6 +101,9 @@ struct Channel {
     last_count_sent: Option<(u32, Instant)>,
     /// A flush task is already waiting to send the count.
     count_flush_pending: bool,
+    /// Distinguishes this channel from an earlier one of the same id (emptied
+    /// and recreated), so a stale flush task does nothing.
+    generation: u64,
 }
 
 #[derive(Default)]
@@ -107,6 +114,8 @@ struct HubState {
     watchers: HashMap<Uid, HashSet<Uid>>,
     /// Channel-attribute writes in flight, for ordering their notifications.
     attribute_writes: HashMap<ChannelId, AttributeWrites>,
+    /// Source of `Channel::generation`.
+    channel_generations: u64,
 }
 
 /// Attribute writes of one channel are numbered when submitted (under the
@@ -124,7 +133,15 @@ pub struct Hub {
     state: Mutex<HubState>,
     pub config: HubConfig,
     store: Arc<dyn Store>,
+    /// Recent login attempts per uid; its own lock, off the hub's hot path.
+    logins: Mutex<HashMap<Uid, SlidingWindow>>,
+    /// Recent failed logins (bad or missing token) per address.
+    failed_logins: Mutex<HashMap<std::net::IpAddr, SlidingWindow>>,
 }
+
+/// Failed logins allowed per address per [`FAILED_LOGIN_WINDOW`].
+const MAX_FAILED_LOGINS: usize = 10;
+const FAILED_LOGIN_WINDOW: Duration = Duration::from_secs(10);
 
 /// Wall clock at the first use in this process, and the tokio instant it
 /// corresponds to. Timestamps follow tokio time, so paused-time tests move
@@ -173,6 +190,8 @@ impl Hub {
             state: Mutex::new(HubState::default()),
             config,
             store,
+            logins: Mutex::new(HashMap::new()),
+            failed_logins: Mutex::new(HashMap::new()),
         })
     }
 
@@ -212,7 +231,12 @@ impl Hub {
     /// awaited; then, under the lock again, the messages are queued, followed
     /// by the live peer messages held meanwhile. The rows are deleted only
     /// once the connection's writer has flushed them to the socket.
-    pub async fn login(self: &Arc<Self>, id: u64, session: Arc<SessionHandle>) -> LoginOutcome {
+    pub async fn login(
+        self: &Arc<Self>,
+        id: u64,
+        session: Arc<SessionHandle>,
+        token_expires_in_s: Option<u64>,
+    ) -> LoginOutcome {
         let uid = session.uid.clone();
         let min_ts = self
             .now_ms()
@@ -232,7 +256,7 @@ impl Hub {
                     heartbeat_interval_ms: self.config.heartbeat_interval.as_millis() as u64,
                     resumed,
                     dev_mode: self.config.dev_mode,
-                    token_expires_in_s: None,
+                    token_expires_in_s,
                 },
             };
             session.send(text_frame(reply.encode()));
@@ -313,8 +337,8 @@ impl Hub {
                 // Another live session: it is kicked and leaves its channels.
                 // The uid stays online throughout, so watchers hear nothing.
                 if let Some(old) = st.users.remove(&uid) {
-                    old.session.send(event_frame(&Event::RemoteLogin));
-                    old.session.kill_with(
+                    old.session.send_if_room(event_frame(&Event::RemoteLogin));
+                    old.session.kill_overriding(
                         close_code::REMOTE_LOGIN,
                         "logged in from another place with the same user id",
                     );
@@ -517,10 +541,13 @@ impl Hub {
             ));
         }
         user.channels.insert(ch.clone());
+        st.channel_generations += 1;
+        let generation = st.channel_generations;
         let channel = st.channels.entry(ch.clone()).or_insert_with(|| Channel {
             members: HashMap::new(),
             last_count_sent: None,
             count_flush_pending: false,
+            generation,
         });
         let was_empty = channel.members.is_empty();
         channel.members.insert(uid.clone(), session.clone());
@@ -608,17 +635,18 @@ impl Hub {
             .last_count_sent
             .map(|(_, at)| at + interval)
             .unwrap_or_else(Instant::now);
+        let generation = channel.generation;
         let hub = Arc::clone(self);
         let ch = ch.clone();
         tokio::spawn(async move {
             tokio::time::sleep_until(due).await;
-            hub.flush_count(&ch);
+            hub.flush_count(&ch, generation);
         });
     }
 
-    fn flush_count(&self, ch: &ChannelId) {
+    fn flush_count(&self, ch: &ChannelId, generation: u64) {
         let mut st = self.lock();
-        let Some(channel) = st.channels.get_mut(ch) else {
+        let Some(channel) = st.channels.get_mut(ch).filter(|c| c.generation == generation) else {
             return;
         };
         channel.count_flush_pending = false;
@@ -1007,12 +1035,57 @@ impl Hub {
         let st = self.lock();
         let frame = event_frame(&Event::ServerShutdown);
         for u in st.users.values() {
-            u.session.send(frame.clone());
-            u.session.kill_with(
+            // Never kill for a full queue here: the shutdown reason must win.
+            u.session.send_if_room(frame.clone());
+            u.session.kill_overriding(
                 close_code::GOING_AWAY,
                 "server shutting down; reconnect later",
             );
         }
+    }
+
+    /// Login attempts per uid: 2 per second (spec §11), scaled like the
+    /// per-session limits. The table is pruned of idle entries as it grows.
+    pub fn check_login_rate(&self, uid: &Uid) -> Result<(), ErrorBody> {
+        let mut logins = self.logins.lock().unwrap_or_else(|p| p.into_inner());
+        if logins.len() > 10_000 {
+            logins.retain(|_, w| !w.is_idle());
+        }
+        let scale = self.config.limit_scale;
+        logins
+            .entry(uid.clone())
+            .or_insert_with(|| SlidingWindow::new(2 * scale, Duration::from_secs(1)))
+            .check("logins of this user id")
+    }
+
+    /// Refuses logins from an address that failed too often lately (guessing
+    /// tokens); the attempt itself is not counted.
+    pub fn check_failed_logins(&self, ip: std::net::IpAddr) -> Result<(), ErrorBody> {
+        let mut failed = self.failed_logins.lock().unwrap_or_else(|p| p.into_inner());
+        let full = failed.get_mut(&ip).is_some_and(|w| w.is_full());
+        match full {
+            true => Err(err(
+                ErrorKind::TooOften,
+                format!(
+                    "too many failed logins from your address: the limit is {MAX_FAILED_LOGINS} per {} s; check your token and retry later",
+                    FAILED_LOGIN_WINDOW.as_secs()
+                ),
+            )),
+            false => Ok(()),
+        }
+    }
+
+    /// Counts a failed login (bad or missing token) against its address.
+    pub fn record_failed_login(&self, ip: std::net::IpAddr) {
+        let mut failed = self.failed_logins.lock().unwrap_or_else(|p| p.into_inner());
+        if failed.len() > 10_000 {
+            failed.retain(|_, w| !w.is_idle());
+        }
+        let scale = self.config.limit_scale;
+        failed
+            .entry(ip)
+            .or_insert_with(|| SlidingWindow::new(MAX_FAILED_LOGINS * scale, FAILED_LOGIN_WINDOW))
+            .try_acquire();
     }
 
     /// Number of logged-in users (link up or within the grace).

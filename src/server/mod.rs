@@ -32,7 +32,7 @@ pub use store::{MemoryStore, Store, StoreError, StoreStats};
 use crate::protocol::close_code;
 
 /// Everything `rtm serve` can be told.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ServerConfig {
     pub hub: HubConfig,
     pub conn: ConnConfig,
@@ -40,6 +40,31 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Most simultaneous connections from one IP address (0: no cap).
     pub max_connections_per_ip: usize,
+    /// Most new connections per second from one IP address (0: no cap).
+    pub connect_rate_per_ip: usize,
+    /// Serve `wss://` with this certificate and key.
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+}
+
+impl ServerConfig {
+    /// Turns token checking on (`Some`) or off (development mode).
+    pub fn set_app_certificate(&mut self, certificate: Option<String>) {
+        self.hub.dev_mode = certificate.is_none();
+        self.conn.app_certificate = certificate.map(conn::AppCertificate);
+    }
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("hub", &self.hub)
+            .field("conn", &self.conn)
+            .field("max_connections", &self.max_connections)
+            .field("max_connections_per_ip", &self.max_connections_per_ip)
+            .field("connect_rate_per_ip", &self.connect_rate_per_ip)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +78,34 @@ pub enum ServerError {
     },
     #[error("cannot read the listening address: {0}")]
     LocalAddr(std::io::Error),
+    #[error("TLS set-up failed: {0}")]
+    Tls(String),
+}
+
+/// Loads a PEM certificate chain and private key for `wss://`.
+pub fn load_tls(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<Arc<tokio_rustls::rustls::ServerConfig>, ServerError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| ServerError::Tls(format!("cannot read {}: {e}", cert.display())))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ServerError::Tls(format!("{} is not a PEM certificate chain: {e}", cert.display())))?;
+    if chain.is_empty() {
+        return Err(ServerError::Tls(format!("{} holds no certificate", cert.display())));
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| ServerError::Tls(format!("cannot read a private key from {}: {e}", key.display())))?;
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ServerError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| ServerError::Tls(format!("certificate and key do not fit together: {e}")))?;
+    Ok(Arc::new(config))
 }
 
 /// Binds `addr`; a clear error names the address when that fails.
@@ -70,6 +123,8 @@ pub async fn bind(addr: &str) -> Result<TcpListener, ServerError> {
 struct ConnCounter {
     total: usize,
     per_ip: HashMap<IpAddr, usize>,
+    /// Recent connection attempts per address (for `connect_rate_per_ip`).
+    attempts: HashMap<IpAddr, ratelimit::SlidingWindow>,
 }
 
 /// Decrements the counter when a connection task ends.
@@ -126,6 +181,11 @@ async fn serve(
     let conn_config = Arc::new(config.conn.clone());
     let counter = Arc::new(Mutex::new(ConnCounter::default()));
     let mut tasks = JoinSet::new();
+    // Connections stop on this one, cancelled only after the hub has queued
+    // its shutdown notice to every session (else a connection could close
+    // before the notice is queued).
+    let conn_shutdown = CancellationToken::new();
+    let tls = config.tls.clone().map(tokio_rustls::TlsAcceptor::from);
 
     // Periodic clean-up of attributes of channels that stayed empty and of
     // expired offline messages.
@@ -163,10 +223,22 @@ async fn serve(
                         continue;
                     }
                 };
+                let _ = stream.set_nodelay(true);
                 let slot = {
                     let mut c = counter.lock().unwrap_or_else(|p| p.into_inner());
                     let per_ip = c.per_ip.get(&peer.ip()).copied().unwrap_or(0);
-                    let refuse = if config.max_connections > 0 && c.total >= config.max_connections {
+                    let rate_ok = config.connect_rate_per_ip == 0 || {
+                        if c.attempts.len() > 10_000 {
+                            c.attempts.retain(|_, w| !w.is_idle());
+                        }
+                        c.attempts
+                            .entry(peer.ip())
+                            .or_insert_with(|| ratelimit::SlidingWindow::new(config.connect_rate_per_ip, Duration::from_secs(1)))
+                            .try_acquire()
+                    };
+                    let refuse = if !rate_ok {
+                        Some("too many connection attempts from your address; slow down and retry")
+                    } else if config.max_connections > 0 && c.total >= config.max_connections {
                         Some("server is at its connection limit; try again later")
                     } else if config.max_connections_per_ip > 0 && per_ip >= config.max_connections_per_ip {
                         Some("too many connections from your address; close some and retry")
@@ -174,7 +246,7 @@ async fn serve(
                         None
                     };
                     if let Some(reason) = refuse {
-                        tasks.spawn(refuse_connection(stream, peer, reason, conn_config.clone()));
+                        tasks.spawn(refuse_connection(stream, peer, reason, conn_config.clone(), tls.clone()));
                         continue;
                     }
                     c.total += 1;
@@ -183,15 +255,26 @@ async fn serve(
                 };
                 let hub = hub.clone();
                 let cfg = conn_config.clone();
-                let shutdown = shutdown.clone();
+                let shutdown = conn_shutdown.clone();
+                let tls = tls.clone();
                 tasks.spawn(async move {
                     let _slot = slot;
-                    conn::serve_connection(stream, peer, hub, cfg, shutdown).await;
+                    match tls {
+                        None => conn::serve_connection(stream, peer, hub, cfg, shutdown).await,
+                        Some(acceptor) => {
+                            match tokio::time::timeout(cfg.login_timeout, acceptor.accept(stream)).await {
+                                Ok(Ok(tls_stream)) => conn::serve_connection(tls_stream, peer, hub, cfg, shutdown).await,
+                                Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                            }
+                        }
+                    }
                 });
             }
         }
     }
     hub.shutdown_all();
+    conn_shutdown.cancel();
     // Each connection task sees the cancelled token, sends its close frame
     // and ends; give slow sockets a bounded time.
     let drain = async { while tasks.join_next().await.is_some() {} };
@@ -211,10 +294,28 @@ async fn refuse_connection(
     peer: SocketAddr,
     reason: &'static str,
     config: Arc<ConnConfig>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     tracing::info!(%peer, "refused: {reason}");
+    // The refusal goes through the same layers as a real connection, TLS
+    // included, or a wss:// client would only see a broken handshake.
+    let deadline = Duration::from_secs(2);
+    match tls {
+        None => send_refusal(stream, reason, &config, deadline).await,
+        Some(acceptor) => {
+            if let Ok(Ok(tls_stream)) = tokio::time::timeout(deadline, acceptor.accept(stream)).await {
+                send_refusal(tls_stream, reason, &config, deadline).await;
+            }
+        }
+    }
+}
+
+async fn send_refusal<S>(stream: S, reason: &'static str, config: &ConnConfig, deadline: Duration)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let fut = tokio_tungstenite::accept_async_with_config(stream, Some(config.websocket_config()));
-    if let Ok(Ok(mut ws)) = tokio::time::timeout(Duration::from_secs(2), fut).await {
+    if let Ok(Ok(mut ws)) = tokio::time::timeout(deadline, fut).await {
         let _ = ws
             .send(Message::Close(Some(CloseFrame {
                 code: close_code::TOO_MANY_CONNECTIONS.into(),

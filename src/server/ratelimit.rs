@@ -38,6 +38,18 @@ impl SlidingWindow {
         }
     }
 
+    /// True when the window holds as many events as it allows.
+    pub fn is_full(&mut self) -> bool {
+        self.expire(Instant::now());
+        self.stamps.len() >= self.max
+    }
+
+    /// True when no event is inside the window any more.
+    pub fn is_idle(&mut self) -> bool {
+        self.expire(Instant::now());
+        self.stamps.is_empty()
+    }
+
     /// Records one event if it fits; otherwise records nothing and returns false.
     pub fn try_acquire(&mut self) -> bool {
         let now = Instant::now();
@@ -82,6 +94,10 @@ pub struct SessionLimits {
     pub member_count: SlidingWindow,
     pub joins: SlidingWindow,
     pub renew_token: SlidingWindow,
+    /// Joins of one channel: 2 per 5 s each. Entries whose window emptied are
+    /// dropped as new ones come, so the map stays small.
+    join_same: std::collections::HashMap<crate::protocol::ChannelId, SlidingWindow>,
+    scale: usize,
 }
 
 /// Multiplier applied to every limit; tests and benchmarks raise it.
@@ -106,7 +122,25 @@ impl SessionLimits {
             member_count: w(1, 1),
             joins: w(50, 3),
             renew_token: w(2, 1),
+            join_same: std::collections::HashMap::new(),
+            scale: scale.0,
         }
+    }
+
+    /// The per-channel join limit (2 per 5 s for the same channel).
+    pub fn join_channel(&mut self, channel: &crate::protocol::ChannelId) -> Result<(), ErrorBody> {
+        if self.join_same.len() > 64 {
+            let now = Instant::now();
+            self.join_same.retain(|_, w| {
+                w.expire(now);
+                !w.stamps.is_empty()
+            });
+        }
+        let scale = self.scale;
+        self.join_same
+            .entry(channel.clone())
+            .or_insert_with(|| SlidingWindow::new(2 * scale, Duration::from_secs(5)))
+            .check("joins of this channel")
     }
 }
 

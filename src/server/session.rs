@@ -41,6 +41,8 @@ pub struct SessionHandle {
     kill: CancellationToken,
     /// The close frame the connection sends when killed; first reason wins.
     close: Mutex<Option<CloseFrame>>,
+    /// Set when the queue filled up: the client is not reading.
+    overflowed: std::sync::atomic::AtomicBool,
 }
 
 impl SessionHandle {
@@ -56,6 +58,7 @@ impl SessionHandle {
             tx,
             kill,
             close: Mutex::new(None),
+            overflowed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -81,6 +84,7 @@ impl SessionHandle {
         match self.tx.try_send(out) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
+                self.overflowed.store(true, Ordering::Relaxed);
                 self.kill_with(
                     close_code::SLOW_CONSUMER,
                     "slow consumer: too many frames queued; read faster or reconnect",
@@ -91,10 +95,30 @@ impl SessionHandle {
         }
     }
 
+    /// Queues a frame if there is room, never killing the session for it
+    /// (for a last notice right before the session is ended anyway).
+    pub fn send_if_room(&self, msg: Message) {
+        if !self.kill.is_cancelled() {
+            let _ = self.tx.try_send(Outbound::Frame(msg));
+        }
+    }
+
     /// Ends the connection with this close code and reason (if none was set yet).
     pub fn kill_with(&self, code: u16, reason: &str) {
+        self.set_close(code, reason, false);
+    }
+
+    /// Like [`kill_with`](Self::kill_with), but this reason replaces an
+    /// earlier one: a remote login must be reported as such even if the old
+    /// session was also found to be slow, or the old device would reconnect
+    /// and kick the new one.
+    pub fn kill_overriding(&self, code: u16, reason: &str) {
+        self.set_close(code, reason, true);
+    }
+
+    fn set_close(&self, code: u16, reason: &str, overriding: bool) {
         if let Ok(mut close) = self.close.lock()
-            && close.is_none()
+            && (close.is_none() || overriding)
         {
             *close = Some(CloseFrame {
                 code: code.into(),
@@ -107,6 +131,11 @@ impl SessionHandle {
     /// The close frame chosen by whoever killed the session.
     pub fn close_frame(&self) -> Option<CloseFrame> {
         self.close.lock().ok().and_then(|c| c.clone())
+    }
+
+    /// Whether the queue ever filled up (the client stopped reading).
+    pub fn overflowed(&self) -> bool {
+        self.overflowed.load(Ordering::Relaxed)
     }
 
     pub fn is_alive(&self) -> bool {

@@ -6,15 +6,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseEvent, MouseEventKind};
 use ratatui::layout::{Position, Rect};
 
 use super::ChatOptions;
-use super::commands::{self, AttrWrite, SlashCommand};
-use super::conversation::{ConvId, Conversation, Delivery, Entry, EntryKind, entry_lines};
+use super::commands::{self, AttrWrite, CommandSpec, SlashCommand};
+use super::conversation::{ConvId, Conversation, Delivery, Entry, EntryKind, Scroll, mentions};
 use super::input::InputLine;
-use super::keymap::{self, Action, Context};
+use super::keymap::{Action, Context, Key, Keymap};
 use super::layout::MainLayout;
+use super::notify::{Notification, NotifyLevel, NotifyPolicy};
 use super::theme::Theme;
 use crate::client::{
     ChannelAttribute, ChannelEvent, ClientEvent, ConnectionChangeReason, ConnectionState,
@@ -28,6 +29,8 @@ pub const NOTE_TTL_MS: u64 = 6_000;
 pub const CHANGED_TTL_MS: u64 = 4_000;
 /// Lines scrolled by the mouse wheel.
 const WHEEL_LINES: usize = 3;
+/// The input box grows with its text up to this many rows.
+pub const MAX_INPUT_ROWS: usize = 6;
 
 /// Everything that can happen to the messenger.
 #[derive(Debug, Clone)]
@@ -43,6 +46,9 @@ pub enum Event {
     CommandResult(CommandResult),
     /// A periodic wake-up that expires notes and highlights.
     Tick,
+    /// The terminal window gained (true) or lost focus: notifications for the
+    /// open conversation only while it is not looked at.
+    FocusChanged(bool),
 }
 
 /// What `update` asks the outside world to do. The executor runs each one
@@ -92,6 +98,12 @@ pub enum Command {
     LoadWatched,
     /// Write `watched.txt` with exactly these uids.
     SaveWatched(Vec<Uid>),
+    /// Read `muted.txt`.
+    LoadMuted,
+    /// Write `muted.txt` with exactly these conversations.
+    SaveMuted(Vec<ConvId>),
+    /// Ring the bell and/or show a desktop notification (the event loop writes it).
+    Notify(Notification),
     Quit,
 }
 
@@ -161,6 +173,8 @@ pub enum CommandResult {
     /// Uids read from `watched.txt` (or why it could not be read).
     WatchedLoaded(Result<Vec<Uid>, String>),
     WatchedSaved(Result<(), String>),
+    MutedLoaded(Result<Vec<ConvId>, String>),
+    MutedSaved(Result<(), String>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,21 +188,74 @@ pub enum Screen {
 pub enum Focus {
     Peers,
     Channels,
-    /// The conversation and its input line (typing goes here).
+    /// The conversation pane: scroll it line by line, search it with n/N.
+    Conversation,
+    /// The input box (typing goes here).
     Input,
     Members,
     Attributes,
 }
 
 impl Focus {
-    pub const ORDER: [Focus; 5] = [
+    pub const ORDER: [Focus; 6] = [
         Focus::Peers,
         Focus::Channels,
+        Focus::Conversation,
         Focus::Input,
         Focus::Members,
         Focus::Attributes,
     ];
 }
+
+/// A search in the open conversation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchState {
+    pub query: InputLine,
+    /// The query is being typed (keys go to it); false once kept with Enter.
+    pub editing: bool,
+    /// Entries that match, oldest first.
+    pub hits: Vec<usize>,
+    /// Index into `hits` of the hit shown.
+    pub current: Option<usize>,
+    /// Where the view was when the search began (Esc goes back there).
+    pub origin: Scroll,
+}
+
+impl SearchState {
+    pub fn current_entry(&self) -> Option<usize> {
+        self.current.and_then(|i| self.hits.get(i).copied())
+    }
+}
+
+/// Tab completion in progress: pressing Tab again cycles through `candidates`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Completion {
+    /// Char index where the completed word starts.
+    start: usize,
+    /// The input before completing, to cycle from.
+    original: String,
+    candidates: Vec<String>,
+    index: usize,
+}
+
+/// Input history navigation in progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HistoryNav {
+    /// Index into the conversation's history of the line shown.
+    pos: usize,
+    /// What was typed before Up was pressed.
+    draft: String,
+}
+
+/// The start-up configuration of the messenger's looks and keys, read from
+/// files by `tui::run` and handed to [`App::configure`].
+#[derive(Debug, Clone, Default)]
+pub struct UiConfig {
+    pub theme: Theme,
+    pub keymap: Keymap,
+    pub notify: NotifyPolicy,
+}
+
 
 /// State of the login screen.
 #[derive(Debug, Clone, Default)]
@@ -230,12 +297,26 @@ pub struct ChannelInfo {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HelpOverlay {
     pub scroll: u16,
+    /// `/help <command>`: the details of one command instead of the whole help.
+    pub topic: Option<&'static CommandSpec>,
 }
 
 /// The whole state of the messenger. Owned by the event loop; `render` reads it.
 #[derive(Debug, Clone)]
 pub struct App {
     pub(crate) theme: Theme,
+    /// The keys in force (built-in, rebound by the config); the help reads it too.
+    pub(crate) keymap: Keymap,
+    pub(crate) notify: NotifyPolicy,
+    /// Conversations muted with /mute (remembered in muted.txt).
+    pub(crate) muted: BTreeSet<ConvId>,
+    pub(crate) search: Option<SearchState>,
+    completion: Option<Completion>,
+    history: Option<HistoryNav>,
+    /// Sent lines while no conversation is open (mostly commands).
+    global_history: Conversation,
+    /// False while the terminal window is in the background.
+    terminal_focused: bool,
     pub(crate) server_url: String,
     pub(crate) embedded_server: Option<String>,
     pub(crate) log_dir: PathBuf,
@@ -336,6 +417,14 @@ impl App {
         let prefill = s.uid.clone().or(hint).unwrap_or_default();
         App {
             theme: Theme::default(),
+            keymap: Keymap::default(),
+            notify: NotifyPolicy::default(),
+            muted: BTreeSet::new(),
+            search: None,
+            completion: None,
+            history: None,
+            global_history: Conversation::default(),
+            terminal_focused: true,
             server_url: s.server.clone(),
             embedded_server: options.embedded_server.clone(),
             log_dir: options.log_dir.clone(),
@@ -373,6 +462,26 @@ impl App {
         }
     }
 
+    /// Applies the theme, keys and notification settings read at start-up.
+    pub fn configure(&mut self, ui: UiConfig) {
+        self.theme = ui.theme;
+        self.keymap = ui.keymap;
+        self.notify = ui.notify;
+        self.dirty = true;
+    }
+
+    pub fn keymap(&self) -> &Keymap {
+        &self.keymap
+    }
+
+    pub fn search_state(&self) -> Option<&SearchState> {
+        self.search.as_ref()
+    }
+
+    pub fn is_muted(&self, id: &ConvId) -> bool {
+        self.muted.contains(id)
+    }
+
     /// Replaces the clock (ms since the epoch); tests use a fixed one.
     pub fn set_clock(&mut self, clock: fn() -> u64) {
         self.clock = clock;
@@ -385,7 +494,7 @@ impl App {
     /// The commands to run at start: read the watched list, and log in at
     /// once when the settings name a uid.
     pub fn init(&mut self) -> Vec<Command> {
-        let mut out = vec![Command::LoadWatched];
+        let mut out = vec![Command::LoadWatched, Command::LoadMuted];
         if let Some(uid) = self.configured.0.clone() {
             match Uid::new(uid.as_str()) {
                 Ok(uid) => self.start_login(uid, &mut out),
@@ -468,7 +577,14 @@ impl App {
     }
 
     pub fn layout(&self) -> MainLayout {
-        MainLayout::new(Rect::new(0, 0, self.size.0, self.size.1))
+        self.layout_in(Rect::new(0, 0, self.size.0, self.size.1))
+    }
+
+    /// The layout for `area`, with the input box as tall as its text.
+    pub fn layout_in(&self, area: Rect) -> MainLayout {
+        let width = usize::from(MainLayout::new(area).input.width.saturating_sub(2)).max(1);
+        let rows = self.input.row_count(width).min(MAX_INPUT_ROWS);
+        MainLayout::with_input_rows(area, u16::try_from(rows).unwrap_or(1))
     }
 
     // ------------------------------------------------------------ derived
@@ -481,7 +597,7 @@ impl App {
             ConvId::Channel(_) => None,
         }));
         let mut rows: Vec<Uid> = peers.into_iter().collect();
-        rows.sort_by_key(|p| (presence_rank(self.presence_of(p)), p.clone()));
+        rows.sort_by_cached_key(|p| (presence_rank(self.presence_of(p)), p.clone()));
         rows
     }
 
@@ -502,8 +618,16 @@ impl App {
         let Some(info) = self.selected_channel().and_then(|c| self.channels.get(c)) else {
             return Vec::new();
         };
-        let mut rows: Vec<Uid> = info.members.iter().cloned().collect();
-        rows.sort_by_key(|p| (presence_rank(Some(self.member_presence(p))), p.clone()));
+        let mut rows: Vec<Uid> = Vec::with_capacity(info.members.len());
+        // Rank once per member, and sort without cloning ids per comparison.
+        let mut ranked: Vec<(u8, &Uid)> = info
+            .members
+            .iter()
+            .map(|p| (presence_rank(Some(self.member_presence(p))), p))
+            .collect();
+        ranked.sort();
+        rows.clear();
+        rows.extend(ranked.into_iter().map(|(_, p)| p.clone()));
         rows
     }
 
@@ -513,6 +637,7 @@ impl App {
             Focus::Peers => l.peers.is_some(),
             Focus::Channels => l.channels.is_some(),
             Focus::Input => true,
+            Focus::Conversation => l.conversation.height > 0,
             Focus::Members => l.members.is_some(),
             Focus::Attributes => l.attributes.is_some(),
         }
@@ -550,13 +675,22 @@ impl App {
             Event::Paste(text) => {
                 match self.screen {
                     Screen::Login => self.login.input.insert_str(&text),
-                    Screen::Main => {
-                        self.focus = Focus::Input;
-                        self.input.insert_str(&text);
-                    }
+                    Screen::Main => match &mut self.search {
+                        Some(search) if search.editing => {
+                            // A search is one line.
+                            search.query.insert_str(&text.replace(['\n', '\r'], " "));
+                            self.run_search();
+                        }
+                        _ => {
+                            self.focus = Focus::Input;
+                            self.completion = None;
+                            self.input.insert_str(&text);
+                        }
+                    },
                 }
                 self.dirty = true;
             }
+            Event::FocusChanged(focused) => self.terminal_focused = focused,
             Event::Mouse(m) => self.on_mouse(m),
             Event::Rtm(ev) => {
                 self.on_client_event(ev, &mut out);
@@ -617,39 +751,54 @@ impl App {
             return;
         }
         if let Some(help) = &mut self.help {
-            match keymap::action(Context::Overlay, &key) {
+            match self.keymap.action(Context::Overlay, &key) {
                 Some(Action::Back | Action::Help) => self.help = None,
                 Some(Action::Up) => help.scroll = help.scroll.saturating_sub(1),
                 Some(Action::Down) => help.scroll = help.scroll.saturating_add(1),
-                Some(Action::PageUp) => help.scroll = help.scroll.saturating_sub(10),
-                Some(Action::PageDown) => help.scroll = help.scroll.saturating_add(10),
                 Some(Action::Quit) => self.quit(out),
-                _ => {}
+                _ => match self.keymap.action(Context::Global, &key) {
+                    Some(Action::PageUp) => help.scroll = help.scroll.saturating_sub(10),
+                    Some(Action::PageDown) => help.scroll = help.scroll.saturating_add(10),
+                    _ => {}
+                },
             }
             return;
         }
-        let context = if self.focus == Focus::Input {
-            Context::Input
-        } else {
-            Context::List
+        if self.search.as_ref().is_some_and(|s| s.editing) {
+            self.on_search_key(key, out);
+            return;
+        }
+        let context = match self.focus {
+            Focus::Input => Context::Input,
+            Focus::Conversation => Context::Conversation,
+            _ => Context::List,
         };
-        match keymap::action(context, &key) {
-            // `?` is help only on an empty line; F1 always is.
-            Some(Action::Help)
+        let pressed = Key::of_event(&key);
+        let action = self.keymap.action(context, &key);
+        if action != Some(Action::Complete) {
+            self.completion = None;
+        }
+        if !matches!(action, Some(Action::HistoryPrev | Action::HistoryNext)) {
+            self.history = None;
+        }
+        match action {
+            // A plain character bound in the input (`?`) acts only on an empty
+            // input; otherwise it is text.
+            Some(_)
                 if context == Context::Input
-                    && key.code == KeyCode::Char('?')
+                    && pressed.is_plain_char()
                     && !self.input.is_empty() =>
             {
-                self.input.insert_char('?');
+                if let KeyCode::Char(c) = key.code {
+                    self.input.insert_char(c);
+                }
             }
             Some(action) => self.on_action(action, out),
             None => {
                 if let KeyCode::Char(c) = key.code
-                    && !key
-                        .modifiers
-                        .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+                    && pressed.is_plain_char()
                 {
-                    // Typing in a list goes to the input line: there is nothing else to type into.
+                    // Typing in a list goes to the input: there is nothing else to type into.
                     self.focus = Focus::Input;
                     self.input.insert_char(c);
                 }
@@ -657,9 +806,46 @@ impl App {
         }
     }
 
+    /// Keys while a search is being typed.
+    fn on_search_key(&mut self, key: KeyEvent, out: &mut Vec<Command>) {
+        let Some(search) = &mut self.search else {
+            return;
+        };
+        match self.keymap.action(Context::Search, &key) {
+            Some(Action::Quit) => self.quit(out),
+            Some(Action::Back) => self.cancel_search(),
+            Some(Action::Submit) => {
+                search.editing = false;
+                if search.hits.is_empty() {
+                    let q = search.query.text().to_string();
+                    self.search = None;
+                    if !q.is_empty() {
+                        self.note(format!("no match for {q:?}"));
+                    }
+                } else {
+                    self.focus = Focus::Conversation;
+                }
+            }
+            Some(Action::SearchOlder) => self.step_search(true),
+            Some(Action::SearchNewer) => self.step_search(false),
+            Some(action) => {
+                edit(&mut search.query, action);
+                self.run_search();
+            }
+            None => {
+                if let KeyCode::Char(c) = key.code
+                    && Key::of_event(&key).is_plain_char()
+                {
+                    search.query.insert_char(c);
+                    self.run_search();
+                }
+            }
+        }
+    }
+
     fn on_login_key(&mut self, key: KeyEvent, out: &mut Vec<Command>) {
         let input = &mut self.login.input;
-        match keymap::action(Context::Login, &key) {
+        match self.keymap.action(Context::Login, &key) {
             Some(Action::Quit) => self.quit(out),
             Some(Action::Submit) => {
                 if self.login.busy {
@@ -674,9 +860,7 @@ impl App {
             Some(action) => edit(input, action),
             None => {
                 if let KeyCode::Char(c) = key.code
-                    && !key
-                        .modifiers
-                        .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+                    && Key::of_event(&key).is_plain_char()
                 {
                     input.insert_char(c);
                 }
@@ -705,17 +889,40 @@ impl App {
     fn on_action(&mut self, action: Action, out: &mut Vec<Command>) {
         match action {
             Action::Quit => self.quit(out),
-            Action::Help => self.help = Some(HelpOverlay::default()),
-            Action::Back => self.focus = Focus::Input,
-            Action::FocusNext | Action::FocusPrev => self.cycle_focus(action == Action::FocusNext),
-            Action::PageUp => self.scroll_by(self.page_height().saturating_sub(1).max(1) as isize),
-            Action::PageDown => {
-                self.scroll_by(-(self.page_height().saturating_sub(1).max(1) as isize))
+            Action::Help => {
+                self.help = Some(HelpOverlay::default());
             }
+            Action::Back => {
+                if self.search.is_some() {
+                    self.search = None;
+                } else {
+                    self.focus = Focus::Input;
+                }
+            }
+            Action::FocusNext | Action::FocusPrev => self.cycle_focus(action == Action::FocusNext),
+            Action::PageUp => self.scroll(|c, w, h| c.scroll_up(h.saturating_sub(1).max(1), w, h)),
+            Action::PageDown => {
+                self.scroll(|c, w, h| c.scroll_down(h.saturating_sub(1).max(1), w, h))
+            }
+            Action::ScrollTop => self.scroll(|c, w, h| c.to_top(w, h)),
+            Action::ScrollBottom => self.scroll(|c, _, _| c.to_bottom()),
+            Action::NextUnread => self.next_unread(out),
+            Action::NextConversation | Action::PrevConversation => {
+                self.step_conversation(action == Action::NextConversation, out)
+            }
+            Action::Search => self.start_search(String::new()),
+            Action::SearchOlder => self.step_search(true),
+            Action::SearchNewer => self.step_search(false),
             Action::Up | Action::Down => {
                 let up = action == Action::Up;
                 match self.focus {
-                    Focus::Input => self.scroll_by(if up { 1 } else { -1 }),
+                    Focus::Input | Focus::Conversation => self.scroll(|c, w, h| {
+                        if up {
+                            c.scroll_up(1, w, h)
+                        } else {
+                            c.scroll_down(1, w, h)
+                        }
+                    }),
                     Focus::Peers => {
                         let rows = self.peer_rows();
                         self.peers_cursor = step(&rows, self.peers_cursor.as_ref(), up);
@@ -739,6 +946,17 @@ impl App {
             }
             Action::Open => self.open_from_focus(out),
             Action::Submit => self.submit(out),
+            Action::Newline => self.input.insert_char('\n'),
+            Action::Complete => {
+                if self.input.is_empty() {
+                    self.cycle_focus(true);
+                } else {
+                    self.complete();
+                }
+            }
+            Action::HistoryPrev | Action::HistoryNext => {
+                self.recall(action == Action::HistoryPrev);
+            }
             other => edit(&mut self.input, other),
         }
     }
@@ -746,7 +964,7 @@ impl App {
     fn cycle_focus(&mut self, forward: bool) {
         let order = Focus::ORDER;
         let n = order.len();
-        let mut i = order.iter().position(|f| *f == self.focus).unwrap_or(2);
+        let mut i = order.iter().position(|f| *f == self.focus).unwrap_or(3);
         for _ in 0..n {
             i = if forward {
                 (i + 1) % n
@@ -773,28 +991,38 @@ impl App {
         }
     }
 
-    /// Scrolls the open conversation; positive is up (older).
-    fn scroll_by(&mut self, lines: isize) {
+    /// Moves the view of the open conversation with `f(conversation, width, height)`.
+    fn scroll(&mut self, f: impl FnOnce(&mut Conversation, usize, usize)) {
         let (width, page) = (self.text_width(), self.page_height());
-        let Some(conv) = self
+        if let Some(conv) = self
             .selected
             .as_ref()
             .and_then(|s| self.conversations.get_mut(s))
-        else {
-            return;
-        };
-        let wanted = conv.scroll.saturating_add_signed(lines);
-        let max = conv.line_count(width, wanted + page).saturating_sub(page);
-        conv.scroll = wanted.min(max);
+        {
+            f(conv, width, page);
+        }
     }
 
     fn on_mouse(&mut self, m: MouseEvent) {
-        if self.screen != Screen::Main || self.help.is_some() {
+        if self.screen != Screen::Main {
+            return;
+        }
+        if let Some(help) = &mut self.help {
+            match m.kind {
+                MouseEventKind::ScrollUp => {
+                    help.scroll = help.scroll.saturating_sub(WHEEL_LINES as u16)
+                }
+                MouseEventKind::ScrollDown => {
+                    help.scroll = help.scroll.saturating_add(WHEEL_LINES as u16)
+                }
+                _ => return,
+            }
+            self.dirty = true;
             return;
         }
         match m.kind {
-            MouseEventKind::ScrollUp => self.scroll_by(WHEEL_LINES as isize),
-            MouseEventKind::ScrollDown => self.scroll_by(-(WHEEL_LINES as isize)),
+            MouseEventKind::ScrollUp => self.scroll(|c, w, h| c.scroll_up(WHEEL_LINES, w, h)),
+            MouseEventKind::ScrollDown => self.scroll(|c, w, h| c.scroll_down(WHEEL_LINES, w, h)),
             MouseEventKind::Down(_) => {
                 let l = self.layout();
                 let at = Position::new(m.column, m.row);
@@ -802,7 +1030,7 @@ impl App {
                 let focus = [
                     (l.peers, Focus::Peers),
                     (l.channels, Focus::Channels),
-                    (Some(l.conversation), Focus::Input),
+                    (Some(l.conversation), Focus::Conversation),
                     (Some(l.input), Focus::Input),
                     (l.members, Focus::Members),
                     (l.attributes, Focus::Attributes),
@@ -811,13 +1039,325 @@ impl App {
                 .find(|(r, _)| hit(*r))
                 .map(|(_, f)| f);
                 let Some(focus) = focus else { return };
-                if self.focus != focus {
-                    self.focus = focus;
-                }
+                self.focus = focus;
             }
             _ => return,
         }
         self.dirty = true;
+    }
+
+    // ------------------------------------------------------------ search
+
+    fn start_search(&mut self, query: String) {
+        let Some(conv) = self
+            .selected
+            .as_ref()
+            .and_then(|s| self.conversations.get(s))
+        else {
+            self.error("no conversation is open to search");
+            return;
+        };
+        self.search = Some(SearchState {
+            query: InputLine::with_text(query),
+            editing: true,
+            hits: Vec::new(),
+            current: None,
+            origin: conv.scroll,
+        });
+        self.run_search();
+    }
+
+    /// Finds the query's hits and shows the newest one (as you type).
+    fn run_search(&mut self) {
+        let (width, page) = (self.text_width(), self.page_height());
+        let Some(search) = &mut self.search else {
+            return;
+        };
+        let Some(conv) = self
+            .selected
+            .as_ref()
+            .and_then(|s| self.conversations.get_mut(s))
+        else {
+            self.search = None;
+            return;
+        };
+        search.hits = conv.search(search.query.text());
+        search.current = search.hits.len().checked_sub(1);
+        match search.current_entry() {
+            Some(e) => conv.show_entry(e, width, page),
+            None => conv.scroll = search.origin,
+        }
+    }
+
+    /// Steps to the next older (or newer) hit.
+    fn step_search(&mut self, older: bool) {
+        let (width, page) = (self.text_width(), self.page_height());
+        let Some(search) = &mut self.search else {
+            let hint = self
+                .keymap
+                .first_key(Context::Global, Action::Search)
+                .map_or_else(|| "/search".to_string(), |k| k.label());
+            self.note(format!("no search; {hint} starts one"));
+            return;
+        };
+        let n = search.hits.len();
+        if n == 0 {
+            return;
+        }
+        let i = search.current.unwrap_or(n - 1);
+        let next = if older {
+            i.checked_sub(1)
+        } else {
+            (i + 1 < n).then_some(i + 1)
+        };
+        let Some(next) = next else {
+            let end = if older { "oldest" } else { "newest" };
+            self.note(format!("that was the {end} match"));
+            return;
+        };
+        search.current = Some(next);
+        if let Some(e) = search.current_entry()
+            && let Some(conv) = self
+                .selected
+                .as_ref()
+                .and_then(|s| self.conversations.get_mut(s))
+        {
+            conv.show_entry(e, width, page);
+        }
+    }
+
+    fn cancel_search(&mut self) {
+        if let Some(search) = self.search.take()
+            && let Some(conv) = self
+                .selected
+                .as_ref()
+                .and_then(|s| self.conversations.get_mut(s))
+        {
+            conv.scroll = search.origin;
+        }
+    }
+
+    // --------------------------------------------------- unread, panes
+
+    /// The conversations in pane order: peers, then channels.
+    pub fn conversation_order(&self) -> Vec<ConvId> {
+        self.peer_rows()
+            .into_iter()
+            .map(ConvId::Peer)
+            .chain(self.channel_rows().into_iter().map(ConvId::Channel))
+            .collect()
+    }
+
+    /// Opens the conversation with unread messages that matters most:
+    /// mentions first, then the others; muted ones last; in pane order.
+    fn next_unread(&mut self, out: &mut Vec<Command>) {
+        let order = self.conversation_order();
+        let best = order
+            .iter()
+            .enumerate()
+            .filter_map(|(i, id)| {
+                let c = self.conversations.get(id)?;
+                (c.unread > 0 && self.selected.as_ref() != Some(id))
+                    .then(|| ((c.mentions == 0, self.muted.contains(id), i), id.clone()))
+            })
+            .min();
+        match best {
+            Some((_, id)) => {
+                self.open(id, out);
+                self.focus = Focus::Input;
+            }
+            None => self.note("no unread messages"),
+        }
+    }
+
+    fn step_conversation(&mut self, forward: bool, out: &mut Vec<Command>) {
+        let order = self.conversation_order();
+        if order.is_empty() {
+            return;
+        }
+        let n = order.len();
+        let i = match self
+            .selected
+            .as_ref()
+            .and_then(|s| order.iter().position(|o| o == s))
+        {
+            Some(i) if forward => (i + 1) % n,
+            Some(i) => (i + n - 1) % n,
+            None => 0,
+        };
+        self.open(order[i].clone(), out);
+    }
+
+    // --------------------------------------------- completion, history
+
+    /// Every name Tab can complete to in a plain message: peers we know,
+    /// members of joined channels; not ourselves.
+    fn known_peers(&self) -> BTreeSet<Uid> {
+        let mut all: BTreeSet<Uid> = self.peer_rows().into_iter().collect();
+        for info in self.channels.values() {
+            all.extend(info.members.iter().cloned());
+        }
+        if let Some(me) = &self.me {
+            all.remove(me);
+        }
+        all
+    }
+
+    /// Completes the word before the cursor; pressed again, the next candidate.
+    fn complete(&mut self) {
+        if let Some(c) = &mut self.completion {
+            c.index = (c.index + 1) % c.candidates.len();
+            let (start, original, pick) =
+                (c.start, c.original.clone(), c.candidates[c.index].clone());
+            self.apply_completion(start, &original, &pick);
+            return;
+        }
+        let text = self.input.text().to_string();
+        let chars: Vec<char> = text.chars().collect();
+        let cursor = self.input.cursor();
+        let mut start = cursor;
+        while start > 0 && !chars[start - 1].is_whitespace() {
+            start -= 1;
+        }
+        let word: String = chars[start..cursor].iter().collect();
+        let before: String = chars[..start].iter().collect();
+        let first_word = before.trim().is_empty();
+        let command = before
+            .split_whitespace()
+            .next()
+            .filter(|w| w.starts_with('/'));
+        let quote = |s: String| {
+            if s.contains(char::is_whitespace) {
+                format!("\"{s}\"")
+            } else {
+                s
+            }
+        };
+        let lower = word.to_lowercase();
+        let matches = |name: &str| name.to_lowercase().starts_with(&lower);
+        let channels = |prefix: &str| -> Vec<String> {
+            self.channels
+                .keys()
+                .map(|c| format!("{prefix}{c}"))
+                .filter(|c| matches(c))
+                .collect()
+        };
+        let peers = || -> Vec<String> {
+            self.known_peers()
+                .into_iter()
+                .map(|p| p.to_string())
+                .filter(|p| matches(p) || matches(&format!("@{p}")))
+                .collect()
+        };
+        let in_channel = matches!(self.selected, Some(ConvId::Channel(_)));
+        let candidates: Vec<String> = if first_word && word.starts_with('/') {
+            commands::COMMANDS
+                .iter()
+                .map(|c| format!("/{} ", c.name))
+                .filter(|c| matches(c))
+                .collect()
+        } else if word.starts_with('#') {
+            channels("#").into_iter().map(|c| c + " ").collect()
+        } else if matches!(
+            command,
+            Some("/join" | "/leave" | "/cattr" | "/mute" | "/unmute")
+        ) {
+            let mut c = channels("");
+            if matches!(command, Some("/mute" | "/unmute")) {
+                c.extend(peers());
+            }
+            c.into_iter().map(|c| quote(c) + " ").collect()
+        } else if command.is_some() {
+            peers().into_iter().map(|p| quote(p) + " ").collect()
+        } else {
+            // A name at the start of a channel message addresses someone: "bob: ".
+            let suffix = if first_word && in_channel { ": " } else { " " };
+            let at = if word.starts_with('@') { "@" } else { "" };
+            peers()
+                .into_iter()
+                .map(|p| format!("{at}{p}{suffix}"))
+                .collect()
+        };
+        if candidates.is_empty() {
+            self.note(format!("nothing to complete for {word:?}"));
+            return;
+        }
+        let pick = candidates[0].clone();
+        // Keep the text after the cursor; complete only what is before it.
+        let original: String = chars[..start]
+            .iter()
+            .chain(chars[cursor..].iter())
+            .collect();
+        self.apply_completion(start, &original, &pick);
+        if candidates.len() > 1 {
+            self.note(format!(
+                "{} matches: {}",
+                candidates.len(),
+                join_names(candidates.iter().take(8).map(|c| c.trim_end()))
+            ));
+        }
+        self.completion = Some(Completion {
+            start,
+            original,
+            candidates,
+            index: 0,
+        });
+    }
+
+    fn apply_completion(&mut self, start: usize, original: &str, pick: &str) {
+        let mut input = InputLine::with_text(original);
+        input.home();
+        for _ in 0..start {
+            input.right();
+        }
+        input.replace_range(start, start, pick);
+        self.input = input;
+    }
+
+    /// The history of the open conversation (or of the no-conversation input).
+    fn history_of_selected(&mut self) -> &mut Conversation {
+        match &self.selected {
+            Some(id) => self.conversations.entry(id.clone()).or_default(),
+            None => &mut self.global_history,
+        }
+    }
+
+    /// Up/Down in the input: move between its rows first, then through the
+    /// lines sent from this conversation.
+    fn recall(&mut self, older: bool) {
+        let width = usize::from(self.layout().input.width.saturating_sub(2)).max(1);
+        if self.input.move_row(width, older) {
+            return;
+        }
+        let current = self.input.text().to_string();
+        let nav = self.history.take();
+        let history = self.history_of_selected().history.clone();
+        let next = match (nav, older) {
+            (None, true) => history.len().checked_sub(1).map(|pos| HistoryNav {
+                pos,
+                draft: current,
+            }),
+            (None, false) => None,
+            (Some(n), true) => Some(HistoryNav {
+                pos: n.pos.saturating_sub(1),
+                ..n
+            }),
+            (Some(n), false) if n.pos + 1 < history.len() => Some(HistoryNav {
+                pos: n.pos + 1,
+                ..n
+            }),
+            (Some(n), false) => {
+                // Past the newest: back to what was being typed.
+                self.input = InputLine::with_text(n.draft);
+                None
+            }
+        };
+        if let Some(n) = &next
+            && let Some(line) = history.get(n.pos)
+        {
+            self.input = InputLine::with_text(line.clone());
+        }
+        self.history = next;
     }
 
     fn open_from_focus(&mut self, out: &mut Vec<Command>) {
@@ -825,7 +1365,7 @@ impl App {
             Focus::Peers => self.peers_cursor.clone().map(ConvId::Peer),
             Focus::Channels => self.channels_cursor.clone().map(ConvId::Channel),
             Focus::Members => self.members_cursor.clone().map(ConvId::Peer),
-            Focus::Input | Focus::Attributes => None,
+            Focus::Input | Focus::Conversation | Focus::Attributes => None,
         };
         if let Some(target) = target {
             self.open(target, out);
@@ -833,10 +1373,33 @@ impl App {
         }
     }
 
-    /// Makes `id` the open conversation (creating it) and clears its unread count.
+    /// Makes `id` the open conversation (creating it): clears its unread
+    /// count, puts the "new" line where unread began, and swaps the input
+    /// with the conversation's draft.
     pub(crate) fn open(&mut self, id: ConvId, out: &mut Vec<Command>) {
+        if self.selected.as_ref() != Some(&id) {
+            let draft = self.input.take();
+            if let Some(old) = self
+                .selected
+                .as_ref()
+                .and_then(|s| self.conversations.get_mut(s))
+            {
+                old.draft = draft;
+                old.marker = None;
+            }
+            self.search = None;
+            self.completion = None;
+            self.history = None;
+            let conv = self.conversations.entry(id.clone()).or_default();
+            self.input = InputLine::with_text(std::mem::take(&mut conv.draft));
+        }
         let conv = self.conversations.entry(id.clone()).or_default();
+        if conv.unread > 0 {
+            conv.marker = conv.first_unread;
+        }
         conv.unread = 0;
+        conv.mentions = 0;
+        conv.first_unread = None;
         if let ConvId::Peer(p) = &id {
             self.peers_cursor = Some(p.clone());
             self.follow(&p.clone(), out);
@@ -864,6 +1427,7 @@ impl App {
         if line.trim().is_empty() {
             return;
         }
+        self.history_of_selected().remember(&line);
         let run = if let Some(literal) = line.strip_prefix("//") {
             // `//text` sends "/text": a way to start a message with a slash.
             self.send_to_selected(format!("/{literal}"), out)
@@ -905,7 +1469,7 @@ impl App {
         self.next_id += 1;
         let ts = self.now();
         let conv = self.conversations.entry(id.clone()).or_default();
-        conv.scroll = 0;
+        conv.to_bottom();
         conv.push(Entry {
             ts,
             kind: EntryKind::Message {
@@ -913,6 +1477,7 @@ impl App {
                 text: text.clone(),
                 offline: false,
                 delivery: Delivery::Sending(msg_id),
+                mention: false,
             },
         });
         out.push(match id {
@@ -927,6 +1492,33 @@ impl App {
                 id: msg_id,
             },
         });
+        Ok(())
+    }
+
+    /// /mute and /unmute: the named conversation, or the open one.
+    fn set_muted(
+        &mut self,
+        target: Option<ConvId>,
+        mute: bool,
+        out: &mut Vec<Command>,
+    ) -> Result<(), String> {
+        let Some(id) = target.or_else(|| self.selected.clone()) else {
+            return Err(
+                "no conversation is open; say which: /mute <peer> or /mute #channel".into(),
+            );
+        };
+        let changed = if mute {
+            self.muted.insert(id.clone())
+        } else {
+            self.muted.remove(&id)
+        };
+        let word = if mute { "muted" } else { "unmuted" };
+        if changed {
+            self.info(format!("{id} {word}"));
+            out.push(Command::SaveMuted(self.muted.iter().cloned().collect()));
+        } else {
+            self.info(format!("{id} was already {word}"));
+        }
         Ok(())
     }
 
@@ -1006,12 +1598,46 @@ impl App {
                     explicit: true,
                 })
             }
-            SlashCommand::Help(None) => self.help = Some(HelpOverlay::default()),
-            SlashCommand::Help(Some(spec)) => {
-                self.info(format!(
-                    "/{} {} — {}",
-                    spec.name, spec.args, spec.description
-                ));
+            SlashCommand::Help(topic) => {
+                self.help = Some(HelpOverlay { scroll: 0, topic });
+            }
+            SlashCommand::Search(text) => {
+                self.start_search(text);
+                if let Some(s) = &mut self.search {
+                    s.editing = false;
+                    if s.hits.is_empty() {
+                        let q = s.query.text().to_string();
+                        self.search = None;
+                        self.note(format!("no match for {q:?}"));
+                    } else {
+                        self.focus = Focus::Conversation;
+                    }
+                }
+            }
+            SlashCommand::Mute(target) => self.set_muted(target, true, out)?,
+            SlashCommand::Unmute(target) => self.set_muted(target, false, out)?,
+            SlashCommand::Clear => {
+                let Some(conv) = self
+                    .selected
+                    .as_ref()
+                    .and_then(|s| self.conversations.get_mut(s))
+                else {
+                    return Err("no conversation is open".into());
+                };
+                // Keep messages still on their way: their results must find them.
+                conv.entries.retain(|e| {
+                    matches!(
+                        e.kind,
+                        EntryKind::Message {
+                            delivery: Delivery::Sending(_),
+                            ..
+                        }
+                    )
+                });
+                conv.to_bottom();
+                conv.marker = None;
+                conv.first_unread = None;
+                self.search = None;
             }
             SlashCommand::Quit => self.quit(out),
         }
@@ -1021,19 +1647,73 @@ impl App {
     // ------------------------------------------------------ SDK events
 
     /// Adds an incoming entry to a conversation: unread when it is not the
-    /// open one, and the view keeps its place when scrolled up.
-    fn push_incoming(&mut self, id: ConvId, entry: Entry, counts_unread: bool) {
-        let width = self.text_width();
+    /// open one (or the view is scrolled up: "new below"); a message that
+    /// mentions us, or any direct message, may ring the bell.
+    fn push_incoming(
+        &mut self,
+        id: ConvId,
+        entry: Entry,
+        counts_unread: bool,
+        out: &mut Vec<Command>,
+    ) {
         let open = self.selected.as_ref() == Some(&id);
-        let me = self.me.clone();
-        let conv = self.conversations.entry(id).or_default();
-        if open && conv.scroll > 0 {
-            conv.scroll += entry_lines(&entry, me.as_ref(), &self.theme, width).len();
+        let conv = self.conversations.entry(id.clone()).or_default();
+        let mention = matches!(entry.kind, EntryKind::Message { mention: true, .. });
+        if counts_unread {
+            if !open {
+                if conv.unread == 0 {
+                    conv.first_unread = Some(conv.entries.len());
+                }
+                conv.unread += 1;
+                conv.mentions += usize::from(mention);
+            } else if conv.scroll != Scroll::Bottom {
+                conv.new_below += 1;
+            }
         }
-        if !open && counts_unread {
-            conv.unread += 1;
+        let at_bottom = conv.scroll == Scroll::Bottom;
+        let notification = match &entry.kind {
+            EntryKind::Message { from, text, .. } if counts_unread => {
+                let level = if self.muted.contains(&id) {
+                    NotifyLevel::None
+                } else {
+                    self.notify.level(&id)
+                };
+                let wanted = match level {
+                    NotifyLevel::All => true,
+                    NotifyLevel::Mentions => mention,
+                    NotifyLevel::None => false,
+                };
+                // Looking at it already: no need to call.
+                let seen = open && at_bottom && self.terminal_focused;
+                (wanted
+                    && !seen
+                    && (self.notify.bell || self.notify.desktop != super::notify::Desktop::Off))
+                    .then(|| Notification {
+                        bell: self.notify.bell,
+                        desktop: self.notify.desktop,
+                        title: match &id {
+                            ConvId::Peer(p) => format!("rtm: {p}"),
+                            ConvId::Channel(c) => format!("rtm: {from} in #{c}"),
+                        },
+                        body: text.clone(),
+                    })
+            }
+            _ => None,
+        };
+        if conv.push(entry) > 0 && open {
+            // Entry indexes moved; find the hits again.
+            self.run_search();
         }
-        conv.push(entry);
+        if let Some(n) = notification {
+            out.push(Command::Notify(n));
+        }
+    }
+
+    /// True when a message from `from` with `text` names us.
+    fn is_mention(&self, from: &Uid, text: &str) -> bool {
+        self.me
+            .as_ref()
+            .is_some_and(|me| me != from && mentions(text, me))
     }
 
     fn on_client_event(&mut self, ev: ClientEvent, out: &mut Vec<Command>) {
@@ -1052,16 +1732,18 @@ impl App {
                 } else {
                     self.now()
                 };
+                let text = text_of(&message);
                 let entry = Entry {
                     ts,
                     kind: EntryKind::Message {
+                        mention: self.is_mention(&peer_id, &text),
                         from: peer_id.clone(),
-                        text: text_of(&message),
+                        text,
                         offline: props.is_offline_message,
                         delivery: Delivery::Received,
                     },
                 };
-                self.push_incoming(ConvId::Peer(peer_id.clone()), entry, true);
+                self.push_incoming(ConvId::Peer(peer_id.clone()), entry, true, out);
                 self.follow(&peer_id, out);
                 // With nothing open, show the first message that arrives.
                 if self.selected.is_none() {
@@ -1082,7 +1764,7 @@ impl App {
                 }
             }
             ClientEvent::Channel { channel_id, event } => {
-                self.on_channel_event(channel_id, event);
+                self.on_channel_event(channel_id, event, out);
             }
             ClientEvent::Restored {
                 rejoined, failed, ..
@@ -1154,7 +1836,12 @@ impl App {
         }
     }
 
-    fn on_channel_event(&mut self, channel: ChannelId, event: ChannelEvent) {
+    fn on_channel_event(
+        &mut self,
+        channel: ChannelId,
+        event: ChannelEvent,
+        out: &mut Vec<Command>,
+    ) {
         if !self.channels.contains_key(&channel) {
             // Late events for a channel we left; nothing shows it any more.
             return;
@@ -1172,16 +1859,18 @@ impl App {
                 } else {
                     now
                 };
+                let text = text_of(&message);
                 let entry = Entry {
                     ts,
                     kind: EntryKind::Message {
+                        mention: self.is_mention(&member_id, &text),
                         from: member_id,
-                        text: text_of(&message),
+                        text,
                         offline: props.is_offline_message,
                         delivery: Delivery::Received,
                     },
                 };
-                self.push_incoming(id, entry, true);
+                self.push_incoming(id, entry, true, out);
             }
             ChannelEvent::MemberJoined(uid) => {
                 if let Some(info) = self.channels.get_mut(&channel)
@@ -1193,7 +1882,7 @@ impl App {
                     ts: now,
                     kind: EntryKind::Quiet(format!("-- {uid} joined")),
                 };
-                self.push_incoming(id, entry, false);
+                self.push_incoming(id, entry, false, out);
             }
             ChannelEvent::MemberLeft(uid) => {
                 if let Some(info) = self.channels.get_mut(&channel)
@@ -1208,7 +1897,7 @@ impl App {
                     ts: now,
                     kind: EntryKind::Quiet(format!("-- {uid} left")),
                 };
-                self.push_incoming(id, entry, false);
+                self.push_incoming(id, entry, false, out);
             }
             ChannelEvent::MemberCountUpdated(n) => {
                 if let Some(info) = self.channels.get_mut(&channel) {
@@ -1535,6 +2224,15 @@ impl App {
                     self.error(format!("cannot save the watched list: {e}"));
                 }
             }
+            CommandResult::MutedLoaded(result) => match result {
+                Ok(ids) => self.muted.extend(ids),
+                Err(e) => self.error(format!("cannot read the muted list: {e}")),
+            },
+            CommandResult::MutedSaved(result) => {
+                if let Err(e) = result {
+                    self.error(format!("cannot save the muted list: {e}"));
+                }
+            }
         }
     }
 
@@ -1584,6 +2282,8 @@ fn edit(input: &mut InputLine, action: Action) {
         Action::Left => input.left(),
         Action::Right => input.right(),
         Action::Home => input.home(),
+        Action::WordLeft => input.word_left(),
+        Action::WordRight => input.word_right(),
         Action::End => input.end(),
         Action::Backspace => input.backspace(),
         Action::Delete => input.delete(),

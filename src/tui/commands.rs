@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use super::conversation::ConvId;
 use crate::protocol::{ChannelId, IdError, Uid};
 
 /// One row of the command table.
@@ -12,6 +13,8 @@ pub struct CommandSpec {
     pub name: &'static str,
     pub args: &'static str,
     pub description: &'static str,
+    /// `/help <name>`: more on the command, with examples; one line each.
+    pub details: &'static [&'static str],
 }
 
 /// Every slash command, in the order the help overlay lists them.
@@ -20,51 +23,118 @@ pub const COMMANDS: &[CommandSpec] = &[
         name: "msg",
         args: "<peer> <text>",
         description: "open a direct conversation with <peer> and send <text>",
+        details: &[
+            "Opens the direct conversation and sends the rest of the line as one message.",
+            "Quote a uid that has spaces: /msg \"bob smith\" hello",
+            "When the peer is offline the server stores the message (offline_messages in client.toml).",
+        ],
     },
     CommandSpec {
         name: "join",
         args: "<channel>",
         description: "join a channel and open it",
+        details: &[
+            "Joins the channel and opens it; its members and attributes fill the right column.",
+            "Example: /join general   (a leading # is fine: /join #general)",
+        ],
     },
     CommandSpec {
         name: "leave",
         args: "[channel]",
         description: "leave a channel (default: the open one)",
+        details: &[
+            "Leaves the open channel, or the one named.",
+            "Example: /leave #random",
+        ],
     },
     CommandSpec {
         name: "watch",
         args: "<uid>…",
         description: "follow peers' online state (remembered in watched.txt)",
+        details: &[
+            "Subscribes to the peers' online state; changes show in the status bar.",
+            "Example: /watch bob carol",
+        ],
     },
     CommandSpec {
         name: "unwatch",
         args: "<uid>…",
         description: "stop following peers' online state",
+        details: &["Stops following the peers' online state and forgets them in watched.txt."],
     },
     CommandSpec {
         name: "status",
         args: "<uid>…",
         description: "ask once whether peers are online",
+        details: &[
+            "Asks the server once; the answer shows in the status bar.",
+            "Example: /status bob",
+        ],
     },
     CommandSpec {
         name: "attr",
         args: "set|put k=v… | del k… | clear | get <uid> [k…]",
         description: "your user attributes (set replaces all, put adds); get reads anyone's",
+        details: &[
+            "set replaces all your attributes, put adds or updates, del removes keys, clear removes all.",
+            "Example: /attr put mood=busy city=\"New York\"",
+            "get reads anyone's: /attr get bob mood",
+        ],
     },
     CommandSpec {
         name: "cattr",
         args: "set|put|del|clear <channel> … [--notify] | get <channel> [k…]",
         description: "channel attributes; --notify tells the channel's members",
+        details: &[
+            "Channel attributes, shared by everyone in the channel.",
+            "Example: /cattr put #general topic=\"release 0.2\" --notify",
+            "--notify tells the members; get reads them: /cattr get #general",
+        ],
+    },
+    CommandSpec {
+        name: "search",
+        args: "<text>",
+        description: "search the open conversation (also Ctrl-F, or / in a pane)",
+        details: &[
+            "Shows the newest match; n / N step to older / newer ones in the conversation pane.",
+            "Matches ignore case. Esc ends the search.",
+        ],
+    },
+    CommandSpec {
+        name: "mute",
+        args: "[peer | #channel]",
+        description: "no bell or notification for a conversation (default: the open one)",
+        details: &[
+            "Muted conversations still count unread messages, shown dimmed with ⊘.",
+            "Remembered in muted.txt. Example: /mute #random",
+        ],
+    },
+    CommandSpec {
+        name: "unmute",
+        args: "[peer | #channel]",
+        description: "notify again for a muted conversation",
+        details: &["Example: /unmute #random"],
+    },
+    CommandSpec {
+        name: "clear",
+        args: "",
+        description: "clear the open conversation on this screen",
+        details: &["Only this screen forgets the lines; nothing is deleted on the server."],
     },
     CommandSpec {
         name: "help",
         args: "[command]",
         description: "show keys and commands, or how to use one command",
+        details: &[
+            "Without a command: every key and command. With one: this page.",
+            "Example: /help cattr",
+        ],
     },
     CommandSpec {
         name: "quit",
         args: "",
         description: "log out and leave the messenger",
+        details: &["Logs out (so peers see you leave at once) and restores the terminal."],
     },
 ];
 
@@ -123,6 +193,10 @@ pub enum SlashCommand {
         keys: Option<Vec<String>>,
     },
     Help(Option<&'static CommandSpec>),
+    Search(String),
+    Mute(Option<ConvId>),
+    Unmute(Option<ConvId>),
+    Clear,
     Quit,
 }
 
@@ -340,6 +414,29 @@ pub fn parse(line: &str) -> Result<SlashCommand, ParseError> {
             _ => Err(cx.usage("one command at a time")),
         },
         "quit" => Ok(SlashCommand::Quit),
+        "clear" => Ok(SlashCommand::Clear),
+        "search" => {
+            let text = rest.trim();
+            if text.is_empty() {
+                return Err(cx.usage("say what to look for"));
+            }
+            Ok(SlashCommand::Search(text.to_string()))
+        }
+        "mute" | "unmute" => {
+            let target = match args.as_slice() {
+                [] => None,
+                [name] => Some(match name.strip_prefix('#') {
+                    Some(c) => ConvId::Channel(cx.channel(c)?),
+                    None => ConvId::Peer(cx.uid(name)?),
+                }),
+                _ => return Err(cx.usage("one conversation at a time")),
+            };
+            Ok(if found.name == "mute" {
+                SlashCommand::Mute(target)
+            } else {
+                SlashCommand::Unmute(target)
+            })
+        }
         // Every name in COMMANDS has an arm above; a new row without one is a bug
         // that the `every_command_in_the_table_parses` test catches.
         other => Err(ParseError::Unknown(other.to_string())),
@@ -437,6 +534,10 @@ mod tests {
             "/cattr get a",
             "/help",
             "/quit",
+            "/search x",
+            "/mute #a",
+            "/unmute bob",
+            "/clear",
         ];
         for spec in COMMANDS {
             let line = examples
@@ -456,6 +557,16 @@ mod tests {
         assert_eq!(
             parse("/help join").unwrap(),
             SlashCommand::Help(spec("join"))
+        );
+        assert_eq!(
+            parse("/mute #random").unwrap(),
+            SlashCommand::Mute(Some(ConvId::Channel(ChannelId::new("random").unwrap())))
+        );
+        assert_eq!(parse("/unmute").unwrap(), SlashCommand::Unmute(None));
+        assert!(parse("/search").is_err());
+        assert_eq!(
+            parse("/search  a b ").unwrap(),
+            SlashCommand::Search("a b".into())
         );
     }
 }

@@ -8,7 +8,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use unicode_width::UnicodeWidthChar;
 
-use super::theme::Theme;
+use super::theme::{MENTION_MARK, Theme};
 use crate::protocol::{ChannelId, Uid};
 
 /// Oldest entries are dropped beyond this many, so a long-running session
@@ -53,12 +53,24 @@ pub enum EntryKind {
         /// Stored by the server while we were offline.
         offline: bool,
         delivery: Delivery,
+        /// The text names us (decided once, on arrival).
+        mention: bool,
     },
     /// Joins and leaves: `-- bob joined`, drawn dim.
     Quiet(String),
     /// Notes about the conversation ("bob is offline: stored …").
     System(String),
     Error(String),
+}
+
+impl EntryKind {
+    /// The text a search looks in.
+    pub fn text(&self) -> &str {
+        match self {
+            EntryKind::Message { text, .. } => text,
+            EntryKind::Quiet(t) | EntryKind::System(t) | EntryKind::Error(t) => t,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,21 +80,96 @@ pub struct Entry {
     pub kind: EntryKind,
 }
 
+/// Where the view of a conversation is. Anchored to an entry rather than
+/// counted in lines from the bottom, so scrolling, drawing and new messages
+/// cost what is on screen, never what is above it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Scroll {
+    /// Following the newest line.
+    #[default]
+    Bottom,
+    /// The bottom row of the view shows line `line` (of its wrapped lines)
+    /// of entry `entry`.
+    Anchor { entry: usize, line: usize },
+}
+
+/// What the drawing of a conversation marks besides the entries.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Highlight<'a> {
+    /// Search text: its occurrences are marked.
+    pub query: Option<&'a str>,
+    /// The entry of the current search hit.
+    pub current: Option<usize>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Conversation {
     pub entries: Vec<Entry>,
     /// Messages that arrived while another conversation was open.
     pub unread: usize,
-    /// Lines scrolled up from the bottom; 0 follows new messages.
-    pub scroll: usize,
+    /// Of those, the ones that name us.
+    pub mentions: usize,
+    pub scroll: Scroll,
+    /// Messages that arrived below the view while scrolled up.
+    pub new_below: usize,
+    /// The first entry not yet seen (while `unread` > 0).
+    pub first_unread: Option<usize>,
+    /// The "new" line is drawn above this entry: where unread began when the
+    /// conversation was last opened.
+    pub marker: Option<usize>,
+    /// Lines sent from this conversation, oldest first (Up/Down recall them).
+    pub history: Vec<String>,
+    /// What was being typed here when another conversation was opened.
+    pub draft: String,
+}
+
+/// How many sent lines each conversation remembers for Up/Down.
+pub const HISTORY_LEN: usize = 100;
+
+/// Does `text` name `me` (as a whole word, any case, with or without `@`)?
+pub fn mentions(text: &str, me: &Uid) -> bool {
+    let hay = text.to_ascii_lowercase();
+    let needle = me.as_str().to_ascii_lowercase();
+    if needle.is_empty() {
+        return false;
+    }
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    let mut from = 0;
+    while let Some(i) = hay[from..].find(&needle) {
+        let at = from + i;
+        let before = hay[..at].chars().next_back();
+        let after = hay[at + needle.len()..].chars().next();
+        if !word(before) && !word(after) {
+            return true;
+        }
+        from = at + needle.len().max(1);
+        while !hay.is_char_boundary(from) {
+            from += 1;
+        }
+    }
+    false
 }
 
 impl Conversation {
-    pub fn push(&mut self, entry: Entry) {
+    /// Adds an entry; returns how many of the oldest were dropped to stay
+    /// within [`MAX_ENTRIES`] (indexes into `entries` shift by that much).
+    pub fn push(&mut self, entry: Entry) -> usize {
+        let mut dropped = 0;
         if self.entries.len() >= MAX_ENTRIES {
-            self.entries.drain(..MAX_ENTRIES / 10);
+            dropped = MAX_ENTRIES / 10;
+            self.entries.drain(..dropped);
+            let shift = |i: Option<usize>| i.and_then(|i| i.checked_sub(dropped));
+            self.first_unread = shift(self.first_unread);
+            self.marker = shift(self.marker);
+            if let Scroll::Anchor { entry, line } = self.scroll {
+                self.scroll = match entry.checked_sub(dropped) {
+                    Some(entry) => Scroll::Anchor { entry, line },
+                    None => Scroll::Anchor { entry: 0, line: 0 },
+                };
+            }
         }
         self.entries.push(entry);
+        dropped
     }
 
     /// The entry of our own message `id` that is still on its way.
@@ -92,43 +179,227 @@ impl Conversation {
         })
     }
 
-    /// The lines to draw in a `width` x `height` viewport scrolled `scroll`
-    /// lines up from the bottom, plus the scroll actually used (clamped so the
-    /// first line never leaves the top). Wraps only the entries it shows.
+    /// Entry `i` as drawn: the "new" line first when it carries the marker.
+    pub fn block(
+        &self,
+        i: usize,
+        me: Option<&Uid>,
+        theme: &Theme,
+        width: usize,
+        hl: Highlight,
+    ) -> Vec<Line<'static>> {
+        let Some(entry) = self.entries.get(i) else {
+            return Vec::new();
+        };
+        let mut lines = Vec::new();
+        if self.marker == Some(i) {
+            lines.push(marker_line(theme, width));
+        }
+        lines.extend(entry_lines(
+            entry,
+            me,
+            theme,
+            width,
+            hl.query,
+            hl.current == Some(i),
+        ));
+        lines
+    }
+
+    fn lines_in(&self, i: usize, width: usize) -> usize {
+        static PLAIN: std::sync::LazyLock<Theme> = std::sync::LazyLock::new(Theme::blank);
+        self.block(i, None, &PLAIN, width, Highlight::default())
+            .len()
+            .max(1)
+    }
+
+    /// The anchor of the bottom row, `None` when there is nothing to show.
+    fn anchor(&self, width: usize) -> Option<(usize, usize)> {
+        let last = self.entries.len().checked_sub(1)?;
+        Some(match self.scroll {
+            Scroll::Bottom => (last, self.lines_in(last, width) - 1),
+            Scroll::Anchor { entry, line } => {
+                let entry = entry.min(last);
+                (entry, line.min(self.lines_in(entry, width) - 1))
+            }
+        })
+    }
+
+    /// Walks `n` lines up from (`e`, `l`); stops at the first line.
+    fn walk_up(
+        &self,
+        (mut e, mut l): (usize, usize),
+        mut n: usize,
+        width: usize,
+    ) -> (usize, usize) {
+        while n > 0 {
+            if l >= n {
+                return (e, l - n);
+            }
+            if e == 0 {
+                return (0, 0);
+            }
+            n -= l + 1;
+            e -= 1;
+            l = self.lines_in(e, width) - 1;
+        }
+        (e, l)
+    }
+
+    /// Walks `n` lines down; `None` when that passes the last line.
+    fn walk_down(
+        &self,
+        (mut e, mut l): (usize, usize),
+        mut n: usize,
+        width: usize,
+    ) -> Option<(usize, usize)> {
+        while n > 0 {
+            let here = self.lines_in(e, width);
+            if l + n < here {
+                return Some((e, l + n));
+            }
+            n -= here - l;
+            e += 1;
+            l = 0;
+            if e >= self.entries.len() {
+                return None;
+            }
+        }
+        Some((e, l))
+    }
+
+    /// Sets the view's bottom row to `at`, keeping the first line from
+    /// leaving the top of a `height`-row view, and following again at the bottom.
+    fn settle(&mut self, at: (usize, usize), width: usize, height: usize) {
+        let top = self.walk_up(at, height.saturating_sub(1), width);
+        let at = if top == (0, 0) {
+            // Too close to the top: show the first page.
+            match self.walk_down((0, 0), height.saturating_sub(1), width) {
+                Some(a) => a.max(at),
+                None => {
+                    self.scroll = Scroll::Bottom;
+                    return;
+                }
+            }
+        } else {
+            at
+        };
+        let bottom = self.anchor_bottom(width);
+        self.scroll = if Some(at) >= bottom {
+            Scroll::Bottom
+        } else {
+            Scroll::Anchor {
+                entry: at.0,
+                line: at.1,
+            }
+        };
+        if self.scroll == Scroll::Bottom {
+            self.new_below = 0;
+        }
+    }
+
+    fn anchor_bottom(&self, width: usize) -> Option<(usize, usize)> {
+        let last = self.entries.len().checked_sub(1)?;
+        Some((last, self.lines_in(last, width) - 1))
+    }
+
+    /// Scrolls up (older) `n` lines in a `width` x `height` view.
+    pub fn scroll_up(&mut self, n: usize, width: usize, height: usize) {
+        if let Some(at) = self.anchor(width) {
+            let to = self.walk_up(at, n, width);
+            self.settle(to, width, height);
+        }
+    }
+
+    /// Scrolls down (newer) `n` lines; back to following at the bottom.
+    pub fn scroll_down(&mut self, n: usize, width: usize, height: usize) {
+        let Some(at) = self.anchor(width) else { return };
+        match self.walk_down(at, n, width) {
+            Some(to) => self.settle(to, width, height),
+            None => self.to_bottom(),
+        }
+    }
+
+    pub fn to_bottom(&mut self) {
+        self.scroll = Scroll::Bottom;
+        self.new_below = 0;
+    }
+
+    pub fn to_top(&mut self, width: usize, height: usize) {
+        if !self.entries.is_empty() {
+            self.settle((0, 0), width, height);
+        }
+    }
+
+    /// Scrolls so that entry `i` is in the middle of the view (or as near as the ends allow).
+    pub fn show_entry(&mut self, i: usize, width: usize, height: usize) {
+        if i >= self.entries.len() {
+            return;
+        }
+        let end = (i, self.lines_in(i, width) - 1);
+        match self.walk_down(end, height / 2, width) {
+            Some(to) => self.settle(to, width, height),
+            None => self.to_bottom(),
+        }
+    }
+
+    /// Entries below the view (0 when following).
+    pub fn entries_below(&self) -> usize {
+        match self.scroll {
+            Scroll::Bottom => 0,
+            Scroll::Anchor { entry, .. } => self.entries.len().saturating_sub(entry + 1),
+        }
+    }
+
+    /// The lines to draw in a `width` x `height` view: only the entries on
+    /// screen are wrapped, whatever the length of the conversation.
     pub fn visible_lines(
         &self,
         me: Option<&Uid>,
         theme: &Theme,
         width: usize,
         height: usize,
-        scroll: usize,
-    ) -> (Vec<Line<'static>>, usize) {
-        let want = height + scroll;
-        let mut rev: Vec<Line<'static>> = Vec::with_capacity(want);
-        for entry in self.entries.iter().rev() {
-            let lines = entry_lines(entry, me, theme, width);
-            rev.extend(lines.into_iter().rev());
-            if rev.len() >= want {
-                break;
-            }
+        hl: Highlight,
+    ) -> Vec<Line<'static>> {
+        let Some((e, l)) = self.anchor(width) else {
+            return Vec::new();
+        };
+        let mut rev: Vec<Line<'static>> = Vec::with_capacity(height);
+        let mut block = self.block(e, me, theme, width, hl);
+        block.truncate(l + 1);
+        rev.extend(block.into_iter().rev());
+        let mut i = e;
+        while rev.len() < height && i > 0 {
+            i -= 1;
+            rev.extend(self.block(i, me, theme, width, hl).into_iter().rev());
         }
-        let scroll = scroll.min(rev.len().saturating_sub(height));
-        let lines: Vec<Line<'static>> = rev.into_iter().skip(scroll).take(height).collect();
-        (lines.into_iter().rev().collect(), scroll)
+        rev.truncate(height);
+        rev.reverse();
+        rev
     }
 
-    /// How many lines the conversation has at `width`, counting no further
-    /// than `limit` (enough to clamp a scroll position).
-    pub fn line_count(&self, width: usize, limit: usize) -> usize {
-        let theme = Theme::default();
-        let mut n = 0;
-        for entry in self.entries.iter().rev() {
-            n += entry_lines(entry, None, &theme, width).len();
-            if n >= limit {
-                break;
-            }
+    /// Entries whose text contains `query` (any case), oldest first.
+    pub fn search(&self, query: &str) -> Vec<usize> {
+        if query.is_empty() {
+            return Vec::new();
         }
-        n
+        let q = query.to_lowercase();
+        self.entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.kind.text().to_lowercase().contains(&q))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Remembers a sent line for Up/Down (not twice in a row).
+    pub fn remember(&mut self, line: &str) {
+        if self.history.last().map(String::as_str) != Some(line) {
+            self.history.push(line.to_string());
+        }
+        if self.history.len() > HISTORY_LEN {
+            self.history.remove(0);
+        }
     }
 }
 
@@ -138,30 +409,88 @@ pub fn hhmm(ts_ms: u64) -> String {
     format!("{:02}:{:02}", secs / 3600 % 24, secs / 60 % 60)
 }
 
-/// One entry as wrapped, styled lines.
+/// `──── new ────`: where unread messages begin.
+fn marker_line(theme: &Theme, width: usize) -> Line<'static> {
+    let label = " new ";
+    let side = width.saturating_sub(label.len()) / 2;
+    let text = format!("{}{label}{}", "─".repeat(side), "─".repeat(side));
+    let text: String = text.chars().take(width.max(1)).collect();
+    Line::styled(text, theme.marker)
+}
+
+/// Splits `text` into segments, marking occurrences of `query` (any case).
+fn highlighted(text: &str, base: Style, query: Option<&str>, mark: Style) -> Vec<(String, Style)> {
+    let Some(q) = query.filter(|q| !q.is_empty()) else {
+        return vec![(text.to_string(), base)];
+    };
+    // Case-insensitive match on chars, so offsets stay valid for any text.
+    let hay: Vec<char> = text.chars().collect();
+    let needle: Vec<char> = q.chars().flat_map(char::to_lowercase).collect();
+    let lower: Vec<char> = hay
+        .iter()
+        .map(|c| c.to_lowercase().next().unwrap_or(*c))
+        .collect();
+    let mut out = Vec::new();
+    let (mut i, mut plain) = (0, String::new());
+    while i < hay.len() {
+        if lower.len() >= i + needle.len() && lower[i..i + needle.len()] == needle[..] {
+            if !plain.is_empty() {
+                out.push((std::mem::take(&mut plain), base));
+            }
+            out.push((hay[i..i + needle.len()].iter().collect(), mark));
+            i += needle.len();
+        } else {
+            plain.push(hay[i]);
+            i += 1;
+        }
+    }
+    if !plain.is_empty() || out.is_empty() {
+        out.push((plain, base));
+    }
+    out
+}
+
+/// One entry as wrapped, styled lines. `query` marks search hits; `current`
+/// marks them as the hit stepped to.
 pub fn entry_lines(
     entry: &Entry,
     me: Option<&Uid>,
     theme: &Theme,
     width: usize,
+    query: Option<&str>,
+    current: bool,
 ) -> Vec<Line<'static>> {
     let time = format!("{} ", hhmm(entry.ts));
     let mut segs: Vec<(String, Style)> = vec![(time, theme.dim)];
+    let mark = if current {
+        theme.search_current
+    } else {
+        theme.search_match
+    };
     match &entry.kind {
         EntryKind::Message {
             from,
             text,
             offline,
             delivery,
+            mention,
         } => {
             let name_style = if Some(from) == me {
                 theme.own_name
             } else {
                 theme.peer_name
             };
+            let text_style = if *mention {
+                theme.mention
+            } else {
+                Style::new()
+            };
+            if *mention {
+                segs.push((MENTION_MARK.into(), theme.mention));
+            }
             segs.push((from.to_string(), name_style));
             segs.push((": ".into(), Style::new()));
-            segs.push((text.clone(), Style::new()));
+            segs.extend(highlighted(text, text_style, query, mark));
             if *offline {
                 segs.push((" (offline)".into(), theme.dim));
             }
@@ -169,9 +498,9 @@ pub fn entry_lines(
                 segs.push((" (not sent)".into(), theme.error));
             }
         }
-        EntryKind::Quiet(t) => segs.push((t.clone(), theme.dim)),
-        EntryKind::System(t) => segs.push((t.clone(), theme.system)),
-        EntryKind::Error(t) => segs.push((t.clone(), theme.error)),
+        EntryKind::Quiet(t) => segs.extend(highlighted(t, theme.dim, query, mark)),
+        EntryKind::System(t) => segs.extend(highlighted(t, theme.system, query, mark)),
+        EntryKind::Error(t) => segs.extend(highlighted(t, theme.error, query, mark)),
     }
     wrap(&segs, width, TIME_WIDTH)
 }
@@ -291,24 +620,28 @@ mod tests {
         assert_eq!(l.len(), 2);
     }
 
+    fn message(i: u64, text: String) -> Entry {
+        Entry {
+            ts: i * 60_000,
+            kind: EntryKind::Message {
+                from: Uid::new("bob").unwrap(),
+                text,
+                offline: false,
+                delivery: Delivery::Received,
+                mention: false,
+            },
+        }
+    }
+
     #[test]
-    fn visible_lines_take_only_the_bottom_and_clamp_the_scroll() {
+    fn visible_lines_take_only_the_bottom_and_the_anchor_holds() {
         let theme = Theme::default();
         let mut c = Conversation::default();
-        let bob = Uid::new("bob").unwrap();
         for i in 0..10_000u64 {
-            c.push(Entry {
-                ts: i * 60_000,
-                kind: EntryKind::Message {
-                    from: bob.clone(),
-                    text: format!("message {i}"),
-                    offline: false,
-                    delivery: Delivery::Received,
-                },
-            });
+            c.push(message(i, format!("message {i}")));
         }
-        let (lines, scroll) = c.visible_lines(None, &theme, 40, 3, 0);
-        assert_eq!(scroll, 0);
+        let hl = Highlight::default();
+        let lines = c.visible_lines(None, &theme, 40, 3, hl);
         assert_eq!(
             plain(&lines),
             vec![
@@ -317,9 +650,62 @@ mod tests {
                 "22:39 bob: message 9999"
             ]
         );
-        let (lines, _) = c.visible_lines(None, &theme, 40, 2, 5);
-        assert_eq!(plain(&lines)[1], "22:34 bob: message 9994");
-        let (_, scroll) = c.visible_lines(None, &theme, 40, 3, 1_000_000);
-        assert_eq!(scroll, 9_997);
+        c.scroll_up(5, 40, 2);
+        assert_eq!(
+            plain(&c.visible_lines(None, &theme, 40, 2, hl))[1],
+            "22:34 bob: message 9994"
+        );
+        assert_eq!(c.entries_below(), 5);
+        // New messages do not move a view that is scrolled up.
+        c.push(message(10_000, "newest".into()));
+        assert_eq!(
+            plain(&c.visible_lines(None, &theme, 40, 2, hl))[1],
+            "22:34 bob: message 9994"
+        );
+        c.to_top(40, 3);
+        assert_eq!(
+            plain(&c.visible_lines(None, &theme, 40, 3, hl))[0],
+            "00:00 bob: message 0"
+        );
+        c.scroll_up(10, 40, 3);
+        assert_eq!(
+            plain(&c.visible_lines(None, &theme, 40, 3, hl))[0],
+            "00:00 bob: message 0"
+        );
+        c.scroll_down(1_000_000, 40, 3);
+        assert_eq!(c.scroll, Scroll::Bottom);
+        c.show_entry(5_000, 40, 5);
+        let shown = plain(&c.visible_lines(None, &theme, 40, 5, hl));
+        assert!(
+            shown.iter().any(|l| l.ends_with("message 5000")),
+            "{shown:?}"
+        );
+        // A short conversation never scrolls.
+        let mut short = Conversation::default();
+        short.push(message(1, "only".into()));
+        short.scroll_up(3, 40, 10);
+        assert_eq!(short.scroll, Scroll::Bottom);
+    }
+
+    #[test]
+    fn search_marks_and_mentions() {
+        let mut c = Conversation::default();
+        c.push(message(1, "Hello World".into()));
+        c.push(message(2, "nothing".into()));
+        c.push(message(3, "hello again".into()));
+        assert_eq!(c.search("HELLO"), vec![0, 2]);
+        let segs = highlighted(
+            "say hello, Hello",
+            Style::new(),
+            Some("hello"),
+            Style::new().bold(),
+        );
+        assert_eq!(segs.len(), 4);
+        assert_eq!(segs[3].0, "Hello");
+        let alice = Uid::new("alice").unwrap();
+        assert!(mentions("hey @Alice, look", &alice));
+        assert!(mentions("alice", &alice));
+        assert!(!mentions("malice aforethought", &alice));
+        assert!(!mentions("alice_b", &alice));
     }
 }

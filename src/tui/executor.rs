@@ -11,9 +11,10 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::WATCHED_FILE;
 use super::app::{Command, CommandResult};
 use super::commands::AttrWrite;
+use super::conversation::ConvId;
+use super::{MUTED_FILE, WATCHED_FILE};
 use crate::client::{
     ChannelAttributeOptions, RtmChannel, RtmClient, RtmError, RtmMessage, SendMessageOptions,
 };
@@ -24,6 +25,7 @@ use crate::protocol::{ChannelId, Uid};
 struct Ctx {
     client: RtmClient,
     watched_file: PathBuf,
+    muted_file: PathBuf,
     /// `settings.offline_messages`: ask the server to store messages for offline peers.
     offline_messages: bool,
 }
@@ -45,6 +47,7 @@ impl Executor {
         let ctx = Arc::new(Ctx {
             client,
             watched_file: settings.paths.data_dir.join(WATCHED_FILE),
+            muted_file: settings.paths.data_dir.join(MUTED_FILE),
             offline_messages: settings.offline_messages,
         });
         let (ordered, mut rx) = mpsc::unbounded_channel::<Command>();
@@ -67,8 +70,11 @@ impl Executor {
     /// Starts one command. `Quit` is the event loop's business and ignored here.
     pub fn dispatch(&self, cmd: Command) {
         match cmd {
-            Command::Quit => {}
-            Command::SendPeer { .. } | Command::SendChannel { .. } | Command::SaveWatched(_) => {
+            Command::Quit | Command::Notify(_) => {}
+            Command::SendPeer { .. }
+            | Command::SendChannel { .. }
+            | Command::SaveWatched(_)
+            | Command::SaveMuted(_) => {
                 let _ = self.ordered.send(cmd);
             }
             cmd => {
@@ -101,7 +107,7 @@ fn uid_strs(v: &[Uid]) -> Vec<&str> {
 async fn execute(ctx: &Ctx, cmd: Command) -> Option<CommandResult> {
     let client = &ctx.client;
     Some(match cmd {
-        Command::Quit => return None,
+        Command::Quit | Command::Notify(_) => return None,
         Command::Login { uid, token } => CommandResult::LoggedIn {
             result: client.login(uid.as_str(), token).await,
             uid,
@@ -262,6 +268,15 @@ async fn execute(ctx: &Ctx, cmd: Command) -> Option<CommandResult> {
         Command::SaveWatched(peers) => {
             CommandResult::WatchedSaved(save_watched(&ctx.watched_file, &peers).await)
         }
+        Command::LoadMuted => CommandResult::MutedLoaded(
+            read_optional(&ctx.muted_file)
+                .await
+                .map(|text| parse_muted(&text)),
+        ),
+        Command::SaveMuted(ids) => {
+            let lines: Vec<String> = ids.iter().map(muted_line).collect();
+            CommandResult::MutedSaved(save_lines(&ctx.muted_file, &lines).await)
+        }
     })
 }
 
@@ -281,25 +296,65 @@ pub fn parse_watched(text: &str) -> Vec<Uid> {
         .collect()
 }
 
-/// Reads the watched list; a missing file is an empty list.
-pub async fn load_watched(path: &Path) -> Result<Vec<Uid>, String> {
+/// `muted.txt`: `@uid` for a peer, `#channel` for a channel, one a line.
+fn muted_line(id: &ConvId) -> String {
+    match id {
+        ConvId::Peer(p) => format!("@{p}"),
+        ConvId::Channel(c) => format!("#{c}"),
+    }
+}
+
+/// Parses `muted.txt`; lines that name nothing valid are skipped (logged).
+pub fn parse_muted(text: &str) -> Vec<ConvId> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| {
+            let id = if let Some(p) = l.strip_prefix('@') {
+                Uid::new(p).map(ConvId::Peer).map_err(|e| e.to_string())
+            } else if let Some(c) = l.strip_prefix('#') {
+                ChannelId::new(c)
+                    .map(ConvId::Channel)
+                    .map_err(|e| e.to_string())
+            } else {
+                Err("start a line with @ (peer) or # (channel)".into())
+            };
+            id.map_err(|e| tracing::warn!("skipping {l:?} in {MUTED_FILE}: {e}"))
+                .ok()
+        })
+        .collect()
+}
+
+/// A file's text; a missing file is empty.
+async fn read_optional(path: &Path) -> Result<String, String> {
     match tokio::fs::read_to_string(path).await {
-        Ok(text) => Ok(parse_watched(&text)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Ok(text) => Ok(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
         Err(e) => Err(format!("{}: {e}", path.display())),
     }
 }
 
-/// Writes the watched list through a temporary file and a rename, so a crash
-/// mid-write never leaves a half-written list.
+/// Reads the watched list; a missing file is an empty list.
+pub async fn load_watched(path: &Path) -> Result<Vec<Uid>, String> {
+    read_optional(path).await.map(|text| parse_watched(&text))
+}
+
+/// Writes the watched list.
 pub async fn save_watched(path: &Path, peers: &[Uid]) -> Result<(), String> {
+    let lines: Vec<String> = peers.iter().map(|p| p.to_string()).collect();
+    save_lines(path, &lines).await
+}
+
+/// Writes lines through a temporary file and a rename, so a crash mid-write
+/// never leaves a half-written list.
+async fn save_lines(path: &Path, lines: &[String]) -> Result<(), String> {
     let fail = |e: std::io::Error| format!("{}: {e}", path.display());
     if let Some(dir) = path.parent() {
         tokio::fs::create_dir_all(dir).await.map_err(fail)?;
     }
     let mut text = String::new();
-    for p in peers {
-        text.push_str(p.as_str());
+    for l in lines {
+        text.push_str(l);
         text.push('\n');
     }
     let tmp = path.with_extension("txt.tmp");
@@ -324,5 +379,16 @@ mod tests {
             vec![Uid::new("bob").unwrap()]
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn muted_list_lines() {
+        let ids = vec![
+            ConvId::Peer(Uid::new("#odd uid").unwrap()),
+            ConvId::Channel(ChannelId::new("general").unwrap()),
+        ];
+        let text: String = ids.iter().map(|i| muted_line(i) + "\n").collect();
+        assert_eq!(text, "@#odd uid\n#general\n");
+        assert_eq!(parse_muted(&format!("{text}junk\n")), ids);
     }
 }

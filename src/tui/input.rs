@@ -1,12 +1,13 @@
-//! The one-line text editor used by the login field and the message input.
+//! The text editor used by the login field and the message input.
 //!
-//! Small on purpose (insert, delete, move by char/word, home/end); the cursor
-//! is a char index so that multi-byte text never splits a UTF-8 sequence.
+//! Small on purpose (insert, delete, move by char/word/line, home/end); the
+//! cursor is a char index so that multi-byte text never splits a UTF-8
+//! sequence. The message input may hold several lines (Alt-Enter, paste);
+//! [`InputLine::rows`] soft-wraps them for a box of a given width.
 
 use unicode_width::UnicodeWidthChar;
 
-/// What the input line shows for a newline inside pasted text: the input is one
-/// row, so a pasted multi-line message stays one message and is sent as such.
+/// What a one-row view ([`InputLine::view`], the login field) shows for a newline.
 pub const NEWLINE_MARK: char = '↵';
 
 /// Text being edited plus the cursor position (in chars, `0..=len`).
@@ -109,6 +110,120 @@ impl InputLine {
         self.cursor = self.len_chars();
     }
 
+    /// Cursor to the start of the previous word.
+    pub fn word_left(&mut self) {
+        let chars: Vec<char> = self.text.chars().collect();
+        let mut i = self.cursor;
+        while i > 0 && chars[i - 1].is_whitespace() {
+            i -= 1;
+        }
+        while i > 0 && !chars[i - 1].is_whitespace() {
+            i -= 1;
+        }
+        self.cursor = i;
+    }
+
+    /// Cursor past the end of the next word.
+    pub fn word_right(&mut self) {
+        let chars: Vec<char> = self.text.chars().collect();
+        let mut i = self.cursor;
+        while i < chars.len() && chars[i].is_whitespace() {
+            i += 1;
+        }
+        while i < chars.len() && !chars[i].is_whitespace() {
+            i += 1;
+        }
+        self.cursor = i;
+    }
+
+    /// Replaces the text between char indexes `start..end` and puts the cursor after it.
+    pub fn replace_range(&mut self, start: usize, end: usize, with: &str) {
+        let (a, b) = (self.byte_at(start), self.byte_at(end));
+        self.text.replace_range(a..b, with);
+        self.cursor = start + with.chars().count();
+    }
+
+    /// (row, column) of every cursor position `0..=len` when the text is
+    /// soft-wrapped to `width` columns; `\n` starts a new row.
+    fn positions(&self, width: usize) -> Vec<(usize, usize)> {
+        let width = width.max(1);
+        let mut out = Vec::with_capacity(self.text.len() + 1);
+        let (mut row, mut col) = (0, 0);
+        for c in self.text.chars() {
+            let w = c.width().unwrap_or(0);
+            if c != '\n' && col + w > width && col > 0 {
+                row += 1;
+                col = 0;
+            }
+            out.push((row, col));
+            if c == '\n' {
+                row += 1;
+                col = 0;
+            } else {
+                col += w;
+            }
+        }
+        if col >= width {
+            // The cursor at the very end of a full row goes to the next one.
+            row += 1;
+            col = 0;
+        }
+        out.push((row, col));
+        out
+    }
+
+    /// How many rows the text takes at `width`.
+    pub fn row_count(&self, width: usize) -> usize {
+        self.positions(width).last().map_or(1, |p| p.0 + 1)
+    }
+
+    /// The rows to draw in a `width` x `height` box, scrolled so the cursor
+    /// is visible, and the cursor's (column, row) inside the box.
+    pub fn rows(&self, width: usize, height: usize) -> (Vec<String>, (usize, usize)) {
+        let pos = self.positions(width);
+        let total = pos.last().map_or(1, |p| p.0 + 1);
+        let mut rows = vec![String::new(); total];
+        for (c, (r, _)) in self.text.chars().zip(&pos) {
+            if c != '\n' {
+                rows[*r].push(c);
+            }
+        }
+        let (crow, ccol) = pos[self.cursor.min(pos.len() - 1)];
+        let height = height.max(1);
+        let first = crow
+            .saturating_sub(height - 1)
+            .min(total.saturating_sub(height));
+        let first = first.min(crow);
+        let shown = rows.into_iter().skip(first).take(height).collect();
+        (shown, (ccol, crow - first))
+    }
+
+    /// Moves the cursor one row up (`up`) or down at `width`, keeping the
+    /// column; false when it is already on the first (last) row.
+    pub fn move_row(&mut self, width: usize, up: bool) -> bool {
+        let pos = self.positions(width);
+        let (row, col) = pos[self.cursor.min(pos.len() - 1)];
+        let last = pos.last().map_or(0, |p| p.0);
+        let target = match (up, row) {
+            (true, 0) => return false,
+            (true, r) => r - 1,
+            (false, r) if r >= last => return false,
+            (false, r) => r + 1,
+        };
+        // The last position on the target row at or before the column.
+        let best = pos
+            .iter()
+            .enumerate()
+            .filter(|(_, (r, c))| *r == target && *c <= col)
+            .map(|(i, _)| i)
+            .next_back()
+            .or_else(|| pos.iter().position(|(r, _)| *r == target));
+        if let Some(i) = best {
+            self.cursor = i;
+        }
+        true
+    }
+
     /// Deletes the word before the cursor (and the spaces after it), like a shell's Ctrl-W.
     pub fn delete_word_back(&mut self) {
         let chars: Vec<char> = self.text.chars().collect();
@@ -198,5 +313,38 @@ mod tests {
         assert_eq!(text, "abcde");
         assert_eq!(col, 0);
         assert_eq!(InputLine::with_text("a\nb").view(10).0, "a↵b");
+    }
+
+    #[test]
+    fn rows_wrap_and_the_cursor_moves_between_them() {
+        let mut i = InputLine::with_text("hello world\nsecond");
+        assert_eq!(i.row_count(8), 3);
+        let (rows, cursor) = i.rows(8, 5);
+        assert_eq!(rows, vec!["hello wo", "rld", "second"]);
+        assert_eq!(cursor, (6, 2));
+        assert!(i.move_row(8, true));
+        assert_eq!(i.rows(8, 5).1, (3, 1));
+        assert!(i.move_row(8, true));
+        assert!(!i.move_row(8, true));
+        assert_eq!(i.cursor(), 3);
+        // A box of two rows scrolls to the cursor.
+        i.end();
+        assert_eq!(i.rows(8, 2).0, vec!["rld", "second"]);
+        assert!(!i.move_row(8, false));
+        // Words.
+        let mut i = InputLine::with_text("one two  three");
+        i.word_left();
+        assert_eq!(i.cursor(), 9);
+        i.word_left();
+        i.word_right();
+        assert_eq!(i.cursor(), 7);
+        i.replace_range(4, 7, "TWO");
+        assert_eq!(i.text(), "one TWO  three");
+        // Empty and width 1 do not panic.
+        assert_eq!(
+            InputLine::default().rows(1, 1),
+            (vec![String::new()], (0, 0))
+        );
+        assert_eq!(InputLine::with_text("日本").rows(1, 3).0.len(), 3);
     }
 }

@@ -28,7 +28,14 @@ pub struct MainLayout {
 }
 
 impl MainLayout {
+    /// The layout with a one-row input.
     pub fn new(area: Rect) -> MainLayout {
+        MainLayout::with_input_rows(area, 1)
+    }
+
+    /// The layout with an input box of `rows` text rows (it grows with a
+    /// multi-line message, never past half the body).
+    pub fn with_input_rows(area: Rect, rows: u16) -> MainLayout {
         let (x, y, w, h) = (area.x, area.y, area.width, area.height);
         let status = (h >= 2).then(|| Rect::new(x, y + h - 1, w, 1));
         let body_h = if status.is_some() { h - 1 } else { h };
@@ -46,7 +53,11 @@ impl MainLayout {
         };
         let center_w = w - left_w - right_w;
         let input_bordered = body_h >= BORDERED_INPUT_MIN_HEIGHT;
-        let input_h = if input_bordered { 3 } else { body_h.min(1) };
+        let input_h = if input_bordered {
+            rows.clamp(1, (body_h / 2).saturating_sub(2).max(1)) + 2
+        } else {
+            body_h.min(1)
+        };
         let cx = x + left_w;
         let split = |col_x: u16, col_w: u16| {
             if col_w == 0 {
@@ -129,7 +140,7 @@ mod tests {
         for w in 0..=130u16 {
             for h in 0..=30u16 {
                 let area = Rect::new(0, 0, w, h);
-                let l = MainLayout::new(area);
+                let l = MainLayout::with_input_rows(area, (w + h) % 8);
                 for r in [Some(l.conversation), Some(l.input), l.peers, l.channels]
                     .into_iter()
                     .chain([l.members, l.attributes, l.status])

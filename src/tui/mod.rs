@@ -4,9 +4,13 @@
 //! - [`app`]: [`App`], the whole state, and [`App::update`]: `Event` in,
 //!   [`Command`]s out; synchronous, no IO. New behaviour starts here.
 //! - [`commands`]: the slash-command table and parser; [`keymap`]: the key
-//!   table. Both feed the help overlay, so a new command or key is one row.
-//! - [`render`]: pure drawing of `&App`, one function per pane; [`theme`]: styles;
-//!   [`layout`]: pane rectangles for a terminal size.
+//!   table (rebindable from `[keys.*]` in client.toml). Both feed the help
+//!   overlay, so a new command or key is one row.
+//! - [`conversation`]: entries, scrollback anchored to an entry, search,
+//!   mentions, wrapping; [`input`]: the multi-line editor.
+//! - [`render`]: pure drawing of `&App`, one function per pane; [`theme`]:
+//!   styles from `assets/themes/*.toml` or a user theme; [`layout`]: pane
+//!   rectangles for a terminal size; [`notify`]: when to ring the bell.
 //! - `executor`: runs commands against the SDK off the UI loop and answers with
 //!   [`CommandResult`]s; `terminal`: the guard that always restores the terminal.
 //! - [`run`] (below): the one `select!` loop that ties them together.
@@ -18,6 +22,7 @@ mod executor;
 pub mod input;
 pub mod keymap;
 pub mod layout;
+pub mod notify;
 pub mod render;
 mod terminal;
 pub mod theme;
@@ -25,7 +30,7 @@ pub mod theme;
 #[cfg(test)]
 mod tests;
 
-use std::io;
+use std::io::{self, Write as _};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -35,7 +40,7 @@ use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use tokio::sync::mpsc;
 
-pub use app::{App, Command, CommandResult, Event, Focus, Screen};
+pub use app::{App, Command, CommandResult, Event, Focus, Screen, UiConfig};
 pub use conversation::ConvId;
 pub use render::render;
 
@@ -46,6 +51,10 @@ use terminal::TerminalGuard;
 
 /// The watched-peers file under the data dir: one uid per line.
 pub const WATCHED_FILE: &str = "watched.txt";
+/// The muted-conversations file under the data dir: `@uid` or `#channel` per line.
+pub const MUTED_FILE: &str = "muted.txt";
+/// User themes: `<config dir>/themes/<name>.toml`.
+pub const THEMES_DIR: &str = "themes";
 
 /// How often the loop wakes without input, to expire notes and highlights.
 const TICK_INTERVAL: Duration = Duration::from_millis(500);
@@ -66,16 +75,62 @@ pub struct ChatOptions {
     pub log_dir: PathBuf,
 }
 
+/// Reads what the settings point at: the theme (built in, or a user file),
+/// the key rebindings and the notification settings. Any problem is an error
+/// that names it, reported before the screen is taken over. `no_color`:
+/// the `NO_COLOR` convention (<https://no-color.org>).
+pub fn load_ui(settings: &ClientSettings, no_color: bool) -> anyhow::Result<UiConfig> {
+    let name = settings.theme.as_str();
+    let mut theme = match theme::Theme::builtin(name) {
+        Some(t) => t,
+        None => {
+            let path = settings
+                .paths
+                .config_dir
+                .join(THEMES_DIR)
+                .join(format!("{name}.toml"));
+            let text = std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "theme {name:?} is neither built in (dark, light) nor readable at {}",
+                    path.display()
+                )
+            })?;
+            theme::Theme::parse(name, &text, &theme::Theme::default())?
+        }
+    };
+    if no_color {
+        theme = theme.without_colour();
+    }
+    let keymap = keymap::Keymap::with_overrides(&settings.keys).with_context(|| {
+        format!(
+            "fix [keys] in {} (the defaults are listed in `rtm chat --help`'s config file)",
+            settings.config_file.display()
+        )
+    })?;
+    let notify = notify::NotifyPolicy::from_file(&settings.notify)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("fix [notify] in {}", settings.config_file.display()))?;
+    Ok(UiConfig {
+        theme,
+        keymap,
+        notify,
+    })
+}
+
 /// Runs the messenger until the user quits. Restores the terminal on every exit path.
 pub async fn run(options: ChatOptions) -> anyhow::Result<()> {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let ui = load_ui(&options.settings, no_color)?;
     let config = ClientConfig {
         request_timeout: options.settings.request_timeout,
+        ca_file: options.settings.ca_file.clone(),
         ..ClientConfig::default()
     };
     let (client, mut events) = RtmClient::new(options.settings.server.clone(), config);
     let (results_tx, mut results) = mpsc::unbounded_channel();
     let executor = Executor::start(client.clone(), &options.settings, results_tx);
     let mut app = App::new(&options);
+    app.configure(ui);
 
     let guard = TerminalGuard::enter().context("cannot switch the terminal to full-screen mode")?;
     let outcome = event_loop(&mut app, &executor, &mut events, &mut results).await;
@@ -97,7 +152,8 @@ fn translate(ev: crossterm::event::Event) -> Option<Event> {
         },
         T::Paste(s) => Some(Event::Paste(s)),
         T::Resize(w, h) => Some(Event::Resize(w, h)),
-        T::FocusGained | T::FocusLost => None,
+        T::FocusGained => Some(Event::FocusChanged(true)),
+        T::FocusLost => Some(Event::FocusChanged(false)),
     }
 }
 
@@ -157,10 +213,16 @@ async fn event_loop(
             cmds.extend(app.update(ev));
         }
         for cmd in cmds {
-            if cmd == Command::Quit {
-                return Ok(());
+            match cmd {
+                Command::Quit => return Ok(()),
+                Command::Notify(n) => {
+                    // Between frames, so the bytes never land inside a drawing.
+                    let mut out = io::stdout();
+                    let _ = out.write_all(&notify::escape(&n));
+                    let _ = out.flush();
+                }
+                cmd => executor.dispatch(cmd),
             }
-            executor.dispatch(cmd);
         }
     }
 }

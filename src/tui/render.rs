@@ -10,11 +10,11 @@ use ratatui::widgets::{Block, Clear, Paragraph};
 use unicode_width::UnicodeWidthStr;
 
 use super::app::{App, Focus, Screen, StatusKind};
-use super::commands::COMMANDS;
-use super::conversation::{ConvId, hhmm, wrap};
-use super::keymap::{self, Context, KEYMAP};
+use super::commands::{COMMANDS, CommandSpec};
+use super::conversation::{ConvId, Highlight, hhmm, wrap};
+use super::keymap::{Action, Context};
 use super::layout::{MainLayout, centered, has_border, inner};
-use super::theme::{Theme, presence_mark};
+use super::theme::{MENTION_MARK, MUTED_MARK, Theme, presence_mark};
 use crate::client::ConnectionState;
 
 /// Draws the whole screen for the current state.
@@ -28,7 +28,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         Screen::Main => main_screen(app, frame, area),
     }
     if let Some(help) = app.help {
-        help_overlay(app, frame, area, help.scroll);
+        help_overlay(app, frame, area, help.scroll, help.topic);
     }
 }
 
@@ -85,17 +85,32 @@ fn list_rows(
     focused: bool,
     theme: &Theme,
 ) {
+    list_rows_with(frame, area, &rows, |l| l.clone(), cursor, focused, theme);
+}
+
+/// Like [`list_rows`], but builds the line of a row only when it is visible:
+/// a channel of a thousand members costs a screenful of lines, not a thousand.
+fn list_rows_with<T>(
+    frame: &mut Frame,
+    area: Rect,
+    rows: &[T],
+    line_of: impl Fn(&T) -> Line<'static>,
+    cursor: Option<usize>,
+    focused: bool,
+    theme: &Theme,
+) {
     let h = usize::from(area.height);
     if h == 0 {
         return;
     }
     let offset = cursor.map_or(0, |c| c.saturating_sub(h - 1));
     let visible: Vec<Line> = rows
-        .into_iter()
+        .iter()
         .enumerate()
         .skip(offset)
         .take(h)
-        .map(|(i, line)| {
+        .map(|(i, row)| {
+            let line = line_of(row);
             if focused && Some(i) == cursor {
                 line.patch_style(theme.selected)
             } else {
@@ -184,7 +199,7 @@ fn login_screen(app: &App, frame: &mut Frame, area: Rect) {
 // ---------------------------------------------------------------- main
 
 fn main_screen(app: &App, frame: &mut Frame, area: Rect) {
-    let l = MainLayout::new(area);
+    let l = app.layout_in(area);
     if let Some(r) = l.peers {
         peers_pane(app, frame, r);
     }
@@ -204,8 +219,34 @@ fn main_screen(app: &App, frame: &mut Frame, area: Rect) {
     }
 }
 
-fn unread_span(theme: &Theme, n: usize) -> Option<Span<'static>> {
-    (n > 0).then(|| Span::styled(format!(" [{n}]"), theme.unread))
+/// ` [5]`, ` [5 @2]` (two of them mention you): readable without colour.
+fn unread_spans(app: &App, id: &ConvId) -> Vec<Span<'static>> {
+    let theme = &app.theme;
+    let Some(c) = app.conversations.get(id).filter(|c| c.unread > 0) else {
+        return Vec::new();
+    };
+    let muted = app.is_muted(id);
+    let style = if muted { theme.muted } else { theme.unread };
+    let mut spans = vec![Span::styled(format!(" [{}", c.unread), style)];
+    if c.mentions > 0 {
+        spans.push(Span::styled(format!(" @{}", c.mentions), theme.mention));
+    }
+    spans.push(Span::styled("]", style));
+    spans
+}
+
+/// The name of a conversation in a pane: bold when open, dim and marked when muted.
+fn name_span(app: &App, id: &ConvId, text: String) -> Vec<Span<'static>> {
+    let theme = &app.theme;
+    let open = app.selected.as_ref() == Some(id);
+    let mut style = if open { theme.open } else { Style::new() };
+    let mut spans = Vec::new();
+    if app.is_muted(id) {
+        style = style.patch(theme.muted);
+        spans.push(Span::styled(format!("{MUTED_MARK} "), theme.muted));
+    }
+    spans.push(Span::styled(text, style));
+    spans
 }
 
 fn peers_pane(app: &App, frame: &mut Frame, area: Rect) {
@@ -234,13 +275,12 @@ fn peers_pane(app: &App, frame: &mut Frame, area: Rect) {
         .map(|p| {
             let state = app.presence_of(p);
             let id = ConvId::Peer(p.clone());
-            let open = app.selected.as_ref() == Some(&id);
-            let unread = app.conversations.get(&id).map_or(0, |c| c.unread);
-            let mut spans = vec![
-                Span::styled(format!("{} ", presence_mark(state)), theme.presence(state)),
-                Span::styled(p.to_string(), if open { theme.open } else { Style::new() }),
-            ];
-            spans.extend(unread_span(theme, unread));
+            let mut spans = vec![Span::styled(
+                format!("{} ", presence_mark(state)),
+                theme.presence(state),
+            )];
+            spans.extend(name_span(app, &id, p.to_string()));
+            spans.extend(unread_spans(app, &id));
             Line::from(spans)
         })
         .collect();
@@ -262,16 +302,11 @@ fn channels_pane(app: &App, frame: &mut Frame, area: Rect) {
         .map(|c| {
             let info = &app.channels[c];
             let id = ConvId::Channel(c.clone());
-            let open = app.selected.as_ref() == Some(&id);
-            let unread = app.conversations.get(&id).map_or(0, |c| c.unread);
-            let mut spans = vec![Span::styled(
-                format!("#{c}"),
-                if open { theme.open } else { Style::new() },
-            )];
+            let mut spans = name_span(app, &id, format!("#{c}"));
             if let Some(n) = info.member_count {
                 spans.push(Span::styled(format!(" ({n})"), theme.dim));
             }
-            spans.extend(unread_span(theme, unread));
+            spans.extend(unread_spans(app, &id));
             Line::from(spans)
         })
         .collect();
@@ -338,6 +373,59 @@ fn welcome(theme: &Theme) -> Vec<Line<'static>> {
     ]
 }
 
+/// The bottom title of the conversation: the search, or what is below the view.
+fn conversation_footer(app: &App) -> Option<Line<'static>> {
+    let theme = &app.theme;
+    let conv = app
+        .selected
+        .as_ref()
+        .and_then(|s| app.conversations.get(s))?;
+    if let Some(search) = app.search_state() {
+        let q = search.query.text();
+        let text = match search.current {
+            _ if q.is_empty() => " search: type to find ".to_string(),
+            None => format!(" no match for {q:?} "),
+            Some(i) => {
+                let keys = if search.editing {
+                    "↑/↓ · Enter keep · Esc".to_string()
+                } else {
+                    let k = |a| {
+                        app.keymap()
+                            .first_key(Context::Conversation, a)
+                            .map_or(String::new(), |k| k.label())
+                    };
+                    format!(
+                        "{} older · {} newer · Esc",
+                        k(Action::SearchOlder),
+                        k(Action::SearchNewer)
+                    )
+                };
+                format!(" match {}/{} for {q:?} · {keys} ", i + 1, search.hits.len())
+            }
+        };
+        return Some(Line::styled(text, theme.system));
+    }
+    let below = conv.entries_below();
+    if below == 0 {
+        return None;
+    }
+    let text = if conv.new_below > 0 {
+        format!(
+            " ↓ {} new message{} below · End ",
+            conv.new_below,
+            if conv.new_below == 1 { "" } else { "s" }
+        )
+    } else {
+        format!(" ↓ {below} more below · End ")
+    };
+    let style = if conv.new_below > 0 {
+        theme.unread
+    } else {
+        theme.system
+    };
+    Some(Line::styled(text, style))
+}
+
 fn conversation_pane(app: &App, frame: &mut Frame, l: &MainLayout) {
     let theme = &app.theme;
     let area = l.conversation;
@@ -345,26 +433,27 @@ fn conversation_pane(app: &App, frame: &mut Frame, l: &MainLayout) {
         return;
     }
     let conv = app.selected.as_ref().and_then(|s| app.conversations.get(s));
-    let mut block = pane_block(theme, conversation_title(app), app.focus == Focus::Input);
-    if let Some(c) = conv
-        && c.scroll > 0
-    {
-        block = block.title_bottom(Line::styled(
-            format!(" ↓ {} more lines below (PgDn) ", c.scroll),
-            theme.system,
-        ));
+    let focused = app.focus == Focus::Conversation && app.help.is_none();
+    let mut block = pane_block(theme, conversation_title(app), focused);
+    if let Some(footer) = conversation_footer(app) {
+        block = block.title_bottom(footer);
     }
     let text_area = draw_frame(frame, area, block);
     let Some(conv) = conv else {
         frame.render_widget(Paragraph::new(welcome(theme)), text_area);
         return;
     };
-    let (lines, _) = conv.visible_lines(
+    let search = app.search_state();
+    let hl = Highlight {
+        query: search.map(|s| s.query.text()).filter(|q| !q.is_empty()),
+        current: search.and_then(|s| s.current_entry()),
+    };
+    let lines = conv.visible_lines(
         app.me.as_ref(),
         theme,
         usize::from(text_area.width),
         usize::from(text_area.height),
-        conv.scroll,
+        hl,
     );
     // Short conversations sit at the bottom, next to the input, like a chat.
     let pad = usize::from(text_area.height).saturating_sub(lines.len());
@@ -380,10 +469,12 @@ fn input_pane(app: &App, frame: &mut Frame, l: &MainLayout) {
     if area.width == 0 || area.height == 0 {
         return;
     }
-    let focused = app.focus == Focus::Input && app.help.is_none();
-    let target = match &app.selected {
-        Some(id) => format!(" to {id} "),
-        None => " /command ".to_string(),
+    let searching = app.search_state().filter(|s| s.editing);
+    let focused = (app.focus == Focus::Input || searching.is_some()) && app.help.is_none();
+    let target = match (&app.selected, searching) {
+        (Some(id), Some(_)) => format!(" search {id} "),
+        (Some(id), None) => format!(" to {id} "),
+        (None, _) => " /command ".to_string(),
     };
     let text_area = if l.input_bordered {
         let block = pane_block(theme, Line::from(target), focused);
@@ -391,38 +482,45 @@ fn input_pane(app: &App, frame: &mut Frame, l: &MainLayout) {
     } else {
         area
     };
-    if text_area.width == 0 {
+    if text_area.width == 0 || text_area.height == 0 {
         return;
     }
-    let prompt = if l.input_bordered { "" } else { "> " };
+    let prompt = match (searching.is_some(), l.input_bordered) {
+        (true, _) => "/ ",
+        (false, true) => "",
+        (false, false) => "> ",
+    };
     let prompt_w = prompt.width().min(usize::from(text_area.width));
     let room = usize::from(text_area.width) - prompt_w;
-    let (shown, col) = app.input.view(room);
-    let line = if app.input.is_empty() && !focused {
-        Line::from(vec![
+    let editor = searching.map_or(&app.input, |s| &s.query);
+    let (rows, (col, row)) = editor.rows(room.max(1), usize::from(text_area.height));
+    let lines: Vec<Line> = if searching.is_none() && app.input.is_empty() {
+        let hint = if !focused {
+            "Tab here to type · ? help"
+        } else if app.selected.is_some() {
+            "type a message · Alt-Enter new line · /help"
+        } else {
+            "/join <channel> · /msg <peer> <text> · /help"
+        };
+        vec![Line::from(vec![
             Span::raw(prompt),
-            Span::styled("Tab here to type · ? help", theme.dim),
-        ])
-    } else if app.input.is_empty() {
-        Line::from(vec![
-            Span::raw(prompt),
-            Span::styled(
-                if app.selected.is_some() {
-                    "type a message · /help for commands"
-                } else {
-                    "/join <channel> · /msg <peer> <text> · /help"
-                },
-                theme.dim,
-            ),
-        ])
+            Span::styled(hint, theme.dim),
+        ])]
     } else {
-        Line::from(vec![Span::raw(prompt), Span::raw(shown)])
+        rows.into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let lead = if i == 0 { prompt } else { "" };
+                Line::from(vec![Span::raw(format!("{lead:<prompt_w$}")), Span::raw(r)])
+            })
+            .collect()
     };
-    frame.render_widget(Paragraph::new(line), text_area);
+    frame.render_widget(Paragraph::new(lines), text_area);
     if focused {
         let x = text_area.x + (prompt_w + col) as u16;
-        if x < text_area.x + text_area.width {
-            frame.set_cursor_position((x, text_area.y));
+        let y = text_area.y + row as u16;
+        if x < text_area.x + text_area.width && y < text_area.y + text_area.height {
+            frame.set_cursor_position((x, y));
         }
     }
 }
@@ -451,21 +549,18 @@ fn members_pane(app: &App, frame: &mut Frame, area: Rect) {
         .members_cursor
         .as_ref()
         .and_then(|c| rows.iter().position(|r| r == c));
-    let lines = rows
-        .iter()
-        .map(|m| {
-            let state = Some(app.member_presence(m));
-            let mut spans = vec![
-                Span::styled(format!("{} ", presence_mark(state)), theme.presence(state)),
-                Span::raw(m.to_string()),
-            ];
-            if app.me.as_ref() == Some(m) {
-                spans.push(Span::styled(" (you)", theme.dim));
-            }
-            Line::from(spans)
-        })
-        .collect();
-    list_rows(frame, inside, lines, cursor, focused, theme);
+    let line_of = |m: &crate::protocol::Uid| {
+        let state = Some(app.member_presence(m));
+        let mut spans = vec![
+            Span::styled(format!("{} ", presence_mark(state)), theme.presence(state)),
+            Span::raw(m.to_string()),
+        ];
+        if app.me.as_ref() == Some(m) {
+            spans.push(Span::styled(" (you)", theme.dim));
+        }
+        Line::from(spans)
+    };
+    list_rows_with(frame, inside, &rows, line_of, cursor, focused, theme);
 }
 
 /// Two lines per attribute: `key = value`, then who changed it and when.
@@ -618,22 +713,29 @@ fn status_bar(app: &App, frame: &mut Frame, area: Rect) {
 
 // ---------------------------------------------------------------- help
 
-/// The help text, generated from the keymap and the command table.
-pub fn help_lines(app: &App) -> Vec<Line<'static>> {
+/// The help text for a box `width` columns wide, generated from the keymap
+/// in force and the command table.
+pub fn help_lines(app: &App, width: usize) -> Vec<Line<'static>> {
     let theme = &app.theme;
     let mut lines = vec![Line::styled("Keys", theme.heading)];
-    for ctx in [
-        Context::Global,
-        Context::List,
-        Context::Input,
-        Context::Overlay,
-    ] {
+    let rows = app.keymap().rows();
+    let label_w = rows
+        .iter()
+        .map(|b| b.keys_label().width())
+        .max()
+        .unwrap_or(0)
+        .min(26);
+    for ctx in Context::ALL {
+        if ctx == Context::Login {
+            continue;
+        }
         lines.push(Line::styled(format!(" {}", ctx.title()), theme.dim));
-        for b in KEYMAP.iter().filter(|b| b.context == ctx) {
-            lines.push(Line::from(vec![
-                Span::styled(format!("   {:<20}", keymap::keys_label(b)), theme.key),
-                Span::raw(b.description),
-            ]));
+        for b in rows.iter().filter(|b| b.context == ctx) {
+            let segs = vec![
+                (format!("   {:<label_w$}  ", b.keys_label()), theme.key),
+                (b.description.to_string(), Style::new()),
+            ];
+            lines.extend(wrap(&segs, width, label_w + 5));
         }
     }
     lines.push(Line::default());
@@ -645,6 +747,10 @@ pub fn help_lines(app: &App) -> Vec<Line<'static>> {
         ]));
         lines.push(Line::styled(format!("       {}", c.description), theme.dim));
     }
+    lines.push(Line::styled(
+        "   /help <command> shows more on one command",
+        theme.dim,
+    ));
     lines.push(Line::default());
     lines.push(Line::styled("Marks", theme.heading));
     lines.push(Line::from(vec![
@@ -655,8 +761,19 @@ pub fn help_lines(app: &App) -> Vec<Line<'static>> {
         Span::styled("○ ", theme.offline),
         Span::raw("offline  "),
         Span::raw("? unknown  "),
-        Span::styled("[n]", theme.unread),
-        Span::raw(" unread  (n) members"),
+        Span::styled("[n", theme.unread),
+        Span::styled(" @m", theme.mention),
+        Span::styled("]", theme.unread),
+        Span::raw(" unread, m name you  "),
+        Span::styled(format!("{MUTED_MARK} "), theme.muted),
+        Span::raw("muted  "),
+    ]));
+    lines.push(Line::from(vec![
+        Span::styled(format!("   {}", MENTION_MARK.trim_end()), theme.mention),
+        Span::raw(" a message that names you  "),
+        Span::styled("── new ──", theme.marker),
+        Span::raw(" unread since you last looked  "),
+        Span::raw("(n) members"),
     ]));
     lines.push(Line::default());
     lines.push(Line::styled("Files", theme.heading));
@@ -665,20 +782,63 @@ pub fn help_lines(app: &App) -> Vec<Line<'static>> {
         "   watched  {}",
         app.data_dir.join(super::WATCHED_FILE).display()
     )));
+    lines.push(Line::raw(format!(
+        "   muted    {}",
+        app.data_dir.join(super::MUTED_FILE).display()
+    )));
     lines
 }
 
-fn help_overlay(app: &App, frame: &mut Frame, area: Rect, scroll: u16) {
+/// `/help <command>`: usage, description and details of one command.
+pub fn topic_lines(app: &App, spec: &CommandSpec) -> Vec<Line<'static>> {
     let theme = &app.theme;
-    let lines = help_lines(app);
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled(format!("/{} ", spec.name), theme.key),
+            Span::raw(spec.args),
+        ]),
+        Line::default(),
+        Line::raw(spec.description.to_string()),
+        Line::default(),
+    ];
+    lines.extend(spec.details.iter().map(|d| Line::raw(d.to_string())));
+    lines
+}
+
+fn help_overlay(
+    app: &App,
+    frame: &mut Frame,
+    area: Rect,
+    scroll: u16,
+    topic: Option<&'static CommandSpec>,
+) {
+    let theme = &app.theme;
+    let boxed_w = area.width.saturating_sub(4).min(100);
+    let (title, lines) = match topic {
+        Some(spec) => {
+            let width = usize::from(boxed_w.saturating_sub(2)).max(1);
+            let lines: Vec<Line<'static>> = topic_lines(app, spec)
+                .into_iter()
+                .flat_map(|l| {
+                    let segs: Vec<(String, Style)> = l
+                        .spans
+                        .iter()
+                        .map(|s| (s.content.to_string(), s.style))
+                        .collect();
+                    wrap(&segs, width, 0)
+                })
+                .collect();
+            (format!(" Help: /{} ", spec.name), lines)
+        }
+        None => (
+            " Help ".to_string(),
+            help_lines(app, usize::from(boxed_w.saturating_sub(2)).max(1)),
+        ),
+    };
     let fits = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
-    let boxed = centered(
-        area,
-        area.width.saturating_sub(4).min(96),
-        area.height.saturating_sub(2).min(fits),
-    );
+    let boxed = centered(area, boxed_w, area.height.saturating_sub(2).min(fits));
     frame.render_widget(Clear, boxed);
-    let block = pane_block(theme, Line::from(" Help "), true)
+    let block = pane_block(theme, Line::from(title), true)
         .title_bottom(Line::styled(" ↑/↓ scroll · Esc close ", theme.dim));
     let inside = draw_frame(frame, boxed, block);
     let max = lines.len().saturating_sub(usize::from(inside.height));

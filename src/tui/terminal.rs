@@ -1,5 +1,5 @@
-//! The terminal guard: raw mode, alternate screen, mouse capture and bracketed
-//! paste are switched on by [`TerminalGuard::enter`] and off again when the
+//! The terminal guard: raw mode, alternate screen, mouse capture, bracketed
+//! paste and focus reporting are switched on by [`TerminalGuard::enter`] and off again when the
 //! guard drops — on quit, on error (`?` unwinding through `run`) and, through
 //! a panic hook, before a panic message is printed.
 
@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossterm::cursor::Show;
 use crossterm::event::{
-    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+    DisableBracketedPaste, DisableFocusChange, DisableMouseCapture, EnableBracketedPaste,
+    EnableFocusChange, EnableMouseCapture,
 };
 use crossterm::execute;
 use crossterm::terminal::{
@@ -38,7 +39,8 @@ impl TerminalGuard {
             io::stdout(),
             EnterAlternateScreen,
             EnableMouseCapture,
-            EnableBracketedPaste
+            EnableBracketedPaste,
+            EnableFocusChange
         )?;
         Ok(guard)
     }
@@ -60,6 +62,7 @@ pub fn restore() {
     // Best effort: if the terminal is gone there is nobody to tell.
     let _ = execute!(
         out,
+        DisableFocusChange,
         DisableBracketedPaste,
         DisableMouseCapture,
         LeaveAlternateScreen,

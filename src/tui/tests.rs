@@ -10,7 +10,7 @@ use ratatui::backend::TestBackend;
 
 use super::app::{Command, CommandResult, Event, Focus, Screen, StatusKind};
 use super::commands::AttrWrite;
-use super::conversation::{ConvId, Delivery, EntryKind};
+use super::conversation::{ConvId, Delivery, EntryKind, Scroll};
 use super::{App, ChatOptions, render};
 use crate::client::{
     ChannelAttribute, ChannelEvent, ClientEvent, ConnectionChangeReason, ConnectionState,
@@ -33,12 +33,16 @@ fn options(uid: Option<&str>) -> ChatOptions {
             log_level: "info".into(),
             offline_messages: true,
             request_timeout: Duration::from_secs(10),
+            ca_file: None,
             paths: Paths {
                 config_dir: dir.clone(),
                 data_dir: dir.clone(),
                 log_dir: dir.join("logs"),
             },
             config_file: dir.join("client.toml"),
+            theme: "dark".into(),
+            keys: Default::default(),
+            notify: Default::default(),
         },
         embedded_server: None,
         log_dir: dir.join("logs"),
@@ -124,6 +128,18 @@ fn channel_event(name: &str, event: ChannelEvent) -> Event {
     })
 }
 
+/// The whole screen as text, rows joined by newlines.
+fn screen_text(app: &App) -> String {
+    let (w, h) = app.size;
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+    terminal.draw(|f| render(app, f)).unwrap();
+    let buf = terminal.backend().buffer();
+    (0..h)
+        .map(|y| (0..w).map(|x| buf[(x, y)].symbol()).collect::<String>())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn status_error(app: &App) -> String {
     match app.status() {
         Some(s) if s.kind == StatusKind::Error => s.text.clone(),
@@ -136,7 +152,7 @@ fn status_error(app: &App) -> String {
 #[test]
 fn login_screen_validates_the_uid_and_logs_in_on_enter() {
     let mut app = App::with_login_hint(&options(None), Some("alice".into()));
-    assert_eq!(app.init(), vec![Command::LoadWatched]);
+    assert_eq!(app.init(), vec![Command::LoadWatched, Command::LoadMuted]);
     assert_eq!(app.screen(), Screen::Login);
     // The suggestion is pre-filled; make it invalid.
     app.update(key(KeyCode::Char('*')));
@@ -184,6 +200,7 @@ fn configured_uid_logs_in_at_once_and_watched_peers_are_resubscribed() {
         app.init(),
         vec![
             Command::LoadWatched,
+            Command::LoadMuted,
             Command::Login {
                 uid: uid("alice"),
                 token: Some("tok".into())
@@ -479,7 +496,12 @@ fn help_opens_from_keys_and_commands_and_esc_closes_it() {
     app.update(key(KeyCode::Esc));
     app.update(ctrl('u'));
     type_line(&mut app, "/help join");
-    assert!(app.status().unwrap().text.contains("/join <channel>"));
+    assert_eq!(app.help.unwrap().topic.unwrap().name, "join");
+    let screen = screen_text(&app);
+    assert!(
+        screen.contains("Help: /join") && screen.contains("/join #general"),
+        "{screen}"
+    );
 }
 
 // ------------------------------------------------------------- focus
@@ -489,7 +511,7 @@ fn tab_and_backtab_cycle_through_visible_panes() {
     let mut app = logged_in();
     assert_eq!(app.focus(), Focus::Input);
     let mut seen = Vec::new();
-    for _ in 0..5 {
+    for _ in 0..6 {
         app.update(key(KeyCode::Tab));
         seen.push(app.focus());
     }
@@ -500,20 +522,27 @@ fn tab_and_backtab_cycle_through_visible_panes() {
             Focus::Attributes,
             Focus::Peers,
             Focus::Channels,
+            Focus::Conversation,
             Focus::Input
         ]
     );
     app.update(key(KeyCode::BackTab));
-    assert_eq!(app.focus(), Focus::Channels);
+    assert_eq!(app.focus(), Focus::Conversation);
     // At 80 columns the right column is hidden and skipped.
     app.update(Event::Resize(80, 24));
     app.update(key(KeyCode::Tab));
     assert_eq!(app.focus(), Focus::Input);
     app.update(key(KeyCode::Tab));
     assert_eq!(app.focus(), Focus::Peers);
-    // Below 60 columns only the conversation remains.
+    // Below 60 columns only the conversation and the input remain.
     app.update(Event::Resize(50, 20));
     assert_eq!(app.focus(), Focus::Input);
+    app.update(key(KeyCode::Tab));
+    assert_eq!(app.focus(), Focus::Conversation);
+    app.update(key(KeyCode::Tab));
+    assert_eq!(app.focus(), Focus::Input);
+    // With text in the input, Tab completes instead.
+    app.update(key(KeyCode::Char('x')));
     app.update(key(KeyCode::Tab));
     assert_eq!(app.focus(), Focus::Input);
 }
@@ -534,6 +563,7 @@ fn enter_in_lists_opens_conversations() {
     // Peers pane: carol (unknown presence) sorts after nothing else; Down reaches her.
     app.update(key(KeyCode::BackTab));
     app.update(key(KeyCode::BackTab));
+    app.update(key(KeyCode::BackTab));
     assert_eq!(app.focus(), Focus::Peers);
     app.update(key(KeyCode::Down));
     app.update(key(KeyCode::Enter));
@@ -545,6 +575,7 @@ fn enter_in_lists_opens_conversations() {
         0
     );
     // Channels pane (Enter left the focus on the input line).
+    app.update(key(KeyCode::BackTab));
     app.update(key(KeyCode::BackTab));
     assert_eq!(app.focus(), Focus::Channels);
     app.update(key(KeyCode::Enter));
@@ -564,11 +595,20 @@ fn with_nothing_open_an_incoming_message_opens_its_conversation_and_follows_the_
     assert_eq!(app.selected(), None);
     let out = app.update(peer_message("bob", "hello", false));
     assert_eq!(app.selected(), Some(&ConvId::Peer(uid("bob"))));
-    assert_eq!(app.conversation(&ConvId::Peer(uid("bob"))).unwrap().unread, 0);
+    assert_eq!(
+        app.conversation(&ConvId::Peer(uid("bob"))).unwrap().unread,
+        0
+    );
     // bob's presence is followed (once), without adding him to the watched list.
-    assert!(out.contains(&Command::Subscribe(vec![uid("bob")])), "{out:?}");
+    assert!(
+        out.contains(&Command::Subscribe(vec![uid("bob")])),
+        "{out:?}"
+    );
     let again = app.update(peer_message("bob", "still there?", false));
-    assert!(!again.iter().any(|c| matches!(c, Command::Subscribe(_))), "{again:?}");
+    assert!(
+        !again.iter().any(|c| matches!(c, Command::Subscribe(_))),
+        "{again:?}"
+    );
     assert!(app.watched().is_empty());
 }
 
@@ -800,6 +840,27 @@ fn leaving_removes_the_channel() {
     assert!(app.channel(&ch("general")).is_none());
 }
 
+/// The conversation as drawn on a 160x48 screen: its text rows, trimmed.
+fn conversation_text(app: &App) -> Vec<String> {
+    let mut terminal = Terminal::new(TestBackend::new(app.size.0, app.size.1)).unwrap();
+    terminal.draw(|f| render(app, f)).unwrap();
+    let r = app.layout().conversation_text();
+    let buf = terminal.backend().buffer();
+    (r.y..r.y + r.height)
+        .map(|y| {
+            (r.x..r.x + r.width)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect::<String>()
+                .trim_end()
+                .to_string()
+        })
+        .collect()
+}
+
+fn bob_conv(app: &App) -> &crate::tui::conversation::Conversation {
+    app.conversation(&ConvId::Peer(uid("bob"))).unwrap()
+}
+
 #[test]
 fn page_up_scrolls_and_new_messages_keep_the_view() {
     let mut app = logged_in();
@@ -808,35 +869,59 @@ fn page_up_scrolls_and_new_messages_keep_the_view() {
         app.update(peer_message("bob", &format!("line {i}"), false));
     }
     app.update(key(KeyCode::PageUp));
-    let page = app.conversation(&ConvId::Peer(uid("bob"))).unwrap().scroll;
-    assert!(page > 10, "{page}");
+    let page = bob_conv(&app).scroll;
+    assert_ne!(page, Scroll::Bottom);
+    let shown = conversation_text(&app);
     app.update(peer_message("bob", "new", false));
-    assert_eq!(
-        app.conversation(&ConvId::Peer(uid("bob"))).unwrap().scroll,
-        page + 1
-    );
+    // The view stays put, and says that something arrived below.
+    assert_eq!(bob_conv(&app).scroll, page);
+    assert_eq!(conversation_text(&app), shown);
+    assert_eq!(bob_conv(&app).new_below, 1);
+    assert!(screen_text(&app).contains("↓ 1 new message below"));
     app.update(Event::Mouse(MouseEvent {
         kind: MouseEventKind::ScrollDown,
         column: 50,
         row: 10,
         modifiers: KeyModifiers::NONE,
     }));
-    assert_eq!(
-        app.conversation(&ConvId::Peer(uid("bob"))).unwrap().scroll,
-        page - 2
-    );
+    let Scroll::Anchor { entry, .. } = bob_conv(&app).scroll else {
+        panic!("still scrolled up");
+    };
+    let Scroll::Anchor { entry: before, .. } = page else {
+        unreachable!()
+    };
+    assert_eq!(entry, before + 3);
     for _ in 0..100 {
         app.update(key(KeyCode::PageUp));
     }
-    let top = app.conversation(&ConvId::Peer(uid("bob"))).unwrap().scroll;
-    assert!(top < 210, "clamped at the first line: {top}");
+    let top = conversation_text(&app);
+    assert!(
+        top[0].ends_with("bob: line 0"),
+        "clamped at the first line: {top:?}"
+    );
     for _ in 0..100 {
         app.update(key(KeyCode::PageDown));
     }
-    assert_eq!(
-        app.conversation(&ConvId::Peer(uid("bob"))).unwrap().scroll,
-        0
-    );
+    assert_eq!(bob_conv(&app).scroll, Scroll::Bottom);
+    assert_eq!(bob_conv(&app).new_below, 0);
+    // Ctrl-Home / Ctrl-End, and Home / End in the focused conversation.
+    app.update(Event::Key(KeyEvent::new(
+        KeyCode::Home,
+        KeyModifiers::CONTROL,
+    )));
+    assert!(conversation_text(&app)[0].ends_with("line 0"));
+    app.update(Event::Key(KeyEvent::new(
+        KeyCode::End,
+        KeyModifiers::CONTROL,
+    )));
+    assert_eq!(bob_conv(&app).scroll, Scroll::Bottom);
+    app.focus = Focus::Conversation;
+    app.update(key(KeyCode::Home));
+    assert!(conversation_text(&app)[0].ends_with("line 0"));
+    app.update(key(KeyCode::Char('j')));
+    assert!(conversation_text(&app)[0].ends_with("line 1"));
+    app.update(key(KeyCode::End));
+    assert_eq!(bob_conv(&app).scroll, Scroll::Bottom);
 }
 
 #[test]
@@ -874,6 +959,370 @@ fn resize_and_render_never_panic_at_any_size() {
             app.update(key(KeyCode::Tab));
             app.update(key(KeyCode::PageUp));
             terminal.draw(|f| render(app, f)).unwrap();
+        }
+    }
+}
+
+// ------------------------------------------------ unread and mentions
+
+fn alt(code: KeyCode) -> Event {
+    Event::Key(KeyEvent::new(code, KeyModifiers::ALT))
+}
+
+fn channel_message(name: &str, from: &str, text: &str) -> Event {
+    channel_event(
+        name,
+        ChannelEvent::ChannelMessage {
+            message: RtmMessage::text(text),
+            member_id: uid(from),
+            props: MessageProps {
+                server_received_ts: NOW,
+                is_offline_message: false,
+            },
+        },
+    )
+}
+
+fn notifications(out: &[Command]) -> Vec<&crate::tui::notify::Notification> {
+    out.iter()
+        .filter_map(|c| match c {
+            Command::Notify(n) => Some(n),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn mentions_mark_the_line_and_the_conversation_and_ring_the_bell() {
+    let mut app = logged_in();
+    join(&mut app, "rust", &["alice", "bob"]);
+    join(&mut app, "general", &["alice", "bob"]);
+    // In #rust (not open): a plain message counts, rings nothing (channels: mentions only).
+    let out = app.update(channel_message("rust", "bob", "anyone here?"));
+    assert!(notifications(&out).is_empty());
+    let out = app.update(channel_message("rust", "bob", "@alice can you look?"));
+    let n = notifications(&out);
+    assert_eq!(n.len(), 1);
+    assert!(n[0].bell && n[0].title.contains("bob") && n[0].body.contains("look"));
+    let conv = app.conversation(&ConvId::Channel(ch("rust"))).unwrap();
+    assert_eq!((conv.unread, conv.mentions), (2, 1));
+    assert!(matches!(
+        conv.entries.last().unwrap().kind,
+        EntryKind::Message { mention: true, .. }
+    ));
+    // Not a mention: "malice"; and our own message never is.
+    app.update(channel_message("rust", "bob", "with malice"));
+    assert_eq!(
+        app.conversation(&ConvId::Channel(ch("rust")))
+            .unwrap()
+            .mentions,
+        1
+    );
+    let screen = screen_text(&app);
+    assert!(screen.contains("#rust (2) [3 @1]"), "{screen}");
+    // A direct message rings too (peers: all).
+    let out = app.update(peer_message("carol", "psst", false));
+    assert_eq!(notifications(&out).len(), 1);
+    // Alt-A: mentions first, whatever the pane order.
+    app.update(alt(KeyCode::Char('a')));
+    assert_eq!(app.selected(), Some(&ConvId::Channel(ch("rust"))));
+    let conv = app.conversation(&ConvId::Channel(ch("rust"))).unwrap();
+    assert_eq!((conv.unread, conv.mentions), (0, 0));
+    // The "new" line sits above the first unread message, with the » mark on the mention.
+    let text = conversation_text(&app).join("\n");
+    let new_at = text.find("── new ──").expect("a new-messages line");
+    assert!(new_at < text.find("anyone here?").unwrap(), "{text}");
+    assert!(text.contains("» bob: @alice can you look?"), "{text}");
+    app.update(alt(KeyCode::Char('a')));
+    assert_eq!(app.selected(), Some(&ConvId::Peer(uid("carol"))));
+    app.update(alt(KeyCode::Char('a')));
+    assert!(app.status().unwrap().text.contains("no unread"));
+    // The open conversation at the bottom, terminal focused: no bell.
+    let out = app.update(peer_message("carol", "alice?", false));
+    assert!(notifications(&out).is_empty());
+    // Terminal in the background: the bell again.
+    app.update(Event::FocusChanged(false));
+    let out = app.update(peer_message("carol", "alice??", false));
+    assert_eq!(notifications(&out).len(), 1);
+}
+
+#[test]
+fn mute_and_unmute_silence_a_conversation_and_are_saved() {
+    let mut app = logged_in();
+    join(&mut app, "general", &["alice", "bob"]);
+    let out = type_line(&mut app, "/mute");
+    assert_eq!(
+        out,
+        vec![Command::SaveMuted(vec![ConvId::Channel(ch("general"))])]
+    );
+    assert!(app.is_muted(&ConvId::Channel(ch("general"))));
+    app.update(key(KeyCode::Char('x')));
+    app.open(ConvId::Peer(uid("bob")), &mut Vec::new());
+    let out = app.update(channel_message("general", "bob", "alice: hello"));
+    assert!(
+        notifications(&out).is_empty(),
+        "muted: no bell even for a mention"
+    );
+    assert!(screen_text(&app).contains("⊘ #general"));
+    let out = type_line(&mut app, "/unmute #general");
+    assert_eq!(out, vec![Command::SaveMuted(vec![])]);
+    let out = app.update(channel_message("general", "bob", "alice: again"));
+    assert_eq!(notifications(&out).len(), 1);
+    // Muted list read at start.
+    app.update(Event::CommandResult(CommandResult::MutedLoaded(Ok(vec![
+        ConvId::Peer(uid("dave")),
+    ]))));
+    assert!(app.is_muted(&ConvId::Peer(uid("dave"))));
+    let out = app.update(peer_message("dave", "hi", false));
+    assert!(notifications(&out).is_empty());
+    assert!(type_line(&mut app, "/mute a*b").is_empty());
+    assert!(status_error(&app).contains("/mute"));
+}
+
+// --------------------------------------------------- input editing
+
+#[test]
+fn tab_completes_commands_channels_and_peers_and_cycles() {
+    let mut app = logged_in();
+    join(&mut app, "general", &["alice", "bob", "bea"]);
+    join(&mut app, "gamedev", &["alice"]);
+    let typed = |app: &mut App, s: &str| {
+        app.update(ctrl('u'));
+        for c in s.chars() {
+            app.update(key(KeyCode::Char(c)));
+        }
+        app.update(key(KeyCode::Tab));
+        app.input_text().to_string()
+    };
+    assert_eq!(typed(&mut app, "/jo"), "/join ");
+    assert_eq!(typed(&mut app, "/join ga"), "/join gamedev ");
+    assert_eq!(typed(&mut app, "see #gen"), "see #general ");
+    // A name at the start of a channel message addresses someone.
+    assert_eq!(typed(&mut app, "b"), "bea: ");
+    app.update(key(KeyCode::Tab));
+    assert_eq!(app.input_text(), "bob: ");
+    app.update(key(KeyCode::Tab));
+    assert_eq!(app.input_text(), "bea: ");
+    assert_eq!(typed(&mut app, "hi @bo"), "hi @bob ");
+    assert_eq!(typed(&mut app, "/msg bo"), "/msg bob ");
+    // Text after the cursor stays.
+    app.update(ctrl('u'));
+    for c in "x tail".chars() {
+        app.update(key(KeyCode::Char(c)));
+    }
+    for _ in 0..5 {
+        app.update(key(KeyCode::Left));
+    }
+    app.update(key(KeyCode::Backspace));
+    for c in "/lea".chars() {
+        app.update(key(KeyCode::Char(c)));
+    }
+    app.update(key(KeyCode::Home));
+    app.update(ctrl('u'));
+    assert_eq!(typed(&mut app, "zz"), "zz");
+    assert!(app.status().unwrap().text.contains("nothing to complete"));
+}
+
+#[test]
+fn history_is_per_conversation_and_up_down_walk_it() {
+    let mut app = logged_in();
+    app.open(ConvId::Peer(uid("bob")), &mut Vec::new());
+    type_line(&mut app, "first");
+    type_line(&mut app, "second");
+    app.open(ConvId::Peer(uid("carol")), &mut Vec::new());
+    type_line(&mut app, "to carol");
+    app.open(ConvId::Peer(uid("bob")), &mut Vec::new());
+    app.update(key(KeyCode::Char('d')));
+    app.update(key(KeyCode::Up));
+    assert_eq!(app.input_text(), "second");
+    app.update(key(KeyCode::Up));
+    assert_eq!(app.input_text(), "first");
+    app.update(key(KeyCode::Up));
+    assert_eq!(app.input_text(), "first");
+    app.update(key(KeyCode::Down));
+    app.update(key(KeyCode::Down));
+    // Past the newest: the draft comes back.
+    assert_eq!(app.input_text(), "d");
+    // Drafts stay with their conversation.
+    app.open(ConvId::Peer(uid("carol")), &mut Vec::new());
+    assert_eq!(app.input_text(), "");
+    app.open(ConvId::Peer(uid("bob")), &mut Vec::new());
+    assert_eq!(app.input_text(), "d");
+}
+
+#[test]
+fn alt_enter_makes_a_multi_line_message_sent_as_one() {
+    let mut app = logged_in();
+    app.open(ConvId::Peer(uid("bob")), &mut Vec::new());
+    for c in "one".chars() {
+        app.update(key(KeyCode::Char(c)));
+    }
+    app.update(alt(KeyCode::Enter));
+    app.update(Event::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::SHIFT,
+    )));
+    for c in "three".chars() {
+        app.update(key(KeyCode::Char(c)));
+    }
+    // The input grows; Up moves inside it before it recalls history.
+    assert_eq!(app.layout().input.height, 5);
+    app.update(key(KeyCode::Up));
+    app.update(key(KeyCode::Up));
+    app.update(key(KeyCode::Char('!')));
+    assert_eq!(app.input_text(), "!one\n\nthree");
+    let out = app.update(key(KeyCode::Enter));
+    assert!(matches!(&out[..], [Command::SendPeer { text, .. }] if text == "!one\n\nthree"));
+    assert_eq!(app.layout().input.height, 3);
+    // A pasted block is one message too.
+    app.update(Event::Paste("a\nb\nc".into()));
+    let out = app.update(key(KeyCode::Enter));
+    assert!(matches!(&out[..], [Command::SendPeer { text, .. }] if text == "a\nb\nc"));
+}
+
+// ------------------------------------------------------------ search
+
+#[test]
+fn search_finds_steps_and_restores_the_view() {
+    let mut app = logged_in();
+    app.open(ConvId::Peer(uid("bob")), &mut Vec::new());
+    for i in 0..300 {
+        let text = if i % 100 == 7 {
+            format!("needle {i}")
+        } else {
+            format!("hay {i}")
+        };
+        app.update(peer_message("bob", &text, false));
+    }
+    app.update(ctrl('f'));
+    for c in "NEEDLE".chars() {
+        app.update(key(KeyCode::Char(c)));
+    }
+    let search = app.search_state().unwrap();
+    assert_eq!(search.hits.len(), 3);
+    assert!(
+        conversation_text(&app)
+            .iter()
+            .any(|l| l.ends_with("needle 207"))
+    );
+    assert!(screen_text(&app).contains("match 3/3"));
+    // Enter keeps it; n steps older, N newer, in the conversation pane.
+    app.update(key(KeyCode::Enter));
+    assert_eq!(app.focus(), Focus::Conversation);
+    app.update(key(KeyCode::Char('n')));
+    assert!(
+        conversation_text(&app)
+            .iter()
+            .any(|l| l.ends_with("needle 107"))
+    );
+    app.update(key(KeyCode::Char('n')));
+    app.update(key(KeyCode::Char('n')));
+    assert!(app.status().unwrap().text.contains("oldest match"));
+    app.update(Event::Key(KeyEvent::new(
+        KeyCode::Char('N'),
+        KeyModifiers::SHIFT,
+    )));
+    assert!(
+        conversation_text(&app)
+            .iter()
+            .any(|l| l.ends_with("needle 107"))
+    );
+    // Esc ends it; the view stays where the hit was.
+    app.update(key(KeyCode::Esc));
+    assert!(app.search_state().is_none());
+    // Typing a search and Esc goes back to where you were.
+    app.update(key(KeyCode::End));
+    app.update(key(KeyCode::Char('/')));
+    app.update(key(KeyCode::Char('h')));
+    app.update(key(KeyCode::Esc));
+    assert_eq!(bob_conv(&app).scroll, Scroll::Bottom);
+    // /search with no match says so (Esc first: back to the input).
+    app.update(key(KeyCode::Esc));
+    assert_eq!(app.focus(), Focus::Input);
+    type_line(&mut app, "/search zebra");
+    assert!(app.search_state().is_none());
+    assert!(app.status().unwrap().text.contains("no match"));
+    type_line(&mut app, "/search hay 29");
+    assert_eq!(app.search_state().unwrap().hits.len(), 11);
+}
+
+#[test]
+fn next_and_previous_conversation_and_clear() {
+    let mut app = logged_in();
+    join(&mut app, "general", &["alice"]);
+    app.update(peer_message("bob", "hi", false));
+    app.update(alt(KeyCode::Down));
+    assert_eq!(app.selected(), Some(&ConvId::Peer(uid("bob"))));
+    app.update(alt(KeyCode::Up));
+    assert_eq!(app.selected(), Some(&ConvId::Channel(ch("general"))));
+    type_line(&mut app, "/clear");
+    assert!(
+        app.conversation(&ConvId::Channel(ch("general")))
+            .unwrap()
+            .entries
+            .is_empty()
+    );
+}
+
+#[test]
+fn rebound_keys_drive_the_app_and_the_help() {
+    let mut app = logged_in();
+    let mut file = crate::config::KeyBindingsFile::new();
+    file.entry("global".into())
+        .or_default()
+        .insert("help".into(), crate::config::KeyList::One("f2".into()));
+    let ui = crate::tui::UiConfig {
+        keymap: crate::tui::keymap::Keymap::with_overrides(&file).unwrap(),
+        ..Default::default()
+    };
+    app.configure(ui);
+    app.update(key(KeyCode::F(1)));
+    assert!(!app.help_open());
+    app.update(key(KeyCode::F(2)));
+    assert!(app.help_open());
+    assert!(screen_text(&app).contains("F2"));
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+    /// Random keys, pastes, clicks, messages and sizes never panic, and every
+    /// state renders at the size it was given.
+    #[test]
+    fn random_input_and_sizes_never_panic(
+        steps in proptest::collection::vec((0u8..40, 0u16..170, 0u16..56), 1..60)
+    ) {
+        let mut app = logged_in();
+        join(&mut app, "general", &["alice", "bob"]);
+        app.update(peer_message("bob", "hello alice", false));
+        let codes = [
+            KeyCode::Tab, KeyCode::BackTab, KeyCode::Enter, KeyCode::Esc, KeyCode::Up,
+            KeyCode::Down, KeyCode::Left, KeyCode::Right, KeyCode::Home, KeyCode::End,
+            KeyCode::PageUp, KeyCode::PageDown, KeyCode::Backspace, KeyCode::Delete,
+            KeyCode::F(1), KeyCode::Char('?'), KeyCode::Char('/'), KeyCode::Char('n'),
+            KeyCode::Char('N'), KeyCode::Char('a'), KeyCode::Char('#'), KeyCode::Char('日'),
+        ];
+        let mods = [KeyModifiers::NONE, KeyModifiers::ALT, KeyModifiers::SHIFT];
+        for (op, a, b) in steps {
+            let op = usize::from(op);
+            let ev = match op {
+                0 => Event::Resize(a, b),
+                1 => Event::Paste(format!("p{a}\nq{b}")),
+                2 => Event::Mouse(MouseEvent {
+                    kind: if a % 2 == 0 { MouseEventKind::ScrollUp } else { MouseEventKind::Down(crossterm::event::MouseButton::Left) },
+                    column: a,
+                    row: b,
+                    modifiers: KeyModifiers::NONE,
+                }),
+                3 => channel_message("general", "bob", &"alice word ".repeat(usize::from(b % 30))),
+                4 => peer_message("bob", &format!("msg {a}"), false),
+                5 => Event::Key(KeyEvent::new(KeyCode::Char('f'), KeyModifiers::CONTROL)),
+                _ => Event::Key(KeyEvent::new(codes[(op + usize::from(a)) % codes.len()], mods[usize::from(b) % 3])),
+            };
+            let out = app.update(ev);
+            proptest::prop_assert!(!out.contains(&Command::Quit) || app.quitting());
+            let (w, h) = app.size;
+            let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+            terminal.draw(|f| render(&app, f)).unwrap();
         }
     }
 }

@@ -1,0 +1,719 @@
+//! `rtm bench`: a load generator for rtm and, in the same run, for the
+//! references it is measured against.
+//!
+//! - [`scenarios`]: connect, peer, fanout, churn, presence, each written for
+//!   one share of the clients so several load processes can run it;
+//! - [`wire`]: the adapters that speak rtm, the bare relay, NATS-over-WebSocket
+//!   and socket.io with raw WebSocket frames;
+//! - [`pacer`]: fixed-rate sending on a schedule (latency counts from the
+//!   intended send time);
+//! - [`stats`]: HDR histograms, sequence tracking (loss, duplicates,
+//!   reordering), the counts a load process reports;
+//! - [`procs`]: the spawned servers (memory read from /proc) and the worker
+//!   processes with their start barrier;
+//! - [`bare`]: the bare tokio-tungstenite relay, the physical-limit reference;
+//! - `sdk`: the peer and fanout scenarios through the Rust SDK (`--sdk`),
+//!   what an application using `rtm::client` sees.
+//!
+//! `rtm bench compare` runs the chosen scenarios against every target one
+//! after another and writes JSON and a markdown table to `bench/results/`.
+
+pub mod bare;
+mod pacer;
+pub mod procs;
+pub mod scenarios;
+mod sdk;
+pub mod stats;
+pub mod wire;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+pub use stats::Latency;
+pub use wire::Target;
+
+use procs::{Barrier, Workers, rss_kb};
+use scenarios::Ctx;
+use stats::{Partial, wall_us};
+
+/// What to measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scenario {
+    /// Hold N logged-in idle connections; report server memory per connection.
+    Connect,
+    /// Pairs exchanging peer messages at a fixed total rate; round-trip latency and loss.
+    Peer,
+    /// One channel with N members, publishers at a rate; deliveries/s and delivery latency.
+    Fanout,
+    /// connect/login/join/leave/logout cycles at a fixed rate (rtm only).
+    Churn,
+    /// N clients each watching K others while those come and go (rtm only).
+    Presence,
+    /// Run --scenarios against every one of --targets and write a table to --out.
+    Compare,
+}
+
+impl Scenario {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Connect => "connect",
+            Scenario::Peer => "peer",
+            Scenario::Fanout => "fanout",
+            Scenario::Churn => "churn",
+            Scenario::Presence => "presence",
+            Scenario::Compare => "compare",
+        }
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    #[arg(required_unless_present_any = ["bare_server", "worker"])]
+    pub scenario: Option<Scenario>,
+    /// Server to load (ws://127.0.0.x:PORT). Without it one is spawned (--spawn).
+    #[arg(long, conflicts_with = "spawn")]
+    pub server: Option<String>,
+    /// Spawn the server under test on a free loopback port (the default) and
+    /// read its memory from /proc.
+    #[arg(long)]
+    pub spawn: bool,
+    /// The server under test.
+    #[arg(long, value_enum, default_value = "rtm")]
+    pub target: Target,
+    /// Number of clients (peer: two per pair; fanout: channel members;
+    /// presence: watchers).
+    #[arg(long, default_value_t = 100)]
+    pub clients: usize,
+    /// Per second in total: messages (peer, fanout), cycles (churn),
+    /// logins+logouts (presence).
+    #[arg(long, default_value_t = 1000.0)]
+    pub rate: f64,
+    /// Seconds of load (connect: how long the connections are held).
+    #[arg(long, default_value_t = 5.0)]
+    pub duration: f64,
+    /// Publishing members (fanout); the rate is split among them.
+    #[arg(long, default_value_t = 1)]
+    pub publishers: usize,
+    /// Users each client watches (presence).
+    #[arg(long, default_value_t = 10)]
+    pub watch: usize,
+    /// Load processes to spread the clients over [default: one per 15,000 clients].
+    #[arg(long)]
+    pub procs: Option<usize>,
+    /// Loopback source addresses 127.0.0.1… to spread the clients over.
+    #[arg(long, default_value_t = 4)]
+    pub source_addrs: usize,
+    /// Drive rtm through the Rust SDK (peer, fanout) instead of raw frames.
+    #[arg(long)]
+    pub sdk: bool,
+    /// Write the report as JSON to this file too.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// compare: the targets, in order.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "rtm,bare,nats,socketio"
+    )]
+    pub targets: Vec<Target>,
+    /// compare: the scenarios, in order.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "fanout,peer,connect"
+    )]
+    pub scenarios: Vec<Scenario>,
+    /// compare: clients and rate of the peer scenario [default: --clients, --rate].
+    #[arg(long)]
+    pub peer_clients: Option<usize>,
+    #[arg(long)]
+    pub peer_rate: Option<f64>,
+    /// compare: clients of the connect scenario [default: --clients].
+    #[arg(long)]
+    pub connect_clients: Option<usize>,
+    /// compare: where the JSON and markdown results go.
+    #[arg(long, value_name = "DIR", default_value = "bench/results")]
+    pub out: PathBuf,
+    /// Where bench/peers (the socket.io script and its node_modules) is.
+    #[arg(long, value_name = "DIR", default_value = "bench/peers")]
+    pub peers_dir: PathBuf,
+    /// Run the bare reference relay on HOST:PORT instead of a benchmark.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub bare_server: Option<String>,
+    /// Bare relay: drop every n-th delivery (to test the bench's loss count).
+    #[arg(long, default_value_t = 0)]
+    pub fault_drop_every: u64,
+    /// Bare relay: send every n-th delivery twice (to test the duplicate count).
+    #[arg(long, default_value_t = 0)]
+    pub fault_dup_every: u64,
+    /// Internal: run one share of a scenario as a load worker.
+    #[arg(long, hide = true)]
+    pub worker: Option<String>,
+}
+
+impl BenchArgs {
+    /// Arguments for `scenario` against `target` with everything else default
+    /// (what tests and callers start from).
+    pub fn new(scenario: Scenario, target: Target) -> BenchArgs {
+        use clap::Parser as _;
+        #[derive(clap::Parser)]
+        struct P {
+            #[command(flatten)]
+            a: BenchArgs,
+        }
+        let mut a = P::parse_from(["bench", "connect"]).a;
+        a.scenario = Some(scenario);
+        a.target = target;
+        a
+    }
+}
+
+/// The result of one scenario against one target.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Report {
+    pub scenario: Option<Scenario>,
+    pub target: Option<Target>,
+    /// Clients set up (connected, logged in, joined).
+    pub clients: u64,
+    pub connect_failures: u64,
+    pub rate: f64,
+    pub duration_s: f64,
+    pub load_processes: usize,
+    pub sent: u64,
+    pub expected: u64,
+    pub received: u64,
+    pub lost: u64,
+    pub duplicates: u64,
+    pub reordered: u64,
+    pub errors: u64,
+    /// peer: round trips/s; fanout: deliveries/s; churn: cycles/s.
+    pub throughput_per_s: f64,
+    /// peer: round trip; fanout: delivery; churn: cycle; presence: notification.
+    pub latency: Option<Latency>,
+    /// connect/peer/fanout: setup (connect+login+join) time; presence: login time.
+    pub latency2: Option<Latency>,
+    /// How far behind its schedule the load generator sent.
+    pub send_lag: Option<Latency>,
+    pub server_rss_kb_before: Option<u64>,
+    pub server_rss_kb_loaded: Option<u64>,
+    pub rss_per_connection_kb: Option<f64>,
+    pub first_error: Option<String>,
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    fn from_partial(p: &Partial, ctx: &Ctx, start_us: u64) -> Report {
+        let window =
+            ((p.last_receipt_us.saturating_sub(start_us)) as f64 / 1e6).max(ctx.duration_s);
+        let lat = |h: &hdrhistogram::Histogram<u64>| (!h.is_empty()).then(|| Latency::of(h));
+        Report {
+            scenario: Some(ctx.scenario),
+            target: Some(ctx.target),
+            clients: p.clients,
+            connect_failures: p.connect_failures,
+            rate: ctx.rate,
+            duration_s: ctx.duration_s,
+            load_processes: ctx.shards,
+            sent: p.sent,
+            expected: p.expected,
+            received: p.received,
+            lost: p.expected.saturating_sub(p.received),
+            duplicates: p.duplicates,
+            reordered: p.reordered,
+            errors: p.errors,
+            throughput_per_s: if ctx.scenario == Scenario::Connect {
+                0.0
+            } else {
+                p.received as f64 / window
+            },
+            latency: lat(&p.latency),
+            latency2: lat(&p.latency2),
+            send_lag: lat(&p.send_lag),
+            first_error: p.first_error.clone(),
+            ..Report::default()
+        }
+    }
+}
+
+/// The entry point of `rtm bench`: runs the bare relay, a worker share, a
+/// comparison or one scenario, and prints the result.
+pub async fn main(args: BenchArgs) -> anyhow::Result<()> {
+    if let Some(addr) = &args.bare_server {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        println!("bare relay listening on ws://{}", listener.local_addr()?);
+        let shutdown = CancellationToken::new();
+        let s = shutdown.clone();
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            s.cancel();
+        });
+        let faults = bare::Faults {
+            drop_every: args.fault_drop_every,
+            dup_every: args.fault_dup_every,
+        };
+        bare::serve(listener, faults, shutdown).await;
+        return Ok(());
+    }
+    if let Some(json) = &args.worker {
+        let ctx: Ctx = serde_json::from_str(json).context("bad worker context")?;
+        let p = scenarios::run_shard(ctx, Barrier::Stdio).await?;
+        println!("RESULT {}", serde_json::to_string(&p)?);
+        return Ok(());
+    }
+    if args.scenario == Some(Scenario::Compare) {
+        let reports = compare(&args).await?;
+        println!("{}", markdown_table(&reports));
+        return Ok(());
+    }
+    let report = run(args).await?;
+    print(&report);
+    Ok(())
+}
+
+/// Runs one scenario against one target and writes `--json` if asked.
+pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
+    let scenario = args.scenario.context("which scenario?")?;
+    let report = if args.sdk {
+        if args.target != Target::Rtm {
+            bail!("--sdk drives rtm only");
+        }
+        let spawned = match &args.server {
+            Some(_) => None,
+            None => Some(procs::spawn(Target::Rtm, &args.peers_dir).await?),
+        };
+        let url = args
+            .server
+            .clone()
+            .or_else(|| spawned.as_ref().map(|s| s.url.clone()))
+            .unwrap_or_default();
+        sdk::run(scenario, &url, &args).await?
+    } else {
+        run_on(&args, scenario, args.target).await?
+    };
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(report)
+}
+
+/// One scenario against one target, spawning the server unless `--server`.
+async fn run_on(args: &BenchArgs, scenario: Scenario, target: Target) -> anyhow::Result<Report> {
+    let spawned = match &args.server {
+        Some(_) => None,
+        None => Some(procs::spawn(target, &args.peers_dir).await?),
+    };
+    let url = args
+        .server
+        .clone()
+        .or_else(|| spawned.as_ref().map(|s| s.url.clone()))
+        .unwrap_or_default();
+    let pid = spawned.as_ref().and_then(|s| s.pid);
+    // The baseline after the server has settled.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = pid.and_then(rss_kb);
+    let shards = match scenario {
+        Scenario::Presence => 1,
+        _ => args.procs.unwrap_or(args.clients.div_ceil(15_000)).max(1),
+    };
+    let base = Ctx {
+        scenario,
+        target,
+        url,
+        clients: args.clients,
+        rate: args.rate,
+        duration_s: args.duration,
+        publishers: args.publishers,
+        watch: args.watch,
+        source_addrs: args.source_addrs,
+        shard: 0,
+        shards,
+    };
+    let worker_ctxs: Vec<Ctx> = (1..shards)
+        .map(|shard| Ctx {
+            shard,
+            ..base.clone()
+        })
+        .collect();
+    let mut workers = Workers::spawn(&worker_ctxs)?;
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let (go_tx, go_rx) = oneshot::channel();
+    let mut local = tokio::spawn(scenarios::run_shard(
+        base.clone(),
+        Barrier::Local {
+            ready: Some(ready_tx),
+            go: Some(go_rx),
+        },
+    ));
+    // Set-up of the local share; a failure there ends the run.
+    tokio::select! {
+        r = ready_rx => { if r.is_err() { local.await??; bail!("the load ended before it started"); } }
+        r = &mut local => { r??; bail!("the load ended before it started"); }
+    }
+    workers.ready().await?;
+    // Let the server finish what the setup started before reading its memory.
+    tokio::time::sleep(Duration::from_millis(if scenario == Scenario::Connect {
+        1000
+    } else {
+        300
+    }))
+    .await;
+    let loaded = pid.and_then(rss_kb);
+    let start = wall_us() + 200_000;
+    let _ = go_tx.send(start);
+    workers.go(start).await?;
+    let mut total = local.await??;
+    for p in workers.results().await? {
+        total.merge(&p);
+    }
+    let mut report = Report::from_partial(&total, &base, start);
+    report.server_rss_kb_before = before;
+    report.server_rss_kb_loaded = loaded;
+    if let (Some(b), Some(a)) = (before, loaded) {
+        let n = match scenario {
+            Scenario::Churn => 0,
+            Scenario::Presence => report.clients,
+            _ => report.clients,
+        };
+        if n > 0 {
+            report.rss_per_connection_kb = Some(a.saturating_sub(b) as f64 / n as f64);
+        }
+    } else {
+        report
+            .notes
+            .push("server memory is only measured for a spawned server (no --server)".into());
+    }
+    report.notes.push(note(scenario, args));
+    Ok(report)
+}
+
+fn note(scenario: Scenario, args: &BenchArgs) -> String {
+    match scenario {
+        Scenario::Connect => format!("{} idle logged-in connections held {} s; memory per connection = (RSS with them − RSS before) / connections", args.clients, args.duration),
+        Scenario::Peer => format!("{} pairs; latency = round trip a → server → b → server → a, from the intended send time", (args.clients / 2).max(1)),
+        Scenario::Fanout => format!("{} members, {} publisher(s); throughput = deliveries per second; latency = publish intended time → delivery", args.clients.max(2), args.publishers),
+        Scenario::Churn => "throughput = cycles per second; latency = intended start → connect, login, join, leave, logout done".into(),
+        Scenario::Presence => format!("{} watchers each watching {} churning users; latency = login/logout frame sent → watcher notified; latency2 = login time from the schedule", args.clients, args.watch),
+        Scenario::Compare => String::new(),
+    }
+}
+
+/// Runs every scenario against every target, one after another, and writes
+/// `<out>/<date>.json`, `<out>/<date>.md` and `<out>/latest.{json,md}`.
+pub async fn compare(args: &BenchArgs) -> anyhow::Result<Vec<Report>> {
+    let mut reports = Vec::new();
+    for &scenario in &args.scenarios {
+        if matches!(
+            scenario,
+            Scenario::Compare | Scenario::Churn | Scenario::Presence
+        ) {
+            bail!(
+                "compare runs connect, peer and fanout; {} is rtm only",
+                scenario.name()
+            );
+        }
+        let mut a = args.clone();
+        match scenario {
+            Scenario::Peer => {
+                a.clients = args.peer_clients.unwrap_or(args.clients);
+                a.rate = args.peer_rate.unwrap_or(args.rate);
+            }
+            Scenario::Connect => a.clients = args.connect_clients.unwrap_or(args.clients),
+            _ => {}
+        }
+        for &target in &args.targets {
+            eprintln!(
+                "== {} against {} ({} clients, {}/s)",
+                scenario.name(),
+                target.name(),
+                a.clients,
+                a.rate
+            );
+            let r = match run_on(&a, scenario, target).await {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("   failed: {e:#}");
+                    Report {
+                        scenario: Some(scenario),
+                        target: Some(target),
+                        first_error: Some(format!("{e:#}")),
+                        notes: vec!["the run failed".into()],
+                        ..Report::default()
+                    }
+                }
+            };
+            eprintln!("   {}", one_line(&r));
+            reports.push(r);
+            // Let sockets in TIME_WAIT and the previous server go.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+    write_results(args, &reports)?;
+    Ok(reports)
+}
+
+fn one_line(r: &Report) -> String {
+    let l = r.latency.clone().unwrap_or_default();
+    format!(
+        "{:.0}/s  p50 {} µs  p99 {} µs  p99.9 {} µs  lost {}  dup {}  mem/conn {}",
+        r.throughput_per_s,
+        l.p50_us,
+        l.p99_us,
+        l.p999_us,
+        r.lost,
+        r.duplicates,
+        r.rss_per_connection_kb
+            .map_or("-".into(), |k| format!("{k:.1} KB"))
+    )
+}
+
+/// What machine the numbers come from.
+pub fn machine() -> serde_json::Value {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let cpu = read("/proc/cpuinfo")
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    let mem = read("/proc/meminfo")
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let cmd = |c: &str, a: &[&str]| {
+        std::process::Command::new(c)
+            .args(a)
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    };
+    let socketio = read("bench/peers/node_modules/socket.io/package.json");
+    let socketio = serde_json::from_str::<serde_json::Value>(&socketio)
+        .ok()
+        .and_then(|v| v["version"].as_str().map(String::from))
+        .unwrap_or_default();
+    serde_json::json!({
+        "cpu": cpu,
+        "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
+        "memory": mem.split_whitespace().skip(1).collect::<Vec<_>>().join(" "),
+        "kernel": read("/proc/sys/kernel/osrelease").trim(),
+        "load_average": read("/proc/loadavg").trim(),
+        "open_files_limit": cmd("sh", &["-c", "ulimit -n"]),
+        "rtm_commit": cmd("git", &["rev-parse", "--short", "HEAD"]),
+        "nats_server": cmd("nats-server", &["--version"]),
+        "node": cmd("node", &["--version"]),
+        "socket_io": socketio,
+    })
+}
+
+/// UTC `YYYY-MM-DDTHH-MM-SSZ` (file-name safe).
+fn utc_stamp() -> String {
+    let secs = wall_us() / 1_000_000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}-{:02}-{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn write_results(args: &BenchArgs, reports: &[Report]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let stamp = utc_stamp();
+    let machine = machine();
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let json = serde_json::json!({
+        "date": stamp,
+        "command": command,
+        "machine": machine,
+        "reports": reports,
+    });
+    let md = format!(
+        "# rtm bench compare, {stamp}\n\nCommand: `{command}`\n\nMachine: {}\n\n{}\n",
+        machine_line(&machine),
+        markdown_table(reports)
+    );
+    for name in [stamp.as_str(), "latest"] {
+        write(
+            &args.out.join(format!("{name}.json")),
+            &serde_json::to_string_pretty(&json)?,
+        )?;
+        write(&args.out.join(format!("{name}.md")), &md)?;
+    }
+    eprintln!(
+        "results: {}",
+        args.out.join(format!("{stamp}.md")).display()
+    );
+    Ok(())
+}
+
+fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn machine_line(m: &serde_json::Value) -> String {
+    let s = |k: &str| m[k].as_str().unwrap_or("").to_string();
+    format!(
+        "{} × {} cores, {}, Linux {}, load average {}; nats-server {}, node {}, socket.io {}, rtm {}",
+        s("cpu"),
+        m["cores"],
+        s("memory"),
+        s("kernel"),
+        s("load_average"),
+        s("nats_server"),
+        s("node"),
+        s("socket_io"),
+        s("rtm_commit")
+    )
+}
+
+/// One table: each report, with the ratio of each peer to rtm in the same
+/// scenario (throughput: peer ÷ rtm; latency and memory: peer ÷ rtm, so
+/// above 1 means rtm is better for those).
+pub fn markdown_table(reports: &[Report]) -> String {
+    let mut out = String::from(
+        "| scenario | server | clients | rate/s | throughput/s | × rtm | p50 µs | p99 µs | p99.9 µs | p99 × rtm | lost | dup | server KB/conn | mem × rtm |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let ratio = |a: f64, b: f64| {
+        if b > 0.0 && a > 0.0 {
+            format!("{:.2}", a / b)
+        } else {
+            "-".into()
+        }
+    };
+    for r in reports {
+        let rtm = reports
+            .iter()
+            .find(|o| o.scenario == r.scenario && o.target == Some(Target::Rtm));
+        let l = r.latency.clone().unwrap_or_default();
+        let (tr, lr, mr) = match rtm {
+            Some(b) => (
+                ratio(r.throughput_per_s, b.throughput_per_s),
+                ratio(
+                    l.p99_us as f64,
+                    b.latency.as_ref().map_or(0.0, |x| x.p99_us as f64),
+                ),
+                ratio(
+                    r.rss_per_connection_kb.unwrap_or(0.0),
+                    b.rss_per_connection_kb.unwrap_or(0.0),
+                ),
+            ),
+            None => ("-".into(), "-".into(), "-".into()),
+        };
+        let failed = r.first_error.is_some() && r.clients == 0;
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            r.scenario.map_or("", Scenario::name),
+            r.target.map_or("", Target::name),
+            r.clients,
+            if r.scenario == Some(Scenario::Connect) {
+                "-".into()
+            } else {
+                format!("{:.0}", r.rate)
+            },
+            if failed {
+                "failed".into()
+            } else if r.scenario == Some(Scenario::Connect) {
+                "-".into()
+            } else {
+                format!("{:.0}", r.throughput_per_s)
+            },
+            if r.scenario == Some(Scenario::Connect) {
+                "-".into()
+            } else {
+                tr
+            },
+            if r.latency.is_some() {
+                l.p50_us.to_string()
+            } else {
+                "-".into()
+            },
+            if r.latency.is_some() {
+                l.p99_us.to_string()
+            } else {
+                "-".into()
+            },
+            if r.latency.is_some() {
+                l.p999_us.to_string()
+            } else {
+                "-".into()
+            },
+            if r.latency.is_some() { lr } else { "-".into() },
+            r.lost,
+            r.duplicates,
+            r.rss_per_connection_kb
+                .map_or("-".into(), |k| format!("{k:.1}")),
+            mr,
+        ));
+    }
+    out
+}
+
+/// Prints a report as a short table.
+pub fn print(r: &Report) {
+    println!("scenario        {}", r.scenario.map_or("", Scenario::name));
+    println!("target          {}", r.target.map_or("", Target::name));
+    println!(
+        "clients         {} ({} failed to set up, {} load process(es))",
+        r.clients, r.connect_failures, r.load_processes
+    );
+    if r.sent > 0 || r.expected > 0 {
+        println!("sent            {}", r.sent);
+        println!("expected        {}", r.expected);
+        println!("received        {}", r.received);
+        println!("lost            {}", r.lost);
+        println!("duplicates      {}", r.duplicates);
+        println!("reordered       {}", r.reordered);
+        println!("errors          {}", r.errors);
+        println!("throughput      {:.0} /s", r.throughput_per_s);
+    }
+    let show = |name: &str, l: &Option<Latency>| {
+        if let Some(l) = l {
+            println!(
+                "{name:<16}p50 {} µs  p99 {} µs  p99.9 {} µs  max {} µs  (n={})",
+                l.p50_us, l.p99_us, l.p999_us, l.max_us, l.count
+            );
+        }
+    };
+    show("latency", &r.latency);
+    show("latency2", &r.latency2);
+    show("send lag", &r.send_lag);
+    if let (Some(b), Some(a)) = (r.server_rss_kb_before, r.server_rss_kb_loaded) {
+        println!("server RSS      {b} kB → {a} kB");
+    }
+    if let Some(per) = r.rss_per_connection_kb {
+        println!("per connection  {per:.1} kB");
+    }
+    if let Some(e) = &r.first_error {
+        println!("first error     {e}");
+    }
+    for n in &r.notes {
+        println!("note            {n}");
+    }
+}

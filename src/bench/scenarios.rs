@@ -1,0 +1,649 @@
+//! The scenarios, each written for one share ("shard") of the clients so the
+//! same code runs in the coordinator and in worker processes. A shard sets up
+//! its clients, waits at the barrier for the common start, runs the load and
+//! returns its [`Partial`] counts.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::bail;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+use super::Scenario;
+use super::pacer::{self, Lane};
+use super::procs::Barrier;
+use super::stats::{Partial, Seen, SeqTrack, parse_payload, payload, record, wall_us};
+use super::wire::{self, Decoder, Ev, Link, Target};
+
+/// Everything one load process needs to run its share (sent to workers as JSON).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ctx {
+    pub scenario: Scenario,
+    pub target: Target,
+    pub url: String,
+    pub clients: usize,
+    pub rate: f64,
+    pub duration_s: f64,
+    pub publishers: usize,
+    pub watch: usize,
+    pub source_addrs: usize,
+    pub shard: usize,
+    pub shards: usize,
+}
+
+/// Connections opened at once per load process while setting up.
+const CONNECT_CONCURRENCY: usize = 64;
+/// After the last scheduled send, how long readers wait for stragglers.
+const DRAIN: Duration = Duration::from_secs(3);
+/// How long a reader that has everything keeps reading, for late duplicates.
+const LINGER: Duration = Duration::from_millis(250);
+/// Channel used by fanout.
+const CHANNEL: &str = "bench";
+
+impl Ctx {
+    /// This shard's part of `0..n`.
+    pub fn range(&self, n: usize) -> Range<usize> {
+        let per = n / self.shards;
+        let extra = n % self.shards;
+        let lo = self.shard * per + self.shard.min(extra);
+        lo..lo + per + usize::from(self.shard < extra)
+    }
+
+    /// Messages (or cycles) in the whole run.
+    fn total(&self) -> u64 {
+        (self.rate * self.duration_s).round() as u64
+    }
+}
+
+/// Runs this shard's share of `ctx.scenario`.
+pub async fn run_shard(ctx: Ctx, barrier: Barrier) -> anyhow::Result<Partial> {
+    match ctx.scenario {
+        Scenario::Connect => connect(ctx, barrier).await,
+        Scenario::Peer => peer(ctx, barrier).await,
+        Scenario::Fanout => fanout(ctx, barrier).await,
+        Scenario::Churn => churn(ctx, barrier).await,
+        Scenario::Presence => presence(ctx, barrier).await,
+        Scenario::Compare => bail!("compare is not a load scenario"),
+    }
+}
+
+/// Opens and logs in (and optionally joins) one client.
+async fn setup(ctx: &Ctx, i: usize, uid: &str, join: bool) -> anyhow::Result<(wire::Ws, Decoder)> {
+    let mut ws = wire::open(
+        ctx.target,
+        &ctx.url,
+        uid,
+        wire::source_addr(i, ctx.source_addrs),
+    )
+    .await?;
+    let mut dec = Decoder::new(ctx.target);
+    wire::login(ctx.target, &mut ws, &mut dec, uid).await?;
+    if join {
+        wire::join(ctx.target, &mut ws, &mut dec, CHANNEL).await?;
+    }
+    Ok((ws, dec))
+}
+
+/// Sets up clients `range` with at most [`CONNECT_CONCURRENCY`] in flight;
+/// returns them by index, with the setup time of each in `p.latency2`.
+async fn setup_many(
+    ctx: &Ctx,
+    range: Range<usize>,
+    uid: impl Fn(usize) -> String,
+    join: bool,
+    p: &mut Partial,
+) -> anyhow::Result<Vec<(usize, wire::Ws, Decoder)>> {
+    let sem = Arc::new(Semaphore::new(CONNECT_CONCURRENCY));
+    let mut set = JoinSet::new();
+    for i in range {
+        let permit = sem.clone().acquire_owned().await?;
+        let ctx = ctx.clone();
+        let uid = uid(i);
+        set.spawn(async move {
+            let t0 = wall_us();
+            let r = setup(&ctx, i, &uid, join).await;
+            drop(permit);
+            (i, r, wall_us() - t0)
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(j) = set.join_next().await {
+        let (i, r, took) = j?;
+        match r {
+            Ok((ws, dec)) => {
+                record(&mut p.latency2, took);
+                out.push((i, ws, dec));
+            }
+            Err(e) => {
+                p.connect_failures += 1;
+                if p.first_error.is_none() {
+                    p.first_error = Some(format!("{e:#}"));
+                }
+            }
+        }
+    }
+    out.sort_by_key(|(i, _, _)| *i);
+    p.clients = out.len() as u64;
+    Ok(out)
+}
+
+/// Reads a link until `stop`, the socket closes, or [`LINGER`] after `on`
+/// first returns true (everything expected is in: a late duplicate still
+/// counts); answers pings. `on` sees every event but answers.
+async fn read_loop(
+    mut stream: futures_util::stream::SplitStream<wire::Ws>,
+    mut dec: Decoder,
+    tx: mpsc::UnboundedSender<Message>,
+    stop: CancellationToken,
+    mut on: impl FnMut(Ev<'_>) -> bool,
+) {
+    let linger = tokio::time::sleep(Duration::from_secs(3600 * 24));
+    tokio::pin!(linger);
+    let mut done = false;
+    loop {
+        let msg = tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = &mut linger, if done => return,
+            m = stream.next() => m,
+        };
+        let Some(Ok(msg)) = msg else { return };
+        if matches!(msg, Message::Close(_)) {
+            return;
+        }
+        let mut now_done = false;
+        dec.decode(&msg, &mut |ev| match ev {
+            Ev::Answer(m) => {
+                let _ = tx.send(m);
+            }
+            ev => now_done |= on(ev),
+        });
+        if now_done && !done {
+            done = true;
+            linger.as_mut().reset(tokio::time::Instant::now() + LINGER);
+        }
+    }
+}
+
+/// Runs the pacer on a blocking thread until its schedule ends or `stop`.
+async fn pace(
+    lanes: Vec<Lane>,
+    stop: CancellationToken,
+) -> anyhow::Result<hdrhistogram::Histogram<u64>> {
+    Ok(tokio::task::spawn_blocking(move || pacer::run(lanes, || stop.is_cancelled())).await?)
+}
+
+/// Waits for the readers: until they finish, or [`DRAIN`] after `sent_until`.
+async fn drain<T: 'static>(
+    set: &mut JoinSet<T>,
+    stop: &CancellationToken,
+    mut each: impl FnMut(T),
+) {
+    let deadline = tokio::time::Instant::now() + DRAIN;
+    loop {
+        tokio::select! {
+            j = set.join_next() => match j {
+                Some(Ok(t)) => each(t),
+                Some(Err(_)) => {}
+                None => return,
+            },
+            _ = tokio::time::sleep_until(deadline) => {
+                stop.cancel();
+                while let Some(j) = set.join_next().await {
+                    if let Ok(t) = j { each(t) }
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// connect: hold the clients logged in and idle for the duration. The
+/// coordinator reads the server's memory while they are held.
+async fn connect(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
+    let mut p = Partial::new();
+    let clients = setup_many(
+        &ctx,
+        ctx.range(ctx.clients),
+        |i| format!("idle{i}"),
+        false,
+        &mut p,
+    )
+    .await?;
+    let stop = CancellationToken::new();
+    let mut links = Vec::new();
+    for (_, ws, dec) in clients {
+        let link = Link::start(ctx.target, ws, dec);
+        tokio::spawn(read_loop(
+            link.stream,
+            link.decoder,
+            link.tx.clone(),
+            stop.clone(),
+            |_| false,
+        ));
+        links.push(link.tx);
+    }
+    let start = barrier.ready().await?;
+    let end = start + (ctx.duration_s * 1e6) as u64;
+    tokio::time::sleep(Duration::from_micros(end.saturating_sub(wall_us()))).await;
+    stop.cancel();
+    drop(links);
+    Ok(p)
+}
+
+/// peer: pairs a→b; b echoes every message back to a; a times the round trip.
+async fn peer(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
+    let mut p = Partial::new();
+    let pairs_total = (ctx.clients / 2).max(1);
+    let pairs = ctx.range(pairs_total);
+    let pings = setup_many(&ctx, pairs.clone(), |i| format!("pa{i}"), false, &mut p).await?;
+    let mut p2 = Partial::new();
+    let pongs = setup_many(&ctx, pairs.clone(), |i| format!("pb{i}"), false, &mut p2).await?;
+    p.merge(&p2);
+    let stop = CancellationToken::new();
+    let target = ctx.target;
+    let errors = Arc::new(AtomicU64::new(0));
+    // Echoers.
+    let mut echoers = JoinSet::new();
+    for (i, ws, dec) in pongs {
+        let link = Link::start(target, ws, dec);
+        let tx = link.tx.clone();
+        let back = format!("pa{i}");
+        let errors = errors.clone();
+        let mut id = 10u64;
+        echoers.spawn(read_loop(
+            link.stream,
+            link.decoder,
+            link.tx,
+            stop.clone(),
+            move |ev| {
+                match ev {
+                    Ev::Payload(text) => {
+                        id += 1;
+                        let _ = tx.send(wire::to_peer(target, &back, text, id));
+                    }
+                    Ev::Error(_) => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => {}
+                }
+                false
+            },
+        ));
+    }
+    let start = barrier.ready().await?;
+    let total = ctx.total();
+    let mut readers = JoinSet::new();
+    let mut lanes = Vec::new();
+    for (i, ws, dec) in pings {
+        let link = Link::start(target, ws, dec);
+        let (count, first_us, interval_us) = pacer::split(total, ctx.rate, pairs_total, i, start);
+        let tx = link.tx.clone();
+        let to = format!("pb{i}");
+        let mut id = 10u64;
+        lanes.push(Lane {
+            count,
+            first_us,
+            interval_us,
+            send: Box::new(move |seq, at| {
+                id += 1;
+                let _ = tx.send(wire::to_peer(target, &to, &payload(i as u32, seq, at), id));
+            }),
+        });
+        let mut part = Partial::new();
+        part.sent = count;
+        part.expected = count;
+        let stop_r = stop.clone();
+        readers.spawn(async move {
+            let mut track = SeqTrack::default();
+            let tx = link.tx.clone();
+            read_loop(link.stream, link.decoder, tx, stop_r, |ev| {
+                match ev {
+                    Ev::Payload(text) => {
+                        if let Some((_, seq, at)) = parse_payload(text)
+                            && track.record(seq) == Seen::First
+                        {
+                            let now = wall_us();
+                            record(&mut part.latency, now.saturating_sub(at));
+                            part.last_receipt_us = now;
+                        }
+                    }
+                    Ev::Error(e) => part.error(e),
+                    _ => {}
+                }
+                track.unique >= count
+            })
+            .await;
+            part.add_track(&track);
+            drop(link.tx);
+            part
+        });
+    }
+    p.send_lag = pace(lanes, stop.clone()).await?;
+    drain(&mut readers, &stop, |part| p.merge(&part)).await;
+    stop.cancel();
+    while echoers.join_next().await.is_some() {}
+    p.errors += errors.load(Ordering::Relaxed);
+    Ok(p)
+}
+
+/// fanout: every member joins one channel; the first `publishers` members
+/// publish at the total rate; every other member counts and times deliveries.
+async fn fanout(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
+    let mut p = Partial::new();
+    let members = ctx.clients.max(2);
+    let publishers = ctx.publishers.clamp(1, members - 1);
+    let target = ctx.target;
+    let clients = setup_many(&ctx, ctx.range(members), |i| format!("f{i}"), true, &mut p).await?;
+    let total = ctx.total();
+    let stop = CancellationToken::new();
+    let start = barrier.ready().await?;
+    let counts: Vec<u64> = (0..publishers)
+        .map(|j| pacer::split(total, ctx.rate, publishers, j, start).0)
+        .collect();
+    let mut lanes = Vec::new();
+    let mut readers = JoinSet::new();
+    for (i, ws, dec) in clients {
+        let link = Link::start(target, ws, dec);
+        if i < publishers {
+            let (count, first_us, interval_us) =
+                pacer::split(total, ctx.rate, publishers, i, start);
+            let tx = link.tx.clone();
+            let mut id = 10u64;
+            p.sent += count;
+            lanes.push(Lane {
+                count,
+                first_us,
+                interval_us,
+                send: Box::new(move |seq, at| {
+                    id += 1;
+                    let _ = tx.send(wire::publish(
+                        target,
+                        CHANNEL,
+                        &payload(i as u32, seq, at),
+                        id,
+                    ));
+                }),
+            });
+        }
+        let expected: u64 = counts
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, c)| c)
+            .sum();
+        let stop = stop.clone();
+        readers.spawn(async move {
+            let mut part = Partial::new();
+            part.expected = expected;
+            let mut tracks = vec![SeqTrack::default(); publishers];
+            let mut unique = 0u64;
+            let tx = link.tx.clone();
+            read_loop(link.stream, link.decoder, tx, stop, |ev| {
+                match ev {
+                    Ev::Payload(text) => {
+                        if let Some((src, seq, at)) = parse_payload(text)
+                            && let Some(t) = tracks.get_mut(src as usize)
+                            && t.record(seq) == Seen::First
+                        {
+                            unique += 1;
+                            let now = wall_us();
+                            record(&mut part.latency, now.saturating_sub(at));
+                            part.last_receipt_us = now;
+                        }
+                    }
+                    Ev::Error(e) => part.error(e),
+                    _ => {}
+                }
+                unique >= expected
+            })
+            .await;
+            for t in &tracks {
+                part.add_track(t);
+            }
+            drop(link.tx);
+            part
+        });
+    }
+    p.send_lag = pace(lanes, stop.clone()).await?;
+    drain(&mut readers, &stop, |part| p.merge(&part)).await;
+    Ok(p)
+}
+
+/// churn: connect → login → join → leave → logout → close, started at a fixed
+/// rate; latency is each cycle's end from its intended start.
+async fn churn(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
+    if ctx.target != Target::Rtm {
+        bail!("churn runs against rtm only (it exercises login, channels and logout)");
+    }
+    let start = barrier.ready().await?;
+    let shard_rate = ctx.rate / ctx.shards as f64;
+    let total = (shard_rate * ctx.duration_s).round() as u64;
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(u64, Result<(), String>)>();
+    // A cycle that cannot start because too many are in flight is a failure,
+    // not a wait: the schedule stays honest and the process stays in its fd limit.
+    let in_flight = Arc::new(Semaphore::new(2_000));
+    let handle = tokio::runtime::Handle::current();
+    let c2 = ctx.clone();
+    let shard = ctx.shard;
+    let lanes = vec![Lane {
+        count: total,
+        first_us: start,
+        interval_us: 1e6 / shard_rate.max(1e-3),
+        send: Box::new(move |seq, at| {
+            let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+                let _ = done_tx.send((at, Err("more than 2000 cycles in flight".into())));
+                return;
+            };
+            let ctx = c2.clone();
+            let done = done_tx.clone();
+            handle.spawn(async move {
+                let r = cycle(&ctx, &format!("ch{shard}x{seq}"), seq as usize).await;
+                drop(permit);
+                let _ = done.send((at, r.map_err(|e| format!("{e:#}"))));
+            });
+        }),
+    }];
+    let stop = CancellationToken::new();
+    let pacer = tokio::spawn(pace(lanes, stop.clone()));
+    let mut p = Partial::new();
+    p.sent = total;
+    p.expected = total;
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_secs_f64(ctx.duration_s) + wire::SETUP_TIMEOUT;
+    while p.received + p.errors < total {
+        let got = tokio::select! {
+            g = done_rx.recv() => g,
+            _ = tokio::time::sleep_until(deadline) => None,
+        };
+        let Some((at, r)) = got else { break };
+        match r {
+            Ok(()) => {
+                p.received += 1;
+                let now = wall_us();
+                record(&mut p.latency, now.saturating_sub(at));
+                p.last_receipt_us = now;
+            }
+            Err(e) => p.error(e),
+        }
+    }
+    stop.cancel();
+    p.send_lag = pacer.await??;
+    p.clients = total;
+    Ok(p)
+}
+
+async fn cycle(ctx: &Ctx, uid: &str, i: usize) -> anyhow::Result<()> {
+    let (mut ws, mut dec) = setup(ctx, i, uid, true).await?;
+    wire::rtm_call(
+        &mut ws,
+        &mut dec,
+        3,
+        "leave",
+        serde_json::json!({"channel_id": CHANNEL}),
+    )
+    .await?;
+    wire::rtm_call(&mut ws, &mut dec, 4, "logout", serde_json::json!({})).await?;
+    Ok(())
+}
+
+/// presence: `clients` watchers each watch `watch` of the churning users
+/// c0…c(C-1) (C = max(watch, clients/10)); the churners log in and out at
+/// `rate` transitions per second. Latency: from the churner's login/logout
+/// frame to each watcher's `peers_online_status_changed`. One process.
+async fn presence(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
+    if ctx.target != Target::Rtm {
+        bail!("presence runs against rtm only");
+    }
+    let mut p = Partial::new();
+    let w = ctx.clients.max(1);
+    let churners = ctx.watch.max(w / 10).max(1);
+    let k = ctx.watch.clamp(1, churners.min(512));
+    let watchers = setup_many(&ctx, 0..w, |i| format!("w{i}"), false, &mut p).await?;
+    // latency2 is the churners' login time here, not the watchers' setup.
+    p.latency2.reset();
+    // Who watches churner j: watcher i watches c((i + d) % C) for d < k.
+    let mut watched_by = vec![0u64; churners];
+    // Per churner: wall µs its last transition was sent, and the state it went to.
+    let sent_us: Arc<Vec<AtomicU64>> = Arc::new((0..churners).map(|_| AtomicU64::new(0)).collect());
+    let state: Arc<Vec<AtomicU8>> = Arc::new((0..churners).map(|_| AtomicU8::new(0)).collect());
+    let stop = CancellationToken::new();
+    let mut readers = JoinSet::new();
+    for (i, mut ws, mut dec) in watchers {
+        let ids: Vec<String> = (0..k).map(|d| format!("c{}", (i + d) % churners)).collect();
+        for d in 0..k {
+            watched_by[(i + d) % churners] += 1;
+        }
+        wire::rtm_call(
+            &mut ws,
+            &mut dec,
+            3,
+            "subscribe_peers_online_status",
+            serde_json::json!({"peer_ids": ids}),
+        )
+        .await?;
+        let link = Link::start(Target::Rtm, ws, dec);
+        let (sent_us, state, stop) = (sent_us.clone(), state.clone(), stop.clone());
+        readers.spawn(async move {
+            let mut part = Partial::new();
+            let tx = link.tx.clone();
+            read_loop(link.stream, link.decoder, tx, stop, |ev| {
+                if let Ev::Presence(t) = ev
+                    && let Ok(v) = serde_json::from_str::<serde_json::Value>(t)
+                    && let Some(m) = v["event"]["statuses"].as_object()
+                {
+                    for (uid, st) in m {
+                        let Some(j) = uid.strip_prefix('c').and_then(|n| n.parse::<usize>().ok())
+                        else {
+                            continue;
+                        };
+                        let Some(at) = sent_us.get(j).map(|a| a.load(Ordering::Acquire)) else {
+                            continue;
+                        };
+                        let want = if state[j].load(Ordering::Acquire) == 1 {
+                            "ONLINE"
+                        } else {
+                            "OFFLINE"
+                        };
+                        if at > 0 && st == want {
+                            part.received += 1;
+                            let now = wall_us();
+                            record(&mut part.latency, now.saturating_sub(at));
+                            part.last_receipt_us = now;
+                        }
+                    }
+                }
+                false
+            })
+            .await;
+            drop(link.tx);
+            part
+        });
+    }
+    let start = barrier.ready().await?;
+    let total = ctx.total();
+    // One task per churner, fed its transitions by the pacer.
+    let mut churn_tx = Vec::new();
+    let mut churn_tasks = JoinSet::new();
+    for j in 0..churners {
+        let (tx, mut rx) = mpsc::unbounded_channel::<u64>();
+        churn_tx.push(tx);
+        let (ctx, sent_us, state) = (ctx.clone(), sent_us.clone(), state.clone());
+        let expect = watched_by[j];
+        churn_tasks.spawn(async move {
+            let mut part = Partial::new();
+            let mut conn: Option<(wire::Ws, Decoder)> = None;
+            let uid = format!("c{j}");
+            while let Some(at) = rx.recv().await {
+                let r: anyhow::Result<()> = async {
+                    match conn.take() {
+                        None => {
+                            let mut ws = wire::open(
+                                Target::Rtm,
+                                &ctx.url,
+                                &uid,
+                                wire::source_addr(j, ctx.source_addrs),
+                            )
+                            .await?;
+                            let mut dec = Decoder::new(Target::Rtm);
+                            state[j].store(1, Ordering::Release);
+                            sent_us[j].store(wall_us(), Ordering::Release);
+                            wire::login(Target::Rtm, &mut ws, &mut dec, &uid).await?;
+                            record(&mut part.latency2, wall_us().saturating_sub(at));
+                            conn = Some((ws, dec));
+                        }
+                        Some((mut ws, mut dec)) => {
+                            state[j].store(0, Ordering::Release);
+                            sent_us[j].store(wall_us(), Ordering::Release);
+                            wire::rtm_call(&mut ws, &mut dec, 9, "logout", serde_json::json!({}))
+                                .await?;
+                        }
+                    }
+                    Ok(())
+                }
+                .await;
+                part.sent += 1;
+                part.expected += expect;
+                if let Err(e) = r {
+                    part.error(format!("{e:#}"));
+                }
+            }
+            part
+        });
+    }
+    let lanes = vec![Lane {
+        count: total,
+        first_us: start,
+        interval_us: 1e6 / ctx.rate.max(1e-3),
+        send: Box::new(move |seq, at| {
+            let _ = churn_tx[seq as usize % churners].send(at);
+        }),
+    }];
+    p.send_lag = pace(lanes, stop.clone()).await?;
+    while let Some(j) = churn_tasks.join_next().await {
+        if let Ok(part) = j {
+            p.sent += part.sent;
+            p.expected += part.expected;
+            p.errors += part.errors;
+            let _ = p.latency2.add(&part.latency2);
+            if p.first_error.is_none() {
+                p.first_error = part.first_error;
+            }
+        }
+    }
+    // Notifications still in flight get the drain time.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.cancel();
+    while let Some(j) = readers.join_next().await {
+        if let Ok(part) = j {
+            p.merge(&part);
+        }
+    }
+    Ok(p)
+}

@@ -1,0 +1,206 @@
+//! The bench tool counts right: small loads (a few clients, about a second)
+//! against servers in this process, including a relay that drops or repeats
+//! messages on purpose. No timing assertions: only counts.
+
+use std::sync::Arc;
+
+use rtm::bench::bare::{self, Faults};
+use rtm::bench::{BenchArgs, Report, Scenario, Target};
+use rtm::server::{self, MemoryStore, ServerConfig};
+use tokio_util::sync::CancellationToken;
+
+/// A bare relay on 127.0.0.1:0 with `faults`; cancelled on drop of the token.
+async fn bare_relay(faults: Faults) -> (String, CancellationToken) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    let stop = CancellationToken::new();
+    tokio::spawn(bare::serve(listener, faults, stop.clone()));
+    (url, stop)
+}
+
+fn args(scenario: Scenario, target: Target, url: &str, clients: usize, rate: f64) -> BenchArgs {
+    let mut a = BenchArgs::new(scenario, target);
+    a.server = Some(url.to_string());
+    a.clients = clients;
+    a.rate = rate;
+    a.duration = 1.0;
+    a.source_addrs = 2;
+    a
+}
+
+async fn run(a: BenchArgs) -> Report {
+    rtm::bench::run(a).await.expect("bench run")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_counts_every_delivery_of_a_faithful_relay() {
+    let (url, _stop) = bare_relay(Faults::default()).await;
+    let r = run(args(Scenario::Fanout, Target::Bare, &url, 4, 40.0)).await;
+    assert_eq!(r.clients, 4);
+    assert_eq!(r.sent, 40);
+    assert_eq!(r.expected, 120, "3 receivers × 40 messages");
+    assert_eq!(r.received, 120);
+    assert_eq!((r.lost, r.duplicates, r.reordered), (0, 0, 0));
+    assert_eq!(r.latency.unwrap().count, 120);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_detects_each_dropped_delivery() {
+    let (url, _stop) = bare_relay(Faults {
+        drop_every: 7,
+        dup_every: 0,
+    })
+    .await;
+    let r = run(args(Scenario::Fanout, Target::Bare, &url, 4, 40.0)).await;
+    // 120 deliveries, every 7th dropped.
+    assert_eq!(r.expected, 120);
+    assert_eq!(r.lost, 120 / 7);
+    assert_eq!(r.received, 120 - 120 / 7);
+    assert_eq!(r.duplicates, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_detects_each_repeated_delivery() {
+    let (url, _stop) = bare_relay(Faults {
+        drop_every: 0,
+        dup_every: 5,
+    })
+    .await;
+    let r = run(args(Scenario::Fanout, Target::Bare, &url, 4, 40.0)).await;
+    assert_eq!(r.received, 120, "a repeat is not counted twice");
+    assert_eq!(r.duplicates, 120 / 5);
+    assert_eq!(r.lost, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_counts_round_trips_and_losses() {
+    let (url, _stop) = bare_relay(Faults::default()).await;
+    let r = run(args(Scenario::Peer, Target::Bare, &url, 6, 60.0)).await;
+    assert_eq!((r.sent, r.received, r.lost, r.duplicates), (60, 60, 0, 0));
+
+    // Every 4th delivery dropped, on either leg: 60 pings make 60 deliveries
+    // out, 15 dropped, 45 echoes back, 11 of those dropped.
+    let (url, _stop) = bare_relay(Faults {
+        drop_every: 4,
+        dup_every: 0,
+    })
+    .await;
+    let r = run(args(Scenario::Peer, Target::Bare, &url, 6, 60.0)).await;
+    assert_eq!(r.sent, 60);
+    assert!(r.lost > 0, "{r:?}");
+    assert_eq!(r.lost + r.received, 60);
+    assert_eq!(r.duplicates, 0);
+}
+
+async fn rtm_server() -> server::ServerHandle {
+    let mut config = ServerConfig::default();
+    config.conn.limit_scale = 1000;
+    server::spawn("127.0.0.1:0", config, Arc::new(MemoryStore::new()))
+        .await
+        .expect("bind test server")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rtm_fanout_and_peer_lose_nothing() {
+    let s = rtm_server().await;
+    let r = run(args(Scenario::Fanout, Target::Rtm, &s.url(), 4, 30.0)).await;
+    assert_eq!(
+        (r.expected, r.received, r.lost, r.duplicates, r.errors),
+        (90, 90, 0, 0, 0)
+    );
+    let r = run(args(Scenario::Peer, Target::Rtm, &s.url(), 4, 30.0)).await;
+    assert_eq!(
+        (r.sent, r.received, r.lost, r.duplicates, r.errors),
+        (30, 30, 0, 0, 0)
+    );
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rtm_connect_churn_and_presence_count_their_clients() {
+    let s = rtm_server().await;
+    let r = run(args(Scenario::Connect, Target::Rtm, &s.url(), 20, 1.0)).await;
+    assert_eq!((r.clients, r.connect_failures), (20, 0));
+    // Memory is read from /proc of a spawned server only.
+    assert!(r.rss_per_connection_kb.is_none());
+
+    let r = run(args(Scenario::Churn, Target::Rtm, &s.url(), 1, 10.0)).await;
+    assert_eq!((r.sent, r.received, r.errors), (10, 10, 0), "{r:?}");
+
+    let mut a = args(Scenario::Presence, Target::Rtm, &s.url(), 6, 4.0);
+    a.watch = 2;
+    let r = run(a).await;
+    // 6 watchers × 2 watched of 2 churners: each churner has 6 watchers;
+    // 4 transitions × 6 notifications.
+    assert_eq!(r.errors, 0, "{r:?}");
+    assert_eq!(r.expected, 24);
+    assert_eq!(r.received, 24);
+    s.shutdown().await;
+}
+
+/// The binary end to end: spawns the bare relay itself, splits the clients
+/// over two load processes, writes the JSON report.
+#[test]
+fn binary_spawns_its_server_and_merges_two_load_processes() {
+    let dir = std::env::temp_dir().join(format!("rtm-bench-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("r.json");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rtm"))
+        .args([
+            "bench",
+            "fanout",
+            "--target",
+            "bare",
+            "--clients",
+            "6",
+            "--rate",
+            "20",
+        ])
+        .args(["--duration", "1", "--procs", "2", "--json"])
+        .arg(&json)
+        .output()
+        .expect("run rtm bench");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Report = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(r.load_processes, 2);
+    assert_eq!(r.clients, 6);
+    assert_eq!(
+        (r.expected, r.received, r.lost, r.duplicates),
+        (100, 100, 0, 0)
+    );
+    assert!(
+        r.rss_per_connection_kb.is_some(),
+        "spawned server's memory is read"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn markdown_table_has_ratios_to_rtm() {
+    let mk = |t, thr, p99, mem| Report {
+        scenario: Some(Scenario::Fanout),
+        target: Some(t),
+        clients: 10,
+        throughput_per_s: thr,
+        latency: Some(rtm::bench::Latency {
+            count: 1,
+            p50_us: 1,
+            p99_us: p99,
+            p999_us: 1,
+            max_us: 1,
+        }),
+        rss_per_connection_kb: Some(mem),
+        ..Report::default()
+    };
+    let table = rtm::bench::markdown_table(&[
+        mk(Target::Rtm, 1000.0, 100, 10.0),
+        mk(Target::Nats, 500.0, 200, 5.0),
+    ]);
+    let nats = table.lines().find(|l| l.contains("| nats |")).unwrap();
+    assert!(nats.contains("| 0.50 |"), "{nats}");
+    assert!(nats.contains("| 2.00 |"), "{nats}");
+}
