@@ -384,19 +384,11 @@ async fn user_attributes_are_restored_after_a_reconnection() {
 
 #[tokio::test(start_paused = true)]
 async fn channel_attributes_are_cleared_after_the_channel_stayed_empty() {
-    let mut config = test_config();
-    config.conn.heartbeat_timeout = Duration::from_secs(24 * 3600);
-    config.conn.heartbeat_interval = Duration::from_secs(3600);
+    let mut config = paused_server_config();
     config.hub.channel_attributes_ttl = Duration::from_secs(120);
     config.conn.limit_scale = 1000;
     let server = start_server_with(config).await;
-    let client_config = rtm::client::ClientConfig {
-        heartbeat_interval: Duration::from_secs(3600),
-        heartbeat_timeout: Duration::from_secs(24 * 3600),
-        request_timeout: Duration::from_secs(3600),
-        ..fast_client_config()
-    };
-    let (a, _ae) = login_with(&server.url(), "alice", client_config).await;
+    let (a, _ae) = login_with(&server.url(), "alice", paused_client_config()).await;
     let ch = a.create_channel("room").unwrap();
     ch.join().await.unwrap();
     a.set_channel_attributes("room", attrs(&[("topic", "t")]), QUIET)

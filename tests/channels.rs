@@ -234,25 +234,6 @@ async fn member_count_updates_arrive_at_most_once_per_second() {
     server.shutdown().await;
 }
 
-fn paused_server_config() -> rtm::server::ServerConfig {
-    let mut c = test_config();
-    // Paused time jumps ahead when the runtime is idle; keep heartbeats out
-    // of the way so that only the grace is under test.
-    c.conn.heartbeat_timeout = Duration::from_secs(24 * 3600);
-    c.conn.heartbeat_interval = Duration::from_secs(3600);
-    c
-}
-
-fn paused_client_config() -> rtm::client::ClientConfig {
-    rtm::client::ClientConfig {
-        heartbeat_interval: Duration::from_secs(3600),
-        heartbeat_timeout: Duration::from_secs(24 * 3600),
-        request_timeout: Duration::from_secs(3600),
-        login_timeout: Duration::from_secs(3600),
-        ..fast_client_config()
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_killed_member_counts_as_left_only_after_the_grace() {
     let server = start_server_with(paused_server_config()).await;

@@ -148,23 +148,6 @@ async fn overflow_beyond_512_subscriptions_changes_nothing() {
     server.shutdown().await;
 }
 
-fn paused_server_config() -> rtm::server::ServerConfig {
-    let mut c = test_config();
-    c.conn.heartbeat_timeout = Duration::from_secs(24 * 3600);
-    c.conn.heartbeat_interval = Duration::from_secs(3600);
-    c
-}
-
-fn paused_client_config() -> rtm::client::ClientConfig {
-    rtm::client::ClientConfig {
-        heartbeat_interval: Duration::from_secs(3600),
-        heartbeat_timeout: Duration::from_secs(24 * 3600),
-        request_timeout: Duration::from_secs(3600),
-        login_timeout: Duration::from_secs(3600),
-        ..fast_client_config()
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn killed_link_goes_unreachable_then_offline_after_the_grace() {
     let server = start_server_with(paused_server_config()).await;

@@ -50,17 +50,7 @@ async fn logins_need_a_valid_token_for_that_uid() {
 }
 
 fn paused_config() -> (rtm::server::ServerConfig, ClientConfig) {
-    let mut s = secured();
-    s.conn.heartbeat_timeout = Duration::from_secs(24 * 3600);
-    s.conn.heartbeat_interval = Duration::from_secs(3600);
-    let c = ClientConfig {
-        heartbeat_interval: Duration::from_secs(3600),
-        heartbeat_timeout: Duration::from_secs(24 * 3600),
-        request_timeout: Duration::from_secs(3600),
-        login_timeout: Duration::from_secs(3600),
-        ..fast_client_config()
-    };
-    (s, c)
+    (without_heartbeats(secured()), paused_client_config())
 }
 
 #[tokio::test(start_paused = true)]

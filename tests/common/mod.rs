@@ -172,3 +172,29 @@ pub async fn raw_login(url: &str, uid: &str) -> (RawWs, ServerFrame) {
 }
 
 pub const REMOTE_LOGIN_CODE: u16 = close_code::REMOTE_LOGIN;
+
+/// Keeps heartbeats out of the way of paused-time tests: paused time jumps
+/// ahead whenever the runtime is idle, which would otherwise look like a
+/// silent link. Only the timers under test (grace, expiry …) remain.
+pub fn without_heartbeats(mut c: ServerConfig) -> ServerConfig {
+    c.conn.heartbeat_timeout = Duration::from_secs(24 * 3600);
+    c.conn.heartbeat_interval = Duration::from_secs(3600);
+    c
+}
+
+/// A server config for paused-time tests.
+pub fn paused_server_config() -> ServerConfig {
+    without_heartbeats(test_config())
+}
+
+/// A client config for paused-time tests: no heartbeats, no request timeouts
+/// that a time jump could trigger.
+pub fn paused_client_config() -> ClientConfig {
+    ClientConfig {
+        heartbeat_interval: Duration::from_secs(3600),
+        heartbeat_timeout: Duration::from_secs(24 * 3600),
+        request_timeout: Duration::from_secs(3600),
+        login_timeout: Duration::from_secs(3600),
+        ..fast_client_config()
+    }
+}
