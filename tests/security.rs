@@ -238,3 +238,46 @@ async fn failed_logins_cannot_lock_a_user_out_but_guessing_is_limited_per_addres
     assert!(err.to_string().contains("failed logins"), "{err}");
     server.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_token_renewed_while_reconnecting_is_used_for_the_next_login() {
+    let (sc, cc) = paused_config();
+    let server = start_server_with(sc.clone()).await;
+    let addr = server.addr.to_string();
+    let (c, mut events) = RtmClient::new(server.url(), cc.clone());
+    c.login("alice", Some(token_for(&server, "alice", 100))).await.unwrap();
+    server.shutdown().await;
+    wait_state(&mut events, ConnectionState::Reconnecting).await;
+    // While the server is away the first token runs out; a fresh one is handed in.
+    tokio::time::sleep(Duration::from_secs(200)).await;
+    let fresh = rtm::token::mint(CERT.as_bytes(), &uid("alice"), rtm::server::hub::clock_ms() / 1000 + 600);
+    c.renew_token(&fresh).await.unwrap();
+    let server = start_server_on(&addr, sc, std::sync::Arc::new(rtm::server::MemoryStore::new())).await;
+    let state = wait_for_within(&mut events, Duration::from_secs(60), |e| match e {
+        ClientEvent::ConnectionStateChanged { state, .. } if *state != ConnectionState::Reconnecting => Some(*state),
+        _ => None,
+    })
+    .await;
+    assert_eq!(state, ConnectionState::Connected, "logged in again with the renewed token");
+    server.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_expired_token_found_while_reconnecting_aborts_with_token_expired() {
+    let (sc, cc) = paused_config();
+    let server = start_server_with(sc.clone()).await;
+    let addr = server.addr.to_string();
+    let (c, mut events) = RtmClient::new(server.url(), cc);
+    c.login("alice", Some(token_for(&server, "alice", 100))).await.unwrap();
+    server.shutdown().await;
+    wait_state(&mut events, ConnectionState::Reconnecting).await;
+    tokio::time::sleep(Duration::from_secs(200)).await;
+    let server = start_server_on(&addr, sc, std::sync::Arc::new(rtm::server::MemoryStore::new())).await;
+    let reason = wait_for_within(&mut events, Duration::from_secs(60), |e| match e {
+        ClientEvent::ConnectionStateChanged { state: ConnectionState::Aborted, reason } => Some(*reason),
+        _ => None,
+    })
+    .await;
+    assert_eq!(reason, ConnectionChangeReason::TokenExpired);
+    server.shutdown().await;
+}

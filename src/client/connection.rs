@@ -102,12 +102,14 @@ pub(super) async fn run(
                 let first = first_login.is_some();
                 match (fail, first) {
                     (LoginFail::Refused(e), _) => {
-                        let reason = if e.kind() == ErrorKind::TokenExpired && !first {
-                            Reason::TokenExpired
+                        // An expired token found while reconnecting ends the
+                        // session as if it had expired while connected.
+                        if e.kind() == ErrorKind::TokenExpired && !first {
+                            shared.set_state(CS::Aborted, Reason::TokenExpired);
+                            shared.emit(ClientEvent::TokenExpired);
                         } else {
-                            Reason::LoginFailure
-                        };
-                        shared.set_state(CS::Disconnected, reason);
+                            shared.set_state(CS::Disconnected, Reason::LoginFailure);
+                        }
                         clear_session(&shared);
                         if let Some(tx) = first_login.take() {
                             let _ = tx.send(Err(e));

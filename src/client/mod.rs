@@ -399,7 +399,22 @@ impl RtmClient {
     }
 
     /// Swaps in a fresh token without reconnecting.
+    ///
+    /// Works in any state (spec §2): while the client is reconnecting the
+    /// token is kept and used for the next login attempt.
     pub async fn renew_token(&self, token: &str) -> Result<(), RtmError> {
+        {
+            let mut st = self.shared.lock();
+            if st.conn != ConnectionState::Connected {
+                if st.task.is_none() {
+                    return Err(RtmError::NotLoggedIn(
+                        "there is no session to renew; log in with the new token",
+                    ));
+                }
+                st.token = Some(token.to_string());
+                return Ok(());
+            }
+        }
         match self
             .shared
             .request(Request::RenewToken {

@@ -143,6 +143,13 @@ pub struct Hub {
 const MAX_FAILED_LOGINS: usize = 10;
 const FAILED_LOGIN_WINDOW: Duration = Duration::from_secs(10);
 
+/// The server's clock: milliseconds since the epoch, advancing with tokio
+/// time (so paused-time tests move it, across server restarts too).
+pub fn clock_ms() -> u64 {
+    let (wall, base) = clock_base();
+    (wall + Instant::now().duration_since(base)).as_millis() as u64
+}
+
 /// Wall clock at the first use in this process, and the tokio instant it
 /// corresponds to. Timestamps follow tokio time, so paused-time tests move
 /// them, also across a server restart within one test.
@@ -202,8 +209,7 @@ impl Hub {
 
     /// Milliseconds since the epoch, advancing with tokio time.
     pub fn now_ms(&self) -> u64 {
-        let (wall, base) = clock_base();
-        (wall + Instant::now().duration_since(base)).as_millis() as u64
+        clock_ms()
     }
 
     fn lock(&self) -> MutexGuard<'_, HubState> {
