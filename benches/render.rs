@@ -58,7 +58,7 @@ fn key(code: KeyCode, mods: KeyModifiers) -> Event {
 }
 
 fn message(i: usize) -> Event {
-    let text = if i % 7 == 0 {
+    let text = if i.is_multiple_of(7) {
         format!(
             "message {i}: a longer line that wraps on a narrow screen, mentioning alice now and then, with some more words to wrap"
         )

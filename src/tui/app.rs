@@ -256,7 +256,6 @@ pub struct UiConfig {
     pub notify: NotifyPolicy,
 }
 
-
 /// State of the login screen.
 #[derive(Debug, Clone, Default)]
 pub struct LoginState {

@@ -673,8 +673,8 @@ impl Keymap {
     /// The action for a key in `context`, falling back as the screen suggests:
     /// the login field and the search field edit like the input; lists, the
     /// conversation and the input fall back to the global keys; on the login
-    /// screen only quitting applies; the help answers only its own keys and
-    /// quitting.
+    /// screen only quitting applies (in a search, help too); the help answers
+    /// only its own keys and quitting.
     pub fn action(&self, context: Context, ev: &KeyEvent) -> Option<Action> {
         let key = Key::of_event(ev);
         if let Some(a) = self.lookup(context, &key) {
@@ -701,7 +701,8 @@ impl Keymap {
                     return Some(a);
                 }
                 let global = self.lookup(C::Global, &key)?;
-                (global == A::Quit).then_some(global)
+                // Quitting always works; help too, except on the login screen.
+                (global == A::Quit || (global == A::Help && context == C::Search)).then_some(global)
             }
             C::Overlay => self.lookup(C::Global, &key).filter(|a| *a == A::Quit),
             C::Global | C::List | C::Conversation | C::Input => self.lookup(C::Global, &key),
