@@ -38,6 +38,7 @@ fn options() -> ChatOptions {
             offline_messages: true,
             request_timeout: Duration::from_secs(10),
             ca_file: None,
+            token_command: None,
             paths: Paths {
                 config_dir: dir.clone(),
                 data_dir: dir.clone(),

@@ -108,6 +108,8 @@ pub struct ClientFile {
     pub offline_messages: Option<bool>,
     pub request_timeout_s: Option<u64>,
     pub ca_file: Option<PathBuf>,
+    /// A shell command that prints a fresh login token (run before expiry).
+    pub token_command: Option<String>,
     /// `dark`, `light` or the name of a file in `<config dir>/themes/`.
     pub theme: Option<String>,
     /// `[keys.<context>] <action> = ["key", …]`: rebinds the messenger's keys.
@@ -185,6 +187,7 @@ impl ClientFile {
             offline_messages: over.offline_messages.or(self.offline_messages),
             request_timeout_s: over.request_timeout_s.or(self.request_timeout_s),
             ca_file: over.ca_file.or(self.ca_file),
+            token_command: over.token_command.or(self.token_command),
         }
     }
 }
@@ -203,6 +206,8 @@ pub struct ClientSettings {
     pub request_timeout: Duration,
     /// For `wss://` servers: trust this CA (PEM) instead of the system roots.
     pub ca_file: Option<PathBuf>,
+    /// Run to get a fresh token when the current one is about to expire.
+    pub token_command: Option<String>,
     pub paths: Paths,
     /// The user config file that was (or would be) read.
     pub config_file: PathBuf,
@@ -243,6 +248,7 @@ impl ClientSettings {
             offline_messages: f.offline_messages.unwrap_or(true),
             request_timeout: Duration::from_secs(f.request_timeout_s.unwrap_or(10)),
             ca_file: f.ca_file,
+            token_command: f.token_command.filter(|c| !c.trim().is_empty()),
             paths,
             config_file,
             theme: f.theme.unwrap_or_else(|| "dark".into()),

@@ -53,6 +53,7 @@ fn options(embedded: bool) -> ChatOptions {
             offline_messages: true,
             request_timeout: Duration::from_secs(10),
             ca_file: None,
+            token_command: None,
             paths: Paths {
                 config_dir: PathBuf::from("/home/alice/.config/rtm"),
                 data_dir: data.clone(),

@@ -212,8 +212,9 @@ pub async fn serve_connection<S>(
     // close frame, so the client learns why. It hands the sink back so the
     // connection can finish the closing handshake.
     let writer = tokio::spawn(async move {
-        let mut batch: VecDeque<Outbound> = VecDeque::with_capacity(64);
-        let mut incoming = Vec::with_capacity(64);
+        // Empty until used: an idle connection should cost as little as possible.
+        let mut batch: VecDeque<Outbound> = VecDeque::new();
+        let mut incoming = Vec::new();
         let close = loop {
             let n = tokio::select! {
                 biased;
@@ -451,6 +452,9 @@ pub async fn serve_connection<S>(
         hub.link_down(&s.uid, s.id);
     }
     // From here on the hub's frames for this session are dropped, not queued.
+    if let Some(s) = &session {
+        s.stop_queueing();
+    }
     kill.cancel();
     let closing = end.is_some();
     let abort = writer.abort_handle();

@@ -43,6 +43,10 @@ pub struct SessionHandle {
     close: Mutex<Option<CloseFrame>>,
     /// Set when the queue filled up: the client is not reading.
     overflowed: std::sync::atomic::AtomicBool,
+    /// Mirrors `kill` for the per-frame check on the fan-out path: reading
+    /// an atomic is cheaper than the token's lock, once per recipient per
+    /// message. Set before `kill` is cancelled.
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 impl SessionHandle {
@@ -59,6 +63,7 @@ impl SessionHandle {
             kill,
             close: Mutex::new(None),
             overflowed: std::sync::atomic::AtomicBool::new(false),
+            stopped: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -78,7 +83,7 @@ impl SessionHandle {
 
     /// Like [`send`](Self::send), for anything the writer takes.
     pub fn queue(&self, out: Outbound) -> bool {
-        if self.kill.is_cancelled() {
+        if self.stopped.load(Ordering::Relaxed) {
             return false;
         }
         match self.tx.try_send(out) {
@@ -98,7 +103,7 @@ impl SessionHandle {
     /// Queues a frame if there is room, never killing the session for it
     /// (for a last notice right before the session is ended anyway).
     pub fn send_if_room(&self, msg: Message) {
-        if !self.kill.is_cancelled() {
+        if !self.stopped.load(Ordering::Relaxed) {
             let _ = self.tx.try_send(Outbound::Frame(msg));
         }
     }
@@ -125,7 +130,14 @@ impl SessionHandle {
                 reason: reason.to_string().into(),
             });
         }
+        self.stop_queueing();
         self.kill.cancel();
+    }
+
+    /// From now on frames for this session are dropped instead of queued
+    /// (the connection is ending).
+    pub fn stop_queueing(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
     }
 
     /// The close frame chosen by whoever killed the session.
@@ -139,6 +151,6 @@ impl SessionHandle {
     }
 
     pub fn is_alive(&self) -> bool {
-        !self.kill.is_cancelled() && !self.tx.is_closed()
+        !self.stopped.load(Ordering::Relaxed) && !self.tx.is_closed()
     }
 }

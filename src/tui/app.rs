@@ -94,6 +94,10 @@ pub enum Command {
         keys: Option<Vec<String>>,
         explicit: bool,
     },
+    /// Swap in a new login token (`/token`).
+    RenewToken(String),
+    /// Run the configured `token_command` and renew with what it prints.
+    FetchToken,
     /// Read `watched.txt`.
     LoadWatched,
     /// Write `watched.txt` with exactly these uids.
@@ -173,6 +177,8 @@ pub enum CommandResult {
     /// Uids read from `watched.txt` (or why it could not be read).
     WatchedLoaded(Result<Vec<Uid>, String>),
     WatchedSaved(Result<(), String>),
+    /// A token renewal (typed or fetched by `token_command`) ended.
+    TokenRenewed(Result<(), String>),
     MutedLoaded(Result<Vec<ConvId>, String>),
     MutedSaved(Result<(), String>),
 }
@@ -282,6 +288,13 @@ pub struct Status {
     pub at_ms: u64,
 }
 
+/// An editable attribute: one of the open channel's, or one of our own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttrRef {
+    Channel(ChannelId, String),
+    Mine(String),
+}
+
 /// A joined channel.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChannelInfo {
@@ -336,6 +349,8 @@ pub struct App {
     /// Peers we talk with, subscribed to for their presence without being
     /// written to the watched list.
     following: BTreeSet<Uid>,
+    /// A `token_command` is configured: fetch fresh tokens without asking.
+    token_command: bool,
     pub(crate) channels: BTreeMap<ChannelId, ChannelInfo>,
     /// Channels asked to join, not yet answered.
     pub(crate) joining: BTreeSet<ChannelId>,
@@ -350,6 +365,10 @@ pub struct App {
     pub(crate) channels_cursor: Option<ChannelId>,
     pub(crate) members_cursor: Option<Uid>,
     pub(crate) attrs_scroll: usize,
+    /// The selected row of the Attributes pane (an editable attribute).
+    pub(crate) attr_cursor: Option<AttrRef>,
+    /// An attribute the user asked to delete; the next `y` confirms.
+    pub(crate) pending_delete: Option<AttrRef>,
     pub(crate) input: InputLine,
     pub(crate) help: Option<HelpOverlay>,
     pub(crate) status: Option<Status>,
@@ -440,6 +459,7 @@ impl App {
             conversations: BTreeMap::new(),
             presence: BTreeMap::new(),
             following: BTreeSet::new(),
+            token_command: options.settings.token_command.is_some(),
             watched: BTreeSet::new(),
             channels: BTreeMap::new(),
             joining: BTreeSet::new(),
@@ -451,6 +471,8 @@ impl App {
             channels_cursor: None,
             members_cursor: None,
             attrs_scroll: 0,
+            attr_cursor: None,
+            pending_delete: None,
             input: InputLine::default(),
             help: None,
             status: None,
@@ -767,13 +789,25 @@ impl App {
             self.on_search_key(key, out);
             return;
         }
+        if self.pending_delete.is_some() {
+            self.confirm_delete(&key, out);
+            return;
+        }
         let context = match self.focus {
             Focus::Input => Context::Input,
             Focus::Conversation => Context::Conversation,
             _ => Context::List,
         };
         let pressed = Key::of_event(&key);
-        let action = self.keymap.action(context, &key);
+        // The attribute keys act only in the Attributes pane; in the other
+        // lists those keys type into the input line as usual.
+        let action = self.keymap.action(context, &key).filter(|a| {
+            self.focus == Focus::Attributes
+                || !matches!(
+                    a,
+                    Action::EditAttribute | Action::AddAttribute | Action::DeleteAttribute
+                )
+        });
         if action != Some(Action::Complete) {
             self.completion = None;
         }
@@ -935,15 +969,40 @@ impl App {
                         self.members_cursor = step(&rows, self.members_cursor.as_ref(), up);
                     }
                     Focus::Attributes => {
-                        self.attrs_scroll = if up {
-                            self.attrs_scroll.saturating_sub(1)
-                        } else {
-                            self.attrs_scroll + 1
-                        };
+                        let rows = self.attribute_rows();
+                        self.attr_cursor = step(&rows, self.attr_cursor.as_ref(), up);
+                        // Keep the selected row in view (rows are one line or two).
+                        let pos = self
+                            .attr_cursor
+                            .as_ref()
+                            .and_then(|c| rows.iter().position(|r| r == c))
+                            .unwrap_or(0);
+                        self.attrs_scroll = pos.saturating_sub(3);
                     }
                 }
             }
+            Action::Open if self.focus == Focus::Attributes => self.edit_attribute(),
             Action::Open => self.open_from_focus(out),
+            Action::EditAttribute if self.focus == Focus::Attributes => self.edit_attribute(),
+            Action::AddAttribute if self.focus == Focus::Attributes => self.add_attribute(),
+            Action::DeleteAttribute if self.focus == Focus::Attributes => {
+                match self.attr_cursor.clone() {
+                    Some(a) => {
+                        let (key, place) = match &a {
+                            AttrRef::Channel(c, k) => (k.clone(), format!("#{c}")),
+                            AttrRef::Mine(k) => (k.clone(), "your attributes".into()),
+                        };
+                        self.note(format!(
+                            "delete {key:?} from {place}? press y to confirm, any other key cancels"
+                        ));
+                        self.pending_delete = Some(a);
+                    }
+                    None => self.error("select an attribute first (Up/Down)"),
+                }
+            }
+            Action::EditAttribute | Action::AddAttribute | Action::DeleteAttribute => {
+                // Filtered out in on_key outside the Attributes pane.
+            }
             Action::Submit => self.submit(out),
             Action::Newline => self.input.insert_char('\n'),
             Action::Complete => {
@@ -1359,6 +1418,88 @@ impl App {
         self.history = next;
     }
 
+    /// The editable rows of the Attributes pane, top to bottom: the open
+    /// channel's attributes, then our own.
+    pub fn attribute_rows(&self) -> Vec<AttrRef> {
+        let mut rows = Vec::new();
+        if let Some(ConvId::Channel(c)) = &self.selected
+            && let Some(info) = self.channels.get(c)
+        {
+            rows.extend(
+                info.attributes
+                    .iter()
+                    .map(|a| AttrRef::Channel(c.clone(), a.key.clone())),
+            );
+        }
+        rows.extend(self.my_attrs.keys().cloned().map(AttrRef::Mine));
+        rows
+    }
+
+    fn attribute_value(&self, a: &AttrRef) -> Option<String> {
+        match a {
+            AttrRef::Channel(c, k) => self
+                .channels
+                .get(c)?
+                .attributes
+                .iter()
+                .find(|x| &x.key == k)
+                .map(|x| x.value.clone()),
+            AttrRef::Mine(k) => self.my_attrs.get(k).cloned(),
+        }
+    }
+
+    /// Puts the command that rewrites the selected attribute in the input
+    /// line, with its whole value, for the user to change and send.
+    fn edit_attribute(&mut self) {
+        let Some(a) = self.attr_cursor.clone() else {
+            self.error("select an attribute first (Up/Down)");
+            return;
+        };
+        let Some(value) = self.attribute_value(&a) else {
+            return;
+        };
+        let line = match &a {
+            AttrRef::Channel(c, k) => format!("/cattr put #{c} {} --notify", quote_pair(k, &value)),
+            AttrRef::Mine(k) => format!("/attr put {}", quote_pair(k, &value)),
+        };
+        self.input = InputLine::with_text(line);
+        self.focus = Focus::Input;
+        self.info("edit the value and press Enter (Esc leaves it)");
+    }
+
+    /// Starts an "add" command in the input line, for the open channel if
+    /// one is open and the selection is not one of our own attributes.
+    fn add_attribute(&mut self) {
+        let line = match (&self.selected, &self.attr_cursor) {
+            (_, Some(AttrRef::Mine(_))) | (None | Some(ConvId::Peer(_)), _) => {
+                "/attr put ".to_string()
+            }
+            (Some(ConvId::Channel(c)), _) => format!("/cattr put #{c} --notify "),
+        };
+        self.input = InputLine::with_text(line);
+        self.focus = Focus::Input;
+        self.info("type key=value and press Enter");
+    }
+
+    fn confirm_delete(&mut self, key: &KeyEvent, out: &mut Vec<Command>) {
+        let Some(a) = self.pending_delete.take() else {
+            return;
+        };
+        if key.code != KeyCode::Char('y') || !key.modifiers.difference(crossterm::event::KeyModifiers::SHIFT).is_empty() {
+            self.info("kept");
+            return;
+        }
+        match a {
+            AttrRef::Channel(channel, k) => out.push(Command::ChannelAttrWrite {
+                channel,
+                op: AttrWrite::Delete(vec![k]),
+                notify: true,
+            }),
+            AttrRef::Mine(k) => out.push(Command::UserAttrWrite(AttrWrite::Delete(vec![k]))),
+        }
+        self.attr_cursor = None;
+    }
+
     fn open_from_focus(&mut self, out: &mut Vec<Command>) {
         let target = match self.focus {
             Focus::Peers => self.peers_cursor.clone().map(ConvId::Peer),
@@ -1615,6 +1756,10 @@ impl App {
             }
             SlashCommand::Mute(target) => self.set_muted(target, true, out)?,
             SlashCommand::Unmute(target) => self.set_muted(target, false, out)?,
+            SlashCommand::Token(token) => {
+                self.info("renewing the login token…");
+                out.push(Command::RenewToken(token));
+            }
             SlashCommand::Clear => {
                 let Some(conv) = self
                     .selected
@@ -1805,12 +1950,22 @@ impl App {
                 }
             }
             ClientEvent::TokenPrivilegeWillExpire { expires_in_s } => {
-                self.error(format!(
-                    "the login token expires in {expires_in_s} s; restart with a fresh token (rtm token)"
-                ));
+                if self.token_command {
+                    self.note(format!(
+                        "the login token expires in {expires_in_s} s; fetching a fresh one…"
+                    ));
+                    out.push(Command::FetchToken);
+                } else {
+                    let me = self.me.as_ref().map_or("<uid>".to_string(), Uid::to_string);
+                    self.error(format!(
+                        "the login token expires in {expires_in_s} s: type /token <new token> (the server's operator makes one with `rtm token --uid {me}`)"
+                    ));
+                }
             }
             ClientEvent::TokenExpired => {
-                self.error("the login token expired; restart with a fresh token (rtm token)");
+                self.error(
+                    "the login token expired and the session ended; start rtm chat again with a fresh --token",
+                );
             }
         }
     }
@@ -1825,7 +1980,9 @@ impl App {
                 self.error("this uid logged in somewhere else; this session has ended");
             }
             (ConnectionState::Aborted, R::TokenExpired) => {
-                self.error("the login token expired; restart with a fresh token");
+                self.error(
+                    "the login token expired and the session ended; start rtm chat again with a fresh --token",
+                );
             }
             (ConnectionState::Aborted, R::BannedByServer) => {
                 self.error("the server closed this session");
@@ -2218,6 +2375,12 @@ impl App {
                 }
                 Err(e) => self.error(format!("cannot read the watched list: {e}")),
             },
+            CommandResult::TokenRenewed(result) => match result {
+                Ok(()) => self.info("login token renewed"),
+                Err(e) => self.error(format!(
+                    "could not renew the login token: {e}; type /token <new token>"
+                )),
+            },
             CommandResult::WatchedSaved(result) => {
                 if let Err(e) = result {
                     self.error(format!("cannot save the watched list: {e}"));
@@ -2266,6 +2429,16 @@ impl App {
                 self.login.error = Some(e.to_string());
             }
         }
+    }
+}
+
+/// `key=value` as the command parser reads it back (quoted when needed).
+fn quote_pair(key: &str, value: &str) -> String {
+    let pair = format!("{key}={value}");
+    if pair.contains(char::is_whitespace) || pair.contains('"') {
+        format!("\"{}\"", pair.replace('\\', "\\\\").replace('"', "\\\""))
+    } else {
+        pair
     }
 }
 

@@ -92,6 +92,16 @@ pub const COMMANDS: &[CommandSpec] = &[
         ],
     },
     CommandSpec {
+        name: "token",
+        args: "<token>",
+        description: "renew the login token without reconnecting",
+        details: &[
+            "For servers with an app certificate. The operator mints tokens with",
+            "`rtm token --uid <you>`. Set token_command in client.toml to have the",
+            "messenger fetch a fresh one by itself before the old one expires.",
+        ],
+    },
+    CommandSpec {
         name: "search",
         args: "<text>",
         description: "search the open conversation (also Ctrl-F, or / in a pane)",
@@ -196,6 +206,7 @@ pub enum SlashCommand {
     Search(String),
     Mute(Option<ConvId>),
     Unmute(Option<ConvId>),
+    Token(String),
     Clear,
     Quit,
 }
@@ -415,6 +426,11 @@ pub fn parse(line: &str) -> Result<SlashCommand, ParseError> {
         },
         "quit" => Ok(SlashCommand::Quit),
         "clear" => Ok(SlashCommand::Clear),
+        "token" => match args.as_slice() {
+            [token] => Ok(SlashCommand::Token(token.to_string())),
+            [] => Err(cx.usage("give the new token")),
+            _ => Err(cx.usage("one token")),
+        },
         "search" => {
             let text = rest.trim();
             if text.is_empty() {
@@ -535,6 +551,7 @@ mod tests {
             "/help",
             "/quit",
             "/search x",
+            "/token rtm1.a.b",
             "/mute #a",
             "/unmute bob",
             "/clear",

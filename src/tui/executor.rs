@@ -28,6 +28,8 @@ struct Ctx {
     muted_file: PathBuf,
     /// `settings.offline_messages`: ask the server to store messages for offline peers.
     offline_messages: bool,
+    /// `settings.token_command`: prints a fresh login token.
+    token_command: Option<String>,
 }
 
 /// Hands commands to tasks; dropping it ends the ordered lane.
@@ -49,6 +51,7 @@ impl Executor {
             watched_file: settings.paths.data_dir.join(WATCHED_FILE),
             muted_file: settings.paths.data_dir.join(MUTED_FILE),
             offline_messages: settings.offline_messages,
+            token_command: settings.token_command.clone(),
         });
         let (ordered, mut rx) = mpsc::unbounded_channel::<Command>();
         let (lane_ctx, lane_results) = (ctx.clone(), results.clone());
@@ -108,6 +111,19 @@ async fn execute(ctx: &Ctx, cmd: Command) -> Option<CommandResult> {
     let client = &ctx.client;
     Some(match cmd {
         Command::Quit | Command::Notify(_) => return None,
+        Command::RenewToken(token) => CommandResult::TokenRenewed(
+            client.renew_token(&token).await.map_err(|e| e.to_string()),
+        ),
+        Command::FetchToken => {
+            let result = match &ctx.token_command {
+                None => Err("no token_command is configured".to_string()),
+                Some(cmd) => match fetch_token(cmd).await {
+                    Ok(token) => client.renew_token(&token).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                },
+            };
+            CommandResult::TokenRenewed(result)
+        }
         Command::Login { uid, token } => CommandResult::LoggedIn {
             result: client.login(uid.as_str(), token).await,
             uid,
@@ -280,6 +296,40 @@ async fn execute(ctx: &Ctx, cmd: Command) -> Option<CommandResult> {
     })
 }
 
+/// How long `token_command` may take.
+const TOKEN_COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Runs `token_command` with `sh -c` and takes the first line it prints.
+pub async fn fetch_token(cmd: &str) -> Result<String, String> {
+    let child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(TOKEN_COMMAND_TIMEOUT, child)
+        .await
+        .map_err(|_| format!("token_command did not finish within {} s", TOKEN_COMMAND_TIMEOUT.as_secs()))?
+        .map_err(|e| format!("cannot run token_command: {e}"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let err = err.trim();
+        return Err(format!(
+            "token_command failed ({}){}",
+            out.status,
+            if err.is_empty() { String::new() } else { format!(": {err}") }
+        ));
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| "token_command printed nothing".to_string())
+}
+
 /// Parses `watched.txt`: one uid per line; blank lines and `#` comments are
 /// skipped, and so are lines that are not valid uids (logged).
 pub fn parse_watched(text: &str) -> Vec<Uid> {
@@ -365,6 +415,14 @@ async fn save_lines(path: &Path, lines: &[String]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn token_command_output_and_failures() {
+        assert_eq!(fetch_token("echo; echo '  rtm1.a.b  '").await, Ok("rtm1.a.b".into()));
+        let err = fetch_token("echo nope >&2; exit 3").await.unwrap_err();
+        assert!(err.contains("failed") && err.contains("nope"), "{err}");
+        assert_eq!(fetch_token("true").await, Err("token_command printed nothing".into()));
+    }
 
     #[tokio::test]
     async fn watched_list_round_trips_through_the_file() {

@@ -40,8 +40,14 @@ pub enum Action {
     /// Select the previous / next row; in the conversation: scroll a line.
     Up,
     Down,
-    /// Open the selected peer, channel or member.
+    /// Open the selected peer, channel or member (in Attributes: edit).
     Open,
+    /// In the Attributes pane: edit the selected attribute in the input line.
+    EditAttribute,
+    /// In the Attributes pane: add an attribute (a command in the input line).
+    AddAttribute,
+    /// In the Attributes pane: delete the selected attribute (asks first).
+    DeleteAttribute,
     /// Send the input (or run it as a command; on the login screen: log in;
     /// in a search: keep the hit).
     Submit,
@@ -245,6 +251,27 @@ pub const DEFAULTS: &[DefaultBinding] = &[
         A::Search,
         &["/"],
         "search the open conversation",
+    ),
+    bind(
+        C::List,
+        "edit_attribute",
+        A::EditAttribute,
+        &["e"],
+        "in Attributes: edit the selected attribute",
+    ),
+    bind(
+        C::List,
+        "add_attribute",
+        A::AddAttribute,
+        &["a"],
+        "in Attributes: add an attribute",
+    ),
+    bind(
+        C::List,
+        "delete_attribute",
+        A::DeleteAttribute,
+        &["d"],
+        "in Attributes: delete the selected attribute (y confirms)",
     ),
     bind(C::List, "help", A::Help, &["?"], "this help"),
     bind(

@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 use unicode_width::UnicodeWidthStr;
 
-use super::app::{App, Focus, Screen, StatusKind};
+use super::app::{App, AttrRef, Focus, Screen, StatusKind};
 use super::commands::{COMMANDS, CommandSpec};
 use super::conversation::{ConvId, Highlight, hhmm, wrap};
 use super::keymap::{Action, Context};
@@ -571,15 +571,26 @@ fn attribute_lines(
     value: &str,
     by: Option<(&str, u64)>,
     changed: bool,
+    selected: bool,
 ) -> Vec<Line<'static>> {
     let style = if changed { theme.changed } else { Style::new() };
-    let mark = if changed { "* " } else { "  " };
+    // The selection is marked with a symbol as well as a colour.
+    let mark = match (selected, changed) {
+        (true, _) => "› ",
+        (false, true) => "* ",
+        (false, false) => "  ",
+    };
     let head = format!("{mark}{key} = ");
     let room = width.saturating_sub(head.width());
-    let mut out = vec![Line::from(vec![
+    let first = Line::from(vec![
         Span::styled(head, style),
         Span::styled(truncate(&value.replace('\n', " "), room), style),
-    ])];
+    ]);
+    let mut out = vec![if selected {
+        first.patch_style(theme.selected)
+    } else {
+        first
+    }];
     if let Some((who, ts)) = by {
         out.push(Line::styled(
             truncate(&format!("    by {who} at {}", hhmm(ts)), width),
@@ -612,6 +623,9 @@ fn attributes_pane(app: &App, frame: &mut Frame, area: Rect) {
                             &a.value,
                             Some((a.last_update_user_id.as_str(), a.last_update_ts)),
                             info.changed.contains_key(&a.key),
+                            focused
+                                && app.attr_cursor
+                                    == Some(AttrRef::Channel(c.clone(), a.key.clone())),
                         ));
                     }
                 }
@@ -627,7 +641,7 @@ fn attributes_pane(app: &App, frame: &mut Frame, area: Rect) {
                 }
                 Some(Ok(map)) => {
                     for (k, v) in map {
-                        lines.extend(attribute_lines(theme, width, k, v, None, false));
+                        lines.extend(attribute_lines(theme, width, k, v, None, false, false));
                     }
                 }
                 Some(Err(e)) => {
@@ -647,7 +661,8 @@ fn attributes_pane(app: &App, frame: &mut Frame, area: Rect) {
             lines.push(Line::styled("  none · /attr put k=v", theme.dim));
         }
         for (k, v) in &app.my_attrs {
-            lines.extend(attribute_lines(theme, width, k, v, None, false));
+            let selected = focused && app.attr_cursor == Some(AttrRef::Mine(k.clone()));
+            lines.extend(attribute_lines(theme, width, k, v, None, false, selected));
         }
     }
     let h = usize::from(inside.height);

@@ -8,7 +8,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKi
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-use super::app::{Command, CommandResult, Event, Focus, Screen, StatusKind};
+use super::app::{AttrRef, Command, CommandResult, Event, Focus, Screen, StatusKind};
 use super::commands::AttrWrite;
 use super::conversation::{ConvId, Delivery, EntryKind, Scroll};
 use super::{App, ChatOptions, render};
@@ -34,6 +34,7 @@ fn options(uid: Option<&str>) -> ChatOptions {
             offline_messages: true,
             request_timeout: Duration::from_secs(10),
             ca_file: None,
+            token_command: None,
             paths: Paths {
                 config_dir: dir.clone(),
                 data_dir: dir.clone(),
@@ -81,7 +82,11 @@ fn server_error(kind: ErrorKind, msg: &str) -> RtmError {
 
 /// A logged-in app as `alice` on a 160x48 terminal with a fixed clock.
 fn logged_in() -> App {
-    let mut app = App::with_login_hint(&options(None), Some("alice".into()));
+    logged_in_with(options(None))
+}
+
+fn logged_in_with(opts: ChatOptions) -> App {
+    let mut app = App::with_login_hint(&opts, Some("alice".into()));
     app.set_clock(|| NOW);
     app.update(Event::Resize(160, 48));
     app.update(Event::CommandResult(CommandResult::LoggedIn {
@@ -1325,4 +1330,112 @@ proptest::proptest! {
             terminal.draw(|f| render(&app, f)).unwrap();
         }
     }
+}
+
+// ------------------------------------------------------------ tokens
+
+#[test]
+fn slash_token_renews_the_token() {
+    let mut app = logged_in();
+    let out = type_line(&mut app, "/token rtm1.new.token");
+    assert!(out.contains(&Command::RenewToken("rtm1.new.token".into())), "{out:?}");
+    app.update(Event::CommandResult(CommandResult::TokenRenewed(Ok(()))));
+    assert_eq!(app.status().unwrap().text, "login token renewed");
+    app.update(Event::CommandResult(CommandResult::TokenRenewed(Err("bad".into()))));
+    assert!(status_error(&app).contains("/token <new token>"));
+    assert!(type_line(&mut app, "/token").iter().all(|c| !matches!(c, Command::RenewToken(_))));
+}
+
+#[test]
+fn expiry_warning_asks_for_a_token_or_fetches_one() {
+    let mut app = logged_in();
+    let out = app.update(Event::Rtm(ClientEvent::TokenPrivilegeWillExpire { expires_in_s: 30 }));
+    assert!(!out.contains(&Command::FetchToken));
+    let text = status_error(&app);
+    assert!(text.contains("30 s") && text.contains("/token") && text.contains("rtm token --uid alice"), "{text}");
+
+    let mut opts = options(Some("alice"));
+    opts.settings.token_command = Some("echo rtm1.x.y".into());
+    let mut app = logged_in_with(opts);
+    let out = app.update(Event::Rtm(ClientEvent::TokenPrivilegeWillExpire { expires_in_s: 30 }));
+    assert!(out.contains(&Command::FetchToken), "{out:?}");
+}
+
+// ------------------------------------------------ editing attributes
+
+fn focus_attributes(app: &mut App) {
+    for _ in 0..8 {
+        if app.focus() == Focus::Attributes {
+            return;
+        }
+        app.update(key(KeyCode::Tab));
+    }
+    panic!("the Attributes pane never got the focus");
+}
+
+fn char_key(c: char) -> Event {
+    key(KeyCode::Char(c))
+}
+
+#[test]
+fn attributes_pane_keys_edit_add_and_delete_with_confirmation() {
+    let mut app = logged_in();
+    join(&mut app, "general", &["alice", "bob"]);
+    let attr = |k: &str, v: &str| ChannelAttribute {
+        key: k.into(),
+        value: v.into(),
+        last_update_user_id: uid("bob"),
+        last_update_ts: NOW,
+    };
+    app.update(Event::CommandResult(CommandResult::ChannelAttributes {
+        channel: ch("general"),
+        keys: None,
+        explicit: false,
+        result: Ok(vec![attr("rules", "be nice"), attr("topic", "launch day")]),
+    }));
+    focus_attributes(&mut app);
+    // Down selects the first row, again the second.
+    app.update(key(KeyCode::Down));
+    app.update(key(KeyCode::Down));
+    assert_eq!(app.attr_cursor, Some(AttrRef::Channel(ch("general"), "topic".into())));
+    // e: the command that rewrites it, whole value included, ready to edit.
+    app.update(char_key('e'));
+    assert_eq!(app.focus(), Focus::Input);
+    assert_eq!(app.input_text(), r#"/cattr put #general "topic=launch day" --notify"#);
+    // Sending it parses back to the same key and value.
+    let out = app.update(key(KeyCode::Enter));
+    assert!(
+        out.contains(&Command::ChannelAttrWrite {
+            channel: ch("general"),
+            op: AttrWrite::Put(BTreeMap::from([("topic".to_string(), "launch day".to_string())])),
+            notify: true,
+        }),
+        "{out:?}"
+    );
+    // d asks first; any key but y keeps it.
+    focus_attributes(&mut app);
+    app.update(char_key('d'));
+    assert!(app.status().unwrap().text.contains("press y"));
+    assert!(app.update(char_key('n')).is_empty());
+    assert_eq!(app.status().unwrap().text, "kept");
+    app.update(char_key('d'));
+    let out = app.update(char_key('y'));
+    assert_eq!(
+        out,
+        vec![Command::ChannelAttrWrite {
+            channel: ch("general"),
+            op: AttrWrite::Delete(vec!["topic".into()]),
+            notify: true,
+        }]
+    );
+    // a: an add command for the open channel.
+    app.update(char_key('a'));
+    assert_eq!(app.input_text(), "/cattr put #general --notify ");
+    // In other lists the same keys are just typing.
+    app.update(key(KeyCode::Esc));
+    let mut app = logged_in();
+    app.update(key(KeyCode::BackTab));
+    assert_ne!(app.focus(), Focus::Attributes);
+    app.update(char_key('e'));
+    assert_eq!(app.input_text(), "e");
 }
