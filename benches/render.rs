@@ -39,6 +39,7 @@ fn options() -> ChatOptions {
             request_timeout: Duration::from_secs(10),
             ca_file: None,
             token_command: None,
+            history: false,
             paths: Paths {
                 config_dir: dir.clone(),
                 data_dir: dir.clone(),

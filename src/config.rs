@@ -110,6 +110,8 @@ pub struct ClientFile {
     pub ca_file: Option<PathBuf>,
     /// A shell command that prints a fresh login token (run before expiry).
     pub token_command: Option<String>,
+    /// Keep a local history of the conversations in the data dir.
+    pub history: Option<bool>,
     /// `dark`, `light` or the name of a file in `<config dir>/themes/`.
     pub theme: Option<String>,
     /// `[keys.<context>] <action> = ["key", …]`: rebinds the messenger's keys.
@@ -188,6 +190,7 @@ impl ClientFile {
             request_timeout_s: over.request_timeout_s.or(self.request_timeout_s),
             ca_file: over.ca_file.or(self.ca_file),
             token_command: over.token_command.or(self.token_command),
+            history: over.history.or(self.history),
         }
     }
 }
@@ -208,6 +211,9 @@ pub struct ClientSettings {
     pub ca_file: Option<PathBuf>,
     /// Run to get a fresh token when the current one is about to expire.
     pub token_command: Option<String>,
+    /// Keep each conversation's messages in `<data dir>/history-<uid>.sqlite3`
+    /// and show them at the next start (`--no-history` turns it off).
+    pub history: bool,
     pub paths: Paths,
     /// The user config file that was (or would be) read.
     pub config_file: PathBuf,
@@ -249,6 +255,7 @@ impl ClientSettings {
             request_timeout: Duration::from_secs(f.request_timeout_s.unwrap_or(10)),
             ca_file: f.ca_file,
             token_command: f.token_command.filter(|c| !c.trim().is_empty()),
+            history: f.history.unwrap_or(true),
             paths,
             config_file,
             theme: f.theme.unwrap_or_else(|| "dark".into()),

@@ -88,6 +88,10 @@ struct ChatArgs {
     /// For wss:// servers: trust this CA (PEM) instead of the system roots
     #[arg(long, value_name = "FILE")]
     ca: Option<PathBuf>,
+    /// Keep no local history this time: none is shown, none is written
+    /// (config: history = false)
+    #[arg(long)]
+    no_history: bool,
 }
 
 #[derive(Args)]
@@ -268,6 +272,9 @@ async fn chat(args: ChatArgs) -> anyhow::Result<()> {
     }
     if args.ca.is_some() {
         settings.ca_file = args.ca;
+    }
+    if args.no_history {
+        settings.history = false;
     }
     let _log_guard = rtm::logging::init_file(&paths.log_dir, "chat", &settings.log_level)?;
     tracing::info!(server = %settings.server, "rtm chat starting");

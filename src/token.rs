@@ -39,13 +39,20 @@ pub struct Claims {
 pub enum TokenError {
     #[error("the token is malformed ({0}); mint one with `rtm token --uid <uid>`")]
     Malformed(&'static str),
-    #[error("the token was not signed with this server's app certificate; get a fresh token from whoever runs the server (`rtm token --uid <uid>`)")]
+    #[error(
+        "the token was not signed with this server's app certificate; get a fresh token from whoever runs the server (`rtm token --uid <uid>`)"
+    )]
     BadSignature,
     #[error("the token expired {ago_s} s ago; get a fresh one (`rtm token --uid <uid>`)")]
     Expired { ago_s: u64 },
     #[error("the token is for user {token_uid:?}, not {login_uid:?}")]
-    WrongUid { token_uid: String, login_uid: String },
-    #[error("this server requires a token to log in; ask its operator for one (they can run `rtm token --uid <your uid>`)")]
+    WrongUid {
+        token_uid: String,
+        login_uid: String,
+    },
+    #[error(
+        "this server requires a token to log in; ask its operator for one (they can run `rtm token --uid <your uid>`)"
+    )]
     Missing,
 }
 
@@ -79,20 +86,32 @@ pub fn mint(certificate: &[u8], uid: &Uid, expires_at: u64) -> String {
 }
 
 /// Checks signature, expiry (against `now_s`) and that the token is for `uid`.
-pub fn verify(certificate: &[u8], token: &str, uid: &Uid, now_s: u64) -> Result<Claims, TokenError> {
+pub fn verify(
+    certificate: &[u8],
+    token: &str,
+    uid: &Uid,
+    now_s: u64,
+) -> Result<Claims, TokenError> {
     let mut parts = token.trim().split('.');
-    let (Some(prefix), Some(payload), Some(sig), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(prefix), Some(payload), Some(sig), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(TokenError::Malformed("expected three dot-separated parts"));
     };
     if prefix != PREFIX {
         return Err(TokenError::Malformed("unknown token version"));
     }
-    let sig = B64.decode(sig).map_err(|_| TokenError::Malformed("signature is not base64url"))?;
+    let sig = B64
+        .decode(sig)
+        .map_err(|_| TokenError::Malformed("signature is not base64url"))?;
     signature(certificate, &format!("{prefix}.{payload}"))
         .verify_slice(&sig)
         .map_err(|_| TokenError::BadSignature)?;
-    let payload = B64.decode(payload).map_err(|_| TokenError::Malformed("payload is not base64url"))?;
-    let payload: Payload = serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed("payload is not valid"))?;
+    let payload = B64
+        .decode(payload)
+        .map_err(|_| TokenError::Malformed("payload is not base64url"))?;
+    let payload: Payload = serde_json::from_slice(&payload)
+        .map_err(|_| TokenError::Malformed("payload is not valid"))?;
     if payload.uid != uid.as_str() {
         return Err(TokenError::WrongUid {
             token_uid: payload.uid,
@@ -100,7 +119,9 @@ pub fn verify(certificate: &[u8], token: &str, uid: &Uid, now_s: u64) -> Result<
         });
     }
     if payload.exp <= now_s {
-        return Err(TokenError::Expired { ago_s: now_s - payload.exp });
+        return Err(TokenError::Expired {
+            ago_s: now_s - payload.exp,
+        });
     }
     Ok(Claims {
         uid: uid.clone(),
@@ -119,12 +140,38 @@ mod tests {
     #[test]
     fn minted_tokens_verify_and_bind_uid_and_expiry() {
         let t = mint(b"s3cret", &uid("alice"), 1000);
-        assert_eq!(verify(b"s3cret", &t, &uid("alice"), 999).unwrap().expires_at, 1000);
-        assert_eq!(verify(b"s3cret", &t, &uid("alice"), 1000), Err(TokenError::Expired { ago_s: 0 }));
-        assert!(matches!(verify(b"s3cret", &t, &uid("bob"), 1), Err(TokenError::WrongUid { .. })));
-        assert_eq!(verify(b"other", &t, &uid("alice"), 1), Err(TokenError::BadSignature));
-        assert_eq!(verify(b"s3cret", &t, &uid("bob"), 1).unwrap_err().to_error_body().kind, ErrorKind::InvalidArgument);
-        assert_eq!(verify(b"s3cret", &t, &uid("alice"), 5000).unwrap_err().to_error_body().kind, ErrorKind::TokenExpired);
+        assert_eq!(
+            verify(b"s3cret", &t, &uid("alice"), 999)
+                .unwrap()
+                .expires_at,
+            1000
+        );
+        assert_eq!(
+            verify(b"s3cret", &t, &uid("alice"), 1000),
+            Err(TokenError::Expired { ago_s: 0 })
+        );
+        assert!(matches!(
+            verify(b"s3cret", &t, &uid("bob"), 1),
+            Err(TokenError::WrongUid { .. })
+        ));
+        assert_eq!(
+            verify(b"other", &t, &uid("alice"), 1),
+            Err(TokenError::BadSignature)
+        );
+        assert_eq!(
+            verify(b"s3cret", &t, &uid("bob"), 1)
+                .unwrap_err()
+                .to_error_body()
+                .kind,
+            ErrorKind::InvalidArgument
+        );
+        assert_eq!(
+            verify(b"s3cret", &t, &uid("alice"), 5000)
+                .unwrap_err()
+                .to_error_body()
+                .kind,
+            ErrorKind::TokenExpired
+        );
     }
 
     #[test]
@@ -135,9 +182,18 @@ mod tests {
         let bob = mint(b"k", &uid("bob"), 10_000);
         let bob_payload = bob.split('.').nth(1).unwrap();
         let forged = format!("{}.{}.{}", parts[0], bob_payload, parts[2]);
-        assert_eq!(verify(b"k", &forged, &uid("bob"), 1), Err(TokenError::BadSignature));
+        assert_eq!(
+            verify(b"k", &forged, &uid("bob"), 1),
+            Err(TokenError::BadSignature)
+        );
         for bad in ["", "rtm1", "rtm1.a", "rtm2.a.b", "rtm1.a.b.c", "rtm1.!!.!!"] {
-            assert!(matches!(verify(b"k", bad, &uid("alice"), 1), Err(TokenError::Malformed(_))), "{bad}");
+            assert!(
+                matches!(
+                    verify(b"k", bad, &uid("alice"), 1),
+                    Err(TokenError::Malformed(_))
+                ),
+                "{bad}"
+            );
         }
     }
 }

@@ -1,7 +1,9 @@
 //! End to end through the real binary: two `rtm chat` processes in
 //! pseudo-terminals against a real server; alice sends, bob's screen shows it;
 //! a mention shows as an unread count with a mention mark, rings bob's bell,
-//! and is highlighted when bob jumps to it; quitting restores the terminal.
+//! and is highlighted when bob jumps to it; quitting restores the terminal;
+//! a restarted messenger shows the earlier conversation from its local
+//! history, and with `--no-history` neither writes nor shows one.
 
 mod common;
 
@@ -17,11 +19,20 @@ struct Chat {
     writer: Box<dyn Write + Send>,
     screen: Arc<Mutex<vt100::Parser>>,
     raw: Arc<Mutex<Vec<u8>>>,
-    _home: std::path::PathBuf,
+    home: std::path::PathBuf,
 }
 
 impl Chat {
+    /// Starts `rtm chat` for `uid` with a fresh, empty RTM_HOME.
     fn start(server: &str, uid: &str) -> Chat {
+        let home = std::env::temp_dir().join(format!("rtm-e2e-{}-{uid}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&home);
+        Chat::start_in(server, uid, home, &[])
+    }
+
+    /// Starts `rtm chat` for `uid` with `home` as RTM_HOME, as it is (a
+    /// restart sees what the last run left there), and extra flags.
+    fn start_in(server: &str, uid: &str, home: std::path::PathBuf, flags: &[&str]) -> Chat {
         let (rows, cols) = (30, 120);
         let pty = native_pty_system()
             .openpty(PtySize {
@@ -31,10 +42,9 @@ impl Chat {
                 pixel_height: 0,
             })
             .expect("open a pty");
-        let home = std::env::temp_dir().join(format!("rtm-e2e-{}-{uid}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&home);
         let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_rtm"));
         cmd.args(["chat", "--server", server, "--uid", uid]);
+        cmd.args(flags);
         cmd.env("RTM_HOME", &home);
         cmd.env("TERM", "xterm-256color");
         let child = pty.slave.spawn_command(cmd).expect("spawn rtm chat");
@@ -62,7 +72,7 @@ impl Chat {
             writer,
             screen,
             raw,
-            _home: home,
+            home,
         }
     }
 
@@ -224,6 +234,78 @@ async fn a_mention_shows_as_unread_and_highlighted_on_the_other_screen() {
             chat.ctrl_c();
             assert!(chat.wait_exit().success());
         }
+    })
+    .await
+    .unwrap();
+    server.shutdown().await;
+}
+
+/// The names of the history files in a messenger's data dir.
+fn history_files(home: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(home.join("data"))
+        .map(|dir| {
+            dir.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("history-"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reopening_the_messenger_shows_the_earlier_conversation_unless_no_history() {
+    // alice logs in three times within a second or two.
+    let mut config = common::test_config();
+    config.hub.limit_scale = 10;
+    let server = common::start_server_with(config).await;
+    let url = server.url();
+    tokio::task::spawn_blocking(move || {
+        let mut alice = Chat::start(&url, "alice3");
+        // bob keeps no history at all: no file may appear in his data dir.
+        let bob_home = std::env::temp_dir().join(format!("rtm-e2e-{}-bob3", std::process::id()));
+        let _ = std::fs::remove_dir_all(&bob_home);
+        let mut bob = Chat::start_in(&url, "bob3", bob_home, &["--no-history"]);
+        alice.wait_for("CONNECTED");
+        bob.wait_for("CONNECTED");
+        alice.type_line("/msg bob3 remember this");
+        bob.wait_for("alice3: remember this");
+        bob.type_line("noted, alice");
+        alice.wait_for("bob3: noted, alice");
+        for chat in [&mut alice, &mut bob] {
+            chat.ctrl_c();
+            assert!(chat.wait_exit().success());
+        }
+        assert_eq!(history_files(&alice.home), ["history-alice3.sqlite3"]);
+        assert!(
+            history_files(&bob.home).is_empty(),
+            "--no-history wrote a file"
+        );
+
+        // Again with the same home: the conversation is back, opened as the
+        // most recent one, both sides of it.
+        let home = alice.home.clone();
+        drop(alice);
+        let mut alice = Chat::start_in(&url, "alice3", home.clone(), &[]);
+        alice.wait_for("bob3: noted, alice");
+        alice.wait_for("alice3: remember this");
+        alice.ctrl_c();
+        assert!(alice.wait_exit().success());
+        drop(alice);
+
+        // With --no-history the same home shows none of it.
+        let mut alice = Chat::start_in(&url, "alice3", home, &["--no-history"]);
+        alice.wait_for("CONNECTED");
+        // A round trip through the server after the login: a history load
+        // would have arrived by the time its answer shows.
+        alice.type_line("/status bob3");
+        alice.wait_for("bob3: offline");
+        let screen = alice.contents();
+        assert!(
+            !screen.contains("remember this") && !screen.contains("noted, alice"),
+            "--no-history showed the history:\n{screen}"
+        );
+        alice.ctrl_c();
+        assert!(alice.wait_exit().success());
     })
     .await
     .unwrap();

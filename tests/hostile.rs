@@ -32,12 +32,23 @@ impl Drop for ServerProcess {
 
 impl ServerProcess {
     fn start(config: &str) -> ServerProcess {
-        let home = std::env::temp_dir().join(format!("rtm-hostile-{}-{}", std::process::id(), rand_suffix()));
+        let home = std::env::temp_dir().join(format!(
+            "rtm-hostile-{}-{}",
+            std::process::id(),
+            rand_suffix()
+        ));
         std::fs::create_dir_all(&home).unwrap();
         let cfg = home.join("server.toml");
         std::fs::write(&cfg, config).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_rtm"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--log-level", "warn", "--config"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--log-level",
+                "warn",
+                "--config",
+            ])
             .arg(&cfg)
             .arg("--data")
             .arg(home.join("data"))
@@ -71,7 +82,10 @@ impl ServerProcess {
 }
 
 fn rand_suffix() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as u64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64
 }
 
 /// A masked WebSocket text frame carrying arbitrary (possibly invalid UTF-8) bytes.
@@ -105,7 +119,14 @@ async fn hostile_clients_do_not_disturb_a_chat() {
     // The chat: alice sends 150 messages (under the rate limit) spread over the attack.
     let chat = tokio::spawn(async move {
         for i in 0..150 {
-            let r = alice.send_message_to_peer(RtmMessage::text(format!("m{i}")), "bob", SendMessageOptions::default()).await.unwrap();
+            let r = alice
+                .send_message_to_peer(
+                    RtmMessage::text(format!("m{i}")),
+                    "bob",
+                    SendMessageOptions::default(),
+                )
+                .await
+                .unwrap();
             assert!(r.has_peer_received);
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -113,7 +134,10 @@ async fn hostile_clients_do_not_disturb_a_chat() {
     let reader = tokio::spawn(async move {
         for i in 0..150 {
             let text = wait_for(&mut be, |e| match e {
-                ClientEvent::MessageFromPeer { message: RtmMessage::Text { text }, .. } => Some(text.clone()),
+                ClientEvent::MessageFromPeer {
+                    message: RtmMessage::Text { text },
+                    ..
+                } => Some(text.clone()),
                 _ => None,
             })
             .await;
@@ -136,7 +160,9 @@ async fn hostile_clients_do_not_disturb_a_chat() {
                     3 => "[1,2,3]".to_string(),
                     _ => format!(r#"{{"id":{i},"type":"send_peer_message"}}"#),
                 };
-                tx.feed(tokio_tungstenite::tungstenite::Message::Text(text.into())).await.unwrap();
+                tx.feed(tokio_tungstenite::tungstenite::Message::Text(text.into()))
+                    .await
+                    .unwrap();
             }
             tx.flush().await.unwrap();
             tx
@@ -163,7 +189,11 @@ async fn hostile_clients_do_not_disturb_a_chat() {
     let (mut big, _) = raw_login(&url, "bigmouth").await;
     // The server may close while the frame is still being written: that
     // write can fail; the close frame must still arrive.
-    let _ = futures_util::SinkExt::send(&mut big, tokio_tungstenite::tungstenite::Message::Text("x".repeat(2 * 1024 * 1024).into())).await;
+    let _ = futures_util::SinkExt::send(
+        &mut big,
+        tokio_tungstenite::tungstenite::Message::Text("x".repeat(2 * 1024 * 1024).into()),
+    )
+    .await;
     let (code, reason) = expect_close(&mut big).await;
     assert_eq!(code, close_code::TOO_BIG);
     assert!(reason.contains("larger than"), "{reason}");
@@ -171,7 +201,9 @@ async fn hostile_clients_do_not_disturb_a_chat() {
     // 3. Invalid UTF-8 in a text frame: closed with 4002 saying so.
     let (mut bad, _) = raw_login(&url, "badutf8").await;
     if let MaybeTlsStream::Plain(tcp) = bad.get_mut() {
-        tcp.write_all(&raw_text_frame(&[b'{', 0xff, 0xfe, b'}'])).await.unwrap();
+        tcp.write_all(&raw_text_frame(&[b'{', 0xff, 0xfe, b'}']))
+            .await
+            .unwrap();
     }
     let (code, reason) = expect_close(&mut bad).await;
     assert_eq!(code, close_code::PROTOCOL_ERROR);
@@ -217,5 +249,8 @@ async fn hostile_clients_do_not_disturb_a_chat() {
     println!("server RSS: {rss_start} kB at start, {rss_end} kB after the attack");
     // Bounded: the attack queued nothing without limit (a leak of every frame
     // would be far above this).
-    assert!(rss_end < rss_start + 64 * 1024, "server memory grew from {rss_start} kB to {rss_end} kB");
+    assert!(
+        rss_end < rss_start + 64 * 1024,
+        "server memory grew from {rss_start} kB to {rss_end} kB"
+    );
 }

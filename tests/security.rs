@@ -21,7 +21,11 @@ fn secured() -> rtm::server::ServerConfig {
 }
 
 fn token_for(server: &rtm::server::ServerHandle, who: &str, ttl_s: u64) -> String {
-    rtm::token::mint(CERT.as_bytes(), &uid(who), server.hub.now_ms() / 1000 + ttl_s)
+    rtm::token::mint(
+        CERT.as_bytes(),
+        &uid(who),
+        server.hub.now_ms() / 1000 + ttl_s,
+    )
 }
 
 #[tokio::test]
@@ -33,16 +37,32 @@ async fn logins_need_a_valid_token_for_that_uid() {
     let (c, _e) = RtmClient::new(server.url(), fast_client_config());
     let err = c.login("alice", None).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidToken);
-    assert!(err.to_string().contains("rtm token"), "says how to get one: {err}");
+    assert!(
+        err.to_string().contains("rtm token"),
+        "says how to get one: {err}"
+    );
     let forged = rtm::token::mint(b"wrong", &uid("alice"), server.hub.now_ms() / 1000 + 60);
-    assert_eq!(c.login("alice", Some(forged)).await.unwrap_err().kind(), ErrorKind::InvalidToken);
-    let expired = rtm::token::mint(CERT.as_bytes(), &uid("alice"), server.hub.now_ms() / 1000 - 1);
-    assert_eq!(c.login("alice", Some(expired)).await.unwrap_err().kind(), ErrorKind::TokenExpired);
+    assert_eq!(
+        c.login("alice", Some(forged)).await.unwrap_err().kind(),
+        ErrorKind::InvalidToken
+    );
+    let expired = rtm::token::mint(
+        CERT.as_bytes(),
+        &uid("alice"),
+        server.hub.now_ms() / 1000 - 1,
+    );
+    assert_eq!(
+        c.login("alice", Some(expired)).await.unwrap_err().kind(),
+        ErrorKind::TokenExpired
+    );
     let bobs = token_for(&server, "bob", 60);
     let err = c.login("alice", Some(bobs)).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
     assert!(err.to_string().contains("bob"), "{err}");
-    let info = c.login("alice", Some(token_for(&server, "alice", 600))).await.unwrap();
+    let info = c
+        .login("alice", Some(token_for(&server, "alice", 600)))
+        .await
+        .unwrap();
     assert!(!info.dev_mode);
     let left = info.token_expires_in_s.unwrap();
     assert!((590..=600).contains(&left), "{left}");
@@ -58,7 +78,9 @@ async fn expiry_is_announced_30s_ahead_then_the_session_is_aborted() {
     let (sc, cc) = paused_config();
     let server = start_server_with(sc).await;
     let (c, mut events) = RtmClient::new(server.url(), cc);
-    c.login("alice", Some(token_for(&server, "alice", 100))).await.unwrap();
+    c.login("alice", Some(token_for(&server, "alice", 100)))
+        .await
+        .unwrap();
     let t0 = tokio::time::Instant::now();
     let left = wait_for_within(&mut events, Duration::from_secs(200), |e| match e {
         ClientEvent::TokenPrivilegeWillExpire { expires_in_s } => Some(*expires_in_s),
@@ -67,15 +89,24 @@ async fn expiry_is_announced_30s_ahead_then_the_session_is_aborted() {
     .await;
     assert!((29..=30).contains(&left), "{left}");
     let warned_after = t0.elapsed();
-    assert!(warned_after >= Duration::from_secs(69) && warned_after <= Duration::from_secs(71), "{warned_after:?}");
+    assert!(
+        warned_after >= Duration::from_secs(69) && warned_after <= Duration::from_secs(71),
+        "{warned_after:?}"
+    );
     let reason = wait_for_within(&mut events, Duration::from_secs(200), |e| match e {
-        ClientEvent::ConnectionStateChanged { state: ConnectionState::Aborted, reason } => Some(*reason),
+        ClientEvent::ConnectionStateChanged {
+            state: ConnectionState::Aborted,
+            reason,
+        } => Some(*reason),
         _ => None,
     })
     .await;
     assert_eq!(reason, ConnectionChangeReason::TokenExpired);
     let expired_after = t0.elapsed();
-    assert!(expired_after >= Duration::from_secs(99) && expired_after <= Duration::from_secs(101), "{expired_after:?}");
+    assert!(
+        expired_after >= Duration::from_secs(99) && expired_after <= Duration::from_secs(101),
+        "{expired_after:?}"
+    );
     // TokenExpired is reported, and the client does not come back by itself.
     let mut saw_expired = false;
     while let Some(ev) = events.try_recv() {
@@ -84,7 +115,11 @@ async fn expiry_is_announced_30s_ahead_then_the_session_is_aborted() {
     assert!(saw_expired);
     tokio::time::sleep(Duration::from_secs(30)).await;
     assert_eq!(c.connection_state(), ConnectionState::Aborted);
-    assert_eq!(server.hub.user_count(), 0, "an expired session is gone at once, no grace");
+    assert_eq!(
+        server.hub.user_count(),
+        0,
+        "an expired session is gone at once, no grace"
+    );
     server.shutdown().await;
 }
 
@@ -93,14 +128,30 @@ async fn renew_token_extends_the_session_without_reconnecting() {
     let (sc, cc) = paused_config();
     let server = start_server_with(sc).await;
     let (c, mut events) = RtmClient::new(server.url(), cc);
-    c.login("alice", Some(token_for(&server, "alice", 60))).await.unwrap();
-    wait_for_within(&mut events, Duration::from_secs(100), |e| matches!(e, ClientEvent::TokenPrivilegeWillExpire { .. }).then_some(())).await;
+    c.login("alice", Some(token_for(&server, "alice", 60)))
+        .await
+        .unwrap();
+    wait_for_within(&mut events, Duration::from_secs(100), |e| {
+        matches!(e, ClientEvent::TokenPrivilegeWillExpire { .. }).then_some(())
+    })
+    .await;
     // Wrong renewals change nothing.
-    assert_eq!(c.renew_token(&token_for(&server, "bob", 600)).await.unwrap_err().kind(), ErrorKind::InvalidArgument);
-    assert_eq!(c.renew_token("garbage").await.unwrap_err().kind(), ErrorKind::InvalidToken);
+    assert_eq!(
+        c.renew_token(&token_for(&server, "bob", 600))
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        c.renew_token("garbage").await.unwrap_err().kind(),
+        ErrorKind::InvalidToken
+    );
     // (2 renewals per second are allowed; this is paused time, so it costs nothing.)
     tokio::time::sleep(Duration::from_secs(1)).await;
-    c.renew_token(&token_for(&server, "alice", 600)).await.unwrap();
+    c.renew_token(&token_for(&server, "alice", 600))
+        .await
+        .unwrap();
     // Well past the first expiry: still connected, no state change at all.
     tokio::time::sleep(Duration::from_secs(120)).await;
     assert_eq!(c.connection_state(), ConnectionState::Connected);
@@ -113,7 +164,10 @@ async fn renew_token_extends_the_session_without_reconnecting() {
     assert!(changes.is_empty(), "{changes:?}");
     // The new token's own expiry still applies.
     let reason = wait_for_within(&mut events, Duration::from_secs(1000), |e| match e {
-        ClientEvent::ConnectionStateChanged { state: ConnectionState::Aborted, reason } => Some(*reason),
+        ClientEvent::ConnectionStateChanged {
+            state: ConnectionState::Aborted,
+            reason,
+        } => Some(*reason),
         _ => None,
     })
     .await;
@@ -126,7 +180,11 @@ async fn a_raw_client_sees_token_expired_and_close_4004() {
     let server = start_server_with(secured()).await;
     let mut ws = raw_connect(&server.url()).await;
     let t = token_for(&server, "alice", 2);
-    raw_send(&mut ws, &format!(r#"{{"id":1,"type":"login","protocol":1,"uid":"alice","token":"{t}"}}"#)).await;
+    raw_send(
+        &mut ws,
+        &format!(r#"{{"id":1,"type":"login","protocol":1,"uid":"alice","token":"{t}"}}"#),
+    )
+    .await;
     // logged_in, the early warning (the token is already within 30 s), then the expiry.
     let mut kinds = Vec::new();
     let close = loop {
@@ -137,7 +195,12 @@ async fn a_raw_client_sees_token_expired_and_close_4004() {
         }
     };
     assert_eq!(close.map(|c| c.0), Some(close_code::TOKEN_EXPIRED));
-    assert!(kinds.iter().any(|k| k.starts_with("TokenPrivilegeWillExpire")), "{kinds:?}");
+    assert!(
+        kinds
+            .iter()
+            .any(|k| k.starts_with("TokenPrivilegeWillExpire")),
+        "{kinds:?}"
+    );
     assert!(kinds.iter().any(|k| k == "TokenExpired"), "{kinds:?}");
     server.shutdown().await;
 }
@@ -148,12 +211,18 @@ async fn logins_of_one_uid_are_limited_to_two_per_second() {
     let mut results = Vec::new();
     for _ in 0..3 {
         let mut ws = raw_connect(&server.url()).await;
-        raw_send(&mut ws, r#"{"id":1,"type":"login","protocol":1,"uid":"alice"}"#).await;
+        raw_send(
+            &mut ws,
+            r#"{"id":1,"type":"login","protocol":1,"uid":"alice"}"#,
+        )
+        .await;
         results.push(raw_recv(&mut ws).await.unwrap());
     }
     assert!(matches!(results[0], rtm::protocol::ServerFrame::Ok { .. }));
     match &results[2] {
-        rtm::protocol::ServerFrame::Error { error, .. } => assert_eq!(error.kind, ErrorKind::TooOften),
+        rtm::protocol::ServerFrame::Error { error, .. } => {
+            assert_eq!(error.kind, ErrorKind::TooOften)
+        }
         other => panic!("{other:?}"),
     }
     server.shutdown().await;
@@ -184,7 +253,9 @@ async fn wss_with_a_private_ca_and_refusal_of_an_unknown_certificate() {
     let dir = std::env::temp_dir().join(format!("rtm-tls-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let key = rcgen::KeyPair::generate().unwrap();
-    let params = rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    let params =
+        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .unwrap();
     let cert = params.self_signed(&key).unwrap();
     let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert_path, cert.pem()).unwrap();
@@ -196,21 +267,34 @@ async fn wss_with_a_private_ca_and_refusal_of_an_unknown_certificate() {
     let url = format!("wss://localhost:{}", server.addr.port());
 
     // Trusting the certificate's CA: works end to end.
-    let trusting = ClientConfig { ca_file: Some(cert_path.clone()), ..fast_client_config() };
+    let trusting = ClientConfig {
+        ca_file: Some(cert_path.clone()),
+        ..fast_client_config()
+    };
     let (alice, _ae) = login_with(&url, "alice", trusting.clone()).await;
     let (_bob, mut be) = login_with(&url, "bob", trusting).await;
     alice
-        .send_message_to_peer(rtm::client::RtmMessage::text("over tls"), "bob", Default::default())
+        .send_message_to_peer(
+            rtm::client::RtmMessage::text("over tls"),
+            "bob",
+            Default::default(),
+        )
         .await
         .unwrap();
-    wait_for(&mut be, |e| matches!(e, ClientEvent::MessageFromPeer { .. }).then_some(())).await;
+    wait_for(&mut be, |e| {
+        matches!(e, ClientEvent::MessageFromPeer { .. }).then_some(())
+    })
+    .await;
 
     // Verification is on by default: an unknown self-signed certificate is refused.
     let (c, _e) = RtmClient::new(&url, fast_client_config());
     let err = c.login("carol", None).await.unwrap_err();
     assert!(err.to_string().contains("cannot connect"), "{err}");
     // Plain ws:// to a TLS port does not get in either.
-    let (c, _e) = RtmClient::new(format!("ws://127.0.0.1:{}", server.addr.port()), fast_client_config());
+    let (c, _e) = RtmClient::new(
+        format!("ws://127.0.0.1:{}", server.addr.port()),
+        fast_client_config(),
+    );
     assert!(c.login("dave", None).await.is_err());
     server.shutdown().await;
     std::fs::remove_dir_all(&dir).ok();
@@ -222,16 +306,26 @@ async fn failed_logins_cannot_lock_a_user_out_but_guessing_is_limited_per_addres
     // Three tokenless attempts as alice, faster than 2 per second...
     for _ in 0..3 {
         let (c, _e) = RtmClient::new(server.url(), fast_client_config());
-        assert_eq!(c.login("alice", None).await.unwrap_err().kind(), ErrorKind::InvalidToken);
+        assert_eq!(
+            c.login("alice", None).await.unwrap_err().kind(),
+            ErrorKind::InvalidToken
+        );
     }
     // ...do not stop alice with a valid token.
     let (alice, _ae) = RtmClient::new(server.url(), fast_client_config());
-    alice.login("alice", Some(token_for(&server, "alice", 600))).await.unwrap();
+    alice
+        .login("alice", Some(token_for(&server, "alice", 600)))
+        .await
+        .unwrap();
     // But an address that keeps guessing is slowed down.
     let mut last = None;
     for _ in 0..10 {
         let (c, _e) = RtmClient::new(server.url(), fast_client_config());
-        last = Some(c.login("mallory", Some("rtm1.x.y".into())).await.unwrap_err());
+        last = Some(
+            c.login("mallory", Some("rtm1.x.y".into()))
+                .await
+                .unwrap_err(),
+        );
     }
     let err = last.unwrap();
     assert_eq!(err.kind(), ErrorKind::TooOften);
@@ -245,20 +339,39 @@ async fn a_token_renewed_while_reconnecting_is_used_for_the_next_login() {
     let server = start_server_with(sc.clone()).await;
     let addr = server.addr.to_string();
     let (c, mut events) = RtmClient::new(server.url(), cc.clone());
-    c.login("alice", Some(token_for(&server, "alice", 100))).await.unwrap();
+    c.login("alice", Some(token_for(&server, "alice", 100)))
+        .await
+        .unwrap();
     server.shutdown().await;
     wait_state(&mut events, ConnectionState::Reconnecting).await;
     // While the server is away the first token runs out; a fresh one is handed in.
     tokio::time::sleep(Duration::from_secs(200)).await;
-    let fresh = rtm::token::mint(CERT.as_bytes(), &uid("alice"), rtm::server::hub::clock_ms() / 1000 + 600);
+    let fresh = rtm::token::mint(
+        CERT.as_bytes(),
+        &uid("alice"),
+        rtm::server::hub::clock_ms() / 1000 + 600,
+    );
     c.renew_token(&fresh).await.unwrap();
-    let server = start_server_on(&addr, sc, std::sync::Arc::new(rtm::server::MemoryStore::new())).await;
+    let server = start_server_on(
+        &addr,
+        sc,
+        std::sync::Arc::new(rtm::server::MemoryStore::new()),
+    )
+    .await;
     let state = wait_for_within(&mut events, Duration::from_secs(60), |e| match e {
-        ClientEvent::ConnectionStateChanged { state, .. } if *state != ConnectionState::Reconnecting => Some(*state),
+        ClientEvent::ConnectionStateChanged { state, .. }
+            if *state != ConnectionState::Reconnecting =>
+        {
+            Some(*state)
+        }
         _ => None,
     })
     .await;
-    assert_eq!(state, ConnectionState::Connected, "logged in again with the renewed token");
+    assert_eq!(
+        state,
+        ConnectionState::Connected,
+        "logged in again with the renewed token"
+    );
     server.shutdown().await;
 }
 
@@ -268,13 +381,23 @@ async fn an_expired_token_found_while_reconnecting_aborts_with_token_expired() {
     let server = start_server_with(sc.clone()).await;
     let addr = server.addr.to_string();
     let (c, mut events) = RtmClient::new(server.url(), cc);
-    c.login("alice", Some(token_for(&server, "alice", 100))).await.unwrap();
+    c.login("alice", Some(token_for(&server, "alice", 100)))
+        .await
+        .unwrap();
     server.shutdown().await;
     wait_state(&mut events, ConnectionState::Reconnecting).await;
     tokio::time::sleep(Duration::from_secs(200)).await;
-    let server = start_server_on(&addr, sc, std::sync::Arc::new(rtm::server::MemoryStore::new())).await;
+    let server = start_server_on(
+        &addr,
+        sc,
+        std::sync::Arc::new(rtm::server::MemoryStore::new()),
+    )
+    .await;
     let reason = wait_for_within(&mut events, Duration::from_secs(60), |e| match e {
-        ClientEvent::ConnectionStateChanged { state: ConnectionState::Aborted, reason } => Some(*reason),
+        ClientEvent::ConnectionStateChanged {
+            state: ConnectionState::Aborted,
+            reason,
+        } => Some(*reason),
         _ => None,
     })
     .await;

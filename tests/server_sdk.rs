@@ -522,8 +522,26 @@ async fn a_slow_consumer_is_disconnected_and_others_are_unaffected() {
     config.conn.limit_scale = 1000;
     let server = start_server_with(config).await;
     let (watcher, mut we) = login(&server.url(), "watcher").await;
-    // sloth joins and then never reads again.
-    let (mut sloth, _) = raw_login(&server.url(), "sloth").await;
+    // sloth joins and then never reads again. Its socket's receive buffer is
+    // small, so the server's queue fills after a few megabytes, not dozens.
+    let mut sloth = {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.set_recv_buffer_size(16 * 1024).unwrap();
+        let tcp = sock.connect(server.addr).await.unwrap();
+        let (mut ws, _) = tokio_tungstenite::client_async(
+            server.url(),
+            tokio_tungstenite::MaybeTlsStream::Plain(tcp),
+        )
+        .await
+        .unwrap();
+        raw_send(
+            &mut ws,
+            r#"{"id":1,"type":"login","protocol":1,"uid":"sloth"}"#,
+        )
+        .await;
+        raw_recv(&mut ws).await.unwrap();
+        ws
+    };
     watcher
         .subscribe_peers_online_status(&["sloth"])
         .await
@@ -542,7 +560,7 @@ async fn a_slow_consumer_is_disconnected_and_others_are_unaffected() {
     let payload = "p".repeat(30 * 1024);
     let fast_reader = tokio::spawn(async move {
         let mut n = 0;
-        while n < 600 {
+        while n < 300 {
             match fe.recv().await {
                 Some(ClientEvent::Channel {
                     event: rtm::client::ChannelEvent::ChannelMessage { .. },
@@ -554,7 +572,7 @@ async fn a_slow_consumer_is_disconnected_and_others_are_unaffected() {
         }
         n
     });
-    for _ in 0..600 {
+    for _ in 0..300 {
         ch.send_message(RtmMessage::text(payload.clone()))
             .await
             .unwrap();
@@ -577,7 +595,7 @@ async fn a_slow_consumer_is_disconnected_and_others_are_unaffected() {
             Err(close) => break close.expect("a close frame"),
         }
     };
-    assert_eq!(fast_reader.await.unwrap(), 600);
+    assert_eq!(fast_reader.await.unwrap(), 300);
     assert_eq!(code, rtm::protocol::close_code::SLOW_CONSUMER);
     assert!(reason.contains("slow consumer"), "{reason}");
     server.shutdown().await;
@@ -666,7 +684,9 @@ async fn a_pipelining_client_is_slowed_down_not_dropped() {
         use futures_util::SinkExt;
         for i in 0..50_000u64 {
             let frame = format!(r#"{{"id":{},"type":"ping"}}"#, i + 10);
-            tx.feed(tokio_tungstenite::tungstenite::Message::Text(frame.into())).await.unwrap();
+            tx.feed(tokio_tungstenite::tungstenite::Message::Text(frame.into()))
+                .await
+                .unwrap();
         }
         tx.flush().await.unwrap();
         tx
@@ -675,13 +695,18 @@ async fn a_pipelining_client_is_slowed_down_not_dropped() {
     while next < 50_010 {
         use futures_util::StreamExt;
         match rx.next().await {
-            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) => match ServerFrame::decode(&t).unwrap() {
-                ServerFrame::Ok { id, result: Reply::Pong { .. } } => {
-                    assert_eq!(id, next, "replies in order, none lost");
-                    next += 1;
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) => {
+                match ServerFrame::decode(&t).unwrap() {
+                    ServerFrame::Ok {
+                        id,
+                        result: Reply::Pong { .. },
+                    } => {
+                        assert_eq!(id, next, "replies in order, none lost");
+                        next += 1;
+                    }
+                    other => panic!("{other:?}"),
                 }
-                other => panic!("{other:?}"),
-            },
+            }
             Some(Ok(tokio_tungstenite::tungstenite::Message::Close(f))) => panic!("closed: {f:?}"),
             Some(Ok(_)) => {}
             other => panic!("{other:?}"),

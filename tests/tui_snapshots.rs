@@ -54,6 +54,7 @@ fn options(embedded: bool) -> ChatOptions {
             request_timeout: Duration::from_secs(10),
             ca_file: None,
             token_command: None,
+            history: false,
             paths: Paths {
                 config_dir: PathBuf::from("/home/alice/.config/rtm"),
                 data_dir: data.clone(),

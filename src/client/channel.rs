@@ -20,7 +20,11 @@ pub struct RtmChannel {
 impl Drop for RtmChannel {
     fn drop(&mut self) {
         let mut st = self.client.shared.lock();
-        if st.channel_streams.get(&self.id).is_some_and(|(h, _)| *h == self.handle) {
+        if st
+            .channel_streams
+            .get(&self.id)
+            .is_some_and(|(h, _)| *h == self.handle)
+        {
             st.channel_streams.remove(&self.id);
         }
     }

@@ -180,12 +180,12 @@ async fn connect_and_login(
     let (mut ws, _) =
         tokio_tungstenite::connect_async_tls_with_config(url, Some(config), true, connector)
             .await
-        .map_err(|e| {
-            LoginFail::Unreachable(RtmError::Connect {
-                url: url.to_string(),
-                reason: e.to_string(),
-            })
-        })?;
+            .map_err(|e| {
+                LoginFail::Unreachable(RtmError::Connect {
+                    url: url.to_string(),
+                    reason: e.to_string(),
+                })
+            })?;
     let login = ClientFrame {
         id: 0,
         request: Request::Login {

@@ -827,7 +827,11 @@ mod tests {
         let older = client.create_channel("room").unwrap();
         let newer = client.create_channel("room").unwrap();
         drop(older);
-        assert_eq!(client.shared.lock().channel_streams.len(), 1, "the newer handle keeps its stream");
+        assert_eq!(
+            client.shared.lock().channel_streams.len(),
+            1,
+            "the newer handle keeps its stream"
+        );
         drop(newer);
         assert!(client.shared.lock().channel_streams.is_empty());
     }

@@ -35,8 +35,7 @@ pub fn connector(ca_file: Option<&Path>) -> Result<Connector, String> {
             }
             if roots.is_empty() {
                 return Err(
-                    "no system root certificates found; pass the server's CA with --ca FILE"
-                        .into(),
+                    "no system root certificates found; pass the server's CA with --ca FILE".into(),
                 );
             }
         }

@@ -131,8 +131,8 @@ fn check_token(
     };
     let token = token.ok_or_else(|| TokenError::Missing.to_error_body())?;
     let now_ms = hub.now_ms();
-    let claims = token::verify(cert.as_bytes(), token, uid, now_ms / 1000)
-        .map_err(|e| e.to_error_body())?;
+    let claims =
+        token::verify(cert.as_bytes(), token, uid, now_ms / 1000).map_err(|e| e.to_error_body())?;
     let left = Duration::from_millis((claims.expires_at * 1000).saturating_sub(now_ms));
     Ok(Some(TokenClock {
         expires_at: Instant::now() + left,
@@ -165,9 +165,15 @@ fn queue_failure(stop: &Stop<'_>) -> Option<(u16, String)> {
     if stop.kill.is_cancelled() {
         None
     } else if stop.shutdown.is_cancelled() {
-        Some((close_code::GOING_AWAY, "server shutting down; reconnect later".into()))
+        Some((
+            close_code::GOING_AWAY,
+            "server shutting down; reconnect later".into(),
+        ))
     } else {
-        Some((close_code::SLOW_CONSUMER, "slow consumer: replies are not being read".into()))
+        Some((
+            close_code::SLOW_CONSUMER,
+            "slow consumer: replies are not being read".into(),
+        ))
     }
 }
 
@@ -274,7 +280,11 @@ pub async fn serve_connection<S>(
     let read_room = (config.queue_frames / 2).max(1);
     // Why the loop ended: the close code and reason to send, or None when the link is gone.
     let end: Option<(u16, String)> = loop {
-        let token_warn_at = token_clock.as_ref().filter(|t| !t.warned).map(|t| t.expires_at.checked_sub(TOKEN_WARNING).unwrap_or(t.expires_at));
+        let token_warn_at = token_clock.as_ref().filter(|t| !t.warned).map(|t| {
+            t.expires_at
+                .checked_sub(TOKEN_WARNING)
+                .unwrap_or(t.expires_at)
+        });
         let token_expires_at = token_clock.as_ref().map(|t| t.expires_at);
         tokio::select! {
             // The server is shutting down.
@@ -348,7 +358,7 @@ pub async fn serve_connection<S>(
                             break Some((close_code::PROTOCOL_ERROR, "too many malformed frames".into()));
                         }
                         let out = error_frame(None, ErrorBody::new(ErrorKind::InvalidArgument, "binary frames are not part of the protocol; send JSON text frames"));
-                        if !queue_reply(&tx, &stop, out).await {
+                        if !Box::pin(queue_reply(&tx, &stop, out)).await {
                             match queue_failure(&stop) {
                                 Some(end) => break Some(end),
                                 None => continue, // the kill arm ends the loop with its reason
@@ -365,7 +375,7 @@ pub async fn serve_connection<S>(
                             break Some((close_code::PROTOCOL_ERROR, "too many malformed frames".into()));
                         }
                         let out = error_frame(e.id, ErrorBody::new(ErrorKind::InvalidArgument, e.message));
-                        if !queue_reply(&tx, &stop, out).await {
+                        if !Box::pin(queue_reply(&tx, &stop, out)).await {
                             match queue_failure(&stop) {
                                 Some(end) => break Some(end),
                                 None => continue, // the kill arm ends the loop with its reason
@@ -399,7 +409,10 @@ pub async fn serve_connection<S>(
                                 Ok(clock) => {
                                     let expires_in = clock.as_ref().map(|t| t.expires_at.saturating_duration_since(Instant::now()).as_secs());
                                     let handle = Arc::new(SessionHandle::new(next_session_id(), uid, tx.clone(), kill.clone()));
-                                    let outcome = hub.login(id, handle.clone(), expires_in).await;
+                                    // Boxed, like every rare, large future here: an
+                                    // async fn's state is as big as its biggest
+                                    // await, and every idle connection pays for it.
+                                    let outcome = Box::pin(hub.login(id, handle.clone(), expires_in)).await;
                                     tracing::info!(%peer, uid = %handle.uid, resumed = outcome.resumed, "login");
                                     session = Some(handle);
                                     token_clock = clock;
@@ -413,7 +426,7 @@ pub async fn serve_connection<S>(
                         format!("{} needs a logged-in session; send login first", other.name())))),
                     (Some(s), Request::Logout) => {
                         hub.logout(&s.uid, s.id);
-                        let _ = queue_reply(&tx, &stop, reply(id, Ok(Reply::Done))).await;
+                        let _ = Box::pin(queue_reply(&tx, &stop, reply(id, Ok(Reply::Done)))).await;
                         ended_on_purpose = true;
                         break Some((close_code::LOGOUT, "logged out".into()));
                     }
@@ -433,10 +446,10 @@ pub async fn serve_connection<S>(
                         let s = s.clone();
                         // Awaited here, one request at a time: a sender's messages keep
                         // their order even when one waits for a durable commit.
-                        reply(id, handle_request(&hub, &s, &mut limits, request).await)
+                        reply(id, Box::pin(handle_request(&hub, &s, &mut limits, request)).await)
                     }
                 };
-                if !queue_reply(&tx, &stop, out).await {
+                if !Box::pin(queue_reply(&tx, &stop, out)).await {
                     match queue_failure(&stop) {
                         Some(end) => break Some(end),
                         None => continue, // the kill arm ends the loop with its reason

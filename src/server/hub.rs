@@ -652,7 +652,11 @@ impl Hub {
 
     fn flush_count(&self, ch: &ChannelId, generation: u64) {
         let mut st = self.lock();
-        let Some(channel) = st.channels.get_mut(ch).filter(|c| c.generation == generation) else {
+        let Some(channel) = st
+            .channels
+            .get_mut(ch)
+            .filter(|c| c.generation == generation)
+        else {
             return;
         };
         channel.count_flush_pending = false;

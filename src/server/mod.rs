@@ -92,12 +92,24 @@ pub fn load_tls(
     let chain = CertificateDer::pem_file_iter(cert)
         .map_err(|e| ServerError::Tls(format!("cannot read {}: {e}", cert.display())))?
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ServerError::Tls(format!("{} is not a PEM certificate chain: {e}", cert.display())))?;
+        .map_err(|e| {
+            ServerError::Tls(format!(
+                "{} is not a PEM certificate chain: {e}",
+                cert.display()
+            ))
+        })?;
     if chain.is_empty() {
-        return Err(ServerError::Tls(format!("{} holds no certificate", cert.display())));
+        return Err(ServerError::Tls(format!(
+            "{} holds no certificate",
+            cert.display()
+        )));
     }
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| ServerError::Tls(format!("cannot read a private key from {}: {e}", key.display())))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+        ServerError::Tls(format!(
+            "cannot read a private key from {}: {e}",
+            key.display()
+        ))
+    })?;
     let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
     let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -303,7 +315,9 @@ async fn refuse_connection(
     match tls {
         None => send_refusal(stream, reason, &config, deadline).await,
         Some(acceptor) => {
-            if let Ok(Ok(tls_stream)) = tokio::time::timeout(deadline, acceptor.accept(stream)).await {
+            if let Ok(Ok(tls_stream)) =
+                tokio::time::timeout(deadline, acceptor.accept(stream)).await
+            {
                 send_refusal(tls_stream, reason, &config, deadline).await;
             }
         }

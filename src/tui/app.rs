@@ -12,6 +12,7 @@ use ratatui::layout::{Position, Rect};
 use super::ChatOptions;
 use super::commands::{self, AttrWrite, CommandSpec, SlashCommand};
 use super::conversation::{ConvId, Conversation, Delivery, Entry, EntryKind, Scroll, mentions};
+use super::history::{HistoryRecord, LoadedConversation};
 use super::input::InputLine;
 use super::keymap::{Action, Context, Key, Keymap};
 use super::layout::MainLayout;
@@ -106,6 +107,10 @@ pub enum Command {
     LoadMuted,
     /// Write `muted.txt` with exactly these conversations.
     SaveMuted(Vec<ConvId>),
+    /// Open (and load) the local history of this uid; sent after login.
+    OpenHistory(Uid),
+    /// Keep a message (or our message's delivery) in the local history.
+    RecordHistory(HistoryRecord),
     /// Ring the bell and/or show a desktop notification (the event loop writes it).
     Notify(Notification),
     Quit,
@@ -181,6 +186,11 @@ pub enum CommandResult {
     TokenRenewed(Result<(), String>),
     MutedLoaded(Result<Vec<ConvId>, String>),
     MutedSaved(Result<(), String>),
+    /// The recent conversations from the local history, most recently
+    /// active first (or why it could not be read).
+    HistoryLoaded(Result<Vec<LoadedConversation>, String>),
+    /// Writing the local history failed (reported once).
+    HistoryFailed(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -351,6 +361,11 @@ pub struct App {
     following: BTreeSet<Uid>,
     /// A `token_command` is configured: fetch fresh tokens without asking.
     token_command: bool,
+    /// `settings.history`: keep messages in the local history file.
+    keep_history: bool,
+    /// Channels with history that we are not in: listed after the joined
+    /// ones, marked as left, readable but not writable.
+    pub(crate) past_channels: BTreeSet<ChannelId>,
     pub(crate) channels: BTreeMap<ChannelId, ChannelInfo>,
     /// Channels asked to join, not yet answered.
     pub(crate) joining: BTreeSet<ChannelId>,
@@ -460,6 +475,8 @@ impl App {
             presence: BTreeMap::new(),
             following: BTreeSet::new(),
             token_command: options.settings.token_command.is_some(),
+            keep_history: s.history,
+            past_channels: BTreeSet::new(),
             watched: BTreeSet::new(),
             channels: BTreeMap::new(),
             joining: BTreeSet::new(),
@@ -622,8 +639,13 @@ impl App {
         rows
     }
 
+    /// The Channels pane: joined channels, then those known only from the history.
     pub fn channel_rows(&self) -> Vec<ChannelId> {
-        self.channels.keys().cloned().collect()
+        let past = self
+            .past_channels
+            .iter()
+            .filter(|c| !self.channels.contains_key(*c));
+        self.channels.keys().chain(past).cloned().collect()
     }
 
     /// The channel whose members and attributes the right column shows.
@@ -1485,7 +1507,12 @@ impl App {
         let Some(a) = self.pending_delete.take() else {
             return;
         };
-        if key.code != KeyCode::Char('y') || !key.modifiers.difference(crossterm::event::KeyModifiers::SHIFT).is_empty() {
+        if key.code != KeyCode::Char('y')
+            || !key
+                .modifiers
+                .difference(crossterm::event::KeyModifiers::SHIFT)
+                .is_empty()
+        {
             self.info("kept");
             return;
         }
@@ -1608,9 +1635,7 @@ impl App {
         let msg_id = self.next_id;
         self.next_id += 1;
         let ts = self.now();
-        let conv = self.conversations.entry(id.clone()).or_default();
-        conv.to_bottom();
-        conv.push(Entry {
+        let entry = Entry {
             ts,
             kind: EntryKind::Message {
                 from: me,
@@ -1619,7 +1644,11 @@ impl App {
                 delivery: Delivery::Sending(msg_id),
                 mention: false,
             },
-        });
+        };
+        self.record_history(&id, &entry, out);
+        let conv = self.conversations.entry(id.clone()).or_default();
+        conv.to_bottom();
+        conv.push(entry);
         out.push(match id {
             ConvId::Peer(peer) => Command::SendPeer {
                 peer,
@@ -1887,7 +1916,9 @@ impl App {
                         delivery: Delivery::Received,
                     },
                 };
-                self.push_incoming(ConvId::Peer(peer_id.clone()), entry, true, out);
+                let id = ConvId::Peer(peer_id.clone());
+                self.record_history(&id, &entry, out);
+                self.push_incoming(id, entry, true, out);
                 self.follow(&peer_id, out);
                 // With nothing open, show the first message that arrives.
                 if self.selected.is_none() {
@@ -2026,6 +2057,7 @@ impl App {
                         delivery: Delivery::Received,
                     },
                 };
+                self.record_history(&id, &entry, out);
                 self.push_incoming(id, entry, true, out);
             }
             ChannelEvent::MemberJoined(uid) => {
@@ -2119,15 +2151,19 @@ impl App {
                         } else {
                             Some(format!("{peer} is offline; message not delivered"))
                         };
+                        let ts = entry.ts;
                         if let Some(note) = note {
                             conv.push(Entry {
                                 ts: now,
                                 kind: EntryKind::System(note),
                             });
                         }
+                        self.record_delivery(id, Delivery::Sent, ts, out);
                     }
                     Err(e) => {
                         set_delivery(entry, Delivery::Failed);
+                        let ts = entry.ts;
+                        self.record_delivery(id, Delivery::Failed, ts, out);
                         self.error(format!("message to {peer} not sent: {e}"));
                     }
                 }
@@ -2150,9 +2186,13 @@ impl App {
                         if ts > 0 {
                             entry.ts = ts;
                         }
+                        let ts = entry.ts;
+                        self.record_delivery(id, Delivery::Sent, ts, out);
                     }
                     Err(e) => {
                         set_delivery(entry, Delivery::Failed);
+                        let ts = entry.ts;
+                        self.record_delivery(id, Delivery::Failed, ts, out);
                         self.error(format!("message to #{channel} not sent: {e}"));
                     }
                 }
@@ -2395,6 +2435,83 @@ impl App {
                     self.error(format!("cannot save the muted list: {e}"));
                 }
             }
+            CommandResult::HistoryLoaded(result) => match result {
+                Ok(convs) => self.on_history_loaded(convs, out),
+                Err(e) => self.error(e),
+            },
+            CommandResult::HistoryFailed(e) => self.error(format!("{e}; history not saved")),
+        }
+    }
+
+    /// Puts the local history before what this session already shows: not
+    /// unread, no bell. With nothing open yet, opens the most recent
+    /// conversation, so the messenger starts where it was left.
+    fn on_history_loaded(&mut self, convs: Vec<LoadedConversation>, out: &mut Vec<Command>) {
+        let recent = convs.first().map(|(id, _)| id.clone());
+        for (id, mut entries) in convs {
+            for e in &mut entries {
+                if let EntryKind::Message {
+                    from,
+                    text,
+                    mention,
+                    ..
+                } = &mut e.kind
+                {
+                    *mention = self.is_mention(from, text);
+                }
+            }
+            if let ConvId::Channel(c) = &id {
+                self.past_channels.insert(c.clone());
+            }
+            self.conversations.entry(id).or_default().prepend(entries);
+        }
+        // Entry indexes moved; find the hits again.
+        self.run_search();
+        if self.selected.is_none()
+            && let Some(id) = recent
+        {
+            self.open(id, out);
+        }
+    }
+
+    /// Keeps a message entry in the local history (when it is on).
+    fn record_history(&mut self, id: &ConvId, entry: &Entry, out: &mut Vec<Command>) {
+        let EntryKind::Message {
+            from,
+            text,
+            offline,
+            delivery,
+            ..
+        } = &entry.kind
+        else {
+            return;
+        };
+        if !self.keep_history {
+            return;
+        }
+        if let ConvId::Channel(c) = id {
+            // Listed (as left) after leaving, as it will be at the next start.
+            self.past_channels.insert(c.clone());
+        }
+        out.push(Command::RecordHistory(HistoryRecord::Message {
+            conv: id.clone(),
+            ts: entry.ts,
+            from: from.clone(),
+            text: text.clone(),
+            offline: *offline,
+            outgoing: self.me.as_ref() == Some(from),
+            delivery: *delivery,
+        }));
+    }
+
+    /// Keeps the answer to our message `id` in the local history.
+    fn record_delivery(&self, id: u64, delivery: Delivery, ts: u64, out: &mut Vec<Command>) {
+        if self.keep_history {
+            out.push(Command::RecordHistory(HistoryRecord::Delivery {
+                id,
+                delivery,
+                ts,
+            }));
         }
     }
 
@@ -2417,6 +2534,9 @@ impl App {
                     ""
                 };
                 self.info(format!("logged in as {}{mode}; ? or F1 for help", info.uid));
+                if self.keep_history {
+                    out.push(Command::OpenHistory(info.uid.clone()));
+                }
                 if !self.watched.is_empty() {
                     out.push(Command::Subscribe(self.watched.iter().cloned().collect()));
                 }

@@ -172,6 +172,32 @@ impl Conversation {
         dropped
     }
 
+    /// Puts older entries (from the local history) before those already
+    /// here, keeping the view, the unread start and the "new" line on the
+    /// same entries. Beyond [`MAX_ENTRIES`] the oldest of `older` are left
+    /// out. Returns how many were added (indexes shift by that much).
+    pub fn prepend(&mut self, mut older: Vec<Entry>) -> usize {
+        let room = MAX_ENTRIES.saturating_sub(self.entries.len());
+        if older.len() > room {
+            older.drain(..older.len() - room);
+        }
+        let n = older.len();
+        if n == 0 {
+            return 0;
+        }
+        older.append(&mut self.entries);
+        self.entries = older;
+        self.first_unread = self.first_unread.map(|i| i + n);
+        self.marker = self.marker.map(|i| i + n);
+        if let Scroll::Anchor { entry, line } = self.scroll {
+            self.scroll = Scroll::Anchor {
+                entry: entry + n,
+                line,
+            };
+        }
+        n
+    }
+
     /// The entry of our own message `id` that is still on its way.
     pub fn sending_mut(&mut self, id: u64) -> Option<&mut Entry> {
         self.entries.iter_mut().rev().find(|e| {

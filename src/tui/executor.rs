@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use super::app::{Command, CommandResult};
 use super::commands::AttrWrite;
 use super::conversation::ConvId;
+use super::history::HistoryWriter;
 use super::{MUTED_FILE, WATCHED_FILE};
 use crate::client::{
     ChannelAttributeOptions, RtmChannel, RtmClient, RtmError, RtmMessage, SendMessageOptions,
@@ -37,6 +38,9 @@ pub struct Executor {
     ctx: Arc<Ctx>,
     results: mpsc::UnboundedSender<CommandResult>,
     ordered: mpsc::UnboundedSender<Command>,
+    /// The local history's thread; `None` with `--no-history` (then no file
+    /// is created or read). Taken by [`take_history`](Self::take_history) at quit.
+    history: Option<HistoryWriter>,
 }
 
 impl Executor {
@@ -63,17 +67,42 @@ impl Executor {
                 }
             }
         });
+        let history = if settings.history {
+            HistoryWriter::start(settings.paths.data_dir.clone(), results.clone())
+                .map_err(|e| tracing::warn!("local history is off: cannot start its thread: {e}"))
+                .ok()
+        } else {
+            None
+        };
         Executor {
             ctx,
             results,
             ordered,
+            history,
         }
+    }
+
+    /// The history writer, to [`close`](HistoryWriter::close) at quit so
+    /// that what is queued reaches the file.
+    pub fn take_history(&mut self) -> Option<HistoryWriter> {
+        self.history.take()
     }
 
     /// Starts one command. `Quit` is the event loop's business and ignored here.
     pub fn dispatch(&self, cmd: Command) {
         match cmd {
             Command::Quit | Command::Notify(_) => {}
+            // In order, on the history's own thread: never a tokio worker.
+            Command::OpenHistory(uid) => {
+                if let Some(h) = &self.history {
+                    h.open(uid);
+                }
+            }
+            Command::RecordHistory(record) => {
+                if let Some(h) = &self.history {
+                    h.record(record);
+                }
+            }
             Command::SendPeer { .. }
             | Command::SendChannel { .. }
             | Command::SaveWatched(_)
@@ -110,10 +139,13 @@ fn uid_strs(v: &[Uid]) -> Vec<&str> {
 async fn execute(ctx: &Ctx, cmd: Command) -> Option<CommandResult> {
     let client = &ctx.client;
     Some(match cmd {
-        Command::Quit | Command::Notify(_) => return None,
-        Command::RenewToken(token) => CommandResult::TokenRenewed(
-            client.renew_token(&token).await.map_err(|e| e.to_string()),
-        ),
+        Command::Quit
+        | Command::Notify(_)
+        | Command::OpenHistory(_)
+        | Command::RecordHistory(_) => return None,
+        Command::RenewToken(token) => {
+            CommandResult::TokenRenewed(client.renew_token(&token).await.map_err(|e| e.to_string()))
+        }
         Command::FetchToken => {
             let result = match &ctx.token_command {
                 None => Err("no token_command is configured".to_string()),
@@ -311,7 +343,12 @@ pub async fn fetch_token(cmd: &str) -> Result<String, String> {
         .output();
     let out = tokio::time::timeout(TOKEN_COMMAND_TIMEOUT, child)
         .await
-        .map_err(|_| format!("token_command did not finish within {} s", TOKEN_COMMAND_TIMEOUT.as_secs()))?
+        .map_err(|_| {
+            format!(
+                "token_command did not finish within {} s",
+                TOKEN_COMMAND_TIMEOUT.as_secs()
+            )
+        })?
         .map_err(|e| format!("cannot run token_command: {e}"))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
@@ -319,7 +356,11 @@ pub async fn fetch_token(cmd: &str) -> Result<String, String> {
         return Err(format!(
             "token_command failed ({}){}",
             out.status,
-            if err.is_empty() { String::new() } else { format!(": {err}") }
+            if err.is_empty() {
+                String::new()
+            } else {
+                format!(": {err}")
+            }
         ));
     }
     String::from_utf8_lossy(&out.stdout)
@@ -418,10 +459,16 @@ mod tests {
 
     #[tokio::test]
     async fn token_command_output_and_failures() {
-        assert_eq!(fetch_token("echo; echo '  rtm1.a.b  '").await, Ok("rtm1.a.b".into()));
+        assert_eq!(
+            fetch_token("echo; echo '  rtm1.a.b  '").await,
+            Ok("rtm1.a.b".into())
+        );
         let err = fetch_token("echo nope >&2; exit 3").await.unwrap_err();
         assert!(err.contains("failed") && err.contains("nope"), "{err}");
-        assert_eq!(fetch_token("true").await, Err("token_command printed nothing".into()));
+        assert_eq!(
+            fetch_token("true").await,
+            Err("token_command printed nothing".into())
+        );
     }
 
     #[tokio::test]

@@ -11,6 +11,8 @@
 //! - [`render`]: pure drawing of `&App`, one function per pane; [`theme`]:
 //!   styles from `assets/themes/*.toml` or a user theme; [`layout`]: pane
 //!   rectangles for a terminal size; [`notify`]: when to ring the bell.
+//! - [`history`]: the local message history (SQLite, one file per uid in the
+//!   data dir) on its own thread; loaded after login, written as messages come.
 //! - `executor`: runs commands against the SDK off the UI loop and answers with
 //!   [`CommandResult`]s; `terminal`: the guard that always restores the terminal.
 //! - [`run`] (below): the one `select!` loop that ties them together.
@@ -19,6 +21,7 @@ pub mod app;
 pub mod commands;
 pub mod conversation;
 mod executor;
+pub mod history;
 pub mod input;
 pub mod keymap;
 pub mod layout;
@@ -62,6 +65,8 @@ const TICK_INTERVAL: Duration = Duration::from_millis(500);
 const MAX_BATCH: usize = 512;
 /// How long quitting waits for the server to acknowledge the logout.
 const LOGOUT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long quitting waits for the history writer to commit what is queued.
+const HISTORY_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the launcher hands to the messenger.
 #[derive(Debug, Clone)]
@@ -128,14 +133,29 @@ pub async fn run(options: ChatOptions) -> anyhow::Result<()> {
     };
     let (client, mut events) = RtmClient::new(options.settings.server.clone(), config);
     let (results_tx, mut results) = mpsc::unbounded_channel();
-    let executor = Executor::start(client.clone(), &options.settings, results_tx);
+    let mut executor = Executor::start(client.clone(), &options.settings, results_tx);
     let mut app = App::new(&options);
     app.configure(ui);
 
     let guard = TerminalGuard::enter().context("cannot switch the terminal to full-screen mode")?;
     let outcome = event_loop(&mut app, &executor, &mut events, &mut results).await;
-    // Log out so that peers see us go at once, not after the grace period.
-    let _ = tokio::time::timeout(LOGOUT_TIMEOUT, client.logout()).await;
+    // Log out so that peers see us go at once, not after the grace period;
+    // meanwhile the history writer commits what is queued.
+    let history = executor.take_history().map(|h| {
+        tokio::time::timeout(
+            HISTORY_CLOSE_TIMEOUT,
+            tokio::task::spawn_blocking(move || h.close()),
+        )
+    });
+    let logout = tokio::time::timeout(LOGOUT_TIMEOUT, client.logout());
+    match history {
+        Some(history) => {
+            let _ = tokio::join!(logout, history);
+        }
+        None => {
+            let _ = logout.await;
+        }
+    }
     drop(guard);
     outcome
 }

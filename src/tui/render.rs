@@ -300,11 +300,16 @@ fn channels_pane(app: &App, frame: &mut Frame, area: Rect) {
     let mut lines: Vec<Line<'static>> = rows
         .iter()
         .map(|c| {
-            let info = &app.channels[c];
             let id = ConvId::Channel(c.clone());
             let mut spans = name_span(app, &id, format!("#{c}"));
-            if let Some(n) = info.member_count {
-                spans.push(Span::styled(format!(" ({n})"), theme.dim));
+            match app.channels.get(c) {
+                Some(info) => {
+                    if let Some(n) = info.member_count {
+                        spans.push(Span::styled(format!(" ({n})"), theme.dim));
+                    }
+                }
+                // Known from the local history only: readable, not joined.
+                None => spans.push(Span::styled(" (left)", theme.dim)),
             }
             spans.extend(unread_spans(app, &id));
             Line::from(spans)

@@ -35,6 +35,7 @@ fn options(uid: Option<&str>) -> ChatOptions {
             request_timeout: Duration::from_secs(10),
             ca_file: None,
             token_command: None,
+            history: false,
             paths: Paths {
                 config_dir: dir.clone(),
                 data_dir: dir.clone(),
@@ -997,6 +998,222 @@ fn notifications(out: &[Command]) -> Vec<&crate::tui::notify::Notification> {
         .collect()
 }
 
+// ------------------------------------------------------ local history
+
+fn history_on() -> ChatOptions {
+    let mut opts = options(None);
+    opts.settings.history = true;
+    opts
+}
+
+fn stored(from: &str, text: &str, ts: u64) -> crate::tui::conversation::Entry {
+    crate::tui::conversation::Entry {
+        ts,
+        kind: EntryKind::Message {
+            from: uid(from),
+            text: text.into(),
+            offline: false,
+            delivery: if from == "alice" {
+                Delivery::Sent
+            } else {
+                Delivery::Received
+            },
+            mention: false,
+        },
+    }
+}
+
+fn history_loaded(convs: Vec<(ConvId, Vec<crate::tui::conversation::Entry>)>) -> Event {
+    Event::CommandResult(CommandResult::HistoryLoaded(Ok(convs)))
+}
+
+fn history_commands(out: &[Command]) -> Vec<&Command> {
+    out.iter()
+        .filter(|c| matches!(c, Command::OpenHistory(_) | Command::RecordHistory(_)))
+        .collect()
+}
+
+#[test]
+fn loaded_history_goes_before_live_entries_and_is_not_unread() {
+    let mut app = logged_in_with(history_on());
+    app.open(ConvId::Peer(uid("carol")), &mut Vec::new());
+    // A live message races the history load.
+    app.update(peer_message("bob", "live one", false));
+    let bob = ConvId::Peer(uid("bob"));
+    let general = ConvId::Channel(ch("general"));
+    let out = app.update(history_loaded(vec![
+        (
+            bob.clone(),
+            vec![
+                stored("bob", "old one", NOW - 90_000),
+                stored("alice", "my old reply", NOW - 80_000),
+            ],
+        ),
+        (
+            general.clone(),
+            vec![stored("carol", "hi @alice", NOW - 70_000)],
+        ),
+    ]));
+    assert!(notifications(&out).is_empty(), "history rings no bell");
+    assert_eq!(
+        app.selected(),
+        Some(&ConvId::Peer(uid("carol"))),
+        "the open one stays"
+    );
+    let texts: Vec<&str> = bob_conv(&app)
+        .entries
+        .iter()
+        .map(|e| e.kind.text())
+        .collect();
+    assert_eq!(texts, ["old one", "my old reply", "live one"]);
+    assert_eq!(bob_conv(&app).unread, 1, "only the live message is unread");
+    assert_eq!(bob_conv(&app).first_unread, Some(2));
+    let g = app.conversation(&general).unwrap();
+    assert_eq!((g.unread, g.mentions), (0, 0));
+    // The mention is still drawn as one.
+    assert!(matches!(
+        g.entries[0].kind,
+        EntryKind::Message { mention: true, .. }
+    ));
+    // The channel from the history is listed, as left, and cannot be written to.
+    assert_eq!(app.channel_rows(), vec![ch("general")]);
+    assert!(screen_text(&app).contains("#general (left)"));
+    // Opening bob puts the "new" line above the live message only.
+    app.open(bob.clone(), &mut Vec::new());
+    assert_eq!(bob_conv(&app).marker, Some(2));
+    app.open(general, &mut Vec::new());
+    type_line(&mut app, "anyone?");
+    assert!(status_error(&app).contains("/join general"));
+}
+
+#[test]
+fn loaded_history_opens_the_most_recent_conversation_when_none_is_open() {
+    let mut app = logged_in_with(history_on());
+    app.update(history_loaded(vec![
+        (
+            ConvId::Peer(uid("bob")),
+            vec![stored("bob", "see you tomorrow", NOW - 1_000)],
+        ),
+        (
+            ConvId::Peer(uid("carol")),
+            vec![stored("carol", "older talk", NOW - 9_000)],
+        ),
+    ]));
+    assert_eq!(app.selected(), Some(&ConvId::Peer(uid("bob"))));
+    assert!(
+        conversation_text(&app)
+            .iter()
+            .any(|l| l.contains("bob: see you tomorrow")),
+        "{:?}",
+        conversation_text(&app)
+    );
+    assert_eq!(app.peer_rows(), vec![uid("bob"), uid("carol")]);
+    // A history that cannot be read says why in the status bar.
+    app.update(Event::CommandResult(CommandResult::HistoryLoaded(Err(
+        "local history x was written by a newer rtm".into(),
+    ))));
+    assert!(status_error(&app).contains("newer rtm"));
+}
+
+#[test]
+fn messages_are_recorded_in_the_history_only_when_it_is_on() {
+    use crate::tui::history::HistoryRecord;
+    let login = || {
+        Event::CommandResult(CommandResult::LoggedIn {
+            uid: uid("alice"),
+            result: Ok(LoginInfo {
+                uid: uid("alice"),
+                server_ts: NOW,
+                dev_mode: true,
+                token_expires_in_s: None,
+            }),
+        })
+    };
+    let sent = Event::CommandResult(CommandResult::PeerMessageSent {
+        peer: uid("bob"),
+        id: 1,
+        result: Ok(PeerMessageSendResult {
+            has_peer_received: true,
+            cached: false,
+            server_received_ts: NOW + 5,
+        }),
+    });
+
+    // On: the login opens the history, and every message is recorded.
+    let mut app = App::with_login_hint(&history_on(), None);
+    app.set_clock(|| NOW);
+    app.update(Event::Resize(160, 48));
+    assert_eq!(
+        history_commands(&app.update(login())),
+        [&Command::OpenHistory(uid("alice"))]
+    );
+    let out = type_line(&mut app, "/msg bob hello");
+    assert_eq!(
+        history_commands(&out),
+        [&Command::RecordHistory(HistoryRecord::Message {
+            conv: ConvId::Peer(uid("bob")),
+            ts: NOW,
+            from: uid("alice"),
+            text: "hello".into(),
+            offline: false,
+            outgoing: true,
+            delivery: Delivery::Sending(1),
+        })]
+    );
+    assert_eq!(
+        history_commands(&app.update(sent.clone())),
+        [&Command::RecordHistory(HistoryRecord::Delivery {
+            id: 1,
+            delivery: Delivery::Sent,
+            ts: NOW + 5,
+        })]
+    );
+    assert_eq!(
+        history_commands(&app.update(peer_message("bob", "hi", true))),
+        [&Command::RecordHistory(HistoryRecord::Message {
+            conv: ConvId::Peer(uid("bob")),
+            ts: NOW - 60_000,
+            from: uid("bob"),
+            text: "hi".into(),
+            offline: true,
+            outgoing: false,
+            delivery: Delivery::Received,
+        })]
+    );
+    assert!(history_commands(&join(&mut app, "general", &["alice", "carol"])).is_empty());
+    let out = app.update(channel_message("general", "carol", "morning"));
+    assert!(matches!(
+        history_commands(&out)[..],
+        [Command::RecordHistory(HistoryRecord::Message { conv: ConvId::Channel(c), outgoing: false, .. })] if *c == ch("general")
+    ));
+    // Joins and leaves are not messages.
+    let out = app.update(channel_event(
+        "general",
+        ChannelEvent::MemberJoined(uid("dave")),
+    ));
+    assert!(history_commands(&out).is_empty());
+    // A channel with history stays listed (as left) after leaving it.
+    type_line(&mut app, "/leave");
+    app.update(Event::CommandResult(CommandResult::Left {
+        channel: ch("general"),
+        result: Ok(()),
+    }));
+    assert_eq!(app.channel_rows(), vec![ch("general")]);
+    assert!(app.channel(&ch("general")).is_none());
+
+    // Off: the same session asks nothing of the history.
+    let mut app = App::with_login_hint(&options(None), None);
+    app.set_clock(|| NOW);
+    app.update(Event::Resize(160, 48));
+    let mut out = app.update(login());
+    out.extend(type_line(&mut app, "/msg bob hello"));
+    out.extend(app.update(sent));
+    out.extend(app.update(peer_message("bob", "hi", true)));
+    out.extend(join(&mut app, "general", &["alice", "carol"]));
+    out.extend(app.update(channel_message("general", "carol", "morning")));
+    assert!(history_commands(&out).is_empty(), "{out:?}");
+}
+
 #[test]
 fn mentions_mark_the_line_and_the_conversation_and_ring_the_bell() {
     let mut app = logged_in();
@@ -1338,26 +1555,42 @@ proptest::proptest! {
 fn slash_token_renews_the_token() {
     let mut app = logged_in();
     let out = type_line(&mut app, "/token rtm1.new.token");
-    assert!(out.contains(&Command::RenewToken("rtm1.new.token".into())), "{out:?}");
+    assert!(
+        out.contains(&Command::RenewToken("rtm1.new.token".into())),
+        "{out:?}"
+    );
     app.update(Event::CommandResult(CommandResult::TokenRenewed(Ok(()))));
     assert_eq!(app.status().unwrap().text, "login token renewed");
-    app.update(Event::CommandResult(CommandResult::TokenRenewed(Err("bad".into()))));
+    app.update(Event::CommandResult(CommandResult::TokenRenewed(Err(
+        "bad".into(),
+    ))));
     assert!(status_error(&app).contains("/token <new token>"));
-    assert!(type_line(&mut app, "/token").iter().all(|c| !matches!(c, Command::RenewToken(_))));
+    assert!(
+        type_line(&mut app, "/token")
+            .iter()
+            .all(|c| !matches!(c, Command::RenewToken(_)))
+    );
 }
 
 #[test]
 fn expiry_warning_asks_for_a_token_or_fetches_one() {
     let mut app = logged_in();
-    let out = app.update(Event::Rtm(ClientEvent::TokenPrivilegeWillExpire { expires_in_s: 30 }));
+    let out = app.update(Event::Rtm(ClientEvent::TokenPrivilegeWillExpire {
+        expires_in_s: 30,
+    }));
     assert!(!out.contains(&Command::FetchToken));
     let text = status_error(&app);
-    assert!(text.contains("30 s") && text.contains("/token") && text.contains("rtm token --uid alice"), "{text}");
+    assert!(
+        text.contains("30 s") && text.contains("/token") && text.contains("rtm token --uid alice"),
+        "{text}"
+    );
 
     let mut opts = options(Some("alice"));
     opts.settings.token_command = Some("echo rtm1.x.y".into());
     let mut app = logged_in_with(opts);
-    let out = app.update(Event::Rtm(ClientEvent::TokenPrivilegeWillExpire { expires_in_s: 30 }));
+    let out = app.update(Event::Rtm(ClientEvent::TokenPrivilegeWillExpire {
+        expires_in_s: 30,
+    }));
     assert!(out.contains(&Command::FetchToken), "{out:?}");
 }
 
@@ -1397,17 +1630,26 @@ fn attributes_pane_keys_edit_add_and_delete_with_confirmation() {
     // Down selects the first row, again the second.
     app.update(key(KeyCode::Down));
     app.update(key(KeyCode::Down));
-    assert_eq!(app.attr_cursor, Some(AttrRef::Channel(ch("general"), "topic".into())));
+    assert_eq!(
+        app.attr_cursor,
+        Some(AttrRef::Channel(ch("general"), "topic".into()))
+    );
     // e: the command that rewrites it, whole value included, ready to edit.
     app.update(char_key('e'));
     assert_eq!(app.focus(), Focus::Input);
-    assert_eq!(app.input_text(), r#"/cattr put #general "topic=launch day" --notify"#);
+    assert_eq!(
+        app.input_text(),
+        r#"/cattr put #general "topic=launch day" --notify"#
+    );
     // Sending it parses back to the same key and value.
     let out = app.update(key(KeyCode::Enter));
     assert!(
         out.contains(&Command::ChannelAttrWrite {
             channel: ch("general"),
-            op: AttrWrite::Put(BTreeMap::from([("topic".to_string(), "launch day".to_string())])),
+            op: AttrWrite::Put(BTreeMap::from([(
+                "topic".to_string(),
+                "launch day".to_string()
+            )])),
             notify: true,
         }),
         "{out:?}"

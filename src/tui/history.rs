@@ -1,0 +1,815 @@
+//! The messenger's local history: the messages of each conversation kept in
+//! one SQLite file per logged-in uid, `<data dir>/history-<uid>.sqlite3`, so
+//! that reopening `rtm chat` shows the recent conversations. One file per uid
+//! because two people may share one machine account and must not see each
+//! other's messages.
+//!
+//! All IO happens on one dedicated thread ([`HistoryWriter`]): `App::update`
+//! only emits `Command::OpenHistory` / `Command::RecordHistory`, the executor
+//! forwards them here, and the loaded history comes back as
+//! `CommandResult::HistoryLoaded`. Records that arrive before the file is
+//! open (messages racing the login answer) wait in memory and are written
+//! right after the load, so they never show twice.
+//!
+//! Writes are batched: the thread takes everything queued and writes it in
+//! one transaction, then trims each conversation it touched to
+//! [`CAP_PER_CONVERSATION`] rows so the file stays bounded.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rusqlite::{Connection, params};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::app::CommandResult;
+use super::conversation::{ConvId, Delivery, Entry, EntryKind};
+use crate::protocol::Uid;
+
+/// Messages loaded per conversation at start.
+pub const LOAD_PER_CONVERSATION: usize = 500;
+/// Conversations loaded at start, the most recently active first.
+pub const MAX_LOADED_CONVERSATIONS: usize = 200;
+/// Rows kept per conversation; older ones are deleted as new ones come.
+pub const CAP_PER_CONVERSATION: usize = 10_000;
+/// Most records written in one transaction.
+const MAX_BATCH_RECORDS: usize = 1024;
+/// Records kept in memory while the file is not open yet (before login).
+const MAX_PENDING_RECORDS: usize = 10_000;
+/// How long a statement waits for a lock held by another messenger.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Schema migrations; entry `i` brings the schema from version `i` to `i + 1`.
+/// Append only: never edit a migration that has shipped.
+const MIGRATIONS: &[&str] = &[
+    // 1: messages by conversation, in the order they were shown.
+    "CREATE TABLE messages (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         conv_kind TEXT NOT NULL,  -- 'peer' or 'channel'
+         conv TEXT NOT NULL,       -- the peer's uid or the channel id
+         ts INTEGER NOT NULL,      -- ms since the epoch (server time when known)
+         sender TEXT NOT NULL,
+         text TEXT NOT NULL,
+         offline INTEGER NOT NULL, -- stored by the server while we were offline
+         outgoing INTEGER NOT NULL,
+         delivery TEXT NOT NULL    -- 'received', 'sending', 'sent' or 'failed'
+     );
+     CREATE INDEX messages_by_conv ON messages (conv_kind, conv, id);",
+];
+
+/// The schema version this binary writes and understands.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HistoryError {
+    #[error(
+        "local history {path} was written by a newer rtm (schema version {found}; this one knows up to {supported}): history is off for this session; upgrade rtm or start it with --no-history"
+    )]
+    SchemaTooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("local history {path}: {reason}")]
+    Db { path: PathBuf, reason: String },
+}
+
+/// What the app asks to keep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HistoryRecord {
+    /// A message shown in a conversation: incoming, or our own.
+    Message {
+        conv: ConvId,
+        ts: u64,
+        from: Uid,
+        text: String,
+        offline: bool,
+        outgoing: bool,
+        /// [`Delivery::Sending`] with the app's send id for our messages on
+        /// their way; a later [`HistoryRecord::Delivery`] names that id.
+        delivery: Delivery,
+    },
+    /// Our message `id` (its [`Delivery::Sending`] id) was answered.
+    Delivery {
+        id: u64,
+        delivery: Delivery,
+        ts: u64,
+    },
+}
+
+/// One conversation's recent entries, oldest first.
+pub type LoadedConversation = (ConvId, Vec<Entry>);
+
+fn delivery_word(d: Delivery) -> &'static str {
+    match d {
+        Delivery::Received => "received",
+        Delivery::Sending(_) => "sending",
+        Delivery::Sent => "sent",
+        Delivery::Failed => "failed",
+    }
+}
+
+fn delivery_of(word: &str) -> Delivery {
+    match word {
+        "received" => Delivery::Received,
+        "failed" => Delivery::Failed,
+        // "sending": the messenger quit before the answer came. The server
+        // most likely took it; shown without a mark rather than as failed.
+        _ => Delivery::Sent,
+    }
+}
+
+fn conv_key(id: &ConvId) -> (&'static str, &str) {
+    match id {
+        ConvId::Peer(p) => ("peer", p.as_str()),
+        ConvId::Channel(c) => ("channel", c.as_str()),
+    }
+}
+
+fn conv_of(kind: &str, id: &str) -> Option<ConvId> {
+    match kind {
+        "peer" => id.parse().ok().map(ConvId::Peer),
+        "channel" => id.parse().ok().map(ConvId::Channel),
+        _ => None,
+    }
+}
+
+fn sql_ts(ts: u64) -> i64 {
+    i64::try_from(ts).unwrap_or(i64::MAX)
+}
+
+/// The history file's name for `uid`: `history-<uid>.sqlite3` when the uid
+/// is plain (lower-case letters, digits, `_`, `-`), else a safe spelling plus
+/// a hash of the exact uid, so `Bob` and `bob` stay apart on file systems
+/// that ignore case, and no uid character can reach the path.
+pub fn file_name(uid: &Uid) -> String {
+    let s = uid.as_str();
+    let plain = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-';
+    if s.chars().all(plain) {
+        return format!("history-{s}.sqlite3");
+    }
+    let safe: String = s
+        .chars()
+        .map(|c| {
+            let c = c.to_ascii_lowercase();
+            if plain(c) { c } else { '_' }
+        })
+        .collect();
+    let hash = Sha256::digest(s.as_bytes());
+    let tag: String = hash[..4].iter().map(|b| format!("{b:02x}")).collect();
+    format!("history-{safe}~{tag}.sqlite3")
+}
+
+/// The history file of `uid` in `data_dir`.
+pub fn path_in(data_dir: &Path, uid: &Uid) -> PathBuf {
+    data_dir.join(file_name(uid))
+}
+
+/// An open history file. Synchronous: used by the [`HistoryWriter`] thread
+/// (and tests), never on the UI loop.
+pub struct HistoryStore {
+    conn: Connection,
+    path: PathBuf,
+    /// Rows of our messages of this session still on their way, by send id,
+    /// so their answer updates the row.
+    sending: HashMap<u64, i64>,
+}
+
+impl HistoryStore {
+    /// Opens (creating the directory and file if needed) `uid`'s history in
+    /// `data_dir`, bringing its schema up to date.
+    pub fn open(data_dir: &Path, uid: &Uid) -> Result<HistoryStore, HistoryError> {
+        let path = path_in(data_dir, uid);
+        std::fs::create_dir_all(data_dir).map_err(|e| HistoryError::Db {
+            path: path.clone(),
+            reason: format!("cannot create the data directory: {e}"),
+        })?;
+        Self::open_file(&path)
+    }
+
+    /// Opens the history file `path`.
+    pub fn open_file(path: &Path) -> Result<HistoryStore, HistoryError> {
+        let err = db_err(path);
+        let mut conn = Connection::open(path).map_err(&err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(&err)?;
+        // The version check comes first: a newer file is left untouched.
+        let found: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(&err)?;
+        if found > SCHEMA_VERSION {
+            return Err(HistoryError::SchemaTooNew {
+                path: path.to_path_buf(),
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        // WAL: a second messenger of the same uid can read while this one
+        // writes. NORMAL: a crash of the messenger loses nothing; a power cut
+        // may lose the last messages, which the server does not keep anyway.
+        let _: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(&err)?;
+        conn.execute_batch("PRAGMA synchronous = NORMAL;")
+            .map_err(&err)?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
+            let tx = conn.transaction().map_err(&err)?;
+            tx.execute_batch(sql).map_err(&err)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)
+                .map_err(&err)?;
+            tx.commit().map_err(&err)?;
+        }
+        Ok(HistoryStore {
+            conn,
+            path: path.to_path_buf(),
+            sending: HashMap::new(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The conversations with history, most recently active first (at most
+    /// `max_conversations`), each with its newest `per_conversation`
+    /// entries, oldest first. Rows naming an invalid id are skipped.
+    pub fn load(
+        &self,
+        per_conversation: usize,
+        max_conversations: usize,
+    ) -> Result<Vec<LoadedConversation>, HistoryError> {
+        let err = db_err(&self.path);
+        let mut convs = self
+            .conn
+            .prepare(
+                "SELECT conv_kind, conv FROM messages
+                 GROUP BY conv_kind, conv ORDER BY MAX(id) DESC LIMIT ?1",
+            )
+            .map_err(&err)?;
+        let ids: Vec<(String, String)> = convs
+            .query_map([max_conversations as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(&err)?
+            .collect::<Result<_, _>>()
+            .map_err(&err)?;
+        let mut rows = self
+            .conn
+            .prepare(
+                "SELECT ts, sender, text, offline, delivery FROM messages
+                 WHERE conv_kind = ?1 AND conv = ?2 ORDER BY id DESC LIMIT ?3",
+            )
+            .map_err(&err)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for (kind, id) in ids {
+            let Some(conv) = conv_of(&kind, &id) else {
+                tracing::warn!(path = %self.path.display(), "skipping history of {kind} {id:?}: not a valid id");
+                continue;
+            };
+            let mut entries: Vec<Entry> = rows
+                .query_map(params![kind, id, per_conversation as i64], |r| {
+                    let ts: i64 = r.get(0)?;
+                    let sender: String = r.get(1)?;
+                    let text: String = r.get(2)?;
+                    let offline: bool = r.get(3)?;
+                    let delivery: String = r.get(4)?;
+                    Ok((ts, sender, text, offline, delivery))
+                })
+                .map_err(&err)?
+                .filter_map(|row| {
+                    let (ts, sender, text, offline, delivery) = row.ok()?;
+                    Some(Entry {
+                        ts: u64::try_from(ts).unwrap_or(0),
+                        kind: EntryKind::Message {
+                            from: sender.parse().ok()?,
+                            text,
+                            offline,
+                            delivery: delivery_of(&delivery),
+                            mention: false,
+                        },
+                    })
+                })
+                .collect();
+            entries.reverse();
+            out.push((conv, entries));
+        }
+        Ok(out)
+    }
+
+    /// Writes `batch` in one transaction, then trims every conversation it
+    /// added to down to its newest `cap` rows.
+    pub fn write(&mut self, batch: &[HistoryRecord], cap: usize) -> Result<(), HistoryError> {
+        let err = db_err(&self.path);
+        let tx = self.conn.transaction().map_err(&err)?;
+        let mut sent: Vec<(u64, i64)> = Vec::new();
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO messages
+                     (conv_kind, conv, ts, sender, text, offline, outgoing, delivery)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(&err)?;
+            let mut update = tx
+                .prepare_cached("UPDATE messages SET delivery = ?1, ts = ?2 WHERE id = ?3")
+                .map_err(&err)?;
+            let mut touched: BTreeSet<&ConvId> = BTreeSet::new();
+            for record in batch {
+                match record {
+                    HistoryRecord::Message {
+                        conv,
+                        ts,
+                        from,
+                        text,
+                        offline,
+                        outgoing,
+                        delivery,
+                    } => {
+                        let (kind, id) = conv_key(conv);
+                        insert
+                            .execute(params![
+                                kind,
+                                id,
+                                sql_ts(*ts),
+                                from.as_str(),
+                                text,
+                                offline,
+                                outgoing,
+                                delivery_word(*delivery)
+                            ])
+                            .map_err(&err)?;
+                        if let Delivery::Sending(send_id) = delivery {
+                            sent.push((*send_id, tx.last_insert_rowid()));
+                        }
+                        touched.insert(conv);
+                    }
+                    HistoryRecord::Delivery { id, delivery, ts } => {
+                        let row = sent
+                            .iter()
+                            .rev()
+                            .find(|(s, _)| s == id)
+                            .map(|(_, row)| *row)
+                            .or_else(|| self.sending.get(id).copied());
+                        if let Some(row) = row {
+                            update
+                                .execute(params![delivery_word(*delivery), sql_ts(*ts), row])
+                                .map_err(&err)?;
+                        }
+                        sent.retain(|(s, _)| s != id);
+                        self.sending.remove(id);
+                    }
+                }
+            }
+            let mut prune = tx
+                .prepare_cached(
+                    "DELETE FROM messages WHERE conv_kind = ?1 AND conv = ?2 AND id <= (
+                         SELECT id FROM messages WHERE conv_kind = ?1 AND conv = ?2
+                         ORDER BY id DESC LIMIT 1 OFFSET ?3)",
+                )
+                .map_err(&err)?;
+            for conv in touched {
+                let (kind, id) = conv_key(conv);
+                prune.execute(params![kind, id, cap as i64]).map_err(&err)?;
+            }
+        }
+        tx.commit().map_err(&err)?;
+        self.sending.extend(sent);
+        Ok(())
+    }
+
+    /// How many rows `conv` has.
+    pub fn count(&self, conv: &ConvId) -> Result<usize, HistoryError> {
+        let (kind, id) = conv_key(conv);
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM messages WHERE conv_kind = ?1 AND conv = ?2",
+                params![kind, id],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| usize::try_from(n).unwrap_or(0))
+            .map_err(db_err(&self.path))
+    }
+}
+
+fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> HistoryError + '_ {
+    move |e| HistoryError::Db {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+/// What the writer thread is asked to do, in order.
+enum Job {
+    /// Open (and load) the history of this uid.
+    Open(Uid),
+    Record(HistoryRecord),
+}
+
+/// The writer thread's file.
+enum State {
+    /// Not logged in yet: records wait here.
+    Waiting(Vec<HistoryRecord>),
+    Open(Uid, HistoryStore),
+    /// The file could not be opened (reported once): records are dropped.
+    Off,
+}
+
+/// Hands history work to its thread. [`close`](Self::close) waits for what
+/// is queued to be written; dropping it without closing lets the thread
+/// finish on its own.
+pub struct HistoryWriter {
+    /// `None` once closed. Dropping the sender ends the thread after the queue.
+    jobs: Option<mpsc::Sender<Job>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl HistoryWriter {
+    /// Starts the thread. Nothing touches the disk until [`open`](Self::open).
+    /// Loads and failures are answered on `results`.
+    pub fn start(
+        data_dir: PathBuf,
+        results: UnboundedSender<CommandResult>,
+    ) -> std::io::Result<HistoryWriter> {
+        let (jobs, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("rtm-history".into())
+            .spawn(move || writer(&data_dir, &rx, &results))?;
+        Ok(HistoryWriter {
+            jobs: Some(jobs),
+            thread: Some(thread),
+        })
+    }
+
+    /// Opens `uid`'s history: loads it (answered as `HistoryLoaded`), then
+    /// writes the records that were waiting.
+    pub fn open(&self, uid: Uid) {
+        self.send(Job::Open(uid));
+    }
+
+    pub fn record(&self, record: HistoryRecord) {
+        self.send(Job::Record(record));
+    }
+
+    fn send(&self, job: Job) {
+        if let Some(jobs) = &self.jobs {
+            // Fails only when the thread is gone (it logged why).
+            let _ = jobs.send(job);
+        }
+    }
+
+    /// Writes what is queued and stops the thread. Blocks: call it from a
+    /// blocking task.
+    pub fn close(mut self) {
+        self.jobs = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The thread: takes everything queued, writes the records in one
+/// transaction, opens files when asked; ends when the writer is dropped.
+fn writer(data_dir: &Path, rx: &mpsc::Receiver<Job>, results: &UnboundedSender<CommandResult>) {
+    let mut state = State::Waiting(Vec::new());
+    let mut reported = false;
+    let mut records: Vec<HistoryRecord> = Vec::new();
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH_RECORDS {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        for job in jobs {
+            match job {
+                Job::Record(r) => records.push(r),
+                Job::Open(uid) => {
+                    flush(&mut state, &mut records, results, &mut reported);
+                    if matches!(&state, State::Open(open, _) if *open == uid) {
+                        continue;
+                    }
+                    let waiting = match std::mem::replace(&mut state, State::Off) {
+                        State::Waiting(w) => w,
+                        _ => Vec::new(),
+                    };
+                    state = open_and_load(data_dir, uid, results);
+                    records = waiting;
+                }
+            }
+        }
+        flush(&mut state, &mut records, results, &mut reported);
+    }
+}
+
+fn open_and_load(data_dir: &Path, uid: Uid, results: &UnboundedSender<CommandResult>) -> State {
+    let opened = HistoryStore::open(data_dir, &uid).and_then(|store| {
+        let loaded = store.load(LOAD_PER_CONVERSATION, MAX_LOADED_CONVERSATIONS)?;
+        Ok((store, loaded))
+    });
+    match opened {
+        Ok((store, loaded)) => {
+            tracing::info!(path = %store.path().display(), conversations = loaded.len(), "history loaded");
+            let _ = results.send(CommandResult::HistoryLoaded(Ok(loaded)));
+            State::Open(uid, store)
+        }
+        Err(e) => {
+            tracing::warn!("{e}");
+            let _ = results.send(CommandResult::HistoryLoaded(Err(e.to_string())));
+            State::Off
+        }
+    }
+}
+
+fn flush(
+    state: &mut State,
+    records: &mut Vec<HistoryRecord>,
+    results: &UnboundedSender<CommandResult>,
+    reported: &mut bool,
+) {
+    if records.is_empty() {
+        return;
+    }
+    match state {
+        State::Waiting(waiting) => {
+            let room = MAX_PENDING_RECORDS.saturating_sub(waiting.len());
+            waiting.extend(records.drain(..).take(room));
+        }
+        State::Open(_, store) => {
+            let result = store.write(records, CAP_PER_CONVERSATION);
+            records.clear();
+            if let Err(e) = result {
+                tracing::warn!("{e}");
+                // Once: a full disk would otherwise repeat it on every message.
+                if !std::mem::replace(reported, true) {
+                    let _ = results.send(CommandResult::HistoryFailed(e.to_string()));
+                }
+            }
+        }
+        State::Off => records.clear(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::ChannelId;
+
+    /// A fresh, empty directory for one test.
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("rtm-history-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn uid(s: &str) -> Uid {
+        Uid::new(s).unwrap()
+    }
+
+    fn peer(s: &str) -> ConvId {
+        ConvId::Peer(uid(s))
+    }
+
+    fn channel(s: &str) -> ConvId {
+        ConvId::Channel(ChannelId::new(s).unwrap())
+    }
+
+    fn msg(conv: &ConvId, from: &str, text: &str, ts: u64) -> HistoryRecord {
+        HistoryRecord::Message {
+            conv: conv.clone(),
+            ts,
+            from: uid(from),
+            text: text.into(),
+            offline: false,
+            outgoing: from == "alice",
+            delivery: if from == "alice" {
+                Delivery::Sent
+            } else {
+                Delivery::Received
+            },
+        }
+    }
+
+    fn texts(entries: &[Entry]) -> Vec<&str> {
+        entries.iter().map(|e| e.kind.text()).collect()
+    }
+
+    #[test]
+    fn messages_round_trip_in_order_per_conversation() {
+        let dir = temp_dir("round-trip");
+        let (bob, general) = (peer("bob"), channel("general"));
+        {
+            let mut store = HistoryStore::open(&dir, &uid("alice")).unwrap();
+            store
+                .write(
+                    &[
+                        msg(&bob, "bob", "hi alice", 200),
+                        // Out of time order: the order shown is the order kept.
+                        msg(&bob, "alice", "hello bob", 100),
+                        msg(&general, "carol", "morning all", 150),
+                    ],
+                    CAP_PER_CONVERSATION,
+                )
+                .unwrap();
+            store
+                .write(
+                    &[HistoryRecord::Message {
+                        conv: bob.clone(),
+                        ts: 300,
+                        from: uid("bob"),
+                        text: "stored for you".into(),
+                        offline: true,
+                        outgoing: false,
+                        delivery: Delivery::Received,
+                    }],
+                    CAP_PER_CONVERSATION,
+                )
+                .unwrap();
+        }
+        let store = HistoryStore::open(&dir, &uid("alice")).unwrap();
+        assert_eq!(store.path(), dir.join("history-alice.sqlite3"));
+        let loaded = store.load(LOAD_PER_CONVERSATION, 10).unwrap();
+        // Most recently active conversation first.
+        assert_eq!(
+            loaded.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>(),
+            vec![bob.clone(), general.clone()]
+        );
+        let (_, entries) = &loaded[0];
+        assert_eq!(texts(entries), ["hi alice", "hello bob", "stored for you"]);
+        assert_eq!(entries[1].ts, 100);
+        assert!(matches!(
+            &entries[1].kind,
+            EntryKind::Message { from, delivery: Delivery::Sent, offline: false, .. } if from.as_str() == "alice"
+        ));
+        assert!(matches!(
+            &entries[2].kind,
+            EntryKind::Message {
+                offline: true,
+                delivery: Delivery::Received,
+                ..
+            }
+        ));
+        // Only the newest N per conversation, still oldest first.
+        let newest = store.load(2, 10).unwrap();
+        assert_eq!(texts(&newest[0].1), ["hello bob", "stored for you"]);
+        assert_eq!(store.load(10, 1).unwrap().len(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn each_conversation_is_trimmed_to_its_cap() {
+        let dir = temp_dir("cap");
+        let (bob, carol) = (peer("bob"), peer("carol"));
+        let mut store = HistoryStore::open(&dir, &uid("alice")).unwrap();
+        store
+            .write(&[msg(&carol, "carol", "keep me", 1)], 10)
+            .unwrap();
+        // Several batches, as the writer would commit them.
+        for batch in 0..5u64 {
+            let records: Vec<HistoryRecord> = (0..7u64)
+                .map(|i| msg(&bob, "bob", &format!("m{}", batch * 7 + i), batch * 7 + i))
+                .collect();
+            store.write(&records, 10).unwrap();
+        }
+        assert_eq!(store.count(&bob).unwrap(), 10);
+        assert_eq!(
+            store.count(&carol).unwrap(),
+            1,
+            "other conversations untouched"
+        );
+        let loaded = store.load(100, 10).unwrap();
+        let (_, entries) = loaded.iter().find(|(c, _)| *c == bob).unwrap();
+        let want: Vec<String> = (25..35).map(|i| format!("m{i}")).collect();
+        assert_eq!(texts(entries), want);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_in_words_and_left_alone() {
+        let dir = temp_dir("newer");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = path_in(&dir, &uid("alice"));
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+                .unwrap();
+        }
+        let err = HistoryStore::open(&dir, &uid("alice"))
+            .err()
+            .expect("a newer schema is refused");
+        assert!(
+            matches!(err, HistoryError::SchemaTooNew { found, .. } if found == SCHEMA_VERSION + 1)
+        );
+        let words = err.to_string();
+        assert!(
+            words.contains("newer rtm") && words.contains("--no-history"),
+            "{words}"
+        );
+        let conn = Connection::open(&path).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION + 1, "the file is not touched");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn each_uid_has_its_own_file() {
+        let dir = temp_dir("uids");
+        let bob = peer("bob");
+        HistoryStore::open(&dir, &uid("alice"))
+            .unwrap()
+            .write(&[msg(&bob, "bob", "for alice only", 1)], 10)
+            .unwrap();
+        let other = HistoryStore::open(&dir, &uid("dave")).unwrap();
+        assert!(other.load(10, 10).unwrap().is_empty());
+        assert_ne!(path_in(&dir, &uid("alice")), path_in(&dir, &uid("dave")));
+        assert!(dir.join("history-alice.sqlite3").exists());
+        assert!(dir.join("history-dave.sqlite3").exists());
+        // Uids that differ only in case, or carry characters some file
+        // systems refuse, get distinct names of safe characters.
+        let (upper, lower) = (file_name(&uid("Bob")), file_name(&uid("bob")));
+        assert_ne!(upper.to_lowercase(), lower.to_lowercase());
+        let odd = file_name(&uid("..:x y?z|<>"));
+        assert!(odd.starts_with("history-__"), "{odd}");
+        assert!(
+            odd.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-~.".contains(c)),
+            "{odd}"
+        );
+        assert_ne!(odd, file_name(&uid("..:x y?z|<<")));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_writer_loads_first_then_writes_what_waited_and_updates_deliveries() {
+        let dir = temp_dir("writer");
+        let bob = peer("bob");
+        HistoryStore::open(&dir, &uid("alice"))
+            .unwrap()
+            .write(&[msg(&bob, "bob", "from last time", 1)], 10)
+            .unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let writer = HistoryWriter::start(dir.clone(), tx).unwrap();
+        // Arrives before the login answer: must not show twice.
+        writer.record(msg(&bob, "bob", "racing the login", 2));
+        writer.open(uid("alice"));
+        writer.record(HistoryRecord::Message {
+            conv: bob.clone(),
+            ts: 3,
+            from: uid("alice"),
+            text: "on its way".into(),
+            offline: false,
+            outgoing: true,
+            delivery: Delivery::Sending(7),
+        });
+        let Some(CommandResult::HistoryLoaded(Ok(loaded))) = rx.blocking_recv() else {
+            panic!("the history is loaded first");
+        };
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(texts(&loaded[0].1), ["from last time"]);
+        writer.record(HistoryRecord::Delivery {
+            id: 7,
+            delivery: Delivery::Failed,
+            ts: 4,
+        });
+        writer.close();
+        let store = HistoryStore::open(&dir, &uid("alice")).unwrap();
+        let loaded = store.load(10, 10).unwrap();
+        let entries = &loaded[0].1;
+        assert_eq!(
+            texts(entries),
+            ["from last time", "racing the login", "on its way"]
+        );
+        assert!(matches!(
+            entries[2].kind,
+            EntryKind::Message {
+                delivery: Delivery::Failed,
+                ..
+            }
+        ));
+        assert_eq!(entries[2].ts, 4);
+        assert!(rx.try_recv().is_err(), "no failure was reported");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_writer_reports_a_file_it_cannot_open() {
+        let dir = temp_dir("writer-newer");
+        std::fs::create_dir_all(&dir).unwrap();
+        Connection::open(path_in(&dir, &uid("alice")))
+            .unwrap()
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 5)
+            .unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let writer = HistoryWriter::start(dir.clone(), tx).unwrap();
+        writer.open(uid("alice"));
+        writer.record(msg(&peer("bob"), "bob", "dropped", 1));
+        let Some(CommandResult::HistoryLoaded(Err(e))) = rx.blocking_recv() else {
+            panic!("the failure is reported");
+        };
+        assert!(e.contains("newer rtm"), "{e}");
+        writer.close();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
