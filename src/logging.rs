@@ -73,7 +73,12 @@ pub fn init_stderr(filter: &str) -> Result<(), LogError> {
     let (layer, handle) = reload::Layer::new(parse_filter(filter)?);
     let _ = tracing_subscriber::registry()
         .with(layer)
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                // Colour codes only for a terminal, not for a log file or pipe.
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        )
         .try_init();
     let _ = RELOAD.set(handle);
     Ok(())

@@ -188,7 +188,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!("rtm server listening on {scheme}://{addr}");
     println!("data: {}", store.location());
     println!(
-        "stored: {} offline messages for {} users, attributes of {} channels",
+        "stored: {} offline message(s) for {} user(s), attributes of {} channel(s)",
         stats.offline_messages, stats.offline_receivers, stats.channels_with_attributes
     );
     if settings.server.hub.dev_mode {

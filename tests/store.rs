@@ -587,7 +587,7 @@ async fn acknowledged_offline_messages_survive_sigkill() {
         server
             .banner
             .iter()
-            .any(|l| l.contains(&format!("{total} offline messages"))),
+            .any(|l| l.contains(&format!("{total} offline message(s)"))),
         "start-up reports what is stored: {:?}",
         server.banner
     );
