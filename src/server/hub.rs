@@ -378,8 +378,9 @@ impl Hub {
     /// Explicit logout: the user is gone at once (OFFLINE, leaves channels).
     pub fn logout(self: &Arc<Self>, uid: &Uid, session: SessionId) {
         let mut st = self.lock();
-        if st.users.get(uid).is_some_and(|u| u.session.id == session) {
-            let user = st.users.remove(uid).expect("checked above");
+        if st.users.get(uid).is_some_and(|u| u.session.id == session)
+            && let Some(user) = st.users.remove(uid)
+        {
             self.drop_user_state(&mut st, uid, user);
             self.notify_watchers(&st, uid, PeerOnlineState::Offline);
         }
@@ -415,8 +416,7 @@ impl Hub {
             .users
             .get(uid)
             .is_some_and(|u| u.session.id == session && u.link == Link::Down);
-        if still_down {
-            let user = st.users.remove(uid).expect("checked above");
+        if still_down && let Some(user) = st.users.remove(uid) {
             self.drop_user_state(&mut st, uid, user);
             self.notify_watchers(&st, uid, PeerOnlineState::Offline);
         }
@@ -804,10 +804,11 @@ impl Hub {
             .iter()
             .map(|p| (p.clone(), state_of(st.users.get(p))))
             .collect();
-        let user = st.users.get_mut(uid).expect("checked above");
-        user.subscriptions.extend(new);
-        user.session
-            .send(event_frame(&Event::PeersOnlineStatusChanged { statuses }));
+        if let Some(user) = st.users.get_mut(uid) {
+            user.subscriptions.extend(new);
+            user.session
+                .send(event_frame(&Event::PeersOnlineStatusChanged { statuses }));
+        }
         Ok(Reply::Done)
     }
 
