@@ -271,11 +271,15 @@ async fn serve(
                 let tls = tls.clone();
                 tasks.spawn(async move {
                     let _slot = slot;
+                    // Each branch is boxed: a task's allocation is as big as
+                    // its largest possible state, and the TLS one (rustls
+                    // buffers inline) would otherwise make every plain
+                    // connection pay about 10 KB for it.
                     match tls {
-                        None => conn::serve_connection(stream, peer, hub, cfg, shutdown).await,
+                        None => Box::pin(conn::serve_connection(stream, peer, hub, cfg, shutdown)).await,
                         Some(acceptor) => {
-                            match tokio::time::timeout(cfg.login_timeout, acceptor.accept(stream)).await {
-                                Ok(Ok(tls_stream)) => conn::serve_connection(tls_stream, peer, hub, cfg, shutdown).await,
+                            match tokio::time::timeout(cfg.login_timeout, Box::pin(acceptor.accept(stream))).await {
+                                Ok(Ok(tls_stream)) => Box::pin(conn::serve_connection(tls_stream, peer, hub, cfg, shutdown)).await,
                                 Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
                                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                             }
