@@ -6,7 +6,6 @@
 //! Run: `cargo bench --bench render` (divan prints min / median / mean).
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use divan::Bencher;
@@ -30,25 +29,14 @@ fn options() -> ChatOptions {
     let dir = PathBuf::from("/nonexistent/rtm-bench");
     ChatOptions {
         settings: ClientSettings {
-            server: "ws://127.0.0.1:7420".into(),
-            server_configured: false,
             uid: None,
-            token: None,
-            log_level: "info".into(),
-            offline_messages: true,
-            request_timeout: Duration::from_secs(10),
-            ca_file: None,
-            token_command: None,
+            // Local history off: these states must not touch the disk.
             history: false,
-            paths: Paths {
+            ..ClientSettings::built_in(Paths {
                 config_dir: dir.clone(),
                 data_dir: dir.clone(),
                 log_dir: dir.join("logs"),
-            },
-            config_file: dir.join("client.toml"),
-            theme: "dark".into(),
-            keys: Default::default(),
-            notify: Default::default(),
+            })
         },
         embedded_server: None,
         log_dir: dir.join("logs"),

@@ -245,7 +245,28 @@ impl ClientSettings {
             ..ClientFile::default()
         };
         let f = defaults.merge(user).merge(envs);
-        Ok(ClientSettings {
+        Ok(Self::resolve(f, server_configured, paths, config_file))
+    }
+
+    /// The built-in defaults alone (no user file, no environment): what a
+    /// fresh install runs with. Tests and benchmarks start from it.
+    pub fn built_in(paths: Paths) -> ClientSettings {
+        // The embedded file is checked by a unit test; an empty file is the
+        // (unreachable) fallback rather than a panic.
+        let defaults: ClientFile =
+            parse(CLIENT_DEFAULTS, Path::new("<built-in client.toml>")).unwrap_or_default();
+        let config_file = paths.client_config_file();
+        Self::resolve(defaults, false, paths, config_file)
+    }
+
+    /// Fills every setting from the merged file, with the documented fallbacks.
+    fn resolve(
+        f: ClientFile,
+        server_configured: bool,
+        paths: Paths,
+        config_file: PathBuf,
+    ) -> ClientSettings {
+        ClientSettings {
             server: f.server.unwrap_or_else(|| DEFAULT_SERVER_URL.to_string()),
             server_configured,
             uid: f.uid,
@@ -261,7 +282,7 @@ impl ClientSettings {
             theme: f.theme.unwrap_or_else(|| "dark".into()),
             keys: f.keys.unwrap_or_default(),
             notify: f.notify.unwrap_or_default(),
-        })
+        }
     }
 }
 

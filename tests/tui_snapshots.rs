@@ -6,7 +6,6 @@
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
@@ -45,25 +44,14 @@ fn options(embedded: bool) -> ChatOptions {
     let data = PathBuf::from("/home/alice/.local/share/rtm");
     ChatOptions {
         settings: ClientSettings {
-            server: "ws://127.0.0.1:7420".into(),
-            server_configured: false,
             uid: None,
-            token: None,
-            log_level: "info".into(),
-            offline_messages: true,
-            request_timeout: Duration::from_secs(10),
-            ca_file: None,
-            token_command: None,
+            // Local history off: these states must not touch the disk.
             history: false,
-            paths: Paths {
+            ..ClientSettings::built_in(Paths {
                 config_dir: PathBuf::from("/home/alice/.config/rtm"),
                 data_dir: data.clone(),
                 log_dir: data.join("logs"),
-            },
-            config_file: PathBuf::from("/home/alice/.config/rtm/client.toml"),
-            theme: "dark".into(),
-            keys: Default::default(),
-            notify: Default::default(),
+            })
         },
         embedded_server: embedded.then(|| "embedded server on 127.0.0.1:7420".to_string()),
         log_dir: data.join("logs"),
