@@ -466,19 +466,21 @@ impl Hub {
         options: SendMessageOptions,
     ) -> Result<Reply, ErrorBody> {
         let ts = self.now_ms();
+        // Encoded before the lock is taken: JSON of up to 32 KB is the
+        // costliest step, and nobody else should wait for it.
+        let frame = event_frame(&Event::MessageFromPeer {
+            peer_id: from.clone(),
+            message: message.clone(),
+            props: MessageProps {
+                server_received_ts: ts,
+                is_offline_message: false,
+            },
+        });
         let stored = {
             let mut st = self.lock();
             if let Some(peer) = st.users.get_mut(to)
                 && peer.link == Link::Up
             {
-                let frame = event_frame(&Event::MessageFromPeer {
-                    peer_id: from.clone(),
-                    message: message.clone(),
-                    props: MessageProps {
-                        server_received_ts: ts,
-                        is_offline_message: false,
-                    },
-                });
                 let delivered = match &mut peer.held {
                     // Offline messages are being handed over: wait behind them.
                     Some(held) if held.len() < MAX_HELD_FRAMES => {
@@ -683,6 +685,17 @@ impl Hub {
         message: &RtmMessage,
     ) -> Result<Reply, ErrorBody> {
         let ts = self.now_ms();
+        // Encoded once, and before the lock: under it only the shared bytes
+        // are queued for each member.
+        let frame = event_frame(&Event::ChannelMessage {
+            channel_id: ch.clone(),
+            member_id: from.clone(),
+            message: message.clone(),
+            props: MessageProps {
+                server_received_ts: ts,
+                is_offline_message: false,
+            },
+        });
         let st = self.lock();
         let channel = st
             .channels
@@ -694,15 +707,6 @@ impl Hub {
                     format!("join channel {ch} before sending to it"),
                 )
             })?;
-        let frame = event_frame(&Event::ChannelMessage {
-            channel_id: ch.clone(),
-            member_id: from.clone(),
-            message: message.clone(),
-            props: MessageProps {
-                server_received_ts: ts,
-                is_offline_message: false,
-            },
-        });
         for (m, s) in &channel.members {
             if m != from {
                 s.send(frame.clone());
