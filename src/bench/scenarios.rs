@@ -21,6 +21,7 @@ use super::pacer::{self, Lane};
 use super::procs::Barrier;
 use super::stats::{Partial, Seen, SeqTrack, parse_payload, payload, record, wall_us};
 use super::wire::{self, Decoder, Ev, Link, Target};
+use crate::protocol::Request;
 
 /// Everything one load process needs to run its share (sent to workers as JSON).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -254,7 +255,7 @@ async fn peer(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
     for (i, ws, dec) in pongs {
         let link = Link::start(target, ws, dec);
         let tx = link.tx.clone();
-        let back = format!("pa{i}");
+        let back = wire::uid(&format!("pa{i}"))?;
         let errors = errors.clone();
         let mut id = 10u64;
         echoers.spawn(read_loop(
@@ -285,7 +286,7 @@ async fn peer(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
         let link = Link::start(target, ws, dec);
         let (count, first_us, interval_us) = pacer::split(total, ctx.rate, pairs_total, i, start);
         let tx = link.tx.clone();
-        let to = format!("pb{i}");
+        let to = wire::uid(&format!("pb{i}"))?;
         let mut id = 10u64;
         lanes.push(Lane {
             count,
@@ -356,6 +357,7 @@ async fn fanout(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
                 pacer::split(total, ctx.rate, publishers, i, start);
             let tx = link.tx.clone();
             let mut id = 10u64;
+            let channel = wire::channel_id(CHANNEL)?;
             p.sent += count;
             lanes.push(Lane {
                 count,
@@ -365,7 +367,7 @@ async fn fanout(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
                     id += 1;
                     let _ = tx.send(wire::publish(
                         target,
-                        CHANNEL,
+                        &channel,
                         &payload(i as u32, seq, at),
                         id,
                     ));
@@ -481,15 +483,11 @@ async fn churn(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
 
 async fn cycle(ctx: &Ctx, uid: &str, i: usize) -> anyhow::Result<()> {
     let (mut ws, mut dec) = setup(ctx, i, uid, true).await?;
-    wire::rtm_call(
-        &mut ws,
-        &mut dec,
-        3,
-        "leave",
-        serde_json::json!({"channel_id": CHANNEL}),
-    )
-    .await?;
-    wire::rtm_call(&mut ws, &mut dec, 4, "logout", serde_json::json!({})).await?;
+    let leave = Request::Leave {
+        channel_id: wire::channel_id(CHANNEL)?,
+    };
+    wire::rtm_call(&mut ws, &mut dec, 3, leave).await?;
+    wire::rtm_call(&mut ws, &mut dec, 4, Request::Logout).await?;
     Ok(())
 }
 
@@ -520,12 +518,15 @@ async fn presence(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
         for d in 0..k {
             watched_by[(i + d) % churners] += 1;
         }
+        let peer_ids = ids
+            .iter()
+            .map(|u| wire::uid(u))
+            .collect::<anyhow::Result<_>>()?;
         wire::rtm_call(
             &mut ws,
             &mut dec,
             3,
-            "subscribe_peers_online_status",
-            serde_json::json!({"peer_ids": ids}),
+            Request::SubscribePeersOnlineStatus { peer_ids },
         )
         .await?;
         let link = Link::start(Target::Rtm, ws, dec);
@@ -601,8 +602,7 @@ async fn presence(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
                         Some((mut ws, mut dec)) => {
                             state[j].store(0, Ordering::Release);
                             sent_us[j].store(wall_us(), Ordering::Release);
-                            wire::rtm_call(&mut ws, &mut dec, 9, "logout", serde_json::json!({}))
-                                .await?;
+                            wire::rtm_call(&mut ws, &mut dec, 9, Request::Logout).await?;
                         }
                     }
                     Ok(())

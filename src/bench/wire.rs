@@ -15,6 +15,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use crate::protocol::{ChannelId, ClientFrame, PROTOCOL_VERSION, Request, RtmMessage, Uid};
 use anyhow::{Context as _, bail};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -293,11 +294,15 @@ fn nats(text: String) -> Message {
 }
 
 /// A channel message carrying `payload`.
-pub fn publish(target: Target, channel: &str, payload: &str, id: u64) -> Message {
+pub fn publish(target: Target, channel: &ChannelId, payload: &str, id: u64) -> Message {
     match target {
-        Target::Rtm => Message::text(format!(
-            r#"{{"id":{id},"type":"send_channel_message","channel_id":"{channel}","message":{{"type":"TEXT","text":"{payload}"}}}}"#
-        )),
+        Target::Rtm => rtm_request(
+            id,
+            Request::SendChannelMessage {
+                channel_id: channel.clone(),
+                message: RtmMessage::text(payload),
+            },
+        ),
         Target::Bare => Message::text(format!("* {payload}")),
         Target::Nats => nats(format!(
             "PUB c.{channel} {}\r\n{payload}\r\n",
@@ -308,11 +313,16 @@ pub fn publish(target: Target, channel: &str, payload: &str, id: u64) -> Message
 }
 
 /// A peer message to `to` carrying `payload`.
-pub fn to_peer(target: Target, to: &str, payload: &str, id: u64) -> Message {
+pub fn to_peer(target: Target, to: &Uid, payload: &str, id: u64) -> Message {
     match target {
-        Target::Rtm => Message::text(format!(
-            r#"{{"id":{id},"type":"send_peer_message","peer_id":"{to}","message":{{"type":"TEXT","text":"{payload}"}}}}"#
-        )),
+        Target::Rtm => rtm_request(
+            id,
+            Request::SendPeerMessage {
+                peer_id: to.clone(),
+                message: RtmMessage::text(payload),
+                options: Default::default(),
+            },
+        ),
         Target::Bare => Message::text(format!("@{to} {payload}")),
         Target::Nats => nats(format!("PUB p.{to} {}\r\n{payload}\r\n", payload.len())),
         Target::Socketio => Message::text(format!(r#"42["peer","{to}","{payload}"]"#)),
@@ -320,12 +330,19 @@ pub fn to_peer(target: Target, to: &str, payload: &str, id: u64) -> Message {
 }
 
 /// rtm request frames used outside the hot path.
-pub fn rtm_request(id: u64, kind: &str, fields: serde_json::Value) -> Message {
-    let mut v = serde_json::json!({"id": id, "type": kind});
-    if let (Some(o), serde_json::Value::Object(extra)) = (v.as_object_mut(), fields) {
-        o.extend(extra);
-    }
-    Message::text(v.to_string())
+pub fn rtm_request(id: u64, request: Request) -> Message {
+    // The protocol's own types, so the load generator cannot drift from it.
+    Message::text(ClientFrame { id, request }.encode())
+}
+
+/// A validated uid (the error says which character is wrong).
+pub fn uid(s: &str) -> anyhow::Result<Uid> {
+    Uid::new(s).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// A validated channel id.
+pub fn channel_id(s: &str) -> anyhow::Result<ChannelId> {
+    ChannelId::new(s).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// Reads until `done` accepts an event, answering pings; fails on a server
@@ -380,12 +397,12 @@ pub async fn login(
     let what = format!("login of {uid}");
     match target {
         Target::Rtm => {
-            ws.send(rtm_request(
-                1,
-                "login",
-                serde_json::json!({"protocol": 1, "uid": uid}),
-            ))
-            .await?;
+            let request = Request::Login {
+                protocol: PROTOCOL_VERSION,
+                uid: self::uid(uid)?,
+                token: None,
+            };
+            ws.send(rtm_request(1, request)).await?;
             wait(ws, dec, &what, |e| matches!(e, Ev::Reply(Some(1)))).await
         }
         Target::Bare => wait(ws, dec, &what, |e| matches!(e, Ev::Reply(None))).await,
@@ -419,12 +436,10 @@ pub async fn join(
     let what = format!("join of {channel}");
     match target {
         Target::Rtm => {
-            ws.send(rtm_request(
-                2,
-                "join",
-                serde_json::json!({"channel_id": channel}),
-            ))
-            .await?;
+            let request = Request::Join {
+                channel_id: channel_id(channel)?,
+            };
+            ws.send(rtm_request(2, request)).await?;
             wait(ws, dec, &what, |e| matches!(e, Ev::Reply(Some(2)))).await
         }
         Target::Bare => Ok(()),
@@ -446,14 +461,14 @@ pub async fn rtm_call(
     ws: &mut Ws,
     dec: &mut Decoder,
     id: u64,
-    kind: &str,
-    fields: serde_json::Value,
+    request: Request,
 ) -> anyhow::Result<()> {
-    ws.send(rtm_request(id, kind, fields)).await?;
+    let what = request.name();
+    ws.send(rtm_request(id, request)).await?;
     wait(
         ws,
         dec,
-        kind,
+        what,
         |e| matches!(e, Ev::Reply(Some(i)) if *i == id),
     )
     .await
