@@ -25,12 +25,41 @@
 //!   histograms, worker processes) and the adapters for the reference servers.
 //! - [`config`] and [`logging`]: settings (embedded defaults ← user file ←
 //!   env ← flags) and the log file.
+//!
+//! ## Features: the layers, held by the compiler
+//!
+//! | feature  | modules                         | for                                   |
+//! |----------|---------------------------------|---------------------------------------|
+//! | (none)   | `protocol`, `token`             | the wire contract; minting tokens     |
+//! | `client` | + `client`                      | the SDK alone (no ratatui, crossterm, rusqlite, clap) |
+//! | `server` | + `server`, `config`            | embedding the server                  |
+//! | `tui`    | + `tui` (needs client + server) | the messenger and its embedded server |
+//! | `bench`  | + `bench`                       | `rtm bench`                           |
+//! | `cli`    | + `logging`; the `rtm` binary   | `rtm serve`, `rtm token`; `chat` and `bench` with their features |
+//!
+//! `default` is all of them. A program that wants only the SDK depends on
+//! `rtm = { default-features = false, features = ["client"] }`. CI builds and
+//! lints each set alone, so an import that crosses a layer stops compiling.
+//! The binary's own glue (`rtm chat` finding or embedding a server) lives in
+//! `src/main.rs` and `src/cli/`.
 
-pub mod bench;
-pub mod client;
-pub mod config;
-pub mod logging;
+// Always built: the wire contract and tokens, pure data with no IO.
 pub mod protocol;
-pub mod server;
 pub mod token;
+
+#[cfg(feature = "client")]
+pub mod client;
+
+#[cfg(feature = "server")]
+pub mod config;
+#[cfg(feature = "server")]
+pub mod server;
+
+#[cfg(feature = "tui")]
 pub mod tui;
+
+#[cfg(feature = "bench")]
+pub mod bench;
+
+#[cfg(feature = "cli")]
+pub mod logging;

@@ -1,16 +1,31 @@
 //! The `rtm` binary: `rtm` / `rtm chat` (the messenger), `rtm serve` (the server).
 
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use rtm::config::{ClientSettings, Paths, ServerSettings};
+use rtm::config::{Paths, ServerSettings};
 use rtm::server::{self, SqliteStore, Store};
+
+/// The subcommands that need more than the server; each comes with its feature.
+mod cli {
+    #[cfg(feature = "tui")]
+    pub mod chat;
+}
+
+/// Without the `tui` feature this binary is a server only; say so plainly.
+#[cfg(not(feature = "tui"))]
+async fn chat(_args: ChatArgs) -> anyhow::Result<()> {
+    anyhow::bail!(
+        "this rtm was built without the messenger (cargo feature `tui`); \
+         use `rtm serve`, or build with the default features"
+    )
+}
+#[cfg(feature = "tui")]
+use cli::chat::chat;
 
 fn after_help() -> String {
     let p = Paths::discover();
@@ -50,6 +65,7 @@ enum Command {
     Serve(ServeArgs),
     /// Load-test a server (spawns one unless --server is given) and report
     /// throughput, latency percentiles, loss and memory.
+    #[cfg(feature = "bench")]
     Bench(Box<rtm::bench::BenchArgs>),
     /// Mint a login token for a server that runs with an app certificate.
     Token(TokenArgs),
@@ -141,6 +157,7 @@ fn real_main() -> anyhow::Result<()> {
         Some(Command::Serve(args)) => runtime.block_on(serve(args)),
         Some(Command::Chat(args)) => runtime.block_on(chat(args)),
         Some(Command::Token(args)) => token(args),
+        #[cfg(feature = "bench")]
         Some(Command::Bench(args)) => runtime.block_on(rtm::bench::main(*args)),
         None => runtime.block_on(chat(cli.chat)),
     }
@@ -247,124 +264,4 @@ fn spawn_signal_handler(token: CancellationToken) {
         }
         token.cancel();
     });
-}
-
-/// The host:port of a ws:// URL, if it names a loopback address.
-fn loopback_addr(url: &str) -> Option<SocketAddr> {
-    let rest = url.strip_prefix("ws://")?;
-    let hostport = rest.split('/').next()?;
-    let addr = hostport.to_socket_addrs().ok()?.next()?;
-    addr.ip().is_loopback().then_some(addr)
-}
-
-async fn chat(args: ChatArgs) -> anyhow::Result<()> {
-    let paths = Paths::discover();
-    let mut settings = ClientSettings::load(paths.clone(), args.config.as_deref())?;
-    if let Some(s) = args.server {
-        settings.server = s;
-        settings.server_configured = true;
-    }
-    if args.uid.is_some() {
-        settings.uid = args.uid;
-    }
-    if args.token.is_some() {
-        settings.token = args.token;
-    }
-    if args.ca.is_some() {
-        settings.ca_file = args.ca;
-    }
-    if args.no_history {
-        settings.history = false;
-    }
-    let _log_guard = rtm::logging::init_file(&paths.log_dir, "chat", &settings.log_level)?;
-    tracing::info!(server = %settings.server, "rtm chat starting");
-
-    // With no server configured, use the default address; if nothing listens
-    // there, serve it from this process so the messenger works alone. If the
-    // messenger that hosted it quits later, one of the others takes over (the
-    // watchdog below), and every client reconnects to it by itself.
-    let embedded: Arc<tokio::sync::Mutex<Option<server::ServerHandle>>> = Default::default();
-    let mut watchdog = None;
-    if !settings.server_configured
-        && let Some(addr) = loopback_addr(&settings.server)
-    {
-        let data_dir = paths.data_dir.join("server");
-        if !is_listening(addr).await {
-            *embedded.lock().await = start_embedded(addr, &data_dir).await?;
-        }
-        let (embedded, data_dir) = (embedded.clone(), data_dir.clone());
-        watchdog = Some(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(EMBEDDED_WATCHDOG_INTERVAL);
-            loop {
-                tick.tick().await;
-                let mut slot = embedded.lock().await;
-                if slot.is_none() && !is_listening(addr).await {
-                    match start_embedded(addr, &data_dir).await {
-                        Ok(handle) => *slot = handle,
-                        Err(e) => tracing::warn!("cannot take over the embedded server: {e:#}"),
-                    }
-                }
-            }
-        }));
-    }
-    let embedded_note = embedded
-        .lock()
-        .await
-        .as_ref()
-        .map(|h| format!("embedded server on {}", h.addr));
-    let options = rtm::tui::ChatOptions {
-        settings,
-        embedded_server: embedded_note,
-        log_dir: paths.log_dir.clone(),
-    };
-    let result = rtm::tui::run(options).await;
-    if let Some(w) = watchdog {
-        w.abort();
-    }
-    if let Some(h) = embedded.lock().await.take() {
-        let store = h.hub.store().clone();
-        h.shutdown().await;
-        // Let queued bookkeeping (delivered offline messages) reach the disk.
-        if let Err(e) = store.barrier().await {
-            tracing::warn!("embedded server store: {e}");
-        }
-    }
-    result
-}
-
-/// How often a messenger checks that the embedded server it relies on is
-/// still there (and starts one if not).
-const EMBEDDED_WATCHDOG_INTERVAL: Duration = Duration::from_secs(2);
-
-async fn is_listening(addr: SocketAddr) -> bool {
-    tokio::time::timeout(
-        Duration::from_millis(500),
-        tokio::net::TcpStream::connect(addr),
-    )
-    .await
-    .is_ok_and(|r| r.is_ok())
-}
-
-/// Starts a server on `addr` inside this process. `Ok(None)` when someone
-/// else got the address first (then we use theirs).
-async fn start_embedded(
-    addr: SocketAddr,
-    data_dir: &std::path::Path,
-) -> anyhow::Result<Option<server::ServerHandle>> {
-    let store = Arc::new(SqliteStore::open_dir(data_dir).with_context(|| {
-        format!(
-            "cannot open the embedded server's data in {}",
-            data_dir.display()
-        )
-    })?);
-    match server::spawn(&addr.to_string(), server::ServerConfig::default(), store).await {
-        Ok(handle) => {
-            tracing::info!(%addr, "started embedded server");
-            Ok(Some(handle))
-        }
-        Err(e) => {
-            tracing::info!("embedded server not started (another one is there): {e}");
-            Ok(None)
-        }
-    }
 }

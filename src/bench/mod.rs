@@ -19,6 +19,7 @@
 //! after another and writes JSON and a markdown table to `bench/results/`.
 
 pub mod bare;
+pub mod barrier;
 mod pacer;
 pub mod procs;
 pub mod scenarios;
@@ -37,7 +38,8 @@ use tokio_util::sync::CancellationToken;
 pub use stats::Latency;
 pub use wire::Target;
 
-use procs::{Barrier, Workers, rss_kb};
+use barrier::Barrier;
+use procs::{Workers, rss_kb};
 use scenarios::Ctx;
 use stats::{Partial, wall_us};
 

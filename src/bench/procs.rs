@@ -13,11 +13,10 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::scenarios::Ctx;
-use super::stats::{Partial, wall_us};
+use super::stats::Partial;
 use super::wire::Target;
 
 /// A server under test, killed on drop.
@@ -178,48 +177,6 @@ async fn spawn_with(target: Target, peers_dir: &Path, rtm_config: &str) -> anyho
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(spawned)
-}
-
-/// How a load process waits for the common start.
-pub enum Barrier {
-    /// The only process: start right away.
-    Solo,
-    /// The coordinator's own share of the load.
-    Local {
-        ready: Option<oneshot::Sender<()>>,
-        go: Option<oneshot::Receiver<u64>>,
-    },
-    /// A worker process: `READY` on stdout, `GO` on stdin.
-    Stdio,
-}
-
-impl Barrier {
-    /// Says this process is set up; returns the start time (wall µs).
-    pub async fn ready(&mut self) -> anyhow::Result<u64> {
-        match self {
-            Barrier::Solo => Ok(wall_us() + 50_000),
-            Barrier::Local { ready, go } => {
-                if let Some(r) = ready.take() {
-                    let _ = r.send(());
-                }
-                let go = go.take().context("barrier used twice")?;
-                go.await.context("the coordinator gave up")
-            }
-            Barrier::Stdio => {
-                let mut out = tokio::io::stdout();
-                out.write_all(b"READY\n").await?;
-                out.flush().await?;
-                let mut line = String::new();
-                BufReader::new(tokio::io::stdin())
-                    .read_line(&mut line)
-                    .await?;
-                line.trim()
-                    .strip_prefix("GO ")
-                    .and_then(|t| t.parse().ok())
-                    .with_context(|| format!("expected GO <µs> from the coordinator, got {line:?}"))
-            }
-        }
-    }
 }
 
 /// Load worker processes (`rtm bench --worker CTX`).

@@ -17,8 +17,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
 use super::Scenario;
+use super::barrier::Barrier;
 use super::pacer::{self, Lane};
-use super::procs::Barrier;
 use super::stats::{Partial, Seen, SeqTrack, parse_payload, payload, record, wall_us};
 use super::wire::{self, Decoder, Ev, Link, Target};
 use crate::protocol::Request;

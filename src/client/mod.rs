@@ -69,6 +69,30 @@ pub struct ClientConfig {
     pub heartbeat_timeout: Duration,
     /// For `wss://`: trust this CA file (PEM) instead of the system roots.
     pub ca_file: Option<std::path::PathBuf>,
+    /// What [`RtmClient::update_config`] calls to change the log level. The
+    /// SDK installs no tracing subscriber of its own (that is the program's
+    /// choice), so the program that owns the subscriber hands this in.
+    pub log_filter: Option<LogFilterHook>,
+}
+
+/// Changes the program's log filter (`"debug"`, `"rtm=trace"` …); given by
+/// the program that owns the tracing subscriber, e.g. the messenger.
+#[derive(Clone)]
+pub struct LogFilterHook(Arc<LogFilterFn>);
+
+type LogFilterFn = dyn Fn(&str) -> Result<(), String> + Send + Sync;
+
+impl LogFilterHook {
+    /// `set` gets the filter text and says why it cannot use it, if it cannot.
+    pub fn new(set: impl Fn(&str) -> Result<(), String> + Send + Sync + 'static) -> Self {
+        LogFilterHook(Arc::new(set))
+    }
+}
+
+impl std::fmt::Debug for LogFilterHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LogFilterHook")
+    }
 }
 
 impl Default for ClientConfig {
@@ -81,6 +105,7 @@ impl Default for ClientConfig {
             heartbeat_interval: Duration::from_secs(5),
             heartbeat_timeout: Duration::from_secs(15),
             ca_file: None,
+            log_filter: None,
         }
     }
 }
@@ -430,11 +455,17 @@ impl RtmClient {
         }
     }
 
-    /// Changes the SDK's log level at run time (`log_filter` as in `RTM_LOG`,
-    /// e.g. `"debug"` or `"rtm=trace"`).
+    /// Changes the log level at run time (`log_filter` as in `RTM_LOG`, e.g.
+    /// `"debug"` or `"rtm=trace"`), through [`ClientConfig::log_filter`].
     pub fn update_config(&self, log_filter: &str) -> Result<(), RtmError> {
-        crate::logging::set_filter(log_filter)
-            .map_err(|e| RtmError::local(ErrorKind::InvalidArgument, e))
+        let Some(hook) = &self.shared.config.log_filter else {
+            return Err(RtmError::local(
+                ErrorKind::InvalidArgument,
+                "this program gave the SDK no way to change its log level \
+                 (set ClientConfig::log_filter, or configure tracing in the program itself)",
+            ));
+        };
+        (hook.0)(log_filter).map_err(|e| RtmError::local(ErrorKind::InvalidArgument, e))
     }
 
     // --------------------------------------------------------------- peers
@@ -817,6 +848,38 @@ fn check_channel_attributes(attributes: &BTreeMap<String, String>) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn update_config_goes_to_the_programs_log_hook_and_says_so_without_one() {
+        let (bare, _events) = RtmClient::new("ws://127.0.0.1:1", ClientConfig::default());
+        let err = bare.update_config("debug").unwrap_err();
+        assert!(
+            err.to_string().contains("ClientConfig::log_filter"),
+            "{err}"
+        );
+
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = seen.clone();
+        let config = ClientConfig {
+            log_filter: Some(LogFilterHook::new(move |f| {
+                record
+                    .lock()
+                    .map_err(|e| e.to_string())?
+                    .push(f.to_string());
+                if f == "nonsense[" {
+                    Err("bad filter".into())
+                } else {
+                    Ok(())
+                }
+            })),
+            ..ClientConfig::default()
+        };
+        let (client, _events) = RtmClient::new("ws://127.0.0.1:1", config);
+        client.update_config("rtm=trace").unwrap();
+        let err = client.update_config("nonsense[").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+        assert_eq!(*seen.lock().unwrap(), ["rtm=trace", "nonsense["]);
+    }
 
     #[test]
     fn dropping_a_channel_handle_frees_its_stream_but_not_a_newer_ones() {

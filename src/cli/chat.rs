@@ -1,0 +1,133 @@
+//! `rtm chat`: finds or starts the server the messenger talks to (an
+//! embedded one when none is configured), then runs the messenger.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use rtm::config::{ClientSettings, Paths};
+use rtm::server::{self, SqliteStore};
+
+use crate::ChatArgs;
+
+/// The host:port of a ws:// URL, if it names a loopback address.
+fn loopback_addr(url: &str) -> Option<SocketAddr> {
+    let rest = url.strip_prefix("ws://")?;
+    let hostport = rest.split('/').next()?;
+    let addr = hostport.to_socket_addrs().ok()?.next()?;
+    addr.ip().is_loopback().then_some(addr)
+}
+
+pub async fn chat(args: ChatArgs) -> anyhow::Result<()> {
+    let paths = Paths::discover();
+    let mut settings = ClientSettings::load(paths.clone(), args.config.as_deref())?;
+    if let Some(s) = args.server {
+        settings.server = s;
+        settings.server_configured = true;
+    }
+    if args.uid.is_some() {
+        settings.uid = args.uid;
+    }
+    if args.token.is_some() {
+        settings.token = args.token;
+    }
+    if args.ca.is_some() {
+        settings.ca_file = args.ca;
+    }
+    if args.no_history {
+        settings.history = false;
+    }
+    let _log_guard = rtm::logging::init_file(&paths.log_dir, "chat", &settings.log_level)?;
+    tracing::info!(server = %settings.server, "rtm chat starting");
+
+    // With no server configured, use the default address; if nothing listens
+    // there, serve it from this process so the messenger works alone. If the
+    // messenger that hosted it quits later, one of the others takes over (the
+    // watchdog below), and every client reconnects to it by itself.
+    let embedded: Arc<tokio::sync::Mutex<Option<server::ServerHandle>>> = Default::default();
+    let mut watchdog = None;
+    if !settings.server_configured
+        && let Some(addr) = loopback_addr(&settings.server)
+    {
+        let data_dir = paths.data_dir.join("server");
+        if !is_listening(addr).await {
+            *embedded.lock().await = start_embedded(addr, &data_dir).await?;
+        }
+        let (embedded, data_dir) = (embedded.clone(), data_dir.clone());
+        watchdog = Some(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(EMBEDDED_WATCHDOG_INTERVAL);
+            loop {
+                tick.tick().await;
+                let mut slot = embedded.lock().await;
+                if slot.is_none() && !is_listening(addr).await {
+                    match start_embedded(addr, &data_dir).await {
+                        Ok(handle) => *slot = handle,
+                        Err(e) => tracing::warn!("cannot take over the embedded server: {e:#}"),
+                    }
+                }
+            }
+        }));
+    }
+    let embedded_note = embedded
+        .lock()
+        .await
+        .as_ref()
+        .map(|h| format!("embedded server on {}", h.addr));
+    let options = rtm::tui::ChatOptions {
+        settings,
+        embedded_server: embedded_note,
+        log_dir: paths.log_dir.clone(),
+    };
+    let result = rtm::tui::run(options).await;
+    if let Some(w) = watchdog {
+        w.abort();
+    }
+    if let Some(h) = embedded.lock().await.take() {
+        let store = h.hub.store().clone();
+        h.shutdown().await;
+        // Let queued bookkeeping (delivered offline messages) reach the disk.
+        if let Err(e) = store.barrier().await {
+            tracing::warn!("embedded server store: {e}");
+        }
+    }
+    result
+}
+
+/// How often a messenger checks that the embedded server it relies on is
+/// still there (and starts one if not).
+const EMBEDDED_WATCHDOG_INTERVAL: Duration = Duration::from_secs(2);
+
+async fn is_listening(addr: SocketAddr) -> bool {
+    tokio::time::timeout(
+        Duration::from_millis(500),
+        tokio::net::TcpStream::connect(addr),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok())
+}
+
+/// Starts a server on `addr` inside this process. `Ok(None)` when someone
+/// else got the address first (then we use theirs).
+async fn start_embedded(
+    addr: SocketAddr,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<Option<server::ServerHandle>> {
+    let store = Arc::new(SqliteStore::open_dir(data_dir).with_context(|| {
+        format!(
+            "cannot open the embedded server's data in {}",
+            data_dir.display()
+        )
+    })?);
+    match server::spawn(&addr.to_string(), server::ServerConfig::default(), store).await {
+        Ok(handle) => {
+            tracing::info!(%addr, "started embedded server");
+            Ok(Some(handle))
+        }
+        Err(e) => {
+            tracing::info!("embedded server not started (another one is there): {e}");
+            Ok(None)
+        }
+    }
+}
