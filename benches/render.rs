@@ -12,8 +12,8 @@ use divan::Bencher;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use rtm::client::{ChannelEvent, ClientEvent, LoginInfo, MessageProps, RtmMessage};
+use rtm::client::{ChannelId, Uid};
 use rtm::config::{ClientSettings, Paths};
-use rtm::protocol::{ChannelId, Uid};
 use rtm::tui::{App, ChatOptions, CommandResult, Event, render};
 
 const NOW: u64 = 1_700_000_000_000;

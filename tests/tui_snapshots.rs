@@ -15,8 +15,8 @@ use rtm::client::{
     ChannelAttribute, ChannelEvent, ClientEvent, ErrorKind, LoginInfo, MessageProps,
     PeerMessageSendResult, PeerOnlineState, RtmError, RtmMessage,
 };
+use rtm::client::{ChannelId, ErrorBody, Uid};
 use rtm::config::{ClientSettings, Paths};
-use rtm::protocol::{ChannelId, ErrorBody, Uid};
 use rtm::tui::theme::Theme;
 use rtm::tui::{App, ChatOptions, Command, CommandResult, Event, UiConfig, render};
 

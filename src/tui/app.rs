@@ -12,7 +12,7 @@ use ratatui::layout::{Position, Rect};
 use super::ChatOptions;
 use super::commands::{self, AttrWrite, CommandSpec, SlashCommand};
 use super::conversation::{ConvId, Conversation, Delivery, Entry, EntryKind, Scroll, mentions};
-use super::history::{HistoryRecord, LoadedConversation};
+use super::history::{HistoryRecord, HistoryReport, LoadedConversation};
 use super::input::InputLine;
 use super::keymap::{Action, Context, Key, Keymap};
 use super::layout::MainLayout;
@@ -22,7 +22,7 @@ use crate::client::{
     ChannelAttribute, ChannelEvent, ClientEvent, ConnectionChangeReason, ConnectionState,
     LoginInfo, PeerMessageSendResult, PeerOnlineState, RtmError, RtmMessage,
 };
-use crate::protocol::{ChannelId, Uid};
+use crate::client::{ChannelId, Uid};
 
 /// How long a note ("bob is online") stays in the status bar, in ms.
 pub const NOTE_TTL_MS: u64 = 6_000;
@@ -191,6 +191,15 @@ pub enum CommandResult {
     HistoryLoaded(Result<Vec<LoadedConversation>, String>),
     /// Writing the local history failed (reported once).
     HistoryFailed(String),
+}
+
+impl From<HistoryReport> for CommandResult {
+    fn from(r: HistoryReport) -> Self {
+        match r {
+            HistoryReport::Loaded(r) => CommandResult::HistoryLoaded(r),
+            HistoryReport::Failed(e) => CommandResult::HistoryFailed(e),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -463,7 +472,7 @@ impl App {
             log_dir: options.log_dir.clone(),
             data_dir: s.paths.data_dir.clone(),
             configured: (s.uid.clone(), s.token.clone()),
-            clock: crate::protocol::now_ms,
+            clock: crate::client::now_ms,
             screen: Screen::Login,
             login: LoginState {
                 input: InputLine::with_text(prefill),

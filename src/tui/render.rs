@@ -554,7 +554,7 @@ fn members_pane(app: &App, frame: &mut Frame, area: Rect) {
         .members_cursor
         .as_ref()
         .and_then(|c| rows.iter().position(|r| r == c));
-    let line_of = |m: &crate::protocol::Uid| {
+    let line_of = |m: &crate::client::Uid| {
         let state = Some(app.member_presence(m));
         let mut spans = vec![
             Span::styled(format!("{} ", presence_mark(state)), theme.presence(state)),

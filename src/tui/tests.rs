@@ -16,8 +16,8 @@ use crate::client::{
     ErrorKind, LoginInfo, MessageProps, PeerMessageSendResult, PeerOnlineState, RtmError,
     RtmMessage,
 };
+use crate::client::{ChannelId, ErrorBody, Uid};
 use crate::config::{ClientSettings, Paths};
-use crate::protocol::{ChannelId, ErrorBody, Uid};
 
 const NOW: u64 = 1_700_000_000_000;
 
