@@ -17,6 +17,7 @@ use super::input::InputLine;
 use super::keymap::{Action, Context, Key, Keymap};
 use super::layout::MainLayout;
 use super::notify::{Notification, NotifyLevel, NotifyPolicy};
+use super::selection::Selection;
 use super::theme::Theme;
 use crate::client::{
     ChannelAttribute, ChannelEvent, ClientEvent, ConnectionChangeReason, ConnectionState,
@@ -385,12 +386,11 @@ pub struct App {
     /// The open conversation.
     pub(crate) selected: Option<ConvId>,
     pub(crate) focus: Focus,
-    pub(crate) peers_cursor: Option<Uid>,
-    pub(crate) channels_cursor: Option<ChannelId>,
-    pub(crate) members_cursor: Option<Uid>,
-    pub(crate) attrs_scroll: usize,
-    /// The selected row of the Attributes pane (an editable attribute).
-    pub(crate) attr_cursor: Option<AttrRef>,
+    pub(crate) peers_list: Selection<Uid>,
+    pub(crate) channels_list: Selection<ChannelId>,
+    pub(crate) members_list: Selection<Uid>,
+    /// The Attributes pane: its rows are editable attributes; it keeps its own offset.
+    pub(crate) attrs_list: Selection<AttrRef>,
     /// An attribute the user asked to delete; the next `y` confirms.
     pub(crate) pending_delete: Option<AttrRef>,
     pub(crate) input: InputLine,
@@ -493,11 +493,10 @@ impl App {
             my_attrs: BTreeMap::new(),
             selected: None,
             focus: Focus::Input,
-            peers_cursor: None,
-            channels_cursor: None,
-            members_cursor: None,
-            attrs_scroll: 0,
-            attr_cursor: None,
+            peers_list: Selection::default(),
+            channels_list: Selection::default(),
+            members_list: Selection::default(),
+            attrs_list: Selection::default(),
             pending_delete: None,
             input: InputLine::default(),
             help: None,
@@ -989,26 +988,21 @@ impl App {
                     }),
                     Focus::Peers => {
                         let rows = self.peer_rows();
-                        self.peers_cursor = step(&rows, self.peers_cursor.as_ref(), up);
+                        self.peers_list.step(&rows, up);
                     }
                     Focus::Channels => {
                         let rows = self.channel_rows();
-                        self.channels_cursor = step(&rows, self.channels_cursor.as_ref(), up);
+                        self.channels_list.step(&rows, up);
                     }
                     Focus::Members => {
                         let rows = self.member_rows();
-                        self.members_cursor = step(&rows, self.members_cursor.as_ref(), up);
+                        self.members_list.step(&rows, up);
                     }
                     Focus::Attributes => {
                         let rows = self.attribute_rows();
-                        self.attr_cursor = step(&rows, self.attr_cursor.as_ref(), up);
+                        self.attrs_list.step(&rows, up);
                         // Keep the selected row in view (rows are one line or two).
-                        let pos = self
-                            .attr_cursor
-                            .as_ref()
-                            .and_then(|c| rows.iter().position(|r| r == c))
-                            .unwrap_or(0);
-                        self.attrs_scroll = pos.saturating_sub(3);
+                        self.attrs_list.scroll_to_selected(&rows, 3);
                     }
                 }
             }
@@ -1017,7 +1011,7 @@ impl App {
             Action::EditAttribute if self.focus == Focus::Attributes => self.edit_attribute(),
             Action::AddAttribute if self.focus == Focus::Attributes => self.add_attribute(),
             Action::DeleteAttribute if self.focus == Focus::Attributes => {
-                match self.attr_cursor.clone() {
+                match self.attrs_list.selected().cloned() {
                     Some(a) => {
                         let (key, place) = match &a {
                             AttrRef::Channel(c, k) => (k.clone(), format!("#{c}")),
@@ -1067,14 +1061,14 @@ impl App {
         self.focus = order[i];
         // Put the cursor of a list on something, so Enter does what the eye expects.
         match self.focus {
-            Focus::Peers if self.peers_cursor.is_none() => {
-                self.peers_cursor = self.peer_rows().first().cloned();
+            Focus::Peers if self.peers_list.selected().is_none() => {
+                self.peers_list.select_first(&self.peer_rows());
             }
-            Focus::Channels if self.channels_cursor.is_none() => {
-                self.channels_cursor = self.channel_rows().first().cloned();
+            Focus::Channels if self.channels_list.selected().is_none() => {
+                self.channels_list.select_first(&self.channel_rows());
             }
-            Focus::Members if self.members_cursor.is_none() => {
-                self.members_cursor = self.member_rows().first().cloned();
+            Focus::Members if self.members_list.selected().is_none() => {
+                self.members_list.select_first(&self.member_rows());
             }
             _ => {}
         }
@@ -1482,7 +1476,7 @@ impl App {
     /// Puts the command that rewrites the selected attribute in the input
     /// line, with its whole value, for the user to change and send.
     fn edit_attribute(&mut self) {
-        let Some(a) = self.attr_cursor.clone() else {
+        let Some(a) = self.attrs_list.selected().cloned() else {
             self.error("select an attribute first (Up/Down)");
             return;
         };
@@ -1501,7 +1495,7 @@ impl App {
     /// Starts an "add" command in the input line, for the open channel if
     /// one is open and the selection is not one of our own attributes.
     fn add_attribute(&mut self) {
-        let line = match (&self.selected, &self.attr_cursor) {
+        let line = match (&self.selected, self.attrs_list.selected()) {
             (_, Some(AttrRef::Mine(_))) | (None | Some(ConvId::Peer(_)), _) => {
                 "/attr put ".to_string()
             }
@@ -1533,14 +1527,14 @@ impl App {
             }),
             AttrRef::Mine(k) => out.push(Command::UserAttrWrite(AttrWrite::Delete(vec![k]))),
         }
-        self.attr_cursor = None;
+        self.attrs_list.clear();
     }
 
     fn open_from_focus(&mut self, out: &mut Vec<Command>) {
         let target = match self.focus {
-            Focus::Peers => self.peers_cursor.clone().map(ConvId::Peer),
-            Focus::Channels => self.channels_cursor.clone().map(ConvId::Channel),
-            Focus::Members => self.members_cursor.clone().map(ConvId::Peer),
+            Focus::Peers => self.peers_list.selected().cloned().map(ConvId::Peer),
+            Focus::Channels => self.channels_list.selected().cloned().map(ConvId::Channel),
+            Focus::Members => self.members_list.selected().cloned().map(ConvId::Peer),
             Focus::Input | Focus::Conversation | Focus::Attributes => None,
         };
         if let Some(target) = target {
@@ -1577,7 +1571,7 @@ impl App {
         conv.mentions = 0;
         conv.first_unread = None;
         if let ConvId::Peer(p) = &id {
-            self.peers_cursor = Some(p.clone());
+            self.peers_list.select(p.clone());
             self.follow(&p.clone(), out);
             // The Attributes pane shows the peer's user attributes; fetch them once.
             if !self.user_attrs.contains_key(p) && self.me.is_some() {
@@ -1589,10 +1583,10 @@ impl App {
             }
         }
         if let ConvId::Channel(c) = &id {
-            self.channels_cursor = Some(c.clone());
-            self.members_cursor = None;
+            self.channels_list.select(c.clone());
+            self.members_list.clear();
         }
-        self.attrs_scroll = 0;
+        self.attrs_list.scroll_to_top();
         self.selected = Some(id);
     }
 
@@ -2087,9 +2081,7 @@ impl App {
                 {
                     info.member_count = info.member_count.map(|n| n.saturating_sub(1));
                 }
-                if self.members_cursor.as_ref() == Some(&uid) {
-                    self.members_cursor = None;
-                }
+                self.members_list.forget(&uid);
                 let entry = Entry {
                     ts: now,
                     kind: EntryKind::Quiet(format!("-- {uid} left")),
@@ -2249,9 +2241,7 @@ impl App {
                             ts,
                             kind: EntryKind::Quiet(format!("-- you left #{channel}")),
                         });
-                    if self.channels_cursor.as_ref() == Some(&channel) {
-                        self.channels_cursor = None;
-                    }
+                    self.channels_list.forget(&channel);
                     if self.selected.as_ref() == Some(&id) {
                         // Show something still alive rather than a channel we cannot write to.
                         let next = self
@@ -2594,17 +2584,4 @@ fn edit(input: &mut InputLine, action: Action) {
         }
         _ => {}
     }
-}
-
-/// The next (or previous) row after `current` in `rows`, staying in range.
-fn step<T: Clone + PartialEq>(rows: &[T], current: Option<&T>, up: bool) -> Option<T> {
-    if rows.is_empty() {
-        return None;
-    }
-    let i = match current.and_then(|c| rows.iter().position(|r| r == c)) {
-        None => 0,
-        Some(i) if up => i.saturating_sub(1),
-        Some(i) => (i + 1).min(rows.len() - 1),
-    };
-    rows.get(i).cloned()
 }

@@ -27,6 +27,7 @@ pub mod keymap;
 pub mod layout;
 pub mod notify;
 pub mod render;
+pub mod selection;
 mod terminal;
 pub mod theme;
 

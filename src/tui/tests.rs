@@ -550,7 +550,7 @@ fn enter_in_lists_opens_conversations() {
     app.update(key(KeyCode::Tab));
     assert_eq!(app.focus(), Focus::Members);
     app.update(key(KeyCode::Down));
-    assert_eq!(app.members_cursor, Some(uid("bob")));
+    assert_eq!(app.members_list.selected(), Some(&uid("bob")));
     app.update(key(KeyCode::Enter));
     assert_eq!(app.selected(), Some(&ConvId::Peer(uid("bob"))));
     assert_eq!(app.focus(), Focus::Input);
@@ -1619,8 +1619,8 @@ fn attributes_pane_keys_edit_add_and_delete_with_confirmation() {
     app.update(key(KeyCode::Down));
     app.update(key(KeyCode::Down));
     assert_eq!(
-        app.attr_cursor,
-        Some(AttrRef::Channel(ch("general"), "topic".into()))
+        app.attrs_list.selected(),
+        Some(&AttrRef::Channel(ch("general"), "topic".into()))
     );
     // e: the command that rewrites it, whole value included, ready to edit.
     app.update(char_key('e'));
