@@ -31,9 +31,6 @@ pub mod selection;
 mod terminal;
 pub mod theme;
 
-#[cfg(test)]
-mod tests;
-
 use std::io::{self, Write as _};
 use std::path::PathBuf;
 use std::time::Duration;

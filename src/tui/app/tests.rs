@@ -7,10 +7,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKi
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-use super::app::{AttrRef, Command, CommandResult, Event, Focus, Screen, StatusKind};
-use super::commands::AttrWrite;
-use super::conversation::{ConvId, Delivery, EntryKind, Scroll};
-use super::{App, ChatOptions, render};
+use super::{AttrRef, Command, CommandResult, Event, Focus, Screen, StatusKind};
 use crate::client::{
     ChannelAttribute, ChannelEvent, ClientEvent, ConnectionChangeReason, ConnectionState,
     ErrorKind, LoginInfo, MessageProps, PeerMessageSendResult, PeerOnlineState, RtmError,
@@ -18,6 +15,9 @@ use crate::client::{
 };
 use crate::client::{ChannelId, ErrorBody, Uid};
 use crate::config::{ClientSettings, Paths};
+use crate::tui::commands::AttrWrite;
+use crate::tui::conversation::{ConvId, Delivery, EntryKind, Scroll};
+use crate::tui::{App, ChatOptions, render};
 
 const NOW: u64 = 1_700_000_000_000;
 
