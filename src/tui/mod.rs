@@ -21,6 +21,8 @@ pub mod app;
 pub mod commands;
 pub mod conversation;
 mod executor;
+#[doc(hidden)]
+pub mod fixtures;
 pub mod history;
 pub mod input;
 pub mod keymap;
