@@ -77,16 +77,21 @@ pub fn logged_in(opts: ChatOptions) -> App {
     let mut app = App::with_login_hint(&opts, Some("alice".into()));
     app.set_clock(|| NOW);
     app.update(Event::Resize(160, 48));
-    app.update(Event::CommandResult(CommandResult::LoggedIn {
-        uid: uid("alice"),
+    app.update(login_answer("alice"));
+    app
+}
+
+/// The executor's answer to a successful login as `name` (development server).
+pub fn login_answer(name: &str) -> Event {
+    Event::CommandResult(CommandResult::LoggedIn {
+        uid: uid(name),
         result: Ok(LoginInfo {
-            uid: uid("alice"),
+            uid: uid(name),
             server_ts: NOW,
             dev_mode: true,
             token_expires_in_s: None,
         }),
-    }));
-    app
+    })
 }
 
 /// Joins `name` with `members`, answered as the executor would.

@@ -178,14 +178,10 @@ impl App {
                 };
                 for (c, e) in &failed {
                     self.channels.remove(c);
-                    let ts = self.now();
-                    self.conversations
-                        .entry(ConvId::Channel(c.clone()))
-                        .or_default()
-                        .push(Entry {
-                            ts,
-                            kind: EntryKind::Error(format!("could not rejoin #{c}: {e}")),
-                        });
+                    self.push_to_channel(
+                        c,
+                        EntryKind::Error(format!("could not rejoin #{c}: {e}")),
+                    );
                     text.push_str(&format!("; could not rejoin #{c}"));
                 }
                 if failed.is_empty() {

@@ -164,16 +164,14 @@ impl App {
         }
     }
 
-    /// Adds a quiet line ("-- you joined #x") to a channel's conversation.
-    fn push_quiet(&mut self, channel: &ChannelId, text: String) {
+    /// Adds a line of ours ("-- you joined #x", an error) to a channel's
+    /// conversation, now.
+    pub(super) fn push_to_channel(&mut self, channel: &ChannelId, kind: EntryKind) {
         let ts = self.now();
         self.conversations
             .entry(ConvId::Channel(channel.clone()))
             .or_default()
-            .push(Entry {
-                ts,
-                kind: EntryKind::Quiet(text),
-            });
+            .push(Entry { ts, kind });
     }
 
     fn on_joined(
@@ -194,7 +192,10 @@ impl App {
                 ..ChannelInfo::default()
             },
         );
-        self.push_quiet(&channel, format!("-- you joined #{channel}"));
+        self.push_to_channel(
+            &channel,
+            EntryKind::Quiet(format!("-- you joined #{channel}")),
+        );
         self.open(ConvId::Channel(channel.clone()), out);
         self.info(format!("joined #{channel}"));
         out.push(Command::GetMembers(channel.clone()));
@@ -215,7 +216,10 @@ impl App {
             return self.error(format!("cannot leave #{channel}: {e}"));
         }
         self.channels.remove(&channel);
-        self.push_quiet(&channel, format!("-- you left #{channel}"));
+        self.push_to_channel(
+            &channel,
+            EntryKind::Quiet(format!("-- you left #{channel}")),
+        );
         self.channels_list.forget(&channel);
         if self.selected == Some(ConvId::Channel(channel.clone())) {
             // Show something still alive rather than a channel we cannot write to.

@@ -87,17 +87,7 @@ fn loaded_history_opens_the_most_recent_conversation_when_none_is_open() {
 #[test]
 fn messages_are_recorded_in_the_history_only_when_it_is_on() {
     use crate::tui::history::HistoryRecord;
-    let login = || {
-        Event::CommandResult(CommandResult::LoggedIn {
-            uid: uid("alice"),
-            result: Ok(LoginInfo {
-                uid: uid("alice"),
-                server_ts: NOW,
-                dev_mode: true,
-                token_expires_in_s: None,
-            }),
-        })
-    };
+    let login = || login_answer("alice");
     let sent = Event::CommandResult(CommandResult::PeerMessageSent {
         peer: uid("bob"),
         id: 1,
