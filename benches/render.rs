@@ -5,42 +5,19 @@
 //!
 //! Run: `cargo bench --bench render` (divan prints min / median / mean).
 
-use std::path::PathBuf;
-
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use divan::Bencher;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use rtm::client::{ChannelEvent, ClientEvent, LoginInfo, MessageProps, RtmMessage};
-use rtm::config::{ClientSettings, Paths};
-use rtm::protocol::{ChannelId, Uid};
-use rtm::tui::{App, ChatOptions, CommandResult, Event, render};
+use rtm::tui::fixtures::{NOW, channel_message, join, logged_in, options};
+use rtm::tui::{App, Event, render};
 
-const NOW: u64 = 1_700_000_000_000;
 const MESSAGES: usize = 10_000;
 const MEMBERS: usize = 1_000;
 const SIZE: (u16, u16) = (160, 48);
 
 fn main() {
     divan::main();
-}
-
-fn options() -> ChatOptions {
-    let dir = PathBuf::from("/nonexistent/rtm-bench");
-    ChatOptions {
-        settings: ClientSettings {
-            uid: None,
-            // Local history off: these states must not touch the disk.
-            history: false,
-            ..ClientSettings::built_in(Paths {
-                config_dir: dir.clone(),
-                data_dir: dir.clone(),
-                log_dir: dir.join("logs"),
-            })
-        },
-        embedded_server: None,
-        log_dir: dir.join("logs"),
-    }
 }
 
 fn key(code: KeyCode, mods: KeyModifiers) -> Event {
@@ -55,45 +32,17 @@ fn message(i: usize) -> Event {
     } else {
         format!("message {i}")
     };
-    Event::Rtm(ClientEvent::Channel {
-        channel_id: ChannelId::new("big").unwrap(),
-        event: ChannelEvent::ChannelMessage {
-            message: RtmMessage::text(text),
-            member_id: Uid::new(format!("user{}", i % MEMBERS)).unwrap(),
-            props: MessageProps {
-                server_received_ts: NOW + i as u64 * 1000,
-                is_offline_message: false,
-            },
-        },
-    })
+    let from = format!("user{}", i % MEMBERS);
+    channel_message("big", &from, &text, NOW + i as u64 * 1000)
 }
 
 /// alice in #big: 10,000 messages from 1,000 members.
 fn big_app() -> App {
-    let mut app = App::with_login_hint(&options(), Some("alice".into()));
-    app.set_clock(|| NOW);
+    let mut app = logged_in(options(None));
     app.update(Event::Resize(SIZE.0, SIZE.1));
-    let alice = Uid::new("alice").unwrap();
-    app.update(Event::CommandResult(CommandResult::LoggedIn {
-        uid: alice.clone(),
-        result: Ok(LoginInfo {
-            uid: alice,
-            server_ts: NOW,
-            dev_mode: true,
-            token_expires_in_s: None,
-        }),
-    }));
-    let big = ChannelId::new("big").unwrap();
-    app.update(Event::CommandResult(CommandResult::Joined {
-        channel: big.clone(),
-        result: Ok(MEMBERS as u32),
-    }));
-    app.update(Event::CommandResult(CommandResult::Members {
-        channel: big,
-        result: Ok((0..MEMBERS)
-            .map(|i| Uid::new(format!("user{i}")).unwrap())
-            .collect()),
-    }));
+    let members: Vec<String> = (0..MEMBERS).map(|i| format!("user{i}")).collect();
+    let members: Vec<&str> = members.iter().map(String::as_str).collect();
+    join(&mut app, "big", &members);
     for i in 0..MESSAGES {
         app.update(message(i));
     }

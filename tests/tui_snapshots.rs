@@ -5,24 +5,18 @@
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::style::Color;
 use rtm::client::{
-    ChannelAttribute, ChannelEvent, ClientEvent, ErrorKind, LoginInfo, MessageProps,
+    ChannelAttribute, ChannelEvent, ClientEvent, ErrorBody, ErrorKind, MessageProps,
     PeerMessageSendResult, PeerOnlineState, RtmError, RtmMessage,
 };
-use rtm::config::{ClientSettings, Paths};
-use rtm::protocol::{ChannelId, ErrorBody, Uid};
+use rtm::tui::fixtures::{MINUTE, NOW, ch, channel_message, join, key, type_line, uid};
 use rtm::tui::theme::Theme;
-use rtm::tui::{App, ChatOptions, Command, CommandResult, Event, UiConfig, render};
-
-/// 2023-11-14 22:13:20 UTC.
-const NOW: u64 = 1_700_000_000_000;
-const MINUTE: u64 = 60_000;
+use rtm::tui::{App, ChatOptions, Command, CommandResult, Event, UiConfig, fixtures, render};
 
 thread_local! {
     /// The app's clock in these tests: per thread, because tests run in parallel.
@@ -41,42 +35,9 @@ fn at(minutes: u64) -> u64 {
 }
 
 fn options(embedded: bool) -> ChatOptions {
-    let data = PathBuf::from("/home/alice/.local/share/rtm");
-    ChatOptions {
-        settings: ClientSettings {
-            uid: None,
-            // Local history off: these states must not touch the disk.
-            history: false,
-            ..ClientSettings::built_in(Paths {
-                config_dir: PathBuf::from("/home/alice/.config/rtm"),
-                data_dir: data.clone(),
-                log_dir: data.join("logs"),
-            })
-        },
-        embedded_server: embedded.then(|| "embedded server on 127.0.0.1:7420".to_string()),
-        log_dir: data.join("logs"),
-    }
-}
-
-fn uid(s: &str) -> Uid {
-    Uid::new(s).unwrap()
-}
-
-fn ch(s: &str) -> ChannelId {
-    ChannelId::new(s).unwrap()
-}
-
-fn key(code: KeyCode) -> Event {
-    Event::Key(KeyEvent::new(code, KeyModifiers::NONE))
-}
-
-fn type_line(app: &mut App, text: &str) -> Vec<Command> {
-    let mut out = Vec::new();
-    for c in text.chars() {
-        out.extend(app.update(key(KeyCode::Char(c))));
-    }
-    out.extend(app.update(key(KeyCode::Enter)));
-    out
+    let mut opts = fixtures::options(None);
+    opts.embedded_server = embedded.then(|| "embedded server on 127.0.0.1:7420".to_string());
+    opts
 }
 
 fn result(app: &mut App, r: CommandResult) {
@@ -87,43 +48,13 @@ fn rtm(app: &mut App, ev: ClientEvent) {
     app.update(Event::Rtm(ev));
 }
 
-fn channel_message(app: &mut App, channel: &str, from: &str, text: &str, ts: u64) {
-    rtm(
-        app,
-        ClientEvent::Channel {
-            channel_id: ch(channel),
-            event: ChannelEvent::ChannelMessage {
-                message: RtmMessage::text(text),
-                member_id: uid(from),
-                props: MessageProps {
-                    server_received_ts: ts,
-                    is_offline_message: false,
-                },
-            },
-        },
-    );
-}
-
 /// A lived-in session: alice in #general and #rust, talking with bob,
 /// watching bob and carol, with channel and user attributes. The clock moves
 /// forward event by event, so the timestamps read like a real morning.
 fn busy_app(w: u16, h: u16, embedded: bool) -> App {
-    let mut app = App::with_login_hint(&options(embedded), Some("alice".into()));
     at(0);
+    let mut app = fixtures::logged_in(options(embedded));
     app.set_clock(clock);
-    app.update(Event::Resize(160, 48));
-    result(
-        &mut app,
-        CommandResult::LoggedIn {
-            uid: uid("alice"),
-            result: Ok(LoginInfo {
-                uid: uid("alice"),
-                server_ts: NOW,
-                dev_mode: true,
-                token_expires_in_s: None,
-            }),
-        },
-    );
     type_line(&mut app, "/watch bob carol");
     rtm(
         &mut app,
@@ -134,21 +65,7 @@ fn busy_app(w: u16, h: u16, embedded: bool) -> App {
     );
     at(1);
     for name in ["rust", "general"] {
-        type_line(&mut app, &format!("/join {name}"));
-        result(
-            &mut app,
-            CommandResult::Joined {
-                channel: ch(name),
-                result: Ok(3),
-            },
-        );
-        result(
-            &mut app,
-            CommandResult::Members {
-                channel: ch(name),
-                result: Ok(vec![uid("alice"), uid("bob"), uid("erin")]),
-            },
-        );
+        join(&mut app, name, &["alice", "bob", "erin"]);
     }
     // An offline message from dave, stored while we were away (a channel is open,
     // so it counts as unread).
@@ -196,15 +113,9 @@ fn busy_app(w: u16, h: u16, embedded: bool) -> App {
         },
     );
     let t = at(3);
-    channel_message(&mut app, "general", "bob", "morning all", t);
+    app.update(channel_message("general", "bob", "morning all", t));
     let t = at(5);
-    channel_message(
-        &mut app,
-        "general",
-        "erin",
-        "did anyone look at the reconnect bug? it only shows up when the laptop sleeps for more than thirty seconds",
-        t,
-    );
+    app.update(channel_message("general", "erin", "did anyone look at the reconnect bug? it only shows up when the laptop sleeps for more than thirty seconds", t));
     // Our reply, acknowledged by the server.
     let t = at(7);
     let out = type_line(
@@ -231,17 +142,16 @@ fn busy_app(w: u16, h: u16, embedded: bool) -> App {
         },
     );
     let t = at(9);
-    channel_message(&mut app, "general", "frank", "hi! 👋", t);
+    app.update(channel_message("general", "frank", "hi! 👋", t));
     // Unread elsewhere, one of them naming us; and dave muted.
     let t = at(10);
-    channel_message(&mut app, "rust", "bob", "borrowck strikes again", t);
-    channel_message(
-        &mut app,
+    app.update(channel_message("rust", "bob", "borrowck strikes again", t));
+    app.update(channel_message(
         "rust",
         "bob",
         "@alice you wrote this one, any idea?",
         t,
-    );
+    ));
     type_line(&mut app, "/mute dave");
     let t = at(11);
     rtm(
@@ -291,19 +201,10 @@ fn busy_app(w: u16, h: u16, embedded: bool) -> App {
 
 /// The buffer as text, one line per row, trailing spaces trimmed.
 fn screen(app: &App, w: u16, h: u16) -> String {
-    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
-    terminal.draw(|f| render(app, f)).unwrap();
-    let buf = terminal.backend().buffer();
-    let mut out = String::new();
-    for y in 0..h {
-        let mut line = String::new();
-        for x in 0..w {
-            line.push_str(buf[(x, y)].symbol());
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
+    fixtures::screen_rows(app, w, h)
+        .iter()
+        .map(|line| format!("{}\n", line.trim_end()))
+        .collect()
 }
 
 #[test]
@@ -540,10 +441,15 @@ fn new_messages_below_hint() {
     let mut app = busy_app(80, 24, false);
     for i in 0..30 {
         let t = at(20 + i);
-        channel_message(&mut app, "general", "erin", &format!("status line {i}"), t);
+        app.update(channel_message(
+            "general",
+            "erin",
+            &format!("status line {i}"),
+            t,
+        ));
     }
     app.update(key(KeyCode::PageUp));
     let t = at(60);
-    channel_message(&mut app, "general", "bob", "did you see this?", t);
+    app.update(channel_message("general", "bob", "did you see this?", t));
     insta::assert_snapshot!(screen(&app, 80, 24));
 }

@@ -24,8 +24,9 @@ pub use channel::RtmChannel;
 pub use error::RtmError;
 
 pub use crate::protocol::{
-    ChannelAttribute, ChannelAttributeOptions, ChannelId, ChannelMemberCount, ErrorKind,
-    MessageProps, PeerOnlineState, RtmMessage, SendMessageOptions, SubscriptionOption, Uid,
+    ChannelAttribute, ChannelAttributeOptions, ChannelId, ChannelMemberCount, ErrorBody, ErrorKind,
+    IdError, MessageProps, PeerOnlineState, RtmMessage, SendMessageOptions, SubscriptionOption,
+    Uid, now_ms,
 };
 use crate::protocol::{ClientFrame, Reply, Request};
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::conversation::ConvId;
-use crate::protocol::{ChannelId, IdError, Uid};
+use crate::client::{ChannelId, IdError, Uid};
 
 /// One row of the command table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use unicode_width::UnicodeWidthChar;
 
 use super::theme::{MENTION_MARK, Theme};
-use crate::protocol::{ChannelId, Uid};
+use crate::client::{ChannelId, Uid};
 
 /// Oldest entries are dropped beyond this many, so a long-running session
 /// keeps bounded memory.

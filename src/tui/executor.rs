@@ -19,8 +19,8 @@ use super::{MUTED_FILE, WATCHED_FILE};
 use crate::client::{
     ChannelAttributeOptions, RtmChannel, RtmClient, RtmError, RtmMessage, SendMessageOptions,
 };
+use crate::client::{ChannelId, Uid};
 use crate::config::ClientSettings;
-use crate::protocol::{ChannelId, Uid};
 
 /// What every command needs besides the client.
 struct Ctx {
@@ -68,9 +68,13 @@ impl Executor {
             }
         });
         let history = if settings.history {
-            HistoryWriter::start(settings.paths.data_dir.clone(), results.clone())
-                .map_err(|e| tracing::warn!("local history is off: cannot start its thread: {e}"))
-                .ok()
+            let results = results.clone();
+            // The UI is gone when sending fails; nothing is waiting for the report.
+            HistoryWriter::start(settings.paths.data_dir.clone(), move |r| {
+                let _ = results.send(CommandResult::from(r));
+            })
+            .map_err(|e| tracing::warn!("local history is off: cannot start its thread: {e}"))
+            .ok()
         } else {
             None
         };

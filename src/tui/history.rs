@@ -6,8 +6,9 @@
 //!
 //! All IO happens on one dedicated thread ([`HistoryWriter`]): `App::update`
 //! only emits `Command::OpenHistory` / `Command::RecordHistory`, the executor
-//! forwards them here, and the loaded history comes back as
-//! `CommandResult::HistoryLoaded`. Records that arrive before the file is
+//! forwards them here, and the loaded history comes back as a
+//! [`HistoryReport`] (which the executor hands to the app). The report is
+//! this module's own type so that the history does not depend on the app. Records that arrive before the file is
 //! open (messages racing the login answer) wait in memory and are written
 //! right after the load, so they never show twice.
 //!
@@ -23,11 +24,9 @@ use std::time::Duration;
 
 use rusqlite::{Connection, params};
 use sha2::{Digest, Sha256};
-use tokio::sync::mpsc::UnboundedSender;
 
-use super::app::CommandResult;
 use super::conversation::{ConvId, Delivery, Entry, EntryKind};
-use crate::protocol::Uid;
+use crate::client::Uid;
 
 /// Messages loaded per conversation at start.
 pub const LOAD_PER_CONVERSATION: usize = 500;
@@ -102,6 +101,16 @@ pub enum HistoryRecord {
 
 /// One conversation's recent entries, oldest first.
 pub type LoadedConversation = (ConvId, Vec<Entry>);
+
+/// What the history thread tells whoever started it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HistoryReport {
+    /// The recent conversations, most recently active first (or why they
+    /// could not be read).
+    Loaded(Result<Vec<LoadedConversation>, String>),
+    /// Writing failed (reported once).
+    Failed(String),
+}
 
 fn delivery_word(d: Delivery) -> &'static str {
     match d {
@@ -425,15 +434,15 @@ pub struct HistoryWriter {
 
 impl HistoryWriter {
     /// Starts the thread. Nothing touches the disk until [`open`](Self::open).
-    /// Loads and failures are answered on `results`.
+    /// Loads and failures are handed to `report`, on the history's thread.
     pub fn start(
         data_dir: PathBuf,
-        results: UnboundedSender<CommandResult>,
+        report: impl Fn(HistoryReport) + Send + 'static,
     ) -> std::io::Result<HistoryWriter> {
         let (jobs, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("rtm-history".into())
-            .spawn(move || writer(&data_dir, &rx, &results))?;
+            .spawn(move || writer(&data_dir, &rx, &report))?;
         Ok(HistoryWriter {
             jobs: Some(jobs),
             thread: Some(thread),
@@ -469,7 +478,7 @@ impl HistoryWriter {
 
 /// The thread: takes everything queued, writes the records in one
 /// transaction, opens files when asked; ends when the writer is dropped.
-fn writer(data_dir: &Path, rx: &mpsc::Receiver<Job>, results: &UnboundedSender<CommandResult>) {
+fn writer(data_dir: &Path, rx: &mpsc::Receiver<Job>, report: &dyn Fn(HistoryReport)) {
     let mut state = State::Waiting(Vec::new());
     let mut reported = false;
     let mut records: Vec<HistoryRecord> = Vec::new();
@@ -485,7 +494,7 @@ fn writer(data_dir: &Path, rx: &mpsc::Receiver<Job>, results: &UnboundedSender<C
             match job {
                 Job::Record(r) => records.push(r),
                 Job::Open(uid) => {
-                    flush(&mut state, &mut records, results, &mut reported);
+                    flush(&mut state, &mut records, report, &mut reported);
                     if matches!(&state, State::Open(open, _) if *open == uid) {
                         continue;
                     }
@@ -493,16 +502,16 @@ fn writer(data_dir: &Path, rx: &mpsc::Receiver<Job>, results: &UnboundedSender<C
                         State::Waiting(w) => w,
                         _ => Vec::new(),
                     };
-                    state = open_and_load(data_dir, uid, results);
+                    state = open_and_load(data_dir, uid, report);
                     records = waiting;
                 }
             }
         }
-        flush(&mut state, &mut records, results, &mut reported);
+        flush(&mut state, &mut records, report, &mut reported);
     }
 }
 
-fn open_and_load(data_dir: &Path, uid: Uid, results: &UnboundedSender<CommandResult>) -> State {
+fn open_and_load(data_dir: &Path, uid: Uid, report: &dyn Fn(HistoryReport)) -> State {
     let opened = HistoryStore::open(data_dir, &uid).and_then(|store| {
         let loaded = store.load(LOAD_PER_CONVERSATION, MAX_LOADED_CONVERSATIONS)?;
         Ok((store, loaded))
@@ -510,12 +519,12 @@ fn open_and_load(data_dir: &Path, uid: Uid, results: &UnboundedSender<CommandRes
     match opened {
         Ok((store, loaded)) => {
             tracing::info!(path = %store.path().display(), conversations = loaded.len(), "history loaded");
-            let _ = results.send(CommandResult::HistoryLoaded(Ok(loaded)));
+            report(HistoryReport::Loaded(Ok(loaded)));
             State::Open(uid, store)
         }
         Err(e) => {
             tracing::warn!("{e}");
-            let _ = results.send(CommandResult::HistoryLoaded(Err(e.to_string())));
+            report(HistoryReport::Loaded(Err(e.to_string())));
             State::Off
         }
     }
@@ -524,7 +533,7 @@ fn open_and_load(data_dir: &Path, uid: Uid, results: &UnboundedSender<CommandRes
 fn flush(
     state: &mut State,
     records: &mut Vec<HistoryRecord>,
-    results: &UnboundedSender<CommandResult>,
+    report: &dyn Fn(HistoryReport),
     reported: &mut bool,
 ) {
     if records.is_empty() {
@@ -542,7 +551,7 @@ fn flush(
                 tracing::warn!("{e}");
                 // Once: a full disk would otherwise repeat it on every message.
                 if !std::mem::replace(reported, true) {
-                    let _ = results.send(CommandResult::HistoryFailed(e.to_string()));
+                    report(HistoryReport::Failed(e.to_string()));
                 }
             }
         }
@@ -553,7 +562,7 @@ fn flush(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::ChannelId;
+    use crate::client::ChannelId;
 
     /// A fresh, empty directory for one test.
     fn temp_dir(name: &str) -> PathBuf {
@@ -750,7 +759,10 @@ mod tests {
             .write(&[msg(&bob, "bob", "from last time", 1)], 10)
             .unwrap();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let writer = HistoryWriter::start(dir.clone(), tx).unwrap();
+        let writer = HistoryWriter::start(dir.clone(), move |r| {
+            let _ = tx.send(r);
+        })
+        .unwrap();
         // Arrives before the login answer: must not show twice.
         writer.record(msg(&bob, "bob", "racing the login", 2));
         writer.open(uid("alice"));
@@ -763,7 +775,7 @@ mod tests {
             outgoing: true,
             delivery: Delivery::Sending(7),
         });
-        let Some(CommandResult::HistoryLoaded(Ok(loaded))) = rx.blocking_recv() else {
+        let Some(HistoryReport::Loaded(Ok(loaded))) = rx.blocking_recv() else {
             panic!("the history is loaded first");
         };
         assert_eq!(loaded.len(), 1);
@@ -802,10 +814,13 @@ mod tests {
             .pragma_update(None, "user_version", SCHEMA_VERSION + 5)
             .unwrap();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let writer = HistoryWriter::start(dir.clone(), tx).unwrap();
+        let writer = HistoryWriter::start(dir.clone(), move |r| {
+            let _ = tx.send(r);
+        })
+        .unwrap();
         writer.open(uid("alice"));
         writer.record(msg(&peer("bob"), "bob", "dropped", 1));
-        let Some(CommandResult::HistoryLoaded(Err(e))) = rx.blocking_recv() else {
+        let Some(HistoryReport::Loaded(Err(e))) = rx.blocking_recv() else {
             panic!("the failure is reported");
         };
         assert!(e.contains("newer rtm"), "{e}");

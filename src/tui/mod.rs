@@ -1,8 +1,19 @@
-//! `rtm chat`: the full-screen messenger on top of the SDK.
+//! `rtm chat`: the full-screen messenger on top of the SDK (it reaches the
+//! wire types only through `crate::client`).
 //!
 //! The parts, and where a feature goes:
 //! - [`app`]: [`App`], the whole state, and [`App::update`]: `Event` in,
-//!   [`Command`]s out; synchronous, no IO. New behaviour starts here.
+//!   [`Command`]s out; synchronous, no IO. `app/mod.rs` holds the struct and
+//!   the dispatch; each seam is its own file of `impl App`: `keys` (keyboard,
+//!   mouse), `search`, `unread` (moving between conversations), `completion`
+//!   (Tab, input history), `attributes`, `panes` (list rows, opening a
+//!   conversation), `sending` (the input line, slash commands), `events`
+//!   (what the SDK pushes), `results` (one method per command result);
+//!   `messages` has `Event`/`Command`/`CommandResult`, `state` the small
+//!   types `render` reads. A new key goes in `keys`, a new command's effect
+//!   in `sending` and its answer in `results`; its unit tests in
+//!   `app/tests/`, next to the part they drive.
+//! - [`selection`]: the one selected-row type of every list pane.
 //! - [`commands`]: the slash-command table and parser; [`keymap`]: the key
 //!   table (rebindable from `[keys.*]` in client.toml). Both feed the help
 //!   overlay, so a new command or key is one row.
@@ -12,26 +23,30 @@
 //!   styles from `assets/themes/*.toml` or a user theme; [`layout`]: pane
 //!   rectangles for a terminal size; [`notify`]: when to ring the bell.
 //! - [`history`]: the local message history (SQLite, one file per uid in the
-//!   data dir) on its own thread; loaded after login, written as messages come.
+//!   data dir) on its own thread; loaded after login, written as messages
+//!   come. It reports with its own `HistoryReport`, so it depends on
+//!   nothing in `app`.
 //! - `executor`: runs commands against the SDK off the UI loop and answers with
 //!   [`CommandResult`]s; `terminal`: the guard that always restores the terminal.
+//! - `fixtures` (hidden from the docs): the sessions that the unit tests, the
+//!   snapshot tests and the render benchmark are built from.
 //! - [`run`] (below): the one `select!` loop that ties them together.
 
 pub mod app;
 pub mod commands;
 pub mod conversation;
 mod executor;
+#[doc(hidden)]
+pub mod fixtures;
 pub mod history;
 pub mod input;
 pub mod keymap;
 pub mod layout;
 pub mod notify;
 pub mod render;
+pub mod selection;
 mod terminal;
 pub mod theme;
-
-#[cfg(test)]
-mod tests;
 
 use std::io::{self, Write as _};
 use std::path::PathBuf;

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use super::conversation::ConvId;
+use crate::client::{ChannelId, Uid};
 use crate::config::NotifyFile;
-use crate::protocol::{ChannelId, Uid};
 
 /// Which messages of a conversation call for attention.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

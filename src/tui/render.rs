@@ -266,10 +266,7 @@ fn peers_pane(app: &App, frame: &mut Frame, area: Rect) {
         );
         return;
     }
-    let cursor = app
-        .peers_cursor
-        .as_ref()
-        .and_then(|c| rows.iter().position(|r| r == c));
+    let cursor = app.peers_list.index_in(&rows);
     let lines = rows
         .iter()
         .map(|p| {
@@ -293,10 +290,7 @@ fn channels_pane(app: &App, frame: &mut Frame, area: Rect) {
     let rows = app.channel_rows();
     let title = Line::from(format!(" Channels ({}) ", rows.len()));
     let inside = draw_frame(frame, area, pane_block(theme, title, focused));
-    let cursor = app
-        .channels_cursor
-        .as_ref()
-        .and_then(|c| rows.iter().position(|r| r == c));
+    let cursor = app.channels_list.index_in(&rows);
     let mut lines: Vec<Line<'static>> = rows
         .iter()
         .map(|c| {
@@ -550,11 +544,8 @@ fn members_pane(app: &App, frame: &mut Frame, area: Rect) {
         );
         return;
     }
-    let cursor = app
-        .members_cursor
-        .as_ref()
-        .and_then(|c| rows.iter().position(|r| r == c));
-    let line_of = |m: &crate::protocol::Uid| {
+    let cursor = app.members_list.index_in(&rows);
+    let line_of = |m: &crate::client::Uid| {
         let state = Some(app.member_presence(m));
         let mut spans = vec![
             Span::styled(format!("{} ", presence_mark(state)), theme.presence(state)),
@@ -629,8 +620,9 @@ fn attributes_pane(app: &App, frame: &mut Frame, area: Rect) {
                             Some((a.last_update_user_id.as_str(), a.last_update_ts)),
                             info.changed.contains_key(&a.key),
                             focused
-                                && app.attr_cursor
-                                    == Some(AttrRef::Channel(c.clone(), a.key.clone())),
+                                && app
+                                    .attrs_list
+                                    .is_selected(&AttrRef::Channel(c.clone(), a.key.clone())),
                         ));
                     }
                 }
@@ -666,12 +658,12 @@ fn attributes_pane(app: &App, frame: &mut Frame, area: Rect) {
             lines.push(Line::styled("  none · /attr put k=v", theme.dim));
         }
         for (k, v) in &app.my_attrs {
-            let selected = focused && app.attr_cursor == Some(AttrRef::Mine(k.clone()));
+            let selected = focused && app.attrs_list.is_selected(&AttrRef::Mine(k.clone()));
             lines.extend(attribute_lines(theme, width, k, v, None, false, selected));
         }
     }
     let h = usize::from(inside.height);
-    let scroll = app.attrs_scroll.min(lines.len().saturating_sub(h));
+    let scroll = app.attrs_list.offset().min(lines.len().saturating_sub(h));
     let lines: Vec<Line> = lines.into_iter().skip(scroll).collect();
     frame.render_widget(Paragraph::new(lines), inside);
 }

@@ -1,0 +1,183 @@
+//! The messages around `App::update`: [`Event`]s in, [`Command`]s out to
+//! the executor, and the [`CommandResult`]s it answers with.
+
+use std::collections::BTreeMap;
+
+use crossterm::event::{KeyEvent, MouseEvent};
+
+use crate::client::{
+    ChannelAttribute, ChannelId, ClientEvent, LoginInfo, PeerMessageSendResult, RtmError, Uid,
+};
+use crate::tui::commands::AttrWrite;
+use crate::tui::conversation::ConvId;
+use crate::tui::history::{HistoryRecord, HistoryReport, LoadedConversation};
+use crate::tui::notify::Notification;
+
+/// Everything that can happen to the messenger.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    Resize(u16, u16),
+    /// Bracketed paste: the whole pasted text at once.
+    Paste(String),
+    /// Pushed by the SDK.
+    Rtm(ClientEvent),
+    /// The answer to a [`Command`], from the command executor.
+    CommandResult(CommandResult),
+    /// A periodic wake-up that expires notes and highlights.
+    Tick,
+    /// The terminal window gained (true) or lost focus: notifications for the
+    /// open conversation only while it is not looked at.
+    FocusChanged(bool),
+}
+
+/// What `update` asks the outside world to do. The executor runs each one
+/// against the SDK (or the file system) and answers with a [`CommandResult`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Login {
+        uid: Uid,
+        token: Option<String>,
+    },
+    /// `id` comes back in [`CommandResult::PeerMessageSent`] to find the entry.
+    SendPeer {
+        peer: Uid,
+        text: String,
+        id: u64,
+    },
+    Join(ChannelId),
+    Leave(ChannelId),
+    SendChannel {
+        channel: ChannelId,
+        text: String,
+        id: u64,
+    },
+    GetMembers(ChannelId),
+    Subscribe(Vec<Uid>),
+    Unsubscribe(Vec<Uid>),
+    QueryStatus(Vec<Uid>),
+    UserAttrWrite(AttrWrite),
+    /// `explicit`: the user asked (answer in the status bar) rather than the
+    /// app fetching for the Attributes pane.
+    GetUserAttributes {
+        uid: Uid,
+        keys: Option<Vec<String>>,
+        explicit: bool,
+    },
+    ChannelAttrWrite {
+        channel: ChannelId,
+        op: AttrWrite,
+        notify: bool,
+    },
+    GetChannelAttributes {
+        channel: ChannelId,
+        keys: Option<Vec<String>>,
+        explicit: bool,
+    },
+    /// Swap in a new login token (`/token`).
+    RenewToken(String),
+    /// Run the configured `token_command` and renew with what it prints.
+    FetchToken,
+    /// Read `watched.txt`.
+    LoadWatched,
+    /// Write `watched.txt` with exactly these uids.
+    SaveWatched(Vec<Uid>),
+    /// Read `muted.txt`.
+    LoadMuted,
+    /// Write `muted.txt` with exactly these conversations.
+    SaveMuted(Vec<ConvId>),
+    /// Open (and load) the local history of this uid; sent after login.
+    OpenHistory(Uid),
+    /// Keep a message (or our message's delivery) in the local history.
+    RecordHistory(HistoryRecord),
+    /// Ring the bell and/or show a desktop notification (the event loop writes it).
+    Notify(Notification),
+    Quit,
+}
+
+/// The outcome of a [`Command`], fed back into `update`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandResult {
+    LoggedIn {
+        uid: Uid,
+        result: Result<LoginInfo, RtmError>,
+    },
+    PeerMessageSent {
+        peer: Uid,
+        id: u64,
+        result: Result<PeerMessageSendResult, RtmError>,
+    },
+    ChannelMessageSent {
+        channel: ChannelId,
+        id: u64,
+        result: Result<u64, RtmError>,
+    },
+    Joined {
+        channel: ChannelId,
+        result: Result<u32, RtmError>,
+    },
+    Left {
+        channel: ChannelId,
+        result: Result<(), RtmError>,
+    },
+    Members {
+        channel: ChannelId,
+        result: Result<Vec<Uid>, RtmError>,
+    },
+    Subscribed {
+        peers: Vec<Uid>,
+        result: Result<(), RtmError>,
+    },
+    Unsubscribed {
+        peers: Vec<Uid>,
+        result: Result<(), RtmError>,
+    },
+    OnlineStatus {
+        peers: Vec<Uid>,
+        result: Result<BTreeMap<Uid, bool>, RtmError>,
+    },
+    UserAttrWritten {
+        op: AttrWrite,
+        result: Result<(), RtmError>,
+    },
+    UserAttributes {
+        uid: Uid,
+        keys: Option<Vec<String>>,
+        explicit: bool,
+        result: Result<BTreeMap<String, String>, RtmError>,
+    },
+    ChannelAttrWritten {
+        channel: ChannelId,
+        op: AttrWrite,
+        notify: bool,
+        result: Result<(), RtmError>,
+    },
+    ChannelAttributes {
+        channel: ChannelId,
+        keys: Option<Vec<String>>,
+        explicit: bool,
+        result: Result<Vec<ChannelAttribute>, RtmError>,
+    },
+    /// Uids read from `watched.txt` (or why it could not be read).
+    WatchedLoaded(Result<Vec<Uid>, String>),
+    WatchedSaved(Result<(), String>),
+    /// A token renewal (typed or fetched by `token_command`) ended.
+    TokenRenewed(Result<(), String>),
+    MutedLoaded(Result<Vec<ConvId>, String>),
+    MutedSaved(Result<(), String>),
+    /// The recent conversations from the local history, most recently
+    /// active first (or why it could not be read).
+    HistoryLoaded(Result<Vec<LoadedConversation>, String>),
+    /// Writing the local history failed (reported once).
+    HistoryFailed(String),
+}
+
+impl From<HistoryReport> for CommandResult {
+    fn from(r: HistoryReport) -> Self {
+        match r {
+            HistoryReport::Loaded(r) => CommandResult::HistoryLoaded(r),
+            HistoryReport::Failed(e) => CommandResult::HistoryFailed(e),
+        }
+    }
+}

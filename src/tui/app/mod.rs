@@ -1,0 +1,430 @@
+//! The messenger's state and its one transition function,
+//! [`App::update`]: an [`Event`] in, state changed, [`Command`]s out. No IO,
+//! no awaits, no terminal; the event loop (`tui::run`) does those, and the
+//! tests drive `update` directly.
+//!
+//! This file holds [`App`], its constructor, its read accessors and the
+//! top-level dispatch of `update`; each kind of event is handled in its own
+//! file, all of them `impl App` blocks: `keys` (keyboard and mouse), `search`,
+//! `unread` (moving between conversations), `completion` (Tab and the input
+//! history), `attributes` (the Attributes pane), `panes` (list rows, opening
+//! a conversation), `sending` (the input line and slash commands), `events`
+//! (what the SDK pushes) and `results` (answers to commands).
+
+mod attributes;
+mod completion;
+mod events;
+mod keys;
+mod messages;
+mod panes;
+mod results;
+mod search;
+mod sending;
+mod state;
+mod unread;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use crossterm::event::KeyEventKind;
+use ratatui::layout::Rect;
+
+use super::ChatOptions;
+use super::conversation::{ConvId, Conversation};
+use super::input::InputLine;
+use super::keymap::Keymap;
+use super::layout::MainLayout;
+use super::notify::NotifyPolicy;
+use super::selection::Selection;
+use super::theme::Theme;
+use crate::client::{ChannelId, ConnectionState, PeerOnlineState, Uid};
+use completion::{Completion, HistoryNav};
+pub use messages::{Command, CommandResult, Event};
+pub use state::{
+    AttrRef, ChannelInfo, Focus, HelpOverlay, LoginState, Screen, SearchState, Status, StatusKind,
+    UiConfig,
+};
+
+/// How long a note ("bob is online") stays in the status bar, in ms.
+pub const NOTE_TTL_MS: u64 = 6_000;
+/// How long a changed attribute row stays highlighted, in ms.
+pub const CHANGED_TTL_MS: u64 = 4_000;
+/// Lines scrolled by the mouse wheel.
+const WHEEL_LINES: usize = 3;
+/// The input box grows with its text up to this many rows.
+pub const MAX_INPUT_ROWS: usize = 6;
+
+/// The whole state of the messenger. Owned by the event loop; `render` reads it.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub(crate) theme: Theme,
+    /// The keys in force (built-in, rebound by the config); the help reads it too.
+    pub(crate) keymap: Keymap,
+    pub(crate) notify: NotifyPolicy,
+    /// Conversations muted with /mute (remembered in muted.txt).
+    pub(crate) muted: BTreeSet<ConvId>,
+    pub(crate) search: Option<SearchState>,
+    completion: Option<Completion>,
+    history: Option<HistoryNav>,
+    /// Sent lines while no conversation is open (mostly commands).
+    global_history: Conversation,
+    /// False while the terminal window is in the background.
+    terminal_focused: bool,
+    pub(crate) server_url: String,
+    pub(crate) embedded_server: Option<String>,
+    pub(crate) log_dir: PathBuf,
+    pub(crate) data_dir: PathBuf,
+    /// The token from the settings; only used for the configured uid.
+    configured: (Option<String>, Option<String>),
+    /// The clock for timestamps of our own messages and note expiry; tests fix it.
+    clock: fn() -> u64,
+    pub(crate) screen: Screen,
+    pub(crate) login: LoginState,
+    /// Who we are, once logged in.
+    pub(crate) me: Option<Uid>,
+    pub(crate) connection: ConnectionState,
+    pub(crate) conversations: BTreeMap<ConvId, Conversation>,
+    /// Last known presence of peers (from subscriptions and /status answers).
+    pub(crate) presence: BTreeMap<Uid, PeerOnlineState>,
+    pub(crate) watched: BTreeSet<Uid>,
+    /// Peers we talk with, subscribed to for their presence without being
+    /// written to the watched list.
+    following: BTreeSet<Uid>,
+    /// A `token_command` is configured: fetch fresh tokens without asking.
+    token_command: bool,
+    /// `settings.history`: keep messages in the local history file.
+    keep_history: bool,
+    /// Channels with history that we are not in: listed after the joined
+    /// ones, marked as left, readable but not writable.
+    pub(crate) past_channels: BTreeSet<ChannelId>,
+    pub(crate) channels: BTreeMap<ChannelId, ChannelInfo>,
+    /// Channels asked to join, not yet answered.
+    pub(crate) joining: BTreeSet<ChannelId>,
+    /// User attributes of peers, as last fetched (or why not).
+    pub(crate) user_attrs: BTreeMap<Uid, Result<BTreeMap<String, String>, String>>,
+    /// Our own attributes, as acknowledged by the server.
+    pub(crate) my_attrs: BTreeMap<String, String>,
+    /// The open conversation.
+    pub(crate) selected: Option<ConvId>,
+    pub(crate) focus: Focus,
+    pub(crate) peers_list: Selection<Uid>,
+    pub(crate) channels_list: Selection<ChannelId>,
+    pub(crate) members_list: Selection<Uid>,
+    /// The Attributes pane: its rows are editable attributes; it keeps its own offset.
+    pub(crate) attrs_list: Selection<AttrRef>,
+    /// An attribute the user asked to delete; the next `y` confirms.
+    pub(crate) pending_delete: Option<AttrRef>,
+    pub(crate) input: InputLine,
+    pub(crate) help: Option<HelpOverlay>,
+    pub(crate) status: Option<Status>,
+    pub(crate) size: (u16, u16),
+    next_id: u64,
+    dirty: bool,
+    quitting: bool,
+}
+
+/// The OS user name, the login screen's suggestion.
+pub fn os_user_name() -> Option<String> {
+    ["USER", "USERNAME", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+}
+
+fn join_names<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    items
+        .into_iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Orders peers: online, unreachable, unknown, offline; then by name.
+fn presence_rank(s: Option<PeerOnlineState>) -> u8 {
+    match s {
+        Some(PeerOnlineState::Online) => 0,
+        Some(PeerOnlineState::Unreachable) => 1,
+        None => 2,
+        Some(PeerOnlineState::Offline) => 3,
+    }
+}
+
+impl App {
+    /// A fresh messenger; the login field suggests the OS user name.
+    pub fn new(options: &ChatOptions) -> App {
+        App::with_login_hint(options, os_user_name())
+    }
+
+    /// Like [`new`](Self::new) with an explicit login suggestion (tests pass a fixed one).
+    pub fn with_login_hint(options: &ChatOptions, hint: Option<String>) -> App {
+        let s = &options.settings;
+        let prefill = s.uid.clone().or(hint).unwrap_or_default();
+        App {
+            theme: Theme::default(),
+            keymap: Keymap::default(),
+            notify: NotifyPolicy::default(),
+            muted: BTreeSet::new(),
+            search: None,
+            completion: None,
+            history: None,
+            global_history: Conversation::default(),
+            terminal_focused: true,
+            server_url: s.server.clone(),
+            embedded_server: options.embedded_server.clone(),
+            log_dir: options.log_dir.clone(),
+            data_dir: s.paths.data_dir.clone(),
+            configured: (s.uid.clone(), s.token.clone()),
+            clock: crate::client::now_ms,
+            screen: Screen::Login,
+            login: LoginState {
+                input: InputLine::with_text(prefill),
+                ..LoginState::default()
+            },
+            me: None,
+            connection: ConnectionState::Disconnected,
+            conversations: BTreeMap::new(),
+            presence: BTreeMap::new(),
+            following: BTreeSet::new(),
+            token_command: options.settings.token_command.is_some(),
+            keep_history: s.history,
+            past_channels: BTreeSet::new(),
+            watched: BTreeSet::new(),
+            channels: BTreeMap::new(),
+            joining: BTreeSet::new(),
+            user_attrs: BTreeMap::new(),
+            my_attrs: BTreeMap::new(),
+            selected: None,
+            focus: Focus::Input,
+            peers_list: Selection::default(),
+            channels_list: Selection::default(),
+            members_list: Selection::default(),
+            attrs_list: Selection::default(),
+            pending_delete: None,
+            input: InputLine::default(),
+            help: None,
+            status: None,
+            size: (80, 24),
+            next_id: 1,
+            dirty: true,
+            quitting: false,
+        }
+    }
+
+    /// Applies the theme, keys and notification settings read at start-up.
+    pub fn configure(&mut self, ui: UiConfig) {
+        self.theme = ui.theme;
+        self.keymap = ui.keymap;
+        self.notify = ui.notify;
+        self.dirty = true;
+    }
+
+    pub fn keymap(&self) -> &Keymap {
+        &self.keymap
+    }
+
+    pub fn search_state(&self) -> Option<&SearchState> {
+        self.search.as_ref()
+    }
+
+    pub fn is_muted(&self, id: &ConvId) -> bool {
+        self.muted.contains(id)
+    }
+
+    /// Replaces the clock (ms since the epoch); tests use a fixed one.
+    pub fn set_clock(&mut self, clock: fn() -> u64) {
+        self.clock = clock;
+    }
+
+    fn now(&self) -> u64 {
+        (self.clock)()
+    }
+
+    /// The commands to run at start: read the watched list, and log in at
+    /// once when the settings name a uid.
+    pub fn init(&mut self) -> Vec<Command> {
+        let mut out = vec![Command::LoadWatched, Command::LoadMuted];
+        if let Some(uid) = self.configured.0.clone() {
+            match Uid::new(uid.as_str()) {
+                Ok(uid) => self.start_login(uid, &mut out),
+                Err(e) => self.login.error = Some(format!("the configured uid is not valid: {e}")),
+            }
+        }
+        out
+    }
+
+    /// True once, after the state changed: the loop redraws only then.
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// True after the user asked to quit.
+    pub fn quitting(&self) -> bool {
+        self.quitting
+    }
+
+    pub fn screen(&self) -> Screen {
+        self.screen
+    }
+
+    pub fn focus(&self) -> Focus {
+        self.focus
+    }
+
+    pub fn selected(&self) -> Option<&ConvId> {
+        self.selected.as_ref()
+    }
+
+    pub fn status(&self) -> Option<&Status> {
+        self.status.as_ref()
+    }
+
+    pub fn conversation(&self, id: &ConvId) -> Option<&Conversation> {
+        self.conversations.get(id)
+    }
+
+    pub fn input_text(&self) -> &str {
+        self.input.text()
+    }
+
+    pub fn presence_of(&self, uid: &Uid) -> Option<PeerOnlineState> {
+        if self.me.as_ref() == Some(uid) && self.connection == ConnectionState::Connected {
+            // We cannot watch ourselves, but we know.
+            return Some(PeerOnlineState::Online);
+        }
+        self.presence.get(uid).copied()
+    }
+
+    /// A channel member's presence: members are logged in by definition, so
+    /// ONLINE unless a subscription says otherwise (UNREACHABLE in the grace).
+    pub fn member_presence(&self, uid: &Uid) -> PeerOnlineState {
+        self.presence_of(uid).unwrap_or(PeerOnlineState::Online)
+    }
+
+    /// Subscribes to the presence of someone we talk with, once.
+    fn follow(&mut self, peer: &Uid, out: &mut Vec<Command>) {
+        if self.me.is_none()
+            || self.me.as_ref() == Some(peer)
+            || self.watched.contains(peer)
+            || !self.following.insert(peer.clone())
+        {
+            return;
+        }
+        out.push(Command::Subscribe(vec![peer.clone()]));
+    }
+
+    pub fn channel(&self, id: &ChannelId) -> Option<&ChannelInfo> {
+        self.channels.get(id)
+    }
+
+    pub fn watched(&self) -> &BTreeSet<Uid> {
+        &self.watched
+    }
+
+    pub fn help_open(&self) -> bool {
+        self.help.is_some()
+    }
+
+    pub fn layout(&self) -> MainLayout {
+        self.layout_in(Rect::new(0, 0, self.size.0, self.size.1))
+    }
+
+    /// The layout for `area`, with the input box as tall as its text.
+    pub fn layout_in(&self, area: Rect) -> MainLayout {
+        let width = usize::from(MainLayout::new(area).input.width.saturating_sub(2)).max(1);
+        let rows = self.input.row_count(width).min(MAX_INPUT_ROWS);
+        MainLayout::with_input_rows(area, u16::try_from(rows).unwrap_or(1))
+    }
+
+    // ------------------------------------------------------------- update
+
+    /// Applies one event; returns what to ask of the SDK. Synchronous, no IO.
+    pub fn update(&mut self, event: Event) -> Vec<Command> {
+        let mut out = Vec::new();
+        match event {
+            Event::Tick => self.on_tick(),
+            Event::Resize(w, h) => {
+                self.size = (w, h);
+                if !self.pane_visible(self.focus) {
+                    self.focus = Focus::Input;
+                }
+                self.dirty = true;
+            }
+            Event::Key(key) => {
+                if key.kind != KeyEventKind::Release {
+                    self.on_key(key, &mut out);
+                    self.dirty = true;
+                }
+            }
+            Event::Paste(text) => {
+                match self.screen {
+                    Screen::Login => self.login.input.insert_str(&text),
+                    Screen::Main => match &mut self.search {
+                        Some(search) if search.editing => {
+                            // A search is one line.
+                            search.query.insert_str(&text.replace(['\n', '\r'], " "));
+                            self.run_search();
+                        }
+                        _ => {
+                            self.focus = Focus::Input;
+                            self.completion = None;
+                            self.input.insert_str(&text);
+                        }
+                    },
+                }
+                self.dirty = true;
+            }
+            Event::FocusChanged(focused) => self.terminal_focused = focused,
+            Event::Mouse(m) => self.on_mouse(m),
+            Event::Rtm(ev) => {
+                self.on_client_event(ev, &mut out);
+                self.dirty = true;
+            }
+            Event::CommandResult(r) => {
+                self.on_result(r, &mut out);
+                self.dirty = true;
+            }
+        }
+        out
+    }
+
+    fn on_tick(&mut self) {
+        let now = self.now();
+        if let Some(s) = &self.status
+            && s.kind == StatusKind::Note
+            && now.saturating_sub(s.at_ms) >= NOTE_TTL_MS
+        {
+            self.status = None;
+            self.dirty = true;
+        }
+        for info in self.channels.values_mut() {
+            let before = info.changed.len();
+            info.changed
+                .retain(|_, at| now.saturating_sub(*at) < CHANGED_TTL_MS);
+            if info.changed.len() != before {
+                self.dirty = true;
+            }
+        }
+    }
+
+    fn set_status(&mut self, kind: StatusKind, text: impl Into<String>) {
+        self.status = Some(Status {
+            text: text.into(),
+            kind,
+            at_ms: self.now(),
+        });
+    }
+
+    fn info(&mut self, text: impl Into<String>) {
+        self.set_status(StatusKind::Info, text);
+    }
+
+    fn note(&mut self, text: impl Into<String>) {
+        self.set_status(StatusKind::Note, text);
+    }
+
+    fn error(&mut self, text: impl Into<String>) {
+        self.set_status(StatusKind::Error, text);
+    }
+}

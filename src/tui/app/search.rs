@@ -1,0 +1,99 @@
+//! Searching the open conversation: typed live, stepped with n/N, Esc
+//! goes back to where the view was.
+
+use super::*;
+use crate::tui::input::InputLine;
+use crate::tui::keymap::{Action, Context};
+
+impl App {
+    // ------------------------------------------------------------ search
+
+    pub(super) fn start_search(&mut self, query: String) {
+        let Some(conv) = self
+            .selected
+            .as_ref()
+            .and_then(|s| self.conversations.get(s))
+        else {
+            self.error("no conversation is open to search");
+            return;
+        };
+        self.search = Some(SearchState {
+            query: InputLine::with_text(query),
+            editing: true,
+            hits: Vec::new(),
+            current: None,
+            origin: conv.scroll,
+        });
+        self.run_search();
+    }
+
+    /// Finds the query's hits and shows the newest one (as you type).
+    pub(super) fn run_search(&mut self) {
+        let (width, page) = (self.text_width(), self.page_height());
+        let Some(search) = &mut self.search else {
+            return;
+        };
+        let Some(conv) = self
+            .selected
+            .as_ref()
+            .and_then(|s| self.conversations.get_mut(s))
+        else {
+            self.search = None;
+            return;
+        };
+        search.hits = conv.search(search.query.text());
+        search.current = search.hits.len().checked_sub(1);
+        match search.current_entry() {
+            Some(e) => conv.show_entry(e, width, page),
+            None => conv.scroll = search.origin,
+        }
+    }
+
+    /// Steps to the next older (or newer) hit.
+    pub(super) fn step_search(&mut self, older: bool) {
+        let (width, page) = (self.text_width(), self.page_height());
+        let Some(search) = &mut self.search else {
+            let hint = self
+                .keymap
+                .first_key(Context::Global, Action::Search)
+                .map_or_else(|| "/search".to_string(), |k| k.label());
+            self.note(format!("no search; {hint} starts one"));
+            return;
+        };
+        let n = search.hits.len();
+        if n == 0 {
+            return;
+        }
+        let i = search.current.unwrap_or(n - 1);
+        let next = if older {
+            i.checked_sub(1)
+        } else {
+            (i + 1 < n).then_some(i + 1)
+        };
+        let Some(next) = next else {
+            let end = if older { "oldest" } else { "newest" };
+            self.note(format!("that was the {end} match"));
+            return;
+        };
+        search.current = Some(next);
+        if let Some(e) = search.current_entry()
+            && let Some(conv) = self
+                .selected
+                .as_ref()
+                .and_then(|s| self.conversations.get_mut(s))
+        {
+            conv.show_entry(e, width, page);
+        }
+    }
+
+    pub(super) fn cancel_search(&mut self) {
+        if let Some(search) = self.search.take()
+            && let Some(conv) = self
+                .selected
+                .as_ref()
+                .and_then(|s| self.conversations.get_mut(s))
+        {
+            conv.scroll = search.origin;
+        }
+    }
+}

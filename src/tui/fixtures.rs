@@ -1,0 +1,154 @@
+//! Messenger states for tests and benchmarks: the unit tests, the snapshot
+//! tests (`tests/tui_snapshots.rs`) and the render benchmark
+//! (`benches/render.rs`) build their sessions from here, so that a change to
+//! login or joining is made once. In the library (hidden from the docs)
+//! because integration tests and benches only see the public crate.
+//!
+//! The builders panic on bad input: they only ever get the literals of a test.
+
+use std::path::PathBuf;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use super::{App, ChatOptions, Command, CommandResult, Event, render};
+use crate::client::{
+    ChannelEvent, ChannelId, ClientEvent, LoginInfo, MessageProps, RtmMessage, Uid,
+};
+use crate::config::{ClientSettings, Paths};
+
+/// The fixed clock of the fixtures: 2023-11-14 22:13:20 UTC.
+pub const NOW: u64 = 1_700_000_000_000;
+pub const MINUTE: u64 = 60_000;
+
+/// Settings with the local history off (no state here touches the disk),
+/// and `uid` as the configured one.
+pub fn options(uid: Option<&str>) -> ChatOptions {
+    let dir = PathBuf::from("/nonexistent/rtm-test");
+    ChatOptions {
+        settings: ClientSettings {
+            uid: uid.map(str::to_string),
+            history: false,
+            ..ClientSettings::built_in(Paths {
+                config_dir: dir.clone(),
+                data_dir: dir.clone(),
+                log_dir: dir.join("logs"),
+            })
+        },
+        embedded_server: None,
+        log_dir: dir.join("logs"),
+    }
+}
+
+pub fn uid(s: &str) -> Uid {
+    Uid::new(s).unwrap_or_else(|e| panic!("fixture uid {s:?}: {e}"))
+}
+
+pub fn ch(s: &str) -> ChannelId {
+    ChannelId::new(s).unwrap_or_else(|e| panic!("fixture channel {s:?}: {e}"))
+}
+
+pub fn key(code: KeyCode) -> Event {
+    Event::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+pub fn ctrl(c: char) -> Event {
+    Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+}
+
+pub fn alt(code: KeyCode) -> Event {
+    Event::Key(KeyEvent::new(code, KeyModifiers::ALT))
+}
+
+/// Types `text` key by key, then Enter; returns every command produced.
+pub fn type_line(app: &mut App, text: &str) -> Vec<Command> {
+    let mut out = Vec::new();
+    for c in text.chars() {
+        out.extend(app.update(key(KeyCode::Char(c))));
+    }
+    out.extend(app.update(key(KeyCode::Enter)));
+    out
+}
+
+/// `alice` logged in (development server) on a 160x48 terminal, the clock
+/// fixed at [`NOW`].
+pub fn logged_in(opts: ChatOptions) -> App {
+    let mut app = App::with_login_hint(&opts, Some("alice".into()));
+    app.set_clock(|| NOW);
+    app.update(Event::Resize(160, 48));
+    app.update(login_answer("alice"));
+    app
+}
+
+/// The executor's answer to a successful login as `name` (development server).
+pub fn login_answer(name: &str) -> Event {
+    Event::CommandResult(CommandResult::LoggedIn {
+        uid: uid(name),
+        result: Ok(LoginInfo {
+            uid: uid(name),
+            server_ts: NOW,
+            dev_mode: true,
+            token_expires_in_s: None,
+        }),
+    })
+}
+
+/// Joins `name` with `members`, answered as the executor would.
+pub fn join(app: &mut App, name: &str, members: &[&str]) -> Vec<Command> {
+    let mut out = type_line(app, &format!("/join {name}"));
+    out.extend(app.update(Event::CommandResult(CommandResult::Joined {
+        channel: ch(name),
+        result: Ok(u32::try_from(members.len()).unwrap_or(u32::MAX)),
+    })));
+    out.extend(app.update(Event::CommandResult(CommandResult::Members {
+        channel: ch(name),
+        result: Ok(members.iter().map(|m| uid(m)).collect()),
+    })));
+    out
+}
+
+pub fn peer_message(from: &str, text: &str, ts: u64, offline: bool) -> Event {
+    Event::Rtm(ClientEvent::MessageFromPeer {
+        message: RtmMessage::text(text),
+        peer_id: uid(from),
+        props: MessageProps {
+            server_received_ts: ts,
+            is_offline_message: offline,
+        },
+    })
+}
+
+pub fn channel_event(name: &str, event: ChannelEvent) -> Event {
+    Event::Rtm(ClientEvent::Channel {
+        channel_id: ch(name),
+        event,
+    })
+}
+
+pub fn channel_message(name: &str, from: &str, text: &str, ts: u64) -> Event {
+    channel_event(
+        name,
+        ChannelEvent::ChannelMessage {
+            message: RtmMessage::text(text),
+            member_id: uid(from),
+            props: MessageProps {
+                server_received_ts: ts,
+                is_offline_message: false,
+            },
+        },
+    )
+}
+
+/// Draws `app` on a `w`x`h` test terminal; the rows of the screen as text.
+pub fn screen_rows(app: &App, w: u16, h: u16) -> Vec<String> {
+    let mut terminal = Terminal::new(TestBackend::new(w, h))
+        .unwrap_or_else(|e| panic!("a test terminal cannot fail: {e}"));
+    terminal
+        .draw(|f| render(app, f))
+        .unwrap_or_else(|e| panic!("a test terminal cannot fail: {e}"));
+    let buf = terminal.backend().buffer();
+    (0..h)
+        .map(|y| (0..w).map(|x| buf[(x, y)].symbol()).collect())
+        .collect()
+}
