@@ -203,10 +203,9 @@ fn jumping_client_config() -> ClientConfig {
 
 fn jumping_server_config() -> ServerConfig {
     let mut c = test_config();
-    c.conn.heartbeat_interval = Duration::from_secs(100 * 24 * 3600);
-    c.conn.heartbeat_timeout = Duration::from_secs(200 * 24 * 3600);
+    c.timing.heartbeat_interval = Duration::from_secs(100 * 24 * 3600);
+    c.timing.heartbeat_timeout = Duration::from_secs(200 * 24 * 3600);
     c.conn.login_timeout = Duration::from_secs(100 * 24 * 3600);
-    c.hub.heartbeat_interval = c.conn.heartbeat_interval;
     c
 }
 

@@ -35,9 +35,6 @@ pub struct ConnConfig {
     pub max_frame_bytes: usize,
     /// Time a connection may take to send a valid login.
     pub login_timeout: Duration,
-    /// No traffic at all for this long means the link is dead.
-    pub heartbeat_timeout: Duration,
-    pub heartbeat_interval: Duration,
     /// Multiplier for the call-frequency limits (1 = the spec's).
     pub limit_scale: usize,
     /// Malformed frames tolerated per connection before it is closed.
@@ -64,16 +61,7 @@ impl std::fmt::Debug for AppCertificate {
 
 impl Default for ConnConfig {
     fn default() -> Self {
-        Self {
-            queue_frames: 4096,
-            max_frame_bytes: 256 * 1024,
-            login_timeout: Duration::from_secs(10),
-            heartbeat_timeout: Duration::from_secs(15),
-            heartbeat_interval: Duration::from_secs(5),
-            limit_scale: 1,
-            max_bad_frames: 100_000,
-            app_certificate: None,
-        }
+        super::ServerConfig::default().conn
     }
 }
 
@@ -263,7 +251,7 @@ pub async fn serve_connection<S>(
     let mut last_seen = Instant::now();
     let mut bad_frames = 0u32;
     let login_deadline = Instant::now() + config.login_timeout;
-    let mut ping = tokio::time::interval(config.heartbeat_interval);
+    let mut ping = tokio::time::interval(hub.timing().heartbeat_interval);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
     // Set when the session ended on purpose (logout, expired token): the user
@@ -272,7 +260,7 @@ pub async fn serve_connection<S>(
     let stop = Stop {
         kill: &kill,
         shutdown: &shutdown,
-        patience: config.heartbeat_timeout,
+        patience: hub.timing().heartbeat_timeout,
     };
     // Requests are read only while the queue has room for their replies and
     // for pushed events; a client that pipelines faster than it reads is
@@ -318,7 +306,7 @@ pub async fn serve_connection<S>(
             }
             // Heartbeat: ping, and give up on a silent link.
             _ = ping.tick() => {
-                if last_seen.elapsed() > config.heartbeat_timeout {
+                if last_seen.elapsed() > hub.timing().heartbeat_timeout {
                     break Some((close_code::HEARTBEAT_TIMEOUT, "no traffic within the heartbeat timeout".into()));
                 }
                 let _ = tx.try_send(Outbound::Frame(Message::Ping(Default::default())));

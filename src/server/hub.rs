@@ -17,6 +17,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
+use super::config::Timing;
 use super::ratelimit::SlidingWindow;
 use super::session::{SessionHandle, SessionId};
 use super::store::{AttributeEdit, Store};
@@ -28,7 +29,7 @@ use crate::protocol::{
     encode_event,
 };
 
-/// Tunables of the hub; defaults follow the spec.
+/// Tunables of the hub; defaults come from the shipped `server.toml`.
 #[derive(Debug, Clone)]
 pub struct HubConfig {
     /// How long a dropped link may stay away before the user counts as gone.
@@ -47,23 +48,11 @@ pub struct HubConfig {
     pub dev_mode: bool,
     /// Multiplier of the per-uid login limit (1 = the spec's 2 per second).
     pub limit_scale: usize,
-    /// How often the server pings each connection.
-    pub heartbeat_interval: Duration,
 }
 
 impl Default for HubConfig {
     fn default() -> Self {
-        Self {
-            grace: Duration::from_secs(30),
-            member_count_interval: Duration::from_secs(1),
-            member_count_interval_large: Duration::from_secs(3),
-            channel_attributes_ttl: Duration::from_secs(300),
-            offline_cap: 200,
-            offline_ttl: Duration::from_secs(7 * 24 * 3600),
-            dev_mode: true,
-            limit_scale: 1,
-            heartbeat_interval: Duration::from_secs(5),
-        }
+        super::ServerConfig::default().hub
     }
 }
 
@@ -132,6 +121,8 @@ struct AttributeWrites {
 pub struct Hub {
     state: Mutex<HubState>,
     pub config: HubConfig,
+    /// Shared with every connection of this server; fixed at start.
+    timing: Timing,
     store: Arc<dyn Store>,
     /// Recent login attempts per uid; its own lock, off the hub's hot path.
     logins: Mutex<HashMap<Uid, SlidingWindow>>,
@@ -192,14 +183,20 @@ fn state_of(user: Option<&User>) -> PeerOnlineState {
 }
 
 impl Hub {
-    pub fn new(config: HubConfig, store: Arc<dyn Store>) -> Arc<Self> {
+    pub fn new(config: HubConfig, timing: Timing, store: Arc<dyn Store>) -> Arc<Self> {
         Arc::new(Self {
             state: Mutex::new(HubState::default()),
             config,
+            timing,
             store,
             logins: Mutex::new(HashMap::new()),
             failed_logins: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The timings the hub and its connections go by.
+    pub fn timing(&self) -> &Timing {
+        &self.timing
     }
 
     /// The store behind this hub.
@@ -259,7 +256,7 @@ impl Hub {
                 result: Reply::LoggedIn {
                     uid: uid.clone(),
                     server_ts: self.now_ms(),
-                    heartbeat_interval_ms: self.config.heartbeat_interval.as_millis() as u64,
+                    heartbeat_interval_ms: self.timing.heartbeat_interval.as_millis() as u64,
                     resumed,
                     dev_mode: self.config.dev_mode,
                     token_expires_in_s,

@@ -177,8 +177,8 @@ pub const REMOTE_LOGIN_CODE: u16 = close_code::REMOTE_LOGIN;
 /// ahead whenever the runtime is idle, which would otherwise look like a
 /// silent link. Only the timers under test (grace, expiry …) remain.
 pub fn without_heartbeats(mut c: ServerConfig) -> ServerConfig {
-    c.conn.heartbeat_timeout = Duration::from_secs(24 * 3600);
-    c.conn.heartbeat_interval = Duration::from_secs(3600);
+    c.timing.heartbeat_timeout = Duration::from_secs(24 * 3600);
+    c.timing.heartbeat_interval = Duration::from_secs(3600);
     c
 }
 
