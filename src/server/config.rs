@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::clock::{Clock, SystemClock};
 use super::conn::{AppCertificate, ConnConfig};
 use super::hub::HubConfig;
 use crate::config::{ConfigError, Paths, env, parse, read_optional};
@@ -78,10 +79,13 @@ impl ServerFile {
     }
 }
 
-/// Timings the hub and every connection both go by: the hub announces the
-/// heartbeat interval in the login reply, the connection keeps to it.
+/// Time as the hub and every connection both go by: the hub announces the
+/// heartbeat interval in the login reply, the connection keeps to it; both
+/// stamp and expire by the same wall clock.
 #[derive(Debug, Clone)]
 pub struct Timing {
+    /// The wall clock for timestamps and expiry; tests put in a [`TestClock`](super::TestClock).
+    pub clock: Arc<dyn Clock>,
     /// How often the server pings each connection.
     pub heartbeat_interval: Duration,
     /// No traffic at all for this long means the link is dead; also how long
@@ -121,6 +125,7 @@ impl ServerConfig {
         let limit_scale = f.limit_scale.unwrap_or(1).max(1);
         ServerConfig {
             timing: Timing {
+                clock: Arc::new(SystemClock),
                 heartbeat_interval: secs(f.heartbeat_interval_s.unwrap_or(5)),
                 heartbeat_timeout: secs(f.heartbeat_timeout_s.unwrap_or(15)),
             },

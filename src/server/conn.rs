@@ -98,8 +98,9 @@ fn close_msg(code: u16, reason: &str) -> Message {
 
 /// The token state of a logged-in session on a server with an app certificate.
 struct TokenClock {
-    /// When the token expires.
-    expires_at: Instant,
+    /// When the token expires, in wall-clock milliseconds: a token that ran
+    /// out while the machine slept is expired at wake-up.
+    expires_at_ms: u64,
     /// Whether `token_privilege_will_expire` went out for this token.
     warned: bool,
 }
@@ -121,11 +122,17 @@ fn check_token(
     let now_ms = hub.now_ms();
     let claims =
         token::verify(cert.as_bytes(), token, uid, now_ms / 1000).map_err(|e| e.to_error_body())?;
-    let left = Duration::from_millis((claims.expires_at * 1000).saturating_sub(now_ms));
     Ok(Some(TokenClock {
-        expires_at: Instant::now() + left,
+        expires_at_ms: claims.expires_at.saturating_mul(1000),
         warned: false,
     }))
+}
+
+impl TokenClock {
+    /// Time left on the token, by the wall clock.
+    fn left(&self, now_ms: u64) -> Duration {
+        Duration::from_millis(self.expires_at_ms.saturating_sub(now_ms))
+    }
 }
 
 /// Queues the connection's own reply, waiting for room: a client that
@@ -268,12 +275,18 @@ pub async fn serve_connection<S>(
     let read_room = (config.queue_frames / 2).max(1);
     // Why the loop ended: the close code and reason to send, or None when the link is gone.
     let end: Option<(u16, String)> = loop {
-        let token_warn_at = token_clock.as_ref().filter(|t| !t.warned).map(|t| {
-            t.expires_at
-                .checked_sub(TOKEN_WARNING)
-                .unwrap_or(t.expires_at)
-        });
-        let token_expires_at = token_clock.as_ref().map(|t| t.expires_at);
+        // Tokio's timers stop while the machine sleeps and the wall clock
+        // does not, so the token deadlines are worked out afresh from the
+        // wall clock on every turn; the heartbeat makes a turn at least once
+        // per interval, so an expiry slept through is noticed that soon.
+        let now = Instant::now();
+        let token_left = token_clock.as_ref().map(|t| t.left(hub.now_ms()));
+        let token_warn_at = token_clock
+            .as_ref()
+            .zip(token_left)
+            .filter(|(t, _)| !t.warned)
+            .map(|(_, left)| now + left.saturating_sub(TOKEN_WARNING));
+        let token_expires_at = token_left.map(|left| now + left);
         tokio::select! {
             // The server is shutting down.
             _ = shutdown.cancelled() => {
@@ -291,7 +304,7 @@ pub async fn serve_connection<S>(
             _ = tokio::time::sleep_until(token_warn_at.unwrap_or(login_deadline)), if token_warn_at.is_some() => {
                 if let (Some(s), Some(t)) = (&session, token_clock.as_mut()) {
                     t.warned = true;
-                    let left = t.expires_at.saturating_duration_since(Instant::now()).as_secs();
+                    let left = t.left(hub.now_ms()).as_secs();
                     s.send(Message::Text(encode_event(&Event::TokenPrivilegeWillExpire { expires_in_s: left }).into()));
                 }
             }
@@ -395,7 +408,7 @@ pub async fn serve_connection<S>(
                                     reply(id, Err(e))
                                 }
                                 Ok(clock) => {
-                                    let expires_in = clock.as_ref().map(|t| t.expires_at.saturating_duration_since(Instant::now()).as_secs());
+                                    let expires_in = clock.as_ref().map(|t| t.left(hub.now_ms()).as_secs());
                                     let handle = Arc::new(SessionHandle::new(next_session_id(), uid, tx.clone(), kill.clone()));
                                     // Boxed, like every rare, large future here: an
                                     // async fn's state is as big as its biggest

@@ -11,7 +11,7 @@
 //! or logout touches only the sessions that watch that uid, not every session.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -134,28 +134,6 @@ pub struct Hub {
 const MAX_FAILED_LOGINS: usize = 10;
 const FAILED_LOGIN_WINDOW: Duration = Duration::from_secs(10);
 
-/// The server's clock: milliseconds since the epoch, advancing with tokio
-/// time (so paused-time tests move it, across server restarts too).
-pub fn clock_ms() -> u64 {
-    let (wall, base) = clock_base();
-    (wall + Instant::now().duration_since(base)).as_millis() as u64
-}
-
-/// Wall clock at the first use in this process, and the tokio instant it
-/// corresponds to. Timestamps follow tokio time, so paused-time tests move
-/// them, also across a server restart within one test.
-fn clock_base() -> (Duration, Instant) {
-    static BASE: OnceLock<(Duration, Instant)> = OnceLock::new();
-    *BASE.get_or_init(|| {
-        (
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default(),
-            Instant::now(),
-        )
-    })
-}
-
 /// What `login` decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoginOutcome {
@@ -204,9 +182,9 @@ impl Hub {
         &self.store
     }
 
-    /// Milliseconds since the epoch, advancing with tokio time.
+    /// Milliseconds since the epoch, by the server's wall clock.
     pub fn now_ms(&self) -> u64 {
-        clock_ms()
+        self.timing.clock.now_ms()
     }
 
     fn lock(&self) -> MutexGuard<'_, HubState> {

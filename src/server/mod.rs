@@ -5,6 +5,7 @@
 //! Shutdown is an input: [`run`] serves until the token is cancelled, then
 //! tells every session and waits for the connection tasks to finish.
 
+pub mod clock;
 pub mod config;
 pub mod conn;
 pub mod hub;
@@ -25,6 +26,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_util::sync::CancellationToken;
 
+pub use clock::{Clock, SystemClock, TestClock};
 pub use config::{ServerConfig, ServerSettings, Timing};
 pub use conn::ConnConfig;
 pub use hub::{Hub, HubConfig};
