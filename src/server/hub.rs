@@ -18,7 +18,6 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::config::Timing;
-use super::ratelimit::SlidingWindow;
 use super::session::{SessionHandle, SessionId};
 use super::store::{AttributeEdit, Store};
 use crate::protocol::{
@@ -46,7 +45,8 @@ pub struct HubConfig {
     pub offline_ttl: Duration,
     /// True when logins are not checked against an app certificate.
     pub dev_mode: bool,
-    /// Multiplier of the per-uid login limit (1 = the spec's 2 per second).
+    /// Multiplier of the login limits (1 = the spec's 2 per second per uid);
+    /// read by the server's [`LoginLimits`](super::ratelimit::LoginLimits).
     pub limit_scale: usize,
 }
 
@@ -124,15 +124,7 @@ pub struct Hub {
     /// Shared with every connection of this server; fixed at start.
     timing: Timing,
     store: Arc<dyn Store>,
-    /// Recent login attempts per uid; its own lock, off the hub's hot path.
-    logins: Mutex<HashMap<Uid, SlidingWindow>>,
-    /// Recent failed logins (bad or missing token) per address.
-    failed_logins: Mutex<HashMap<std::net::IpAddr, SlidingWindow>>,
 }
-
-/// Failed logins allowed per address per [`FAILED_LOGIN_WINDOW`].
-const MAX_FAILED_LOGINS: usize = 10;
-const FAILED_LOGIN_WINDOW: Duration = Duration::from_secs(10);
 
 /// What `login` decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,8 +159,6 @@ impl Hub {
             config,
             timing,
             store,
-            logins: Mutex::new(HashMap::new()),
-            failed_logins: Mutex::new(HashMap::new()),
         })
     }
 
@@ -1032,50 +1022,6 @@ impl Hub {
                 "server shutting down; reconnect later",
             );
         }
-    }
-
-    /// Login attempts per uid: 2 per second (spec §11), scaled like the
-    /// per-session limits. The table is pruned of idle entries as it grows.
-    pub fn check_login_rate(&self, uid: &Uid) -> Result<(), ErrorBody> {
-        let mut logins = self.logins.lock().unwrap_or_else(|p| p.into_inner());
-        if logins.len() > 10_000 {
-            logins.retain(|_, w| !w.is_idle());
-        }
-        let scale = self.config.limit_scale;
-        logins
-            .entry(uid.clone())
-            .or_insert_with(|| SlidingWindow::new(2 * scale, Duration::from_secs(1)))
-            .check("logins of this user id")
-    }
-
-    /// Refuses logins from an address that failed too often lately (guessing
-    /// tokens); the attempt itself is not counted.
-    pub fn check_failed_logins(&self, ip: std::net::IpAddr) -> Result<(), ErrorBody> {
-        let mut failed = self.failed_logins.lock().unwrap_or_else(|p| p.into_inner());
-        let full = failed.get_mut(&ip).is_some_and(|w| w.is_full());
-        match full {
-            true => Err(err(
-                ErrorKind::TooOften,
-                format!(
-                    "too many failed logins from your address: the limit is {MAX_FAILED_LOGINS} per {} s; check your token and retry later",
-                    FAILED_LOGIN_WINDOW.as_secs()
-                ),
-            )),
-            false => Ok(()),
-        }
-    }
-
-    /// Counts a failed login (bad or missing token) against its address.
-    pub fn record_failed_login(&self, ip: std::net::IpAddr) {
-        let mut failed = self.failed_logins.lock().unwrap_or_else(|p| p.into_inner());
-        if failed.len() > 10_000 {
-            failed.retain(|_, w| !w.is_idle());
-        }
-        let scale = self.config.limit_scale;
-        failed
-            .entry(ip)
-            .or_insert_with(|| SlidingWindow::new(MAX_FAILED_LOGINS * scale, FAILED_LOGIN_WINDOW))
-            .try_acquire();
     }
 
     /// Number of logged-in users (link up or within the grace).

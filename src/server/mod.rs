@@ -10,6 +10,7 @@ pub mod config;
 pub mod conn;
 pub mod hub;
 pub mod ratelimit;
+mod requests;
 pub mod session;
 pub mod sqlite;
 pub mod store;
@@ -159,6 +160,9 @@ async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
     let conn_config = Arc::new(config.conn.clone());
+    let logins = Arc::new(ratelimit::LoginLimits::new(ratelimit::LimitScale(
+        config.hub.limit_scale,
+    )));
     let counter = Arc::new(Mutex::new(ConnCounter::default()));
     let mut tasks = JoinSet::new();
     // Connections stop on this one, cancelled only after the hub has queued
@@ -235,6 +239,7 @@ async fn serve(
                 };
                 let hub = hub.clone();
                 let cfg = conn_config.clone();
+                let logins = logins.clone();
                 let shutdown = conn_shutdown.clone();
                 let tls = tls.clone();
                 tasks.spawn(async move {
@@ -244,10 +249,10 @@ async fn serve(
                     // buffers inline) would otherwise make every plain
                     // connection pay about 10 KB for it.
                     match tls {
-                        None => Box::pin(conn::serve_connection(stream, peer, hub, cfg, shutdown)).await,
+                        None => Box::pin(conn::serve_connection(stream, peer, hub, cfg, logins, shutdown)).await,
                         Some(acceptor) => {
                             match tokio::time::timeout(cfg.login_timeout, Box::pin(acceptor.accept(stream))).await {
-                                Ok(Ok(tls_stream)) => Box::pin(conn::serve_connection(tls_stream, peer, hub, cfg, shutdown)).await,
+                                Ok(Ok(tls_stream)) => Box::pin(conn::serve_connection(tls_stream, peer, hub, cfg, logins, shutdown)).await,
                                 Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
                                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                             }
