@@ -1,7 +1,9 @@
-//! Configuration: the documented defaults in `config/*.toml` are embedded in
-//! the binary; a user file in the `directories` config dir (or `--config FILE`)
-//! overrides them; `RTM_*` environment variables override that; flags last.
-//! Each file is read into a struct of `Option`s, then resolved into settings.
+//! Configuration: where rtm keeps its files, how a config file is read, and
+//! the messenger's settings (the server's are in `server::config`). The
+//! documented defaults in `config/*.toml` are embedded in the binary; a user
+//! file in the `directories` config dir (or `--config FILE`) overrides them;
+//! `RTM_*` environment variables override that; flags last. Each file is
+//! read into a struct of `Option`s, then resolved into settings.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,7 +13,9 @@ use serde::Deserialize;
 
 /// The defaults, as shipped and documented.
 pub const CLIENT_DEFAULTS: &str = include_str!("../config/client.toml");
-pub const SERVER_DEFAULTS: &str = include_str!("../config/server.toml");
+
+/// Kept for callers of the old path until they name `crate::server::config`.
+pub use crate::server::config::ServerSettings;
 
 /// The default server address of the messenger and of `rtm serve`.
 pub const DEFAULT_SERVER_URL: &str = "ws://127.0.0.1:7420";
@@ -73,7 +77,10 @@ impl Paths {
     }
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(text: &str, path: &Path) -> Result<T, ConfigError> {
+pub(crate) fn parse<T: for<'de> Deserialize<'de>>(
+    text: &str,
+    path: &Path,
+) -> Result<T, ConfigError> {
     toml::from_str(text).map_err(|e| ConfigError::Parse {
         path: path.to_path_buf(),
         reason: e.to_string(),
@@ -82,7 +89,7 @@ fn parse<T: for<'de> Deserialize<'de>>(text: &str, path: &Path) -> Result<T, Con
 
 /// Reads `path` if it exists. A missing default file is fine; a missing file
 /// the user named explicitly is an error.
-fn read_optional(path: &Path, must_exist: bool) -> Result<Option<String>, ConfigError> {
+pub(crate) fn read_optional(path: &Path, must_exist: bool) -> Result<Option<String>, ConfigError> {
     match std::fs::read_to_string(path) {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => Ok(None),
@@ -93,7 +100,7 @@ fn read_optional(path: &Path, must_exist: bool) -> Result<Option<String>, Config
     }
 }
 
-fn env(name: &str) -> Option<String> {
+pub(crate) fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
@@ -286,99 +293,6 @@ impl ClientSettings {
     }
 }
 
-/// `server.toml` as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerFile {
-    pub listen: Option<String>,
-    pub data: Option<PathBuf>,
-    pub log_level: Option<String>,
-    pub heartbeat_interval_s: Option<u64>,
-    pub heartbeat_timeout_s: Option<u64>,
-    pub grace_s: Option<u64>,
-    pub login_timeout_s: Option<u64>,
-    pub channel_attributes_ttl_s: Option<u64>,
-    pub offline_cap: Option<usize>,
-    pub offline_ttl_days: Option<u64>,
-    pub queue_frames: Option<usize>,
-    pub max_frame_bytes: Option<usize>,
-    pub max_connections: Option<usize>,
-    pub max_connections_per_ip: Option<usize>,
-    pub limit_scale: Option<usize>,
-    pub connect_rate_per_ip: Option<usize>,
-    pub app_certificate: Option<String>,
-    pub tls_cert: Option<PathBuf>,
-    pub tls_key: Option<PathBuf>,
-}
-
-/// The server's resolved settings.
-#[derive(Debug, Clone)]
-pub struct ServerSettings {
-    pub listen: String,
-    pub data_dir: PathBuf,
-    pub log_level: String,
-    pub server: crate::server::ServerConfig,
-    pub config_file: PathBuf,
-    /// The secret that signs login tokens; `None` runs in development mode.
-    pub app_certificate: Option<String>,
-    /// PEM certificate chain and key for `wss://`.
-    pub tls_cert: Option<PathBuf>,
-    pub tls_key: Option<PathBuf>,
-}
-
-impl ServerSettings {
-    pub fn load(paths: &Paths, file: Option<&Path>) -> Result<ServerSettings, ConfigError> {
-        let d: ServerFile = parse(SERVER_DEFAULTS, Path::new("<built-in server.toml>"))?;
-        let config_file = file
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| paths.server_config_file());
-        let u: ServerFile = match read_optional(&config_file, file.is_some())? {
-            Some(text) => parse(&text, &config_file)?,
-            None => ServerFile::default(),
-        };
-        macro_rules! pick {
-            ($f:ident, $fallback:expr) => {
-                u.$f.or(d.$f).unwrap_or($fallback)
-            };
-        }
-        let secs = Duration::from_secs;
-        let mut server = crate::server::ServerConfig::default();
-        server.hub.heartbeat_interval = secs(pick!(heartbeat_interval_s, 5));
-        server.hub.grace = secs(pick!(grace_s, 30));
-        server.hub.channel_attributes_ttl = secs(pick!(channel_attributes_ttl_s, 300));
-        server.hub.offline_cap = pick!(offline_cap, 200);
-        server.hub.offline_ttl = secs(pick!(offline_ttl_days, 7) * 24 * 3600);
-        server.conn.heartbeat_interval = server.hub.heartbeat_interval;
-        server.conn.heartbeat_timeout = secs(pick!(heartbeat_timeout_s, 15));
-        server.conn.login_timeout = secs(pick!(login_timeout_s, 10));
-        server.conn.queue_frames = pick!(queue_frames, 4096);
-        server.conn.max_frame_bytes = pick!(max_frame_bytes, 256 * 1024);
-        server.max_connections = pick!(max_connections, 0);
-        server.max_connections_per_ip = pick!(max_connections_per_ip, 0);
-        server.conn.limit_scale = pick!(limit_scale, 1).max(1);
-        server.hub.limit_scale = server.conn.limit_scale;
-        server.connect_rate_per_ip = pick!(connect_rate_per_ip, 0);
-        let listen = env("RTM_LISTEN").unwrap_or_else(|| pick!(listen, "127.0.0.1:7420".into()));
-        let data_dir = env("RTM_DATA")
-            .map(PathBuf::from)
-            .or(u.data)
-            .unwrap_or_else(|| paths.data_dir.join("server"));
-        let log_level = env("RTM_LOG").unwrap_or_else(|| pick!(log_level, "info".into()));
-        let app_certificate = env("RTM_APP_CERTIFICATE").or(u.app_certificate);
-        server.set_app_certificate(app_certificate.clone());
-        Ok(ServerSettings {
-            listen,
-            data_dir,
-            log_level,
-            server,
-            config_file,
-            app_certificate,
-            tls_cert: u.tls_cert,
-            tls_key: u.tls_key,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -387,8 +301,6 @@ mod tests {
     fn embedded_defaults_parse() {
         let c: ClientFile = toml::from_str(CLIENT_DEFAULTS).unwrap();
         assert_eq!(c.server.as_deref(), Some(DEFAULT_SERVER_URL));
-        let s: ServerFile = toml::from_str(SERVER_DEFAULTS).unwrap();
-        assert_eq!(s.listen.as_deref(), Some("127.0.0.1:7420"));
     }
 
     #[test]

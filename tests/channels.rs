@@ -412,7 +412,11 @@ async fn reconnection_rejoins_channels_and_tells_the_app() {
 
 #[tokio::test]
 async fn above_512_members_no_join_leave_events_but_counts() {
-    let server = start_server().await;
+    let mut config = test_config();
+    // 600 connections from one address within a second or two: more than
+    // the default 200 new connections per second per address.
+    config.connect_rate_per_ip = 0;
+    let server = start_server_with(config).await;
     let (watcher, mut we) = login(&server.url(), "watcher").await;
     watcher.create_channel("big").unwrap().join().await.unwrap();
     // 599 more members over raw connections (cheap).

@@ -69,8 +69,39 @@ async fn logins_need_a_valid_token_for_that_uid() {
     server.shutdown().await;
 }
 
+/// The machine sleeps for eight hours with a logged-in session: tokio time
+/// stands still across the suspend, the wall clock does not.
+#[tokio::test]
+async fn a_token_that_ran_out_while_the_machine_slept_is_expired_at_wake_up() {
+    let clock = std::sync::Arc::new(rtm::server::TestClock::new());
+    let mut config = secured();
+    config.timing.clock = clock.clone();
+    // Expiry slept through is noticed at the connection's next heartbeat turn.
+    config.timing.heartbeat_interval = Duration::from_millis(100);
+    let server = start_server_with(config).await;
+    let token = token_for(&server, "alice", 600);
+    let (c, mut events) = RtmClient::new(server.url(), fast_client_config());
+    c.login("alice", Some(token.clone())).await.unwrap();
+    clock.jump(Duration::from_secs(8 * 3600));
+    let reason = wait_for_within(&mut events, Duration::from_secs(5), |e| match e {
+        ClientEvent::ConnectionStateChanged {
+            state: ConnectionState::Aborted,
+            reason,
+        } => Some(*reason),
+        _ => None,
+    })
+    .await;
+    assert_eq!(reason, ConnectionChangeReason::TokenExpired);
+    let (again, _e) = RtmClient::new(server.url(), fast_client_config());
+    assert_eq!(
+        again.login("alice", Some(token)).await.unwrap_err().kind(),
+        ErrorKind::TokenExpired
+    );
+    server.shutdown().await;
+}
+
 fn paused_config() -> (rtm::server::ServerConfig, ClientConfig) {
-    (without_heartbeats(secured()), paused_client_config())
+    (paused(secured()), paused_client_config())
 }
 
 #[tokio::test(start_paused = true)]
@@ -349,7 +380,7 @@ async fn a_token_renewed_while_reconnecting_is_used_for_the_next_login() {
     let fresh = rtm::token::mint(
         CERT.as_bytes(),
         &uid("alice"),
-        rtm::server::hub::clock_ms() / 1000 + 600,
+        sc.timing.clock.now_ms() / 1000 + 600,
     );
     c.renew_token(&fresh).await.unwrap();
     let server = start_server_on(

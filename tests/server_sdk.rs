@@ -604,8 +604,8 @@ async fn a_slow_consumer_is_disconnected_and_others_are_unaffected() {
 #[tokio::test]
 async fn the_server_drops_a_silent_link_after_the_heartbeat_timeout() {
     let mut config = test_config();
-    config.conn.heartbeat_interval = Duration::from_millis(50);
-    config.conn.heartbeat_timeout = Duration::from_millis(300);
+    config.timing.heartbeat_interval = Duration::from_millis(50);
+    config.timing.heartbeat_timeout = Duration::from_millis(300);
     let server = start_server_with(config).await;
     let (watcher, mut we) = login(&server.url(), "watcher").await;
     // A client that logs in and then never reads (so never answers pings).

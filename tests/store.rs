@@ -202,11 +202,10 @@ fn jumping_client_config() -> ClientConfig {
 }
 
 fn jumping_server_config() -> ServerConfig {
-    let mut c = test_config();
-    c.conn.heartbeat_interval = Duration::from_secs(100 * 24 * 3600);
-    c.conn.heartbeat_timeout = Duration::from_secs(200 * 24 * 3600);
+    let mut c = with_tokio_clock(test_config());
+    c.timing.heartbeat_interval = Duration::from_secs(100 * 24 * 3600);
+    c.timing.heartbeat_timeout = Duration::from_secs(200 * 24 * 3600);
     c.conn.login_timeout = Duration::from_secs(100 * 24 * 3600);
-    c.hub.heartbeat_interval = c.conn.heartbeat_interval;
     c
 }
 
@@ -252,6 +251,41 @@ async fn offline_messages_expire_after_the_configured_while() {
     );
     server.shutdown().await;
     ticker.abort();
+}
+
+/// The machine sleeps for eight hours while the server runs inside `rtm
+/// chat`: tokio time stands still across the suspend, the wall clock does not.
+#[tokio::test]
+async fn after_a_suspend_timestamps_and_offline_expiry_follow_the_wall_clock() {
+    let dir = TempDir::new("suspend");
+    let clock = Arc::new(rtm::server::TestClock::new());
+    let mut config = test_config();
+    config.timing.clock = clock.clone();
+    config.hub.offline_ttl = Duration::from_secs(3600);
+    let (server, _store) = start_sqlite(dir.path(), config).await;
+    let (alice, _ae) = login(&server.url(), "alice").await;
+    let old = alice
+        .send_message_to_peer(text("old"), "bob", OFFLINE)
+        .await
+        .unwrap();
+    clock.jump(Duration::from_secs(8 * 3600));
+    let new = alice
+        .send_message_to_peer(text("new"), "bob", OFFLINE)
+        .await
+        .unwrap();
+    assert!(
+        new.server_received_ts >= old.server_received_ts + 8 * 3600 * 1000,
+        "{} then {}",
+        old.server_received_ts,
+        new.server_received_ts
+    );
+    let (_bob, mut be) = login(&server.url(), "bob").await;
+    // "old" would come first (send order); it is past its hour, so "new" does.
+    assert_eq!(
+        next_peer_message(&mut be, WAIT).await,
+        ("alice".into(), "new".into(), true)
+    );
+    server.shutdown().await;
 }
 
 #[tokio::test]

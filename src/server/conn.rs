@@ -3,11 +3,10 @@
 //! writer task drains the session's bounded queue, feeding every frame that
 //! is ready and flushing once per batch.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-
-use std::collections::VecDeque;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -18,10 +17,11 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_util::sync::CancellationToken;
 
 use super::hub::Hub;
-use super::ratelimit::{LimitScale, SessionLimits};
+use super::ratelimit::{LimitScale, LoginLimits, SessionLimits};
+use super::requests::handle_request;
 use super::session::{Outbound, SessionHandle, next_session_id};
 use crate::protocol::{
-    ClientFrame, ErrorBody, ErrorKind, Event, PROTOCOL_VERSION, Reply, Request, ServerFrame,
+    ClientFrame, ErrorBody, ErrorKind, Event, PROTOCOL_VERSION, Reply, Request, ServerFrame, Uid,
     close_code, encode_event,
 };
 use crate::token::{self, TokenError};
@@ -35,9 +35,6 @@ pub struct ConnConfig {
     pub max_frame_bytes: usize,
     /// Time a connection may take to send a valid login.
     pub login_timeout: Duration,
-    /// No traffic at all for this long means the link is dead.
-    pub heartbeat_timeout: Duration,
-    pub heartbeat_interval: Duration,
     /// Multiplier for the call-frequency limits (1 = the spec's).
     pub limit_scale: usize,
     /// Malformed frames tolerated per connection before it is closed.
@@ -64,16 +61,7 @@ impl std::fmt::Debug for AppCertificate {
 
 impl Default for ConnConfig {
     fn default() -> Self {
-        Self {
-            queue_frames: 4096,
-            max_frame_bytes: 256 * 1024,
-            login_timeout: Duration::from_secs(10),
-            heartbeat_timeout: Duration::from_secs(15),
-            heartbeat_interval: Duration::from_secs(5),
-            limit_scale: 1,
-            max_bad_frames: 100_000,
-            app_certificate: None,
-        }
+        super::ServerConfig::default().conn
     }
 }
 
@@ -110,8 +98,9 @@ fn close_msg(code: u16, reason: &str) -> Message {
 
 /// The token state of a logged-in session on a server with an app certificate.
 struct TokenClock {
-    /// When the token expires.
-    expires_at: Instant,
+    /// When the token expires, in wall-clock milliseconds: a token that ran
+    /// out while the machine slept is expired at wake-up.
+    expires_at_ms: u64,
     /// Whether `token_privilege_will_expire` went out for this token.
     warned: bool,
 }
@@ -123,7 +112,7 @@ pub const TOKEN_WARNING: Duration = Duration::from_secs(30);
 fn check_token(
     config: &ConnConfig,
     hub: &Hub,
-    uid: &crate::protocol::Uid,
+    uid: &Uid,
     token: Option<&str>,
 ) -> Result<Option<TokenClock>, ErrorBody> {
     let Some(cert) = &config.app_certificate else {
@@ -133,48 +122,79 @@ fn check_token(
     let now_ms = hub.now_ms();
     let claims =
         token::verify(cert.as_bytes(), token, uid, now_ms / 1000).map_err(|e| e.to_error_body())?;
-    let left = Duration::from_millis((claims.expires_at * 1000).saturating_sub(now_ms));
     Ok(Some(TokenClock {
-        expires_at: Instant::now() + left,
+        expires_at_ms: claims.expires_at.saturating_mul(1000),
         warned: false,
     }))
 }
 
-/// Queues the connection's own reply, waiting for room: a client that
-/// pipelines many requests is slowed down (its reads pause), not dropped.
-/// Only a client that stops reading altogether for the heartbeat timeout is
-/// cut off. Returns false when the connection should end.
-async fn queue_reply(tx: &mpsc::Sender<Outbound>, stop: &Stop<'_>, out: Outbound) -> bool {
-    tokio::select! {
-        r = tokio::time::timeout(stop.patience, tx.send(out)) => matches!(r, Ok(Ok(()))),
-        _ = stop.kill.cancelled() => false,
-        _ = stop.shutdown.cancelled() => false,
+impl TokenClock {
+    /// Time left on the token, by the wall clock.
+    fn left(&self, now_ms: u64) -> Duration {
+        Duration::from_millis(self.expires_at_ms.saturating_sub(now_ms))
     }
 }
 
-/// What may interrupt waiting for room in the queue.
-struct Stop<'a> {
-    kill: &'a CancellationToken,
-    shutdown: &'a CancellationToken,
-    patience: Duration,
+/// How the read loop goes on after an event.
+enum Step {
+    Continue,
+    /// The loop ends: `Some` close code and reason to send, `None` when the
+    /// link is already gone or the session was killed with its own reason.
+    End(Option<(u16, String)>),
 }
 
-/// Why queueing a reply failed: the session was killed (its own reason
-/// stands), the server is stopping, or the client does not read.
-fn queue_failure(stop: &Stop<'_>) -> Option<(u16, String)> {
-    if stop.kill.is_cancelled() {
-        None
-    } else if stop.shutdown.is_cancelled() {
-        Some((
-            close_code::GOING_AWAY,
-            "server shutting down; reconnect later".into(),
-        ))
-    } else {
-        Some((
-            close_code::SLOW_CONSUMER,
-            "slow consumer: replies are not being read".into(),
-        ))
-    }
+/// What woke the read loop.
+enum Wake {
+    Shutdown,
+    Killed,
+    LoginTimeout,
+    TokenWarning,
+    TokenExpired,
+    Heartbeat,
+    /// The queue has room again.
+    Room,
+    Frame(Option<Result<Message, tokio_tungstenite::tungstenite::Error>>),
+}
+
+/// The close sent when the server stops.
+fn going_away() -> Option<(u16, String)> {
+    Some((
+        close_code::GOING_AWAY,
+        "server shutting down; reconnect later".into(),
+    ))
+}
+
+/// How the end of a connection is told to its writer: `Some` close frame to
+/// send (and whether to drop what is still queued), `None` when the socket is
+/// already gone.
+type CloseOrder = Option<(Message, bool)>;
+
+type Sink<S> = futures_util::stream::SplitSink<tokio_tungstenite::WebSocketStream<S>, Message>;
+
+/// One connection's state. Owned by its connection task; the hub holds
+/// only the [`SessionHandle`].
+struct Connection {
+    peer: SocketAddr,
+    hub: Arc<Hub>,
+    config: Arc<ConnConfig>,
+    /// Shared by every connection of the server.
+    logins: Arc<LoginLimits>,
+    /// The session's queue; its writer task drains it.
+    tx: mpsc::Sender<Outbound>,
+    /// Cancelled by the hub to end this session (slow consumer, remote login …).
+    kill: CancellationToken,
+    /// Cancelled when the server stops.
+    shutdown: CancellationToken,
+    limits: SessionLimits,
+    /// Set by a successful login.
+    session: Option<Arc<SessionHandle>>,
+    /// Set by a login or renewal with a token (never in development mode).
+    token: Option<TokenClock>,
+    last_seen: Instant,
+    bad_frames: u32,
+    /// Set when the session ended on purpose (logout, expired token): the
+    /// user leaves at once instead of getting the grace of a dropped link.
+    ended_on_purpose: bool,
 }
 
 /// Serves one connection (plain TCP or TLS) until it closes, the session is
@@ -184,302 +204,37 @@ pub async fn serve_connection<S>(
     peer: SocketAddr,
     hub: Arc<Hub>,
     config: Arc<ConnConfig>,
+    logins: Arc<LoginLimits>,
     shutdown: CancellationToken,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let ws = match tokio::time::timeout(
-        config.login_timeout,
-        tokio_tungstenite::accept_async_with_config(stream, Some(config.websocket_config())),
-    )
-    .await
-    {
-        Ok(Ok(ws)) => ws,
-        Ok(Err(e)) => {
-            tracing::debug!(%peer, "handshake failed: {e}");
-            return;
-        }
-        Err(_) => {
-            tracing::debug!(%peer, "handshake timed out");
-            return;
-        }
+    let Some(ws) = accept(stream, peer, &config).await else {
+        return;
     };
-    let (mut sink, mut stream) = ws.split();
-    let (tx, mut rx) = mpsc::channel::<Outbound>(config.queue_frames);
-    let kill = CancellationToken::new();
-
-    // How the connection ends, for the writer: `Some(close frame)` to send,
-    // or `None` when the socket is already gone.
-    let (close_tx, mut close_rx) = tokio::sync::oneshot::channel::<Option<(Message, bool)>>();
-
-    // The writer: drains the queue in batches, feeding each frame and flushing
-    // once per batch. When the end is announced it sends what is still queued
-    // (unless the client is a slow consumer, whose backlog is dropped) and the
-    // close frame, so the client learns why. It hands the sink back so the
-    // connection can finish the closing handshake.
-    let writer = tokio::spawn(async move {
-        // Empty until used: an idle connection should cost as little as possible.
-        let mut batch: VecDeque<Outbound> = VecDeque::new();
-        let mut incoming = Vec::new();
-        let close = loop {
-            let n = tokio::select! {
-                biased;
-                close = &mut close_rx => break close.ok().flatten(),
-                n = rx.recv_many(&mut incoming, 64) => n,
-            };
-            if n == 0 {
-                break None;
-            }
-            batch.extend(incoming.drain(..));
-            let write = async {
-                while let Some(out) = batch.pop_front() {
-                    write_one(&mut sink, out).await?;
-                }
-                sink.flush().await
-            };
-            tokio::select! {
-                biased;
-                close = &mut close_rx => break close.ok().flatten(),
-                r = write => if r.is_err() { break None },
-            }
-        };
-        if let Some((close, drop_backlog)) = close {
-            if !drop_backlog {
-                // Unsent frames of the interrupted batch first, then the rest, in order.
-                while let Some(out) = batch.pop_front().or_else(|| rx.try_recv().ok()) {
-                    if write_one(&mut sink, out).await.is_err() {
-                        break;
-                    }
-                }
-            }
-            let _ = sink.send(close).await;
-        }
-        sink
-    });
-
-    let mut limits = SessionLimits::new(LimitScale(config.limit_scale));
-    let mut session: Option<Arc<SessionHandle>> = None;
-    let mut token_clock: Option<TokenClock> = None;
-    let mut last_seen = Instant::now();
-    let mut bad_frames = 0u32;
-    let login_deadline = Instant::now() + config.login_timeout;
-    let mut ping = tokio::time::interval(config.heartbeat_interval);
-    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ping.tick().await;
-    // Set when the session ended on purpose (logout, expired token): the user
-    // leaves at once instead of getting the grace of a dropped link.
-    let mut ended_on_purpose = false;
-    let stop = Stop {
-        kill: &kill,
-        shutdown: &shutdown,
-        patience: config.heartbeat_timeout,
+    let (sink, mut stream) = ws.split();
+    let (tx, rx) = mpsc::channel::<Outbound>(config.queue_frames);
+    let (close_tx, close_rx) = tokio::sync::oneshot::channel::<CloseOrder>();
+    let writer = tokio::spawn(write_loop(sink, rx, close_rx));
+    let mut conn = Connection {
+        peer,
+        limits: SessionLimits::new(LimitScale(config.limit_scale)),
+        hub,
+        config,
+        logins,
+        tx,
+        kill: CancellationToken::new(),
+        shutdown,
+        session: None,
+        token: None,
+        last_seen: Instant::now(),
+        bad_frames: 0,
+        ended_on_purpose: false,
     };
-    // Requests are read only while the queue has room for their replies and
-    // for pushed events; a client that pipelines faster than it reads is
-    // slowed down here instead of overflowing the queue.
-    let read_room = (config.queue_frames / 2).max(1);
-    // Why the loop ended: the close code and reason to send, or None when the link is gone.
-    let end: Option<(u16, String)> = loop {
-        let token_warn_at = token_clock.as_ref().filter(|t| !t.warned).map(|t| {
-            t.expires_at
-                .checked_sub(TOKEN_WARNING)
-                .unwrap_or(t.expires_at)
-        });
-        let token_expires_at = token_clock.as_ref().map(|t| t.expires_at);
-        tokio::select! {
-            // The server is shutting down.
-            _ = shutdown.cancelled() => {
-                break Some((close_code::GOING_AWAY, "server shutting down; reconnect later".into()));
-            }
-            // The hub killed this session (slow consumer, remote login …).
-            _ = kill.cancelled() => {
-                break session.as_ref().and_then(|s| s.close_frame()).map(|f| (f.code.into(), f.reason.to_string()));
-            }
-            // A login must come in time.
-            _ = tokio::time::sleep_until(login_deadline), if session.is_none() => {
-                break Some((close_code::LOGIN_TIMEOUT, "no login received in time; send a login frame first".into()));
-            }
-            // The token is about to expire: tell the client to renew it.
-            _ = tokio::time::sleep_until(token_warn_at.unwrap_or(login_deadline)), if token_warn_at.is_some() => {
-                if let (Some(s), Some(t)) = (&session, token_clock.as_mut()) {
-                    t.warned = true;
-                    let left = t.expires_at.saturating_duration_since(Instant::now()).as_secs();
-                    s.send(Message::Text(encode_event(&Event::TokenPrivilegeWillExpire { expires_in_s: left }).into()));
-                }
-            }
-            // The token expired without renewal: the session is over.
-            _ = tokio::time::sleep_until(token_expires_at.unwrap_or(login_deadline)), if token_expires_at.is_some() => {
-                if let Some(s) = &session {
-                    s.send(Message::Text(encode_event(&Event::TokenExpired).into()));
-                    hub.logout(&s.uid, s.id);
-                }
-                ended_on_purpose = true;
-                break Some((close_code::TOKEN_EXPIRED, "the login token expired; log in again with a fresh token".into()));
-            }
-            // Heartbeat: ping, and give up on a silent link.
-            _ = ping.tick() => {
-                if last_seen.elapsed() > config.heartbeat_timeout {
-                    break Some((close_code::HEARTBEAT_TIMEOUT, "no traffic within the heartbeat timeout".into()));
-                }
-                let _ = tx.try_send(Outbound::Frame(Message::Ping(Default::default())));
-            }
-            // The queue is more than half full: wait until the writer has
-            // drained it to half before reading more requests (heartbeats
-            // and the other arms still run meanwhile).
-            _ = tx.reserve_many(read_room), if tx.capacity() < read_room => {}
-            // The next frame from the client.
-            msg = stream.next(), if tx.capacity() >= read_room => {
-                last_seen = Instant::now();
-                let msg = match msg {
-                    None => break None,
-                    Some(Err(e)) => {
-                        use tokio_tungstenite::tungstenite::Error as WsError;
-                        use tokio_tungstenite::tungstenite::error::CapacityError;
-                        match e {
-                            WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => {
-                                break Some((close_code::TOO_BIG, format!("frame of {size} bytes is larger than the limit of {max_size}")));
-                            }
-                            WsError::Utf8(_) => break Some((close_code::PROTOCOL_ERROR, "text frame is not valid UTF-8".into())),
-                            other => {
-                                tracing::debug!(%peer, "read error: {other}");
-                                break None;
-                            }
-                        }
-                    }
-                    Some(Ok(m)) => m,
-                };
-                let text = match msg {
-                    Message::Text(t) => t,
-                    Message::Close(_) => break None,
-                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
-                    Message::Binary(_) => {
-                        bad_frames += 1;
-                        if bad_frames > config.max_bad_frames {
-                            break Some((close_code::PROTOCOL_ERROR, "too many malformed frames".into()));
-                        }
-                        let out = error_frame(None, ErrorBody::new(ErrorKind::InvalidArgument, "binary frames are not part of the protocol; send JSON text frames"));
-                        if !Box::pin(queue_reply(&tx, &stop, out)).await {
-                            match queue_failure(&stop) {
-                                Some(end) => break Some(end),
-                                None => continue, // the kill arm ends the loop with its reason
-                            }
-                        }
-                        continue;
-                    }
-                };
-                let frame = match ClientFrame::decode(&text) {
-                    Ok(f) => f,
-                    Err(e) => {
-                        bad_frames += 1;
-                        if bad_frames > config.max_bad_frames {
-                            break Some((close_code::PROTOCOL_ERROR, "too many malformed frames".into()));
-                        }
-                        let out = error_frame(e.id, ErrorBody::new(ErrorKind::InvalidArgument, e.message));
-                        if !Box::pin(queue_reply(&tx, &stop, out)).await {
-                            match queue_failure(&stop) {
-                                Some(end) => break Some(end),
-                                None => continue, // the kill arm ends the loop with its reason
-                            }
-                        }
-                        continue;
-                    }
-                };
-                let id = frame.id;
-                let out = match (&session, frame.request) {
-                    (None, Request::Login { protocol, uid, token }) => {
-                        if protocol != PROTOCOL_VERSION {
-                            reply(id, Err(ErrorBody::new(ErrorKind::Rejected, format!(
-                                "protocol version {protocol} is not supported; this server speaks version {PROTOCOL_VERSION}. Use a matching rtm client"))))
-                        } else if let Err(e) = hub.check_failed_logins(peer.ip()) {
-                            reply(id, Err(e))
-                        } else {
-                            // The token first: only attempts that could succeed count
-                            // against the uid, so nobody can lock a user out by
-                            // hammering logins without a token.
-                            match check_token(&config, &hub, &uid, token.as_deref()).and_then(|clock| {
-                                hub.check_login_rate(&uid).map(|()| clock)
-                            }) {
-                                Err(e) => {
-                                    if e.kind != ErrorKind::TooOften {
-                                        hub.record_failed_login(peer.ip());
-                                    }
-                                    tracing::info!(%peer, %uid, "login refused: {}", e.message);
-                                    reply(id, Err(e))
-                                }
-                                Ok(clock) => {
-                                    let expires_in = clock.as_ref().map(|t| t.expires_at.saturating_duration_since(Instant::now()).as_secs());
-                                    let handle = Arc::new(SessionHandle::new(next_session_id(), uid, tx.clone(), kill.clone()));
-                                    // Boxed, like every rare, large future here: an
-                                    // async fn's state is as big as its biggest
-                                    // await, and every idle connection pays for it.
-                                    let outcome = Box::pin(hub.login(id, handle.clone(), expires_in)).await;
-                                    tracing::info!(%peer, uid = %handle.uid, resumed = outcome.resumed, "login");
-                                    session = Some(handle);
-                                    token_clock = clock;
-                                    continue; // the hub queued the reply
-                                }
-                            }
-                        }
-                    }
-                    (None, Request::Ping) => reply(id, Ok(Reply::Pong { server_ts: hub.now_ms() })),
-                    (None, other) => reply(id, Err(ErrorBody::new(ErrorKind::NotLoggedIn,
-                        format!("{} needs a logged-in session; send login first", other.name())))),
-                    (Some(s), Request::Logout) => {
-                        hub.logout(&s.uid, s.id);
-                        let _ = Box::pin(queue_reply(&tx, &stop, reply(id, Ok(Reply::Done)))).await;
-                        ended_on_purpose = true;
-                        break Some((close_code::LOGOUT, "logged out".into()));
-                    }
-                    (Some(s), Request::RenewToken { token }) => {
-                        let result = limits.renew_token.check("token renewals").and_then(|()| {
-                            check_token(&config, &hub, &s.uid, Some(&token))
-                        });
-                        match result {
-                            Ok(clock) => {
-                                token_clock = clock;
-                                reply(id, Ok(Reply::Done))
-                            }
-                            Err(e) => reply(id, Err(e)),
-                        }
-                    }
-                    (Some(s), request) => {
-                        let s = s.clone();
-                        // Awaited here, one request at a time: a sender's messages keep
-                        // their order even when one waits for a durable commit.
-                        reply(id, Box::pin(handle_request(&hub, &s, &mut limits, request)).await)
-                    }
-                };
-                if !Box::pin(queue_reply(&tx, &stop, out)).await {
-                    match queue_failure(&stop) {
-                        Some(end) => break Some(end),
-                        None => continue, // the kill arm ends the loop with its reason
-                    }
-                }
-            }
-        }
-    };
-
-    if let Some(s) = &session
-        && !ended_on_purpose
-    {
-        hub.link_down(&s.uid, s.id);
-    }
-    // From here on the hub's frames for this session are dropped, not queued.
-    if let Some(s) = &session {
-        s.stop_queueing();
-    }
-    kill.cancel();
+    let end = conn.run(&mut stream).await;
     let closing = end.is_some();
     let abort = writer.abort_handle();
-    // A client that let its queue overflow is not reading: its backlog is
-    // dropped whatever the close reason (a remote login can override 4001).
-    let overflowed = session.as_ref().is_some_and(|s| s.overflowed());
-    let _ = close_tx.send(end.map(|(code, reason)| {
-        let drop_backlog = overflowed || code == close_code::SLOW_CONSUMER;
-        (close_msg(code, &reason), drop_backlog)
-    }));
-    drop(session);
-    drop(tx);
+    let _ = close_tx.send(conn.close(end));
     // The writer ends after the close frame, or when the queue's last sender
     // (a hub-held session handle) is gone; don't wait on a stuck socket forever.
     let sink = match tokio::time::timeout(CLOSE_TIMEOUT, writer).await {
@@ -494,8 +249,430 @@ pub async fn serve_connection<S>(
     }
 }
 
+/// The WebSocket handshake, within the login timeout.
+async fn accept<S>(
+    stream: S,
+    peer: SocketAddr,
+    config: &ConnConfig,
+) -> Option<tokio_tungstenite::WebSocketStream<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let handshake =
+        tokio_tungstenite::accept_async_with_config(stream, Some(config.websocket_config()));
+    match tokio::time::timeout(config.login_timeout, handshake).await {
+        Ok(Ok(ws)) => Some(ws),
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, "handshake failed: {e}");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "handshake timed out");
+            None
+        }
+    }
+}
+
+/// The writer: drains the queue in batches, feeding each frame and flushing
+/// once per batch. When the end is announced it sends what is still queued
+/// (unless the client is a slow consumer, whose backlog is dropped) and the
+/// close frame, so the client learns why. It hands the sink back so the
+/// connection can finish the closing handshake.
+async fn write_loop<S>(
+    mut sink: Sink<S>,
+    mut rx: mpsc::Receiver<Outbound>,
+    mut close_rx: tokio::sync::oneshot::Receiver<CloseOrder>,
+) -> Sink<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    // Empty until used: an idle connection should cost as little as possible.
+    let mut batch: VecDeque<Outbound> = VecDeque::new();
+    let mut incoming = Vec::new();
+    let close = loop {
+        let n = tokio::select! {
+            biased;
+            close = &mut close_rx => break close.ok().flatten(),
+            n = rx.recv_many(&mut incoming, 64) => n,
+        };
+        if n == 0 {
+            break None;
+        }
+        batch.extend(incoming.drain(..));
+        let write = async {
+            while let Some(out) = batch.pop_front() {
+                write_one(&mut sink, out).await?;
+            }
+            sink.flush().await
+        };
+        tokio::select! {
+            biased;
+            close = &mut close_rx => break close.ok().flatten(),
+            r = write => if r.is_err() { break None },
+        }
+    };
+    if let Some((close, drop_backlog)) = close {
+        if !drop_backlog {
+            // Unsent frames of the interrupted batch first, then the rest, in order.
+            while let Some(out) = batch.pop_front().or_else(|| rx.try_recv().ok()) {
+                if write_one(&mut sink, out).await.is_err() {
+                    break;
+                }
+            }
+        }
+        let _ = sink.send(close).await;
+    }
+    sink
+}
+
+impl Connection {
+    /// The read loop; returns why it ended.
+    async fn run<S>(
+        &mut self,
+        stream: &mut futures_util::stream::SplitStream<tokio_tungstenite::WebSocketStream<S>>,
+    ) -> Option<(u16, String)>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let login_deadline = Instant::now() + self.config.login_timeout;
+        let mut ping = tokio::time::interval(self.hub.timing().heartbeat_interval);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ping.tick().await;
+        // Requests are read only while the queue has room for their replies
+        // and for pushed events; a client that pipelines faster than it
+        // reads is slowed down here instead of overflowing the queue.
+        let read_room = (self.config.queue_frames / 2).max(1);
+        loop {
+            let (warn_at, expires_at) = self.token_deadlines();
+            let wake = tokio::select! {
+                // The server is shutting down.
+                _ = self.shutdown.cancelled() => Wake::Shutdown,
+                // The hub killed this session (slow consumer, remote login …).
+                _ = self.kill.cancelled() => Wake::Killed,
+                // A login must come in time.
+                _ = tokio::time::sleep_until(login_deadline), if self.session.is_none() => Wake::LoginTimeout,
+                // The token is about to expire: tell the client to renew it.
+                _ = tokio::time::sleep_until(warn_at.unwrap_or(login_deadline)), if warn_at.is_some() => Wake::TokenWarning,
+                // The token expired without renewal: the session is over.
+                _ = tokio::time::sleep_until(expires_at.unwrap_or(login_deadline)), if expires_at.is_some() => Wake::TokenExpired,
+                // Heartbeat: ping, and give up on a silent link.
+                _ = ping.tick() => Wake::Heartbeat,
+                // The queue is more than half full: wait until the writer has
+                // drained it to half before reading more requests (heartbeats
+                // and the other arms still run meanwhile).
+                _ = self.tx.reserve_many(read_room), if self.tx.capacity() < read_room => Wake::Room,
+                // The next frame from the client.
+                msg = stream.next(), if self.tx.capacity() >= read_room => Wake::Frame(msg),
+            };
+            // Handled once the arms' futures (which borrow `self`) are gone.
+            let step = match wake {
+                Wake::Shutdown => Step::End(going_away()),
+                Wake::Killed => Step::End(self.kill_reason()),
+                Wake::LoginTimeout => Step::End(Some((
+                    close_code::LOGIN_TIMEOUT,
+                    "no login received in time; send a login frame first".into(),
+                ))),
+                Wake::TokenWarning => self.warn_token(),
+                Wake::TokenExpired => self.expire_token(),
+                Wake::Heartbeat => self.heartbeat(),
+                Wake::Room => Step::Continue,
+                Wake::Frame(msg) => self.incoming(msg).await,
+            };
+            if let Step::End(end) = step {
+                return end;
+            }
+        }
+    }
+
+    /// When to warn about and to end the token, as tokio instants. Tokio's
+    /// timers stop while the machine sleeps and the wall clock does not, so
+    /// they are worked out afresh from the wall clock on every turn of the
+    /// loop; the heartbeat makes a turn at least once per interval, so an
+    /// expiry slept through is noticed that soon after wake-up.
+    fn token_deadlines(&self) -> (Option<Instant>, Option<Instant>) {
+        let Some(t) = &self.token else {
+            return (None, None);
+        };
+        let now = Instant::now();
+        let left = t.left(self.hub.now_ms());
+        let warn_at = (!t.warned).then(|| now + left.saturating_sub(TOKEN_WARNING));
+        (warn_at, Some(now + left))
+    }
+
+    /// The close a killed session sends: the reason its killer gave.
+    fn kill_reason(&self) -> Option<(u16, String)> {
+        let frame = self.session.as_ref().and_then(|s| s.close_frame())?;
+        Some((frame.code.into(), frame.reason.to_string()))
+    }
+
+    fn warn_token(&mut self) -> Step {
+        let now_ms = self.hub.now_ms();
+        if let (Some(s), Some(t)) = (&self.session, self.token.as_mut()) {
+            t.warned = true;
+            let expires_in_s = t.left(now_ms).as_secs();
+            let event = Event::TokenPrivilegeWillExpire { expires_in_s };
+            s.send(Message::Text(encode_event(&event).into()));
+        }
+        Step::Continue
+    }
+
+    fn expire_token(&mut self) -> Step {
+        if let Some(s) = &self.session {
+            s.send(Message::Text(encode_event(&Event::TokenExpired).into()));
+            self.hub.logout(&s.uid, s.id);
+        }
+        self.ended_on_purpose = true;
+        Step::End(Some((
+            close_code::TOKEN_EXPIRED,
+            "the login token expired; log in again with a fresh token".into(),
+        )))
+    }
+
+    fn heartbeat(&self) -> Step {
+        if self.last_seen.elapsed() > self.hub.timing().heartbeat_timeout {
+            return Step::End(Some((
+                close_code::HEARTBEAT_TIMEOUT,
+                "no traffic within the heartbeat timeout".into(),
+            )));
+        }
+        let _ = self
+            .tx
+            .try_send(Outbound::Frame(Message::Ping(Default::default())));
+        Step::Continue
+    }
+
+    /// What the client sent (or that its link failed).
+    async fn incoming(
+        &mut self,
+        msg: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+    ) -> Step {
+        use tokio_tungstenite::tungstenite::Error as WsError;
+        use tokio_tungstenite::tungstenite::error::CapacityError;
+        self.last_seen = Instant::now();
+        let msg = match msg {
+            None => return Step::End(None),
+            Some(Ok(m)) => m,
+            Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
+                return Step::End(Some((
+                    close_code::TOO_BIG,
+                    format!("frame of {size} bytes is larger than the limit of {max_size}"),
+                )));
+            }
+            Some(Err(WsError::Utf8(_))) => {
+                return Step::End(Some((
+                    close_code::PROTOCOL_ERROR,
+                    "text frame is not valid UTF-8".into(),
+                )));
+            }
+            Some(Err(other)) => {
+                tracing::debug!(peer = %self.peer, "read error: {other}");
+                return Step::End(None);
+            }
+        };
+        match msg {
+            Message::Text(text) => match ClientFrame::decode(&text) {
+                Ok(frame) => self.request(frame.id, frame.request).await,
+                Err(e) => {
+                    let error = ErrorBody::new(ErrorKind::InvalidArgument, e.message);
+                    self.bad_frame(e.id, error).await
+                }
+            },
+            Message::Close(_) => Step::End(None),
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Step::Continue,
+            Message::Binary(_) => {
+                let error = ErrorBody::new(
+                    ErrorKind::InvalidArgument,
+                    "binary frames are not part of the protocol; send JSON text frames",
+                );
+                self.bad_frame(None, error).await
+            }
+        }
+    }
+
+    /// A frame that is not a request: answered with `error`, and counted.
+    async fn bad_frame(&mut self, id: Option<u64>, error: ErrorBody) -> Step {
+        self.bad_frames += 1;
+        if self.bad_frames > self.config.max_bad_frames {
+            return Step::End(Some((
+                close_code::PROTOCOL_ERROR,
+                "too many malformed frames".into(),
+            )));
+        }
+        let out = Outbound::Frame(Message::Text(ServerFrame::error(id, error).encode().into()));
+        self.queue(out).await
+    }
+
+    /// One request, answered through the queue.
+    async fn request(&mut self, id: u64, request: Request) -> Step {
+        let out = match (&self.session, request) {
+            (
+                None,
+                Request::Login {
+                    protocol,
+                    uid,
+                    token,
+                },
+            ) => match Box::pin(self.login(id, protocol, uid, token)).await {
+                Some(out) => out,
+                None => return Step::Continue, // the hub queued the reply
+            },
+            (None, Request::Ping) => reply(
+                id,
+                Ok(Reply::Pong {
+                    server_ts: self.hub.now_ms(),
+                }),
+            ),
+            (None, other) => reply(
+                id,
+                Err(ErrorBody::new(
+                    ErrorKind::NotLoggedIn,
+                    format!(
+                        "{} needs a logged-in session; send login first",
+                        other.name()
+                    ),
+                )),
+            ),
+            (Some(s), Request::Logout) => {
+                self.hub.logout(&s.uid, s.id);
+                let _ = self.queue(reply(id, Ok(Reply::Done))).await;
+                self.ended_on_purpose = true;
+                return Step::End(Some((close_code::LOGOUT, "logged out".into())));
+            }
+            (Some(s), Request::RenewToken { token }) => {
+                let uid = s.uid.clone();
+                let renewed = self
+                    .limits
+                    .renew_token
+                    .check("token renewals")
+                    .and_then(|()| check_token(&self.config, &self.hub, &uid, Some(&token)));
+                reply(
+                    id,
+                    renewed.map(|clock| {
+                        self.token = clock;
+                        Reply::Done
+                    }),
+                )
+            }
+            (Some(s), request) => {
+                let s = s.clone();
+                // Awaited here, one request at a time: a sender's messages keep
+                // their order even when one waits for a durable commit.
+                let result =
+                    Box::pin(handle_request(&self.hub, &s, &mut self.limits, request)).await;
+                reply(id, result)
+            }
+        };
+        self.queue(out).await
+    }
+
+    /// A login: protocol version, failed logins of the address, token, then
+    /// logins of the uid. `None` when the hub queued the reply itself.
+    async fn login(
+        &mut self,
+        id: u64,
+        protocol: u32,
+        uid: Uid,
+        token: Option<String>,
+    ) -> Option<Outbound> {
+        if protocol != PROTOCOL_VERSION {
+            return Some(reply(
+                id,
+                Err(ErrorBody::new(
+                    ErrorKind::Rejected,
+                    format!(
+                        "protocol version {protocol} is not supported; this server speaks version {PROTOCOL_VERSION}. Use a matching rtm client"
+                    ),
+                )),
+            ));
+        }
+        if let Err(e) = self.logins.check_address(self.peer.ip()) {
+            return Some(reply(id, Err(e)));
+        }
+        // The token first: only attempts that could succeed count against
+        // the uid, so nobody can lock a user out by hammering logins
+        // without a token.
+        let checked = check_token(&self.config, &self.hub, &uid, token.as_deref())
+            .and_then(|clock| self.logins.check_uid(&uid).map(|()| clock));
+        let clock = match checked {
+            Ok(clock) => clock,
+            Err(e) => {
+                if e.kind != ErrorKind::TooOften {
+                    self.logins.record_failure(self.peer.ip());
+                }
+                tracing::info!(peer = %self.peer, %uid, "login refused: {}", e.message);
+                return Some(reply(id, Err(e)));
+            }
+        };
+        let now_ms = self.hub.now_ms();
+        let expires_in = clock.as_ref().map(|t| t.left(now_ms).as_secs());
+        let handle = Arc::new(SessionHandle::new(
+            next_session_id(),
+            uid,
+            self.tx.clone(),
+            self.kill.clone(),
+        ));
+        // Boxed, like every rare, large future here: an async fn's state is
+        // as big as its biggest await, and every idle connection pays for it.
+        let outcome = Box::pin(self.hub.login(id, handle.clone(), expires_in)).await;
+        tracing::info!(peer = %self.peer, uid = %handle.uid, resumed = outcome.resumed, "login");
+        self.session = Some(handle);
+        self.token = clock;
+        None
+    }
+
+    /// Queues the connection's own reply, waiting for room: a client that
+    /// pipelines many requests is slowed down (its reads pause), not
+    /// dropped. Only a client that stops reading altogether for the
+    /// heartbeat timeout is cut off.
+    async fn queue(&self, out: Outbound) -> Step {
+        let patience = self.hub.timing().heartbeat_timeout;
+        let queued = Box::pin(async {
+            tokio::select! {
+                r = tokio::time::timeout(patience, self.tx.send(out)) => matches!(r, Ok(Ok(()))),
+                _ = self.kill.cancelled() => false,
+                _ = self.shutdown.cancelled() => false,
+            }
+        })
+        .await;
+        if queued {
+            Step::Continue
+        } else if self.kill.is_cancelled() {
+            // The kill arm of the loop ends it, with the killer's reason.
+            Step::Continue
+        } else if self.shutdown.is_cancelled() {
+            Step::End(going_away())
+        } else {
+            Step::End(Some((
+                close_code::SLOW_CONSUMER,
+                "slow consumer: replies are not being read".into(),
+            )))
+        }
+    }
+
+    /// Ends the session with the hub and tells the writer how to close.
+    fn close(self, end: Option<(u16, String)>) -> CloseOrder {
+        if let Some(s) = &self.session {
+            if !self.ended_on_purpose {
+                self.hub.link_down(&s.uid, s.id);
+            }
+            // From here on the hub's frames for this session are dropped, not queued.
+            s.stop_queueing();
+        }
+        self.kill.cancel();
+        // A client that let its queue overflow is not reading: its backlog is
+        // dropped whatever the close reason (a remote login can override 4001).
+        let overflowed = self.session.as_ref().is_some_and(|s| s.overflowed());
+        end.map(|(code, reason)| {
+            let drop_backlog = overflowed || code == close_code::SLOW_CONSUMER;
+            (close_msg(code, &reason), drop_backlog)
+        })
+    }
+}
+
 /// How long the end of a connection may take (close frame, closing handshake).
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the linger after our close frame waits for the client's.
+const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// After our close frame: stop writing and read (discarding) until the client
 /// closes, for a short while. Closing a socket with unread input makes the
@@ -504,14 +681,14 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 async fn linger<S: AsyncRead + AsyncWrite + Unpin>(raw: &mut S) {
     let _ = raw.shutdown().await;
     let mut buf = vec![0u8; 16 * 1024];
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+    let _ = tokio::time::timeout(LINGER_TIMEOUT, async {
         while matches!(raw.read(&mut buf).await, Ok(n) if n > 0) {}
     })
     .await;
 }
 
 async fn write_one<S>(
-    sink: &mut futures_util::stream::SplitSink<tokio_tungstenite::WebSocketStream<S>, Message>,
+    sink: &mut Sink<S>,
     out: Outbound,
 ) -> Result<(), tokio_tungstenite::tungstenite::Error>
 where
@@ -524,165 +701,6 @@ where
             sink.flush().await?;
             let _ = done.send(());
             Ok(())
-        }
-    }
-}
-
-fn error_frame(id: Option<u64>, error: ErrorBody) -> Outbound {
-    Outbound::Frame(Message::Text(ServerFrame::error(id, error).encode().into()))
-}
-
-/// A request of a logged-in session: limits first, then the hub.
-async fn handle_request(
-    hub: &Arc<Hub>,
-    s: &Arc<SessionHandle>,
-    limits: &mut SessionLimits,
-    request: Request,
-) -> Result<Reply, ErrorBody> {
-    let uid = &s.uid;
-    match request {
-        Request::Login { .. } => Err(ErrorBody::new(
-            ErrorKind::AlreadyLogin,
-            format!("already logged in as {uid}; log out first"),
-        )),
-        Request::Logout => Ok(Reply::Done), // handled by the caller
-        Request::Ping => Ok(Reply::Pong {
-            server_ts: hub.now_ms(),
-        }),
-        Request::RenewToken { .. } => Ok(Reply::Done), // handled by the caller
-        Request::SendPeerMessage {
-            peer_id,
-            message,
-            options,
-        } => {
-            message.validate()?;
-            limits.messages.check("messages")?;
-            hub.send_peer_message(uid, &peer_id, &message, options)
-                .await
-        }
-        Request::Join { channel_id } => {
-            limits.joins.check("joins")?;
-            limits.join_channel(&channel_id)?;
-            hub.join(s, &channel_id)
-        }
-        Request::Leave { channel_id } => hub.leave(uid, &channel_id),
-        Request::SendChannelMessage {
-            channel_id,
-            message,
-        } => {
-            message.validate()?;
-            limits.messages.check("messages")?;
-            hub.send_channel_message(uid, &channel_id, &message)
-        }
-        Request::GetMembers { channel_id } => {
-            limits.get_members.check("member list requests")?;
-            hub.get_members(uid, &channel_id)
-        }
-        Request::GetChannelMemberCount { channel_ids } => {
-            limits.member_count.check("member count queries")?;
-            hub.member_counts(&channel_ids)
-        }
-        Request::QueryPeersOnlineStatus { peer_ids } => {
-            limits.query_status.check("online status queries")?;
-            hub.query_online(&peer_ids)
-        }
-        Request::SubscribePeersOnlineStatus { peer_ids } => {
-            limits.subscribe.check("subscribe calls")?;
-            hub.subscribe(uid, &peer_ids)
-        }
-        Request::UnsubscribePeersOnlineStatus { peer_ids } => {
-            limits.unsubscribe.check("unsubscribe calls")?;
-            hub.unsubscribe(uid, &peer_ids)
-        }
-        Request::QueryPeersBySubscriptionOption { option: _ } => {
-            limits.query_subscription.check("subscription queries")?;
-            hub.subscriptions(uid)
-        }
-        Request::SetLocalUserAttributes { attributes } => {
-            limits.user_attr_writes.check("user attribute writes")?;
-            hub.update_user_attributes(uid, &attributes, |m| *m = attributes.clone())
-        }
-        Request::AddOrUpdateLocalUserAttributes { attributes } => {
-            limits.user_attr_writes.check("user attribute writes")?;
-            hub.update_user_attributes(uid, &attributes, |m| {
-                m.extend(attributes.iter().map(|(k, v)| (k.clone(), v.clone())))
-            })
-        }
-        Request::DeleteLocalUserAttributesByKeys { keys } => {
-            limits.user_attr_writes.check("user attribute writes")?;
-            hub.update_user_attributes(uid, &Default::default(), |m| {
-                keys.iter().for_each(|k| {
-                    m.remove(k);
-                })
-            })
-        }
-        Request::ClearLocalUserAttributes => {
-            limits.user_attr_writes.check("user attribute writes")?;
-            hub.update_user_attributes(uid, &Default::default(), |m| m.clear())
-        }
-        Request::GetUserAttributes { user_id, keys } => {
-            limits.user_attr_reads.check("user attribute reads")?;
-            hub.get_user_attributes(&user_id, keys.as_deref())
-        }
-        Request::SetChannelAttributes {
-            channel_id,
-            attributes,
-            options,
-        } => {
-            limits
-                .channel_attr_writes
-                .check("channel attribute writes")?;
-            let all = attributes.clone();
-            hub.update_channel_attributes(uid, &channel_id, attributes, options, move |m| {
-                *m = all.clone()
-            })
-            .await
-        }
-        Request::AddOrUpdateChannelAttributes {
-            channel_id,
-            attributes,
-            options,
-        } => {
-            limits
-                .channel_attr_writes
-                .check("channel attribute writes")?;
-            let add = attributes.clone();
-            hub.update_channel_attributes(uid, &channel_id, attributes, options, move |m| {
-                m.extend(add.iter().map(|(k, v)| (k.clone(), v.clone())))
-            })
-            .await
-        }
-        Request::DeleteChannelAttributesByKeys {
-            channel_id,
-            keys,
-            options,
-        } => {
-            limits
-                .channel_attr_writes
-                .check("channel attribute writes")?;
-            hub.update_channel_attributes(uid, &channel_id, Default::default(), options, move |m| {
-                keys.iter().for_each(|k| {
-                    m.remove(k);
-                })
-            })
-            .await
-        }
-        Request::ClearChannelAttributes {
-            channel_id,
-            options,
-        } => {
-            limits
-                .channel_attr_writes
-                .check("channel attribute writes")?;
-            hub.update_channel_attributes(uid, &channel_id, Default::default(), options, |m| {
-                m.clear()
-            })
-            .await
-        }
-        Request::GetChannelAttributes { channel_id, keys } => {
-            limits.channel_attr_reads.check("channel attribute reads")?;
-            hub.get_channel_attributes(&channel_id, keys.as_deref())
-                .await
         }
     }
 }

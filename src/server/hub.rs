@@ -11,24 +11,24 @@
 //! or logout touches only the sessions that watch that uid, not every session.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::ratelimit::SlidingWindow;
+mod attributes;
+
+use super::config::Timing;
 use super::session::{SessionHandle, SessionId};
-use super::store::{AttributeEdit, Store};
+use super::store::Store;
 use crate::protocol::{
-    AttributeScope, ChannelAttribute, ChannelAttributeOptions, ChannelId, ChannelMemberCount,
-    ErrorBody, ErrorKind, Event, MAX_JOINED_CHANNELS, MAX_QUERY_PEERS, MAX_SUBSCRIPTIONS,
-    MEMBER_EVENTS_MAX_MEMBERS, MessageProps, PeerOnlineState, Reply, RtmMessage,
-    SendMessageOptions, ServerFrame, Uid, check_attribute_map, check_attribute_set, close_code,
-    encode_event,
+    ChannelId, ChannelMemberCount, ErrorBody, ErrorKind, Event, MAX_JOINED_CHANNELS,
+    MAX_QUERY_PEERS, MAX_SUBSCRIPTIONS, MEMBER_EVENTS_MAX_MEMBERS, MessageProps, PeerOnlineState,
+    Reply, RtmMessage, SendMessageOptions, ServerFrame, Uid, close_code, encode_event,
 };
 
-/// Tunables of the hub; defaults follow the spec.
+/// Tunables of the hub; defaults come from the shipped `server.toml`.
 #[derive(Debug, Clone)]
 pub struct HubConfig {
     /// How long a dropped link may stay away before the user counts as gone.
@@ -45,25 +45,14 @@ pub struct HubConfig {
     pub offline_ttl: Duration,
     /// True when logins are not checked against an app certificate.
     pub dev_mode: bool,
-    /// Multiplier of the per-uid login limit (1 = the spec's 2 per second).
+    /// Multiplier of the login limits (1 = the spec's 2 per second per uid);
+    /// read by the server's [`LoginLimits`](super::ratelimit::LoginLimits).
     pub limit_scale: usize,
-    /// How often the server pings each connection.
-    pub heartbeat_interval: Duration,
 }
 
 impl Default for HubConfig {
     fn default() -> Self {
-        Self {
-            grace: Duration::from_secs(30),
-            member_count_interval: Duration::from_secs(1),
-            member_count_interval_large: Duration::from_secs(3),
-            channel_attributes_ttl: Duration::from_secs(300),
-            offline_cap: 200,
-            offline_ttl: Duration::from_secs(7 * 24 * 3600),
-            dev_mode: true,
-            limit_scale: 1,
-            heartbeat_interval: Duration::from_secs(5),
-        }
+        super::ServerConfig::default().hub
     }
 }
 
@@ -132,37 +121,9 @@ struct AttributeWrites {
 pub struct Hub {
     state: Mutex<HubState>,
     pub config: HubConfig,
+    /// Shared with every connection of this server; fixed at start.
+    timing: Timing,
     store: Arc<dyn Store>,
-    /// Recent login attempts per uid; its own lock, off the hub's hot path.
-    logins: Mutex<HashMap<Uid, SlidingWindow>>,
-    /// Recent failed logins (bad or missing token) per address.
-    failed_logins: Mutex<HashMap<std::net::IpAddr, SlidingWindow>>,
-}
-
-/// Failed logins allowed per address per [`FAILED_LOGIN_WINDOW`].
-const MAX_FAILED_LOGINS: usize = 10;
-const FAILED_LOGIN_WINDOW: Duration = Duration::from_secs(10);
-
-/// The server's clock: milliseconds since the epoch, advancing with tokio
-/// time (so paused-time tests move it, across server restarts too).
-pub fn clock_ms() -> u64 {
-    let (wall, base) = clock_base();
-    (wall + Instant::now().duration_since(base)).as_millis() as u64
-}
-
-/// Wall clock at the first use in this process, and the tokio instant it
-/// corresponds to. Timestamps follow tokio time, so paused-time tests move
-/// them, also across a server restart within one test.
-fn clock_base() -> (Duration, Instant) {
-    static BASE: OnceLock<(Duration, Instant)> = OnceLock::new();
-    *BASE.get_or_init(|| {
-        (
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default(),
-            Instant::now(),
-        )
-    })
 }
 
 /// What `login` decided.
@@ -192,14 +153,18 @@ fn state_of(user: Option<&User>) -> PeerOnlineState {
 }
 
 impl Hub {
-    pub fn new(config: HubConfig, store: Arc<dyn Store>) -> Arc<Self> {
+    pub fn new(config: HubConfig, timing: Timing, store: Arc<dyn Store>) -> Arc<Self> {
         Arc::new(Self {
             state: Mutex::new(HubState::default()),
             config,
+            timing,
             store,
-            logins: Mutex::new(HashMap::new()),
-            failed_logins: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The timings the hub and its connections go by.
+    pub fn timing(&self) -> &Timing {
+        &self.timing
     }
 
     /// The store behind this hub.
@@ -207,9 +172,9 @@ impl Hub {
         &self.store
     }
 
-    /// Milliseconds since the epoch, advancing with tokio time.
+    /// Milliseconds since the epoch, by the server's wall clock.
     pub fn now_ms(&self) -> u64 {
-        clock_ms()
+        self.timing.clock.now_ms()
     }
 
     fn lock(&self) -> MutexGuard<'_, HubState> {
@@ -259,7 +224,7 @@ impl Hub {
                 result: Reply::LoggedIn {
                     uid: uid.clone(),
                     server_ts: self.now_ms(),
-                    heartbeat_interval_ms: self.config.heartbeat_interval.as_millis() as u64,
+                    heartbeat_interval_ms: self.timing.heartbeat_interval.as_millis() as u64,
                     resumed,
                     dev_mode: self.config.dev_mode,
                     token_expires_in_s,
@@ -850,199 +815,6 @@ impl Hub {
         Ok(Reply::Subscriptions { peer_ids })
     }
 
-    // ------------------------------------------------------- user attributes
-
-    /// Applies `f` to a copy of the user's attributes; commits only if the
-    /// result is within limits.
-    pub fn update_user_attributes(
-        &self,
-        uid: &Uid,
-        input: &BTreeMap<String, String>,
-        f: impl FnOnce(&mut BTreeMap<String, String>),
-    ) -> Result<Reply, ErrorBody> {
-        check_attribute_map(input)?;
-        let mut st = self.lock();
-        let user = st
-            .users
-            .get_mut(uid)
-            .ok_or_else(|| err(ErrorKind::NotLoggedIn, "log in first"))?;
-        let mut next = user.attributes.clone();
-        f(&mut next);
-        check_attribute_set(
-            AttributeScope::User,
-            next.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        )?;
-        user.attributes = next;
-        Ok(Reply::Done)
-    }
-
-    pub fn get_user_attributes(
-        &self,
-        of: &Uid,
-        keys: Option<&[String]>,
-    ) -> Result<Reply, ErrorBody> {
-        let st = self.lock();
-        let user = st
-            .users
-            .get(of)
-            .ok_or_else(|| err(ErrorKind::UserNotFound, format!("user {of} is not online")))?;
-        let attributes = match keys {
-            None => user.attributes.clone(),
-            Some(keys) => keys
-                .iter()
-                .filter_map(|k| user.attributes.get(k).map(|v| (k.clone(), v.clone())))
-                .collect(),
-        };
-        Ok(Reply::UserAttributes {
-            user_id: of.clone(),
-            attributes,
-        })
-    }
-
-    // ---------------------------------------------------- channel attributes
-
-    /// Read-modify-write of a channel's attributes, done by the store in one
-    /// atomic step, so concurrent writers serialise and a write that breaks a
-    /// limit changes nothing. `f` edits a key → value map; keys whose value it
-    /// changes (or that are in `input`) get the writer as
-    /// `last_update_user_id` and now as `last_update_ts`. Answers after commit.
-    pub async fn update_channel_attributes(
-        &self,
-        uid: &Uid,
-        ch: &ChannelId,
-        input: BTreeMap<String, String>,
-        options: ChannelAttributeOptions,
-        f: impl Fn(&mut BTreeMap<String, String>) + Send + Sync + 'static,
-    ) -> Result<Reply, ErrorBody> {
-        check_attribute_map(&input)?;
-        let ts = self.now_ms();
-        let writer = uid.clone();
-        let edit: AttributeEdit = Box::new(move |current: &[ChannelAttribute]| {
-            let mut values: BTreeMap<String, String> = current
-                .iter()
-                .map(|a| (a.key.clone(), a.value.clone()))
-                .collect();
-            f(&mut values);
-            check_attribute_set(
-                AttributeScope::Channel,
-                values.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            )?;
-            let old: HashMap<&str, &ChannelAttribute> =
-                current.iter().map(|a| (a.key.as_str(), a)).collect();
-            Ok(values
-                .into_iter()
-                .map(|(key, value)| match old.get(key.as_str()) {
-                    Some(a) if a.value == value && !input.contains_key(&key) => (*a).clone(),
-                    _ => ChannelAttribute {
-                        key,
-                        value,
-                        last_update_user_id: writer.clone(),
-                        last_update_ts: ts,
-                    },
-                })
-                .collect())
-        });
-        let (done, number) = {
-            let mut st = self.lock();
-            if !st.channels.contains_key(ch) {
-                // Attributes of a channel nobody is in start their countdown now.
-                self.store
-                    .set_channel_empty_since(ch, Some(ts))
-                    .log_failure("marking a channel empty");
-            }
-            let writes = st.attribute_writes.entry(ch.clone()).or_default();
-            writes.submitted += 1;
-            writes.in_flight += 1;
-            (
-                self.store.update_channel_attributes(ch, edit),
-                writes.submitted,
-            )
-        };
-        let result = done.await;
-        let mut st = self.lock();
-        let notify = match st.attribute_writes.get_mut(ch) {
-            Some(writes) => {
-                writes.in_flight -= 1;
-                let newest = number > writes.notified;
-                if newest && matches!(result, Ok(Ok(_))) {
-                    writes.notified = number;
-                }
-                if writes.in_flight == 0 {
-                    st.attribute_writes.remove(ch);
-                }
-                newest
-            }
-            None => true,
-        };
-        let next = result.map_err(Self::store_err)??;
-        if options.enable_notification_to_channel_members
-            && notify
-            && let Some(channel) = st.channels.get(ch)
-        {
-            let frame = event_frame(&Event::AttributesUpdated {
-                channel_id: ch.clone(),
-                attributes: next,
-            });
-            for s in channel.members.values() {
-                s.send(frame.clone());
-            }
-        }
-        Ok(Reply::Done)
-    }
-
-    pub async fn get_channel_attributes(
-        &self,
-        ch: &ChannelId,
-        keys: Option<&[String]>,
-    ) -> Result<Reply, ErrorBody> {
-        let mut attributes = self
-            .store
-            .channel_attributes(ch)
-            .await
-            .map_err(Self::store_err)?;
-        if let Some(keys) = keys {
-            attributes.retain(|a| keys.contains(&a.key));
-        }
-        Ok(Reply::ChannelAttributes {
-            channel_id: ch.clone(),
-            attributes,
-        })
-    }
-
-    /// Start-up: nobody is in any channel yet, so each channel's empty
-    /// countdown starts now unless it was already running (then the time the
-    /// server was down counts too); then what has expired is swept.
-    pub async fn start_up(&self) {
-        if let Err(e) = self.store.mark_all_channels_empty(self.now_ms()).await {
-            tracing::error!("store start-up: {e}");
-        }
-        self.sweep().await;
-    }
-
-    /// Clears attributes of channels that have been empty longer than the
-    /// configured while (also when that while passed while the server was
-    /// down) and removes expired offline messages. Run at start-up and
-    /// periodically by the server.
-    pub async fn sweep(&self) {
-        let now = self.now_ms();
-        let cutoff = now.saturating_sub(self.config.channel_attributes_ttl.as_millis() as u64);
-        let oldest = now.saturating_sub(self.config.offline_ttl.as_millis() as u64);
-        let channels = self.store.sweep_empty_channels(cutoff);
-        let offline = self.store.purge_offline(oldest);
-        match channels.await {
-            Ok(cleared) if !cleared.is_empty() => {
-                tracing::info!(?cleared, "cleared attributes of empty channels");
-            }
-            Ok(_) => {}
-            Err(e) => tracing::error!("store sweep: {e}"),
-        }
-        match offline.await {
-            Ok(n) if n > 0 => tracing::info!("removed {n} expired offline messages"),
-            Ok(_) => {}
-            Err(e) => tracing::error!("store sweep: {e}"),
-        }
-    }
-
     // ------------------------------------------------------------ shutdown
 
     /// Tells every live session the server is going away and closes it.
@@ -1057,50 +829,6 @@ impl Hub {
                 "server shutting down; reconnect later",
             );
         }
-    }
-
-    /// Login attempts per uid: 2 per second (spec §11), scaled like the
-    /// per-session limits. The table is pruned of idle entries as it grows.
-    pub fn check_login_rate(&self, uid: &Uid) -> Result<(), ErrorBody> {
-        let mut logins = self.logins.lock().unwrap_or_else(|p| p.into_inner());
-        if logins.len() > 10_000 {
-            logins.retain(|_, w| !w.is_idle());
-        }
-        let scale = self.config.limit_scale;
-        logins
-            .entry(uid.clone())
-            .or_insert_with(|| SlidingWindow::new(2 * scale, Duration::from_secs(1)))
-            .check("logins of this user id")
-    }
-
-    /// Refuses logins from an address that failed too often lately (guessing
-    /// tokens); the attempt itself is not counted.
-    pub fn check_failed_logins(&self, ip: std::net::IpAddr) -> Result<(), ErrorBody> {
-        let mut failed = self.failed_logins.lock().unwrap_or_else(|p| p.into_inner());
-        let full = failed.get_mut(&ip).is_some_and(|w| w.is_full());
-        match full {
-            true => Err(err(
-                ErrorKind::TooOften,
-                format!(
-                    "too many failed logins from your address: the limit is {MAX_FAILED_LOGINS} per {} s; check your token and retry later",
-                    FAILED_LOGIN_WINDOW.as_secs()
-                ),
-            )),
-            false => Ok(()),
-        }
-    }
-
-    /// Counts a failed login (bad or missing token) against its address.
-    pub fn record_failed_login(&self, ip: std::net::IpAddr) {
-        let mut failed = self.failed_logins.lock().unwrap_or_else(|p| p.into_inner());
-        if failed.len() > 10_000 {
-            failed.retain(|_, w| !w.is_idle());
-        }
-        let scale = self.config.limit_scale;
-        failed
-            .entry(ip)
-            .or_insert_with(|| SlidingWindow::new(MAX_FAILED_LOGINS * scale, FAILED_LOGIN_WINDOW))
-            .try_acquire();
     }
 
     /// Number of logged-in users (link up or within the grace).

@@ -5,9 +5,12 @@
 //! Shutdown is an input: [`run`] serves until the token is cancelled, then
 //! tells every session and waits for the connection tasks to finish.
 
+pub mod clock;
+pub mod config;
 pub mod conn;
 pub mod hub;
 pub mod ratelimit;
+mod requests;
 pub mod session;
 pub mod sqlite;
 pub mod store;
@@ -24,48 +27,14 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_util::sync::CancellationToken;
 
+pub use clock::{Clock, SystemClock, TestClock};
+pub use config::{ServerConfig, ServerSettings, Timing};
 pub use conn::ConnConfig;
 pub use hub::{Hub, HubConfig};
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use store::{MemoryStore, Store, StoreError, StoreStats};
 
 use crate::protocol::close_code;
-
-/// Everything `rtm serve` can be told.
-#[derive(Clone, Default)]
-pub struct ServerConfig {
-    pub hub: HubConfig,
-    pub conn: ConnConfig,
-    /// Most simultaneous connections in total (0: no cap).
-    pub max_connections: usize,
-    /// Most simultaneous connections from one IP address (0: no cap).
-    pub max_connections_per_ip: usize,
-    /// Most new connections per second from one IP address (0: no cap).
-    pub connect_rate_per_ip: usize,
-    /// Serve `wss://` with this certificate and key.
-    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
-}
-
-impl ServerConfig {
-    /// Turns token checking on (`Some`) or off (development mode).
-    pub fn set_app_certificate(&mut self, certificate: Option<String>) {
-        self.hub.dev_mode = certificate.is_none();
-        self.conn.app_certificate = certificate.map(conn::AppCertificate);
-    }
-}
-
-impl std::fmt::Debug for ServerConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerConfig")
-            .field("hub", &self.hub)
-            .field("conn", &self.conn)
-            .field("max_connections", &self.max_connections)
-            .field("max_connections_per_ip", &self.max_connections_per_ip)
-            .field("connect_rate_per_ip", &self.connect_rate_per_ip)
-            .field("tls", &self.tls.is_some())
-            .finish()
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -167,7 +136,7 @@ pub async fn run(
     store: Arc<dyn Store>,
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
-    let hub = Hub::new(config.hub.clone(), store);
+    let hub = Hub::new(config.hub.clone(), config.timing.clone(), store);
     run_with_hub(listener, config, hub, shutdown).await
 }
 
@@ -191,6 +160,9 @@ async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
     let conn_config = Arc::new(config.conn.clone());
+    let logins = Arc::new(ratelimit::LoginLimits::new(ratelimit::LimitScale(
+        config.hub.limit_scale,
+    )));
     let counter = Arc::new(Mutex::new(ConnCounter::default()));
     let mut tasks = JoinSet::new();
     // Connections stop on this one, cancelled only after the hub has queued
@@ -267,6 +239,7 @@ async fn serve(
                 };
                 let hub = hub.clone();
                 let cfg = conn_config.clone();
+                let logins = logins.clone();
                 let shutdown = conn_shutdown.clone();
                 let tls = tls.clone();
                 tasks.spawn(async move {
@@ -276,10 +249,10 @@ async fn serve(
                     // buffers inline) would otherwise make every plain
                     // connection pay about 10 KB for it.
                     match tls {
-                        None => Box::pin(conn::serve_connection(stream, peer, hub, cfg, shutdown)).await,
+                        None => Box::pin(conn::serve_connection(stream, peer, hub, cfg, logins, shutdown)).await,
                         Some(acceptor) => {
                             match tokio::time::timeout(cfg.login_timeout, Box::pin(acceptor.accept(stream))).await {
-                                Ok(Ok(tls_stream)) => Box::pin(conn::serve_connection(tls_stream, peer, hub, cfg, shutdown)).await,
+                                Ok(Ok(tls_stream)) => Box::pin(conn::serve_connection(tls_stream, peer, hub, cfg, logins, shutdown)).await,
                                 Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
                                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                             }
@@ -376,7 +349,7 @@ pub async fn spawn(
     let listener = bind(addr).await?;
     let local = listener.local_addr().map_err(ServerError::LocalAddr)?;
     let shutdown = CancellationToken::new();
-    let hub = Hub::new(config.hub.clone(), store);
+    let hub = Hub::new(config.hub.clone(), config.timing.clone(), store);
     // Done before the handle is returned, so callers see its effects.
     hub.start_up().await;
     let task = tokio::spawn(serve(listener, config, hub.clone(), shutdown.clone()));

@@ -1,14 +1,17 @@
-//! Sliding-window call-frequency limits (spec §11), one set per session.
+//! Sliding-window call-frequency limits (spec §11): one set per session, and
+//! the login limits one server shares across its connections.
 //!
 //! Time comes from `tokio::time::Instant`, so tests drive it with
 //! `tokio::time::pause()` instead of sleeping.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::protocol::{ErrorBody, ErrorKind};
+use crate::protocol::{ErrorBody, ErrorKind, Uid};
 
 /// At most `max` events in any window of length `window`.
 #[derive(Debug, Clone)]
@@ -142,6 +145,79 @@ impl SessionLimits {
             .or_insert_with(|| SlidingWindow::new(2 * scale, Duration::from_secs(5)))
             .check("joins of this channel")
     }
+}
+
+/// Login limits, shared by every connection of a server: attempts per uid
+/// (2 per second, spec §11) and failed logins per address (token guessing).
+/// Each table has its own lock and is pruned of idle entries as it grows.
+pub struct LoginLimits {
+    scale: usize,
+    /// Recent login attempts per uid.
+    per_uid: Mutex<HashMap<Uid, SlidingWindow>>,
+    /// Recent failed logins (bad or missing token) per address.
+    failed: Mutex<HashMap<IpAddr, SlidingWindow>>,
+}
+
+/// Failed logins allowed per address per [`FAILED_LOGIN_WINDOW`].
+const MAX_FAILED_LOGINS: usize = 10;
+const FAILED_LOGIN_WINDOW: Duration = Duration::from_secs(10);
+/// Entries a login table holds before idle ones are dropped.
+const PRUNE_ABOVE: usize = 10_000;
+
+impl LoginLimits {
+    pub fn new(scale: LimitScale) -> Self {
+        Self {
+            scale: scale.0,
+            per_uid: Mutex::new(HashMap::new()),
+            failed: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts a login attempt of `uid`; TOO_OFTEN beyond the limit.
+    pub fn check_uid(&self, uid: &Uid) -> Result<(), ErrorBody> {
+        let mut per_uid = lock_pruned(&self.per_uid);
+        per_uid
+            .entry(uid.clone())
+            .or_insert_with(|| SlidingWindow::new(2 * self.scale, Duration::from_secs(1)))
+            .check("logins of this user id")
+    }
+
+    /// Refuses logins from an address that failed too often lately (guessing
+    /// tokens); the attempt itself is not counted.
+    pub fn check_address(&self, ip: IpAddr) -> Result<(), ErrorBody> {
+        let mut failed = lock_pruned(&self.failed);
+        if failed.get_mut(&ip).is_some_and(|w| w.is_full()) {
+            return Err(ErrorBody::new(
+                ErrorKind::TooOften,
+                format!(
+                    "too many failed logins from your address: the limit is {MAX_FAILED_LOGINS} per {} s; check your token and retry later",
+                    FAILED_LOGIN_WINDOW.as_secs()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Counts a failed login (bad or missing token) against its address.
+    pub fn record_failure(&self, ip: IpAddr) {
+        let max = MAX_FAILED_LOGINS * self.scale;
+        lock_pruned(&self.failed)
+            .entry(ip)
+            .or_insert_with(|| SlidingWindow::new(max, FAILED_LOGIN_WINDOW))
+            .try_acquire();
+    }
+}
+
+/// Locks a login table, first dropping idle entries if it grew large.
+fn lock_pruned<K>(
+    table: &Mutex<HashMap<K, SlidingWindow>>,
+) -> MutexGuard<'_, HashMap<K, SlidingWindow>> {
+    // A panic elsewhere leaves the windows usable; limits beat an outage.
+    let mut t = table.lock().unwrap_or_else(|p| p.into_inner());
+    if t.len() > PRUNE_ABOVE {
+        t.retain(|_, w| !w.is_idle());
+    }
+    t
 }
 
 #[cfg(test)]

@@ -177,14 +177,27 @@ pub const REMOTE_LOGIN_CODE: u16 = close_code::REMOTE_LOGIN;
 /// ahead whenever the runtime is idle, which would otherwise look like a
 /// silent link. Only the timers under test (grace, expiry …) remain.
 pub fn without_heartbeats(mut c: ServerConfig) -> ServerConfig {
-    c.conn.heartbeat_timeout = Duration::from_secs(24 * 3600);
-    c.conn.heartbeat_interval = Duration::from_secs(3600);
+    c.timing.heartbeat_timeout = Duration::from_secs(24 * 3600);
+    c.timing.heartbeat_interval = Duration::from_secs(3600);
     c
 }
 
-/// A server config for paused-time tests.
+/// Makes the server's wall clock follow tokio time, so a paused-time test
+/// that advances the clock also ages timestamps, offline messages and tokens.
+pub fn with_tokio_clock(mut c: ServerConfig) -> ServerConfig {
+    c.timing.clock = Arc::new(server::TestClock::new());
+    c
+}
+
+/// A server config for paused-time tests: no heartbeats, and a wall clock
+/// that advances with paused time.
 pub fn paused_server_config() -> ServerConfig {
-    without_heartbeats(test_config())
+    paused(test_config())
+}
+
+/// `c` made fit for a paused-time test (see [`paused_server_config`]).
+pub fn paused(c: ServerConfig) -> ServerConfig {
+    with_tokio_clock(without_heartbeats(c))
 }
 
 /// A client config for paused-time tests: no heartbeats, no request timeouts

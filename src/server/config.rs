@@ -1,0 +1,287 @@
+//! What a server runs with. [`ServerConfig::default`] is the shipped
+//! `config/server.toml`, so `rtm serve`, the messenger's embedded server and
+//! the tests all start from the same defaults; [`ServerSettings::load`] puts
+//! the user's file and the environment over them.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::clock::{Clock, SystemClock};
+use super::conn::{AppCertificate, ConnConfig};
+use super::hub::HubConfig;
+use crate::config::{ConfigError, Paths, env, parse, read_optional};
+
+/// The server defaults, as shipped and documented.
+pub const SERVER_DEFAULTS: &str = include_str!("../../config/server.toml");
+
+const BUILT_IN_NAME: &str = "<built-in server.toml>";
+
+/// `server.toml` as written: every field optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFile {
+    pub listen: Option<String>,
+    pub data: Option<PathBuf>,
+    pub log_level: Option<String>,
+    pub heartbeat_interval_s: Option<u64>,
+    pub heartbeat_timeout_s: Option<u64>,
+    pub grace_s: Option<u64>,
+    pub login_timeout_s: Option<u64>,
+    pub channel_attributes_ttl_s: Option<u64>,
+    pub offline_cap: Option<usize>,
+    pub offline_ttl_days: Option<u64>,
+    pub queue_frames: Option<usize>,
+    pub max_frame_bytes: Option<usize>,
+    pub max_connections: Option<usize>,
+    pub max_connections_per_ip: Option<usize>,
+    pub limit_scale: Option<usize>,
+    pub connect_rate_per_ip: Option<usize>,
+    pub app_certificate: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+impl ServerFile {
+    /// The embedded defaults. The file is checked by a unit test; an empty
+    /// file (every setting at its fallback) stands in rather than a panic.
+    fn built_in() -> ServerFile {
+        parse(SERVER_DEFAULTS, Path::new(BUILT_IN_NAME)).unwrap_or_default()
+    }
+
+    /// `self` where it says something, `base` elsewhere.
+    fn over(self, base: ServerFile) -> ServerFile {
+        ServerFile {
+            listen: self.listen.or(base.listen),
+            data: self.data.or(base.data),
+            log_level: self.log_level.or(base.log_level),
+            heartbeat_interval_s: self.heartbeat_interval_s.or(base.heartbeat_interval_s),
+            heartbeat_timeout_s: self.heartbeat_timeout_s.or(base.heartbeat_timeout_s),
+            grace_s: self.grace_s.or(base.grace_s),
+            login_timeout_s: self.login_timeout_s.or(base.login_timeout_s),
+            channel_attributes_ttl_s: self
+                .channel_attributes_ttl_s
+                .or(base.channel_attributes_ttl_s),
+            offline_cap: self.offline_cap.or(base.offline_cap),
+            offline_ttl_days: self.offline_ttl_days.or(base.offline_ttl_days),
+            queue_frames: self.queue_frames.or(base.queue_frames),
+            max_frame_bytes: self.max_frame_bytes.or(base.max_frame_bytes),
+            max_connections: self.max_connections.or(base.max_connections),
+            max_connections_per_ip: self.max_connections_per_ip.or(base.max_connections_per_ip),
+            limit_scale: self.limit_scale.or(base.limit_scale),
+            connect_rate_per_ip: self.connect_rate_per_ip.or(base.connect_rate_per_ip),
+            app_certificate: self.app_certificate.or(base.app_certificate),
+            tls_cert: self.tls_cert.or(base.tls_cert),
+            tls_key: self.tls_key.or(base.tls_key),
+        }
+    }
+}
+
+/// Time as the hub and every connection both go by: the hub announces the
+/// heartbeat interval in the login reply, the connection keeps to it; both
+/// stamp and expire by the same wall clock.
+#[derive(Debug, Clone)]
+pub struct Timing {
+    /// The wall clock for timestamps and expiry; tests put in a [`TestClock`](super::TestClock).
+    pub clock: Arc<dyn Clock>,
+    /// How often the server pings each connection.
+    pub heartbeat_interval: Duration,
+    /// No traffic at all for this long means the link is dead; also how long
+    /// a connection may wait for room to queue its own reply.
+    pub heartbeat_timeout: Duration,
+}
+
+/// Everything a running server is told.
+#[derive(Clone)]
+pub struct ServerConfig {
+    pub timing: Timing,
+    pub hub: HubConfig,
+    pub conn: ConnConfig,
+    /// Most simultaneous connections in total (0: no cap).
+    pub max_connections: usize,
+    /// Most simultaneous connections from one IP address (0: no cap).
+    pub max_connections_per_ip: usize,
+    /// Most new connections per second from one IP address (0: no cap).
+    pub connect_rate_per_ip: usize,
+    /// Serve `wss://` with this certificate and key.
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+}
+
+impl Default for ServerConfig {
+    /// The shipped `config/server.toml`, exactly what `rtm serve` runs with
+    /// when nobody changes anything.
+    fn default() -> Self {
+        Self::from_file(&ServerFile::built_in())
+    }
+}
+
+impl ServerConfig {
+    /// The settings of a merged file. The fallbacks apply only to keys the
+    /// built-in file lacks, which its unit test rules out.
+    fn from_file(f: &ServerFile) -> ServerConfig {
+        let secs = Duration::from_secs;
+        let limit_scale = f.limit_scale.unwrap_or(1).max(1);
+        ServerConfig {
+            timing: Timing {
+                clock: Arc::new(SystemClock),
+                heartbeat_interval: secs(f.heartbeat_interval_s.unwrap_or(5)),
+                heartbeat_timeout: secs(f.heartbeat_timeout_s.unwrap_or(15)),
+            },
+            hub: HubConfig {
+                grace: secs(f.grace_s.unwrap_or(30)),
+                member_count_interval: secs(1),
+                member_count_interval_large: secs(3),
+                channel_attributes_ttl: secs(f.channel_attributes_ttl_s.unwrap_or(300)),
+                offline_cap: f.offline_cap.unwrap_or(200),
+                offline_ttl: secs(f.offline_ttl_days.unwrap_or(7) * 24 * 3600),
+                dev_mode: true,
+                limit_scale,
+            },
+            conn: ConnConfig {
+                queue_frames: f.queue_frames.unwrap_or(4096),
+                max_frame_bytes: f.max_frame_bytes.unwrap_or(256 * 1024),
+                login_timeout: secs(f.login_timeout_s.unwrap_or(10)),
+                limit_scale,
+                max_bad_frames: 100_000,
+                app_certificate: None,
+            },
+            max_connections: f.max_connections.unwrap_or(0),
+            max_connections_per_ip: f.max_connections_per_ip.unwrap_or(0),
+            connect_rate_per_ip: f.connect_rate_per_ip.unwrap_or(0),
+            tls: None,
+        }
+    }
+
+    /// Turns token checking on (`Some`) or off (development mode).
+    pub fn set_app_certificate(&mut self, certificate: Option<String>) {
+        self.hub.dev_mode = certificate.is_none();
+        self.conn.app_certificate = certificate.map(AppCertificate);
+    }
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("timing", &self.timing)
+            .field("hub", &self.hub)
+            .field("conn", &self.conn)
+            .field("max_connections", &self.max_connections)
+            .field("max_connections_per_ip", &self.max_connections_per_ip)
+            .field("connect_rate_per_ip", &self.connect_rate_per_ip)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
+/// The server's resolved settings.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub log_level: String,
+    pub server: ServerConfig,
+    pub config_file: PathBuf,
+    /// The secret that signs login tokens; `None` runs in development mode.
+    pub app_certificate: Option<String>,
+    /// PEM certificate chain and key for `wss://`.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+impl ServerSettings {
+    /// Defaults ← user file (`file` or the default location) ← environment.
+    pub fn load(paths: &Paths, file: Option<&Path>) -> Result<ServerSettings, ConfigError> {
+        let defaults: ServerFile = parse(SERVER_DEFAULTS, Path::new(BUILT_IN_NAME))?;
+        let config_file = file
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| paths.server_config_file());
+        let user: ServerFile = match read_optional(&config_file, file.is_some())? {
+            Some(text) => parse(&text, &config_file)?,
+            None => ServerFile::default(),
+        };
+        let f = user.over(defaults);
+        let mut server = ServerConfig::from_file(&f);
+        let listen = env("RTM_LISTEN")
+            .or(f.listen)
+            .unwrap_or_else(|| "127.0.0.1:7420".into());
+        let data_dir = env("RTM_DATA")
+            .map(PathBuf::from)
+            .or(f.data)
+            .unwrap_or_else(|| paths.data_dir.join("server"));
+        let log_level = env("RTM_LOG")
+            .or(f.log_level)
+            .unwrap_or_else(|| "info".into());
+        let app_certificate = env("RTM_APP_CERTIFICATE").or(f.app_certificate);
+        server.set_app_certificate(app_certificate.clone());
+        Ok(ServerSettings {
+            listen,
+            data_dir,
+            log_level,
+            server,
+            config_file,
+            app_certificate,
+            tls_cert: f.tls_cert,
+            tls_key: f.tls_key,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_parse() {
+        let s: ServerFile = toml::from_str(SERVER_DEFAULTS).unwrap();
+        assert_eq!(s.listen.as_deref(), Some("127.0.0.1:7420"));
+    }
+
+    #[test]
+    fn the_default_config_is_the_shipped_file() {
+        let d = ServerConfig::default();
+        assert_eq!(d.connect_rate_per_ip, 200);
+        assert_eq!(d.max_connections, 50_000);
+        assert_eq!(d.max_connections_per_ip, 20_000);
+        assert_eq!(d.timing.heartbeat_interval, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn loading_without_a_user_file_gives_the_default() {
+        let dir = std::env::temp_dir().join(format!("rtm-server-config-{}", std::process::id()));
+        let paths = Paths {
+            config_dir: dir.join("nothing-here"),
+            data_dir: dir.clone(),
+            log_dir: dir.clone(),
+        };
+        let loaded = ServerSettings::load(&paths, None).unwrap();
+        if std::env::var_os("RTM_APP_CERTIFICATE").is_none() {
+            assert_eq!(
+                format!("{:?}", loaded.server),
+                format!("{:?}", ServerConfig::default())
+            );
+        }
+    }
+
+    #[test]
+    fn a_user_file_overrides_the_shared_timings_once() {
+        let dir = std::env::temp_dir().join(format!("rtm-server-config-u-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let paths = Paths {
+            config_dir: dir.clone(),
+            data_dir: dir.clone(),
+            log_dir: dir.clone(),
+        };
+        let f = dir.join("s.toml");
+        std::fs::write(&f, "heartbeat_interval_s = 7\nconnect_rate_per_ip = 0\n").unwrap();
+        let s = ServerSettings::load(&paths, Some(&f)).unwrap();
+        assert_eq!(s.server.timing.heartbeat_interval, Duration::from_secs(7));
+        assert_eq!(s.server.connect_rate_per_ip, 0);
+        assert_eq!(s.server.max_connections, 50_000);
+        std::fs::write(&f, "heartbeat_intervall_s = 7\n").unwrap();
+        let err = ServerSettings::load(&paths, Some(&f)).unwrap_err();
+        assert!(err.to_string().contains("heartbeat_intervall_s"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
