@@ -14,9 +14,6 @@ use serde::Deserialize;
 /// The defaults, as shipped and documented.
 pub const CLIENT_DEFAULTS: &str = include_str!("../config/client.toml");
 
-/// Kept for callers of the old path until they name `crate::server::config`.
-pub use crate::server::config::ServerSettings;
-
 /// The default server address of the messenger and of `rtm serve`.
 pub const DEFAULT_SERVER_URL: &str = "ws://127.0.0.1:7420";
 

@@ -1,7 +1,8 @@
 //! # rtm — self-hosted real-time messaging
 //!
 //! One crate, three parts, dependencies pointing one way
-//! (`protocol` ← `server`; `protocol` ← `client` ← `tui`):
+//! (`protocol` ← `client` ← `tui`; `protocol` ← `server` ← `tui`, the
+//! messenger using the server only to embed one):
 //!
 //! - [`protocol`]: the wire contract — frames (serde), identifier and size
 //!   validation, error kinds. Pure data, no IO. A new request or event starts
@@ -10,8 +11,11 @@
 //!   (sessions, channels, presence, attributes), rate limits, and the
 //!   [`server::Store`] boundary for what outlives a restart (channel
 //!   attributes, offline messages), with the SQLite back end in
-//!   `server::sqlite`. A new server-side behaviour goes into the hub and is
-//!   wired up in `server::conn::handle_request`; a new back end (Redis for
+//!   `server::sqlite`. Its settings and their one source of defaults (the
+//!   shipped `config/server.toml`) are `server::config`; everything that goes
+//!   on the wire or expires reads the injectable wall clock of
+//!   `server::clock`. A new server-side behaviour goes into the hub and is
+//!   wired up in `server::requests::handle_request`; a new back end (Redis for
 //!   cluster mode) implements `Store`.
 //! - [`client`]: the SDK — [`client::RtmClient`], [`client::RtmChannel`]; one
 //!   connection task with reconnection, requests matched to replies by id with
@@ -23,8 +27,8 @@
 //!   `rtm token` and app servers mint them, the server verifies them.
 //! - [`bench`]: `rtm bench` — the load generator (scenarios, pacing,
 //!   histograms, worker processes) and the adapters for the reference servers.
-//! - [`config`] and [`logging`]: settings (embedded defaults ← user file ←
-//!   env ← flags) and the log file.
+//! - [`config`] and [`logging`]: the file locations, the messenger's settings
+//!   (embedded defaults ← user file ← env ← flags), and the log file.
 //!
 //! ## Features: the layers, held by the compiler
 //!

@@ -7,7 +7,8 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use rtm::config::{Paths, ServerSettings};
+use rtm::config::Paths;
+use rtm::server::ServerSettings;
 use rtm::server::{self, SqliteStore, Store};
 
 /// The subcommands that need more than the server; each comes with its feature.
