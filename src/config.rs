@@ -26,6 +26,10 @@ pub enum ConfigError {
     },
     #[error("config file {path} is not valid: {reason}")]
     Parse { path: PathBuf, reason: String },
+    /// A value that parses but cannot be used; `origin` names where it came
+    /// from (a file key, an environment variable, a flag).
+    #[error("{origin}: {reason}")]
+    Invalid { origin: String, reason: String },
 }
 
 /// Where rtm keeps its files.

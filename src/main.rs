@@ -177,8 +177,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         settings.log_level = l;
     }
     if let Some(cert) = args.app_certificate {
-        settings.app_certificate = Some(cert.clone());
-        settings.server.set_app_certificate(Some(cert));
+        settings
+            .server
+            .set_app_certificate(Some(cert.clone()))
+            .context("--app-certificate")?;
+        settings.app_certificate = Some(cert);
     }
     let tls_cert = args.tls_cert.or(settings.tls_cert.clone());
     let tls_key = args.tls_key.or(settings.tls_key.clone());
@@ -235,6 +238,7 @@ fn token(args: TokenArgs) -> anyhow::Result<()> {
             settings.config_file.display()
         );
     };
+    server::config::check_app_certificate(&cert).context("the app certificate")?;
     let uid = rtm::protocol::Uid::new(args.uid)?;
     let expires_at = rtm::protocol::now_ms() / 1000 + args.ttl;
     println!("{}", rtm::token::mint(cert.as_bytes(), &uid, expires_at));

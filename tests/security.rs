@@ -8,7 +8,7 @@ use common::*;
 use rtm::client::{ClientConfig, ClientEvent, ConnectionChangeReason, ConnectionState, RtmClient};
 use rtm::protocol::{ErrorKind, Uid, close_code};
 
-const CERT: &str = "s3cret";
+const CERT: &str = "s3cret-s3cret-s3cret";
 
 fn uid(s: &str) -> Uid {
     s.parse().unwrap()
@@ -16,7 +16,8 @@ fn uid(s: &str) -> Uid {
 
 fn secured() -> rtm::server::ServerConfig {
     let mut c = test_config();
-    c.set_app_certificate(Some(CERT.into()));
+    c.set_app_certificate(Some(CERT.into()))
+        .expect("a long enough certificate");
     c
 }
 

@@ -154,10 +154,19 @@ impl ServerConfig {
         }
     }
 
-    /// Turns token checking on (`Some`) or off (development mode).
-    pub fn set_app_certificate(&mut self, certificate: Option<String>) {
+    /// Turns token checking on (`Some`) or off (development mode). An empty
+    /// or short secret is refused: tokens signed with it could be forged, yet
+    /// the server would say that logins are checked.
+    pub fn set_app_certificate(
+        &mut self,
+        certificate: Option<String>,
+    ) -> Result<(), AppCertificateError> {
+        if let Some(c) = &certificate {
+            check_app_certificate(c)?;
+        }
         self.hub.dev_mode = certificate.is_none();
         self.conn.app_certificate = certificate.map(AppCertificate);
+        Ok(())
     }
 }
 
@@ -172,6 +181,51 @@ impl std::fmt::Debug for ServerConfig {
             .field("connect_rate_per_ip", &self.connect_rate_per_ip)
             .field("tls", &self.tls.is_some())
             .finish()
+    }
+}
+
+/// The shortest app certificate accepted, in characters: 16 random hex
+/// characters are 64 bits, out of reach of guessing a token's signature key.
+pub const MIN_APP_CERTIFICATE_CHARS: usize = 16;
+
+/// Why an app certificate cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AppCertificateError {
+    #[error(
+        "the app certificate is empty, so anyone could mint valid tokens; set a secret of at \
+         least {MIN_APP_CERTIFICATE_CHARS} characters (for example `openssl rand -hex 16`), or \
+         leave it unset to run in development mode"
+    )]
+    Empty,
+    #[error(
+        "the app certificate is {0} characters long, short enough to guess; use at least \
+         {MIN_APP_CERTIFICATE_CHARS} (for example `openssl rand -hex 16`)"
+    )]
+    TooShort(usize),
+}
+
+/// Checks a secret before anything is signed or verified with it.
+pub fn check_app_certificate(certificate: &str) -> Result<(), AppCertificateError> {
+    match certificate.chars().count() {
+        0 => Err(AppCertificateError::Empty),
+        n if n < MIN_APP_CERTIFICATE_CHARS => Err(AppCertificateError::TooShort(n)),
+        _ => Ok(()),
+    }
+}
+
+/// The app certificate and where it came from: the environment wins over
+/// the file. A variable that is set but empty counts (and is then refused
+/// like an empty flag or key): it looks like a secret and protects nothing.
+fn app_certificate_source(
+    file_value: Option<String>,
+    config_file: &Path,
+) -> (Option<String>, String) {
+    match std::env::var("RTM_APP_CERTIFICATE") {
+        Ok(v) => (Some(v), "RTM_APP_CERTIFICATE".to_string()),
+        Err(_) => (
+            file_value,
+            format!("app_certificate in {}", config_file.display()),
+        ),
     }
 }
 
@@ -213,8 +267,13 @@ impl ServerSettings {
         let log_level = env("RTM_LOG")
             .or(f.log_level)
             .unwrap_or_else(|| "info".into());
-        let app_certificate = env("RTM_APP_CERTIFICATE").or(f.app_certificate);
-        server.set_app_certificate(app_certificate.clone());
+        let (app_certificate, origin) = app_certificate_source(f.app_certificate, &config_file);
+        server
+            .set_app_certificate(app_certificate.clone())
+            .map_err(|e| ConfigError::Invalid {
+                origin,
+                reason: e.to_string(),
+            })?;
         Ok(ServerSettings {
             listen,
             data_dir,
@@ -230,6 +289,25 @@ impl ServerSettings {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn empty_and_short_app_certificates_are_refused() {
+        let mut c = ServerConfig::default();
+        assert_eq!(
+            c.set_app_certificate(Some(String::new())),
+            Err(AppCertificateError::Empty)
+        );
+        assert_eq!(
+            c.set_app_certificate(Some("s3cret".into())),
+            Err(AppCertificateError::TooShort(6))
+        );
+        // A refused certificate leaves the server as it was, not half-secured.
+        assert!(c.hub.dev_mode && c.conn.app_certificate.is_none());
+        c.set_app_certificate(Some("0123456789abcdef".into()))
+            .expect("16 characters are enough");
+        assert!(!c.hub.dev_mode && c.conn.app_certificate.is_some());
+    }
+
     use super::*;
 
     #[test]
