@@ -34,7 +34,7 @@ const QUIET: ChannelAttributeOptions = ChannelAttributeOptions {
 /// A client whose limits are lifted, so a test can make many calls.
 async fn busy_server() -> rtm::server::ServerHandle {
     let mut c = test_config();
-    c.conn.limit_scale = 1000;
+    c.limit_scale = 1000;
     start_server_with(c).await
 }
 
@@ -386,7 +386,7 @@ async fn user_attributes_are_restored_after_a_reconnection() {
 async fn channel_attributes_are_cleared_after_the_channel_stayed_empty() {
     let mut config = paused_server_config();
     config.hub.channel_attributes_ttl = Duration::from_secs(120);
-    config.conn.limit_scale = 1000;
+    config.limit_scale = 1000;
     let server = start_server_with(config).await;
     let (a, _ae) = login_with(&server.url(), "alice", paused_client_config()).await;
     let ch = a.create_channel("room").unwrap();

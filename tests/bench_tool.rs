@@ -93,8 +93,10 @@ async fn peer_counts_round_trips_and_losses() {
 }
 
 async fn rtm_server() -> server::ServerHandle {
-    let mut config = ServerConfig::default();
-    config.conn.limit_scale = 1000;
+    let config = ServerConfig {
+        limit_scale: 1000,
+        ..ServerConfig::default()
+    };
     server::spawn("127.0.0.1:0", config, Arc::new(MemoryStore::new()))
         .await
         .expect("bind test server")

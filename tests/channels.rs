@@ -502,3 +502,26 @@ async fn channel_and_peer_messages_share_one_rate_limit() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn call_limits_belong_to_the_uid_so_reconnecting_does_not_reset_them() {
+    let server = start_server().await;
+    let (first, _fe) = login(&server.url(), "alice").await;
+    first.get_channel_member_count(&["one"]).await.unwrap();
+    // The same uid on a new connection (the old one is kicked) is still
+    // within the same 1-per-second window: a fresh connection must not mean
+    // fresh counters, or six reconnections would send six times the limit.
+    let (second, _se) = login(&server.url(), "alice").await;
+    assert_eq!(
+        second
+            .get_channel_member_count(&["one"])
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::TooOften
+    );
+    // Another uid has its own counters.
+    let (bob, _be) = login(&server.url(), "bob").await;
+    bob.get_channel_member_count(&["one"]).await.unwrap();
+    server.shutdown().await;
+}

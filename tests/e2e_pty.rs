@@ -256,7 +256,7 @@ fn history_files(home: &std::path::Path) -> Vec<String> {
 async fn reopening_the_messenger_shows_the_earlier_conversation_unless_no_history() {
     // alice logs in three times within a second or two.
     let mut config = common::test_config();
-    config.hub.limit_scale = 10;
+    config.limit_scale = 10;
     let server = common::start_server_with(config).await;
     let url = server.url();
     tokio::task::spawn_blocking(move || {

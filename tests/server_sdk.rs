@@ -519,7 +519,7 @@ async fn request_timeout_gives_timeout_error() {
 async fn a_slow_consumer_is_disconnected_and_others_are_unaffected() {
     let mut config = test_config();
     config.conn.queue_frames = 32;
-    config.conn.limit_scale = 1000;
+    config.limit_scale = 1000;
     let server = start_server_with(config).await;
     let (watcher, mut we) = login(&server.url(), "watcher").await;
     // sloth joins and then never reads again. Its socket's receive buffer is
@@ -674,7 +674,7 @@ async fn the_client_notices_a_silent_server_and_reconnects() {
 async fn a_pipelining_client_is_slowed_down_not_dropped() {
     let mut config = test_config();
     config.conn.queue_frames = 64;
-    config.conn.limit_scale = 1000;
+    config.limit_scale = 1000;
     let server = start_server_with(config).await;
     let (ws, _) = raw_login(&server.url(), "pipeliner").await;
     let (mut tx, mut rx) = futures_util::StreamExt::split(ws);

@@ -90,7 +90,7 @@ async fn wait_offline_count(store: &dyn Store, n: u64) {
 
 fn generous_limits() -> ServerConfig {
     let mut c = test_config();
-    c.conn.limit_scale = 1000;
+    c.limit_scale = 1000;
     c
 }
 

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::clock::{Clock, SystemClock};
 use super::conn::{AppCertificate, ConnConfig};
 use super::hub::HubConfig;
+use super::ratelimit::LoginLimitsConfig;
 use crate::config::{ConfigError, Paths, env, parse, read_optional};
 
 /// The server defaults, as shipped and documented.
@@ -39,6 +40,8 @@ pub struct ServerFile {
     pub max_connections_per_ip: Option<usize>,
     pub limit_scale: Option<usize>,
     pub connect_rate_per_ip: Option<usize>,
+    pub failed_logins_per_address: Option<usize>,
+    pub failed_login_window_s: Option<u64>,
     pub app_certificate: Option<String>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -72,6 +75,10 @@ impl ServerFile {
             max_connections_per_ip: self.max_connections_per_ip.or(base.max_connections_per_ip),
             limit_scale: self.limit_scale.or(base.limit_scale),
             connect_rate_per_ip: self.connect_rate_per_ip.or(base.connect_rate_per_ip),
+            failed_logins_per_address: self
+                .failed_logins_per_address
+                .or(base.failed_logins_per_address),
+            failed_login_window_s: self.failed_login_window_s.or(base.failed_login_window_s),
             app_certificate: self.app_certificate.or(base.app_certificate),
             tls_cert: self.tls_cert.or(base.tls_cert),
             tls_key: self.tls_key.or(base.tls_key),
@@ -105,6 +112,11 @@ pub struct ServerConfig {
     pub max_connections_per_ip: usize,
     /// Most new connections per second from one IP address (0: no cap).
     pub connect_rate_per_ip: usize,
+    /// How failed logins of one address are slowed down.
+    pub logins: LoginLimitsConfig,
+    /// Multiplier of every call-frequency and login limit (1 = the spec's);
+    /// benchmarks and tests that need more traffic raise it.
+    pub limit_scale: usize,
     /// Serve `wss://` with this certificate and key.
     pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
@@ -137,19 +149,22 @@ impl ServerConfig {
                 offline_cap: f.offline_cap.unwrap_or(200),
                 offline_ttl: secs(f.offline_ttl_days.unwrap_or(7) * 24 * 3600),
                 dev_mode: true,
-                limit_scale,
             },
             conn: ConnConfig {
                 queue_frames: f.queue_frames.unwrap_or(4096),
                 max_frame_bytes: f.max_frame_bytes.unwrap_or(256 * 1024),
                 login_timeout: secs(f.login_timeout_s.unwrap_or(10)),
-                limit_scale,
                 max_bad_frames: 100_000,
                 app_certificate: None,
             },
             max_connections: f.max_connections.unwrap_or(0),
             max_connections_per_ip: f.max_connections_per_ip.unwrap_or(0),
             connect_rate_per_ip: f.connect_rate_per_ip.unwrap_or(0),
+            logins: LoginLimitsConfig {
+                failed_per_address: f.failed_logins_per_address.unwrap_or(10),
+                failed_window: secs(f.failed_login_window_s.unwrap_or(10)),
+            },
+            limit_scale,
             tls: None,
         }
     }
@@ -179,6 +194,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("max_connections", &self.max_connections)
             .field("max_connections_per_ip", &self.max_connections_per_ip)
             .field("connect_rate_per_ip", &self.connect_rate_per_ip)
+            .field("logins", &self.logins)
+            .field("limit_scale", &self.limit_scale)
             .field("tls", &self.tls.is_some())
             .finish()
     }

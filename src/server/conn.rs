@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_util::sync::CancellationToken;
 
 use super::hub::Hub;
-use super::ratelimit::{LimitScale, LoginLimits, SessionLimits};
+use super::ratelimit::{CallLimits, LoginLimits};
 use super::requests::handle_request;
 use super::session::{Outbound, SessionHandle, next_session_id};
 use crate::protocol::{
@@ -35,8 +35,6 @@ pub struct ConnConfig {
     pub max_frame_bytes: usize,
     /// Time a connection may take to send a valid login.
     pub login_timeout: Duration,
-    /// Multiplier for the call-frequency limits (1 = the spec's).
-    pub limit_scale: usize,
     /// Malformed frames tolerated per connection before it is closed.
     pub max_bad_frames: u32,
     /// The secret that signs login tokens; `None` is development mode.
@@ -185,7 +183,9 @@ struct Connection {
     kill: CancellationToken,
     /// Cancelled when the server stops.
     shutdown: CancellationToken,
-    limits: SessionLimits,
+    /// The uid's call counters, shared with its other connections; set at
+    /// login (no call before it is counted).
+    limits: Option<Arc<CallLimits>>,
     /// Set by a successful login.
     session: Option<Arc<SessionHandle>>,
     /// Set by a login or renewal with a token (never in development mode).
@@ -218,7 +218,7 @@ pub async fn serve_connection<S>(
     let writer = tokio::spawn(write_loop(sink, rx, close_rx));
     let mut conn = Connection {
         peer,
-        limits: SessionLimits::new(LimitScale(config.limit_scale)),
+        limits: None,
         hub,
         config,
         logins,
@@ -541,9 +541,8 @@ impl Connection {
             (Some(s), Request::RenewToken { token }) => {
                 let uid = s.uid.clone();
                 let renewed = self
-                    .limits
-                    .renew_token
-                    .check("token renewals")
+                    .limits_of(&uid)
+                    .with(|l| l.renew_token.check("token renewals"))
                     .and_then(|()| check_token(&self.config, &self.hub, &uid, Some(&token)));
                 reply(
                     id,
@@ -557,16 +556,29 @@ impl Connection {
                 let s = s.clone();
                 // Awaited here, one request at a time: a sender's messages keep
                 // their order even when one waits for a durable commit.
-                let result =
-                    Box::pin(handle_request(&self.hub, &s, &mut self.limits, request)).await;
+                let result = Box::pin(handle_request(
+                    &self.hub,
+                    &s,
+                    &self.limits_of(&s.uid),
+                    request,
+                ))
+                .await;
                 reply(id, result)
             }
         };
         self.queue(out).await
     }
 
-    /// A login: protocol version, failed logins of the address, token, then
-    /// logins of the uid. `None` when the hub queued the reply itself.
+    /// The logged-in uid's call counters.
+    fn limits_of(&self, uid: &Uid) -> Arc<CallLimits> {
+        match &self.limits {
+            Some(l) => l.clone(),
+            None => self.logins.calls_of(uid),
+        }
+    }
+
+    /// A login: protocol version, token, then logins of the uid; a failure
+    /// counts against the address. `None` when the hub queued the reply itself.
     async fn login(
         &mut self,
         id: u64,
@@ -585,9 +597,6 @@ impl Connection {
                 )),
             ));
         }
-        if let Err(e) = self.logins.check_address(self.peer.ip()) {
-            return Some(reply(id, Err(e)));
-        }
         // The token first: only attempts that could succeed count against
         // the uid, so nobody can lock a user out by hammering logins
         // without a token.
@@ -596,9 +605,10 @@ impl Connection {
         let clock = match checked {
             Ok(clock) => clock,
             Err(e) => {
-                if e.kind != ErrorKind::TooOften {
-                    self.logins.record_failure(self.peer.ip());
-                }
+                let e = match e.kind {
+                    ErrorKind::TooOften => e,
+                    _ => self.logins.record_failure(self.peer.ip()).unwrap_or(e),
+                };
                 tracing::info!(peer = %self.peer, %uid, "login refused: {}", e.message);
                 return Some(reply(id, Err(e)));
             }
@@ -615,6 +625,7 @@ impl Connection {
         // as big as its biggest await, and every idle connection pays for it.
         let outcome = Box::pin(self.hub.login(id, handle.clone(), expires_in)).await;
         tracing::info!(peer = %self.peer, uid = %handle.uid, resumed = outcome.resumed, "login");
+        self.limits = Some(self.logins.calls_of(&handle.uid));
         self.session = Some(handle);
         self.token = clock;
         None

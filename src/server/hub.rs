@@ -45,9 +45,6 @@ pub struct HubConfig {
     pub offline_ttl: Duration,
     /// True when logins are not checked against an app certificate.
     pub dev_mode: bool,
-    /// Multiplier of the login limits (1 = the spec's 2 per second per uid);
-    /// read by the server's [`LoginLimits`](super::ratelimit::LoginLimits).
-    pub limit_scale: usize,
 }
 
 impl Default for HubConfig {

@@ -160,9 +160,10 @@ async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
     let conn_config = Arc::new(config.conn.clone());
-    let logins = Arc::new(ratelimit::LoginLimits::new(ratelimit::LimitScale(
-        config.hub.limit_scale,
-    )));
+    let logins = Arc::new(ratelimit::LoginLimits::new(
+        ratelimit::LimitScale(config.limit_scale),
+        config.logins.clone(),
+    ));
     let counter = Arc::new(Mutex::new(ConnCounter::default()));
     let mut tasks = JoinSet::new();
     // Connections stop on this one, cancelled only after the hub has queued

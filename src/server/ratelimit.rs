@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -39,12 +39,6 @@ impl SlidingWindow {
                 break;
             }
         }
-    }
-
-    /// True when the window holds as many events as it allows.
-    pub fn is_full(&mut self) -> bool {
-        self.expire(Instant::now());
-        self.stamps.len() >= self.max
     }
 
     /// True when no event is inside the window any more.
@@ -81,7 +75,8 @@ impl SlidingWindow {
     }
 }
 
-/// The per-session limits of spec §11.
+/// The call-frequency limits of spec §11, counted per uid (see
+/// [`LoginLimits::calls_of`]).
 #[derive(Debug, Clone)]
 pub struct SessionLimits {
     pub messages: SlidingWindow,
@@ -101,6 +96,24 @@ pub struct SessionLimits {
     /// dropped as new ones come, so the map stays small.
     join_same: std::collections::HashMap<crate::protocol::ChannelId, SlidingWindow>,
     scale: usize,
+}
+
+/// One uid's [`SessionLimits`], behind a lock held only for a check (never
+/// across an `.await`); uncontended but for the rare overlap of a kicked
+/// connection and its replacement.
+#[derive(Debug)]
+pub struct CallLimits(Mutex<SessionLimits>);
+
+impl CallLimits {
+    pub fn new(scale: LimitScale) -> Self {
+        CallLimits(Mutex::new(SessionLimits::new(scale)))
+    }
+
+    /// Runs one check (or several) on the counters.
+    pub fn with<R>(&self, f: impl FnOnce(&mut SessionLimits) -> R) -> R {
+        // A panic elsewhere leaves the windows usable; limits beat an outage.
+        f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
 }
 
 /// Multiplier applied to every limit; tests and benchmarks raise it.
@@ -130,6 +143,27 @@ impl SessionLimits {
         }
     }
 
+    /// True when no window holds a recent call: forgetting these counters
+    /// changes nothing.
+    pub fn is_idle(&mut self) -> bool {
+        let windows = [
+            &mut self.messages,
+            &mut self.query_status,
+            &mut self.subscribe,
+            &mut self.unsubscribe,
+            &mut self.query_subscription,
+            &mut self.user_attr_writes,
+            &mut self.user_attr_reads,
+            &mut self.channel_attr_writes,
+            &mut self.channel_attr_reads,
+            &mut self.get_members,
+            &mut self.member_count,
+            &mut self.joins,
+            &mut self.renew_token,
+        ];
+        windows.into_iter().all(|w| w.is_idle()) && self.join_same.values_mut().all(|w| w.is_idle())
+    }
+
     /// The per-channel join limit (2 per 5 s for the same channel).
     pub fn join_channel(&mut self, channel: &crate::protocol::ChannelId) -> Result<(), ErrorBody> {
         if self.join_same.len() > 64 {
@@ -152,25 +186,52 @@ impl SessionLimits {
 /// Each table has its own lock and is pruned of idle entries as it grows.
 pub struct LoginLimits {
     scale: usize,
+    config: LoginLimitsConfig,
+    /// The call-frequency counters of each uid, kept past its connections
+    /// while they are busy, so a reconnection does not start them afresh.
+    calls: Mutex<HashMap<Uid, Arc<CallLimits>>>,
     /// Recent login attempts per uid.
     per_uid: Mutex<HashMap<Uid, SlidingWindow>>,
     /// Recent failed logins (bad or missing token) per address.
     failed: Mutex<HashMap<IpAddr, SlidingWindow>>,
 }
 
-/// Failed logins allowed per address per [`FAILED_LOGIN_WINDOW`].
-const MAX_FAILED_LOGINS: usize = 10;
-const FAILED_LOGIN_WINDOW: Duration = Duration::from_secs(10);
+/// How failed logins are slowed down (`failed_logins_per_address` and
+/// `failed_login_window_s` in `server.toml`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginLimitsConfig {
+    /// Failed logins (bad or missing token) one address may have per
+    /// `failed_window` before its further failures are answered TOO_OFTEN
+    /// (0: no limit). Valid logins are never counted nor refused by it.
+    pub failed_per_address: usize,
+    pub failed_window: Duration,
+}
 /// Entries a login table holds before idle ones are dropped.
 const PRUNE_ABOVE: usize = 10_000;
 
 impl LoginLimits {
-    pub fn new(scale: LimitScale) -> Self {
+    pub fn new(scale: LimitScale, config: LoginLimitsConfig) -> Self {
         Self {
             scale: scale.0,
+            config,
             per_uid: Mutex::new(HashMap::new()),
             failed: Mutex::new(HashMap::new()),
+            calls: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The call-frequency counters of `uid`, shared by all its connections
+    /// (spec §11 counts per user, not per connection). Entries nobody holds
+    /// and whose windows have emptied are dropped as the table grows.
+    pub fn calls_of(&self, uid: &Uid) -> Arc<CallLimits> {
+        let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        if calls.len() > PRUNE_ABOVE {
+            calls.retain(|_, l| Arc::strong_count(l) > 1 || !l.with(SessionLimits::is_idle));
+        }
+        calls
+            .entry(uid.clone())
+            .or_insert_with(|| Arc::new(CallLimits::new(LimitScale(self.scale))))
+            .clone()
     }
 
     /// Counts a login attempt of `uid`; TOO_OFTEN beyond the limit.
@@ -182,29 +243,31 @@ impl LoginLimits {
             .check("logins of this user id")
     }
 
-    /// Refuses logins from an address that failed too often lately (guessing
-    /// tokens); the attempt itself is not counted.
-    pub fn check_address(&self, ip: IpAddr) -> Result<(), ErrorBody> {
-        let mut failed = lock_pruned(&self.failed);
-        if failed.get_mut(&ip).is_some_and(|w| w.is_full()) {
-            return Err(ErrorBody::new(
+    /// Counts a failed login (bad or missing token) against its address.
+    /// Past the address's budget the failure is answered with the returned
+    /// TOO_OFTEN instead of its own error: a guesser learns nothing more, and
+    /// is told to stop. Only failures are ever refused this way — a valid
+    /// token from the same address (a NAT neighbour) always logs in.
+    pub fn record_failure(&self, ip: IpAddr) -> Option<ErrorBody> {
+        let max = self.config.failed_per_address.saturating_mul(self.scale);
+        if max == 0 {
+            return None;
+        }
+        let window = self.config.failed_window;
+        let counted = lock_pruned(&self.failed)
+            .entry(ip)
+            .or_insert_with(|| SlidingWindow::new(max, window))
+            .try_acquire();
+        (!counted).then(|| {
+            ErrorBody::new(
                 ErrorKind::TooOften,
                 format!(
-                    "too many failed logins from your address: the limit is {MAX_FAILED_LOGINS} per {} s; check your token and retry later",
-                    FAILED_LOGIN_WINDOW.as_secs()
+                    "too many failed logins from your address: the limit is {max} per {} s; \
+                     check your token and retry later",
+                    window.as_secs()
                 ),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Counts a failed login (bad or missing token) against its address.
-    pub fn record_failure(&self, ip: IpAddr) {
-        let max = MAX_FAILED_LOGINS * self.scale;
-        lock_pruned(&self.failed)
-            .entry(ip)
-            .or_insert_with(|| SlidingWindow::new(max, FAILED_LOGIN_WINDOW))
-            .try_acquire();
+            )
+        })
     }
 }
 

@@ -1,18 +1,18 @@
-//! What a logged-in session's requests do: the per-session limits first,
+//! What a logged-in session's requests do: the uid's call limits first,
 //! then the hub. Login, logout and token renewal change the connection
 //! itself and are handled there.
 
 use std::sync::Arc;
 
 use super::hub::Hub;
-use super::ratelimit::SessionLimits;
+use super::ratelimit::CallLimits;
 use super::session::SessionHandle;
 use crate::protocol::{ErrorBody, ErrorKind, Reply, Request, Uid};
 
 pub(super) async fn handle_request(
     hub: &Arc<Hub>,
     s: &Arc<SessionHandle>,
-    limits: &mut SessionLimits,
+    limits: &CallLimits,
     request: Request,
 ) -> Result<Reply, ErrorBody> {
     let uid = &s.uid;
@@ -32,13 +32,13 @@ pub(super) async fn handle_request(
             options,
         } => {
             message.validate()?;
-            limits.messages.check("messages")?;
+            limits.with(|l| l.messages.check("messages"))?;
             hub.send_peer_message(uid, &peer_id, &message, options)
                 .await
         }
         Request::Join { channel_id } => {
-            limits.joins.check("joins")?;
-            limits.join_channel(&channel_id)?;
+            limits.with(|l| l.joins.check("joins"))?;
+            limits.with(|l| l.join_channel(&channel_id))?;
             hub.join(s, &channel_id)
         }
         Request::Leave { channel_id } => hub.leave(uid, &channel_id),
@@ -47,31 +47,31 @@ pub(super) async fn handle_request(
             message,
         } => {
             message.validate()?;
-            limits.messages.check("messages")?;
+            limits.with(|l| l.messages.check("messages"))?;
             hub.send_channel_message(uid, &channel_id, &message)
         }
         Request::GetMembers { channel_id } => {
-            limits.get_members.check("member list requests")?;
+            limits.with(|l| l.get_members.check("member list requests"))?;
             hub.get_members(uid, &channel_id)
         }
         Request::GetChannelMemberCount { channel_ids } => {
-            limits.member_count.check("member count queries")?;
+            limits.with(|l| l.member_count.check("member count queries"))?;
             hub.member_counts(&channel_ids)
         }
         Request::QueryPeersOnlineStatus { peer_ids } => {
-            limits.query_status.check("online status queries")?;
+            limits.with(|l| l.query_status.check("online status queries"))?;
             hub.query_online(&peer_ids)
         }
         Request::SubscribePeersOnlineStatus { peer_ids } => {
-            limits.subscribe.check("subscribe calls")?;
+            limits.with(|l| l.subscribe.check("subscribe calls"))?;
             hub.subscribe(uid, &peer_ids)
         }
         Request::UnsubscribePeersOnlineStatus { peer_ids } => {
-            limits.unsubscribe.check("unsubscribe calls")?;
+            limits.with(|l| l.unsubscribe.check("unsubscribe calls"))?;
             hub.unsubscribe(uid, &peer_ids)
         }
         Request::QueryPeersBySubscriptionOption { option: _ } => {
-            limits.query_subscription.check("subscription queries")?;
+            limits.with(|l| l.query_subscription.check("subscription queries"))?;
             hub.subscriptions(uid)
         }
         other => Box::pin(attribute_request(hub, uid, limits, other)).await,
@@ -82,22 +82,22 @@ pub(super) async fn handle_request(
 async fn attribute_request(
     hub: &Arc<Hub>,
     uid: &Uid,
-    limits: &mut SessionLimits,
+    limits: &CallLimits,
     request: Request,
 ) -> Result<Reply, ErrorBody> {
     match request {
         Request::SetLocalUserAttributes { attributes } => {
-            limits.user_attr_writes.check("user attribute writes")?;
+            limits.with(|l| l.user_attr_writes.check("user attribute writes"))?;
             hub.update_user_attributes(uid, &attributes, |m| *m = attributes.clone())
         }
         Request::AddOrUpdateLocalUserAttributes { attributes } => {
-            limits.user_attr_writes.check("user attribute writes")?;
+            limits.with(|l| l.user_attr_writes.check("user attribute writes"))?;
             hub.update_user_attributes(uid, &attributes, |m| {
                 m.extend(attributes.iter().map(|(k, v)| (k.clone(), v.clone())))
             })
         }
         Request::DeleteLocalUserAttributesByKeys { keys } => {
-            limits.user_attr_writes.check("user attribute writes")?;
+            limits.with(|l| l.user_attr_writes.check("user attribute writes"))?;
             hub.update_user_attributes(uid, &Default::default(), |m| {
                 keys.iter().for_each(|k| {
                     m.remove(k);
@@ -105,11 +105,11 @@ async fn attribute_request(
             })
         }
         Request::ClearLocalUserAttributes => {
-            limits.user_attr_writes.check("user attribute writes")?;
+            limits.with(|l| l.user_attr_writes.check("user attribute writes"))?;
             hub.update_user_attributes(uid, &Default::default(), |m| m.clear())
         }
         Request::GetUserAttributes { user_id, keys } => {
-            limits.user_attr_reads.check("user attribute reads")?;
+            limits.with(|l| l.user_attr_reads.check("user attribute reads"))?;
             hub.get_user_attributes(&user_id, keys.as_deref())
         }
         Request::SetChannelAttributes {
@@ -117,9 +117,7 @@ async fn attribute_request(
             attributes,
             options,
         } => {
-            limits
-                .channel_attr_writes
-                .check("channel attribute writes")?;
+            limits.with(|l| l.channel_attr_writes.check("channel attribute writes"))?;
             let all = attributes.clone();
             hub.update_channel_attributes(uid, &channel_id, attributes, options, move |m| {
                 *m = all.clone()
@@ -131,9 +129,7 @@ async fn attribute_request(
             attributes,
             options,
         } => {
-            limits
-                .channel_attr_writes
-                .check("channel attribute writes")?;
+            limits.with(|l| l.channel_attr_writes.check("channel attribute writes"))?;
             let add = attributes.clone();
             hub.update_channel_attributes(uid, &channel_id, attributes, options, move |m| {
                 m.extend(add.iter().map(|(k, v)| (k.clone(), v.clone())))
@@ -145,9 +141,7 @@ async fn attribute_request(
             keys,
             options,
         } => {
-            limits
-                .channel_attr_writes
-                .check("channel attribute writes")?;
+            limits.with(|l| l.channel_attr_writes.check("channel attribute writes"))?;
             hub.update_channel_attributes(uid, &channel_id, Default::default(), options, move |m| {
                 keys.iter().for_each(|k| {
                     m.remove(k);
@@ -159,16 +153,14 @@ async fn attribute_request(
             channel_id,
             options,
         } => {
-            limits
-                .channel_attr_writes
-                .check("channel attribute writes")?;
+            limits.with(|l| l.channel_attr_writes.check("channel attribute writes"))?;
             hub.update_channel_attributes(uid, &channel_id, Default::default(), options, |m| {
                 m.clear()
             })
             .await
         }
         Request::GetChannelAttributes { channel_id, keys } => {
-            limits.channel_attr_reads.check("channel attribute reads")?;
+            limits.with(|l| l.channel_attr_reads.check("channel attribute reads"))?;
             hub.get_channel_attributes(&channel_id, keys.as_deref())
                 .await
         }
