@@ -570,3 +570,61 @@ async fn the_memory_store_keeps_the_same_quotas() {
     // A later window (the first three are older than 1 s).
     store.push_offline(&b, &a, &m, 6001, &quota).await.unwrap();
 }
+
+/// Messages stored by the previous schema (a JSON frame per row) are still
+/// delivered after the upgrade, and count against the quotas.
+#[tokio::test]
+async fn messages_stored_before_the_compact_format_are_still_read() {
+    let dir = TempDir::new("legacy");
+    let file = dir.path().join(DB_FILE);
+    {
+        let conn = rusqlite::Connection::open(&file).expect("create v1 database");
+        conn.execute_batch(
+            "CREATE TABLE channel_attributes (channel TEXT NOT NULL, key TEXT NOT NULL,
+                 value TEXT NOT NULL, last_update_user_id TEXT NOT NULL,
+                 last_update_ts INTEGER NOT NULL, PRIMARY KEY (channel, key)) WITHOUT ROWID;
+             CREATE TABLE channel_empty_since (channel TEXT PRIMARY KEY NOT NULL,
+                 since_ms INTEGER NOT NULL) WITHOUT ROWID;
+             CREATE TABLE offline_messages (seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                 receiver TEXT NOT NULL, sender TEXT NOT NULL, message TEXT NOT NULL,
+                 server_received_ts INTEGER NOT NULL);
+             CREATE INDEX offline_by_receiver ON offline_messages (receiver, seq);
+             CREATE INDEX offline_by_ts ON offline_messages (server_received_ts);
+             INSERT INTO offline_messages (receiver, sender, message, server_received_ts)
+                 VALUES ('bob', 'alice', '{\"type\":\"TEXT\",\"text\":\"old\"}', 5),
+                        ('bob', 'alice', '{\"type\":\"RAW\",\"raw\":\"AAE=\",\"description\":\"d\"}', 6);
+             PRAGMA user_version = 1;",
+        )
+        .expect("v1 schema");
+    }
+    let store = SqliteStore::open_dir(dir.path()).expect("migrates");
+    store
+        .push_offline(
+            &uid("bob"),
+            &uid("carol"),
+            &RtmMessage::text("new"),
+            7,
+            &OfflineQuota::only_cap(200),
+        )
+        .await
+        .expect("stored");
+    let got: Vec<RtmMessage> = store
+        .pending_offline(&uid("bob"), 0)
+        .await
+        .expect("read")
+        .into_iter()
+        .map(|m| m.message)
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            RtmMessage::text("old"),
+            RtmMessage::Raw {
+                raw: vec![0, 1],
+                description: "d".into()
+            },
+            RtmMessage::text("new"),
+        ]
+    );
+    assert_eq!(store.stats().await.unwrap().offline_messages, 3);
+}
