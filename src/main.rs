@@ -137,6 +137,7 @@ struct ServeArgs {
 }
 
 fn main() -> std::process::ExitCode {
+    ignore_file_size_signal();
     match real_main() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -145,6 +146,20 @@ fn main() -> std::process::ExitCode {
             eprintln!("rtm: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// A write past the file size limit (`ulimit -f`) raises SIGXFSZ, whose
+/// default action kills the process: one large offline message would take
+/// the whole server (or the messenger with its embedded server) down.
+/// Ignored, the write fails with EFBIG instead, and that failure becomes an
+/// error reply while the server stays up.
+fn ignore_file_size_signal() {
+    #[cfg(unix)]
+    // SAFETY: sets the disposition of one signal to "ignore" before any other
+    // thread exists; no handler code runs, so nothing can be unsound.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
 }
 
@@ -223,8 +238,13 @@ Anyone who can reach this address can log in as anyone. Set an app certificate (
     println!("press Ctrl-C to stop");
     server::run(listener, settings.server, store.clone(), shutdown).await?;
     // Bookkeeping writes nobody waited for (e.g. removing delivered offline
-    // messages) are done before the process exits.
-    store.barrier().await?;
+    // messages) are done before the process exits, and the WAL is folded
+    // into the main file: after a clean stop, copying rtm.sqlite3 alone is a
+    // complete backup.
+    store
+        .shutdown()
+        .await
+        .context("finishing the database at shutdown")?;
     println!("rtm server stopped");
     Ok(())
 }

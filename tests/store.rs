@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use rtm::client::{ClientConfig, ClientEvent, ClientEvents};
 use rtm::protocol::{ChannelAttributeOptions, RtmMessage, SendMessageOptions};
+use rtm::server::store::OfflineQuota;
 use rtm::server::{ServerConfig, ServerHandle, SqliteOptions, SqliteStore, Store};
 
 const OFFLINE: SendMessageOptions = SendMessageOptions {
@@ -409,7 +410,8 @@ async fn channel_attributes_survive_a_restart() {
         .unwrap();
     let before = alice.get_channel_attributes("room").await.unwrap();
     server.shutdown().await;
-    drop(store);
+    // Closes the database and releases the data directory for the next one.
+    store.shutdown().await.unwrap();
 
     let (server, store) = start_sqlite(dir.path(), test_config()).await;
     assert_eq!(store.stats().await.unwrap().channels_with_attributes, 1);
@@ -443,13 +445,13 @@ async fn attributes_are_cleared_when_the_channel_stayed_empty_while_the_server_w
     }
     server.shutdown().await;
     drop(alice);
-    drop(store);
+    store.shutdown().await.unwrap();
 
     // A short restart keeps both.
     let (server, store) = start_sqlite(dir.path(), config.clone()).await;
     assert_eq!(store.stats().await.unwrap().channels_with_attributes, 2);
     server.shutdown().await;
-    drop(store);
+    store.shutdown().await.unwrap();
 
     // Down for longer than the while: both are cleared at start-up.
     let ticker = pause_clock();
@@ -709,7 +711,13 @@ async fn measure_group_commit() {
                 let to: rtm::protocol::Uid = format!("away{t}").parse().unwrap();
                 for i in 0..PER_TASK {
                     store
-                        .push_offline(&to, &from, &text(&format!("message {i}")), 0, 200)
+                        .push_offline(
+                            &to,
+                            &from,
+                            &text(&format!("message {i}")),
+                            0,
+                            &OfflineQuota::only_cap(200),
+                        )
                         .await
                         .unwrap();
                 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use rtm::config::{ClientSettings, Paths};
-use rtm::server::{self, SqliteStore};
+use rtm::server::{self, SqliteStore, StoreError};
 
 use crate::ChatArgs;
 
@@ -87,8 +87,9 @@ pub async fn chat(args: ChatArgs) -> anyhow::Result<()> {
     if let Some(h) = embedded.lock().await.take() {
         let store = h.hub.store().clone();
         h.shutdown().await;
-        // Let queued bookkeeping (delivered offline messages) reach the disk.
-        if let Err(e) = store.barrier().await {
+        // Let queued bookkeeping (delivered offline messages) reach the disk
+        // and leave the database whole in its main file.
+        if let Err(e) = store.shutdown().await {
             tracing::warn!("embedded server store: {e}");
         }
     }
@@ -109,17 +110,28 @@ async fn is_listening(addr: SocketAddr) -> bool {
 }
 
 /// Starts a server on `addr` inside this process. `Ok(None)` when someone
-/// else got the address first (then we use theirs).
+/// else got the address first, or holds the data directory (another
+/// messenger's embedded server, or a `rtm serve` on the same data): then we
+/// use theirs, and the watchdog tries again should it go away.
 async fn start_embedded(
     addr: SocketAddr,
     data_dir: &std::path::Path,
 ) -> anyhow::Result<Option<server::ServerHandle>> {
-    let store = Arc::new(SqliteStore::open_dir(data_dir).with_context(|| {
-        format!(
-            "cannot open the embedded server's data in {}",
-            data_dir.display()
-        )
-    })?);
+    let store = match SqliteStore::open_dir(data_dir) {
+        Ok(store) => Arc::new(store),
+        Err(e @ StoreError::Locked { .. }) => {
+            tracing::warn!("embedded server not started: {e}");
+            return Ok(None);
+        }
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!(
+                    "cannot open the embedded server's data in {}",
+                    data_dir.display()
+                )
+            });
+        }
+    };
     match server::spawn(&addr.to_string(), server::ServerConfig::default(), store).await {
         Ok(handle) => {
             tracing::info!(%addr, "started embedded server");

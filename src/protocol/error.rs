@@ -48,6 +48,10 @@ pub enum ErrorKind {
     /// Reserved: the server is busy. (A server at its connection cap closes
     /// new connections with close code 4006 instead.)
     ServerBusy,
+    /// An offline message was not stored: the sender's or the server's
+    /// storage quota is used up. Nothing was stored; send it when the
+    /// receiver is online, or later.
+    QuotaExceeded,
 }
 
 impl ErrorKind {
@@ -73,6 +77,7 @@ impl ErrorKind {
             ErrorKind::Overflow => 401,
             ErrorKind::NotExist => 501,
             ErrorKind::ServerBusy => 601,
+            ErrorKind::QuotaExceeded => 602,
         }
     }
 
@@ -98,6 +103,7 @@ impl ErrorKind {
             ErrorKind::Overflow => "OVERFLOW",
             ErrorKind::NotExist => "NOT_EXIST",
             ErrorKind::ServerBusy => "SERVER_BUSY",
+            ErrorKind::QuotaExceeded => "QUOTA_EXCEEDED",
         }
     }
 }

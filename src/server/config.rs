@@ -13,12 +13,17 @@ use super::clock::{Clock, SystemClock};
 use super::conn::{AppCertificate, ConnConfig};
 use super::hub::HubConfig;
 use super::ratelimit::LoginLimitsConfig;
+use super::store::OfflineQuota;
 use crate::config::{ConfigError, Paths, env, parse, read_optional};
 
 /// The server defaults, as shipped and documented.
 pub const SERVER_DEFAULTS: &str = include_str!("../../config/server.toml");
 
 const BUILT_IN_NAME: &str = "<built-in server.toml>";
+
+/// One mebibyte, in bytes (fallbacks of the quota keys).
+const MIB: u64 = 1024 * 1024;
+const MIB_2: u64 = 2 * MIB;
 
 /// `server.toml` as written: every field optional.
 #[derive(Debug, Default, Deserialize)]
@@ -45,6 +50,11 @@ pub struct ServerFile {
     pub app_certificate: Option<String>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    pub offline_receiver_max_bytes: Option<u64>,
+    pub offline_sender_window_s: Option<u64>,
+    pub offline_sender_max_messages: Option<u64>,
+    pub offline_sender_max_bytes: Option<u64>,
+    pub offline_total_max_bytes: Option<u64>,
 }
 
 impl ServerFile {
@@ -82,6 +92,21 @@ impl ServerFile {
             app_certificate: self.app_certificate.or(base.app_certificate),
             tls_cert: self.tls_cert.or(base.tls_cert),
             tls_key: self.tls_key.or(base.tls_key),
+            offline_receiver_max_bytes: self
+                .offline_receiver_max_bytes
+                .or(base.offline_receiver_max_bytes),
+            offline_sender_window_s: self
+                .offline_sender_window_s
+                .or(base.offline_sender_window_s),
+            offline_sender_max_messages: self
+                .offline_sender_max_messages
+                .or(base.offline_sender_max_messages),
+            offline_sender_max_bytes: self
+                .offline_sender_max_bytes
+                .or(base.offline_sender_max_bytes),
+            offline_total_max_bytes: self
+                .offline_total_max_bytes
+                .or(base.offline_total_max_bytes),
         }
     }
 }
@@ -148,6 +173,14 @@ impl ServerConfig {
                 channel_attributes_ttl: secs(f.channel_attributes_ttl_s.unwrap_or(300)),
                 offline_cap: f.offline_cap.unwrap_or(200),
                 offline_ttl: secs(f.offline_ttl_days.unwrap_or(7) * 24 * 3600),
+                offline_quota: OfflineQuota {
+                    per_receiver_messages: f.offline_cap.unwrap_or(200),
+                    per_receiver_bytes: f.offline_receiver_max_bytes.unwrap_or(MIB_2),
+                    sender_window_ms: f.offline_sender_window_s.unwrap_or(3600) * 1000,
+                    per_sender_messages: f.offline_sender_max_messages.unwrap_or(1000),
+                    per_sender_bytes: f.offline_sender_max_bytes.unwrap_or(16 * MIB),
+                    total_bytes: f.offline_total_max_bytes.unwrap_or(1024 * MIB),
+                },
                 dev_mode: true,
             },
             conn: ConnConfig {
@@ -340,6 +373,12 @@ mod tests {
         assert_eq!(d.max_connections, 50_000);
         assert_eq!(d.max_connections_per_ip, 20_000);
         assert_eq!(d.timing.heartbeat_interval, Duration::from_secs(5));
+        let q = d.hub.offline_quota;
+        assert_eq!(q.per_receiver_bytes, 2 * 1024 * 1024);
+        assert_eq!(q.sender_window_ms, 3_600_000);
+        assert_eq!(q.per_sender_messages, 1000);
+        assert_eq!(q.per_sender_bytes, 16 * 1024 * 1024);
+        assert_eq!(q.total_bytes, 1024 * 1024 * 1024);
     }
 
     #[test]

@@ -21,7 +21,7 @@ mod attributes;
 
 use super::config::Timing;
 use super::session::{SessionHandle, SessionId};
-use super::store::Store;
+use super::store::{OfflineQuota, Store, StoreError};
 use crate::protocol::{
     ChannelId, ChannelMemberCount, ErrorBody, ErrorKind, Event, MAX_JOINED_CHANNELS,
     MAX_QUERY_PEERS, MAX_SUBSCRIPTIONS, MEMBER_EVENTS_MAX_MEMBERS, MessageProps, PeerOnlineState,
@@ -41,6 +41,9 @@ pub struct HubConfig {
     pub channel_attributes_ttl: Duration,
     /// Offline messages kept per receiver.
     pub offline_cap: usize,
+    /// The other limits on offline messages (its `per_receiver_messages` is
+    /// ignored: `offline_cap` is the one setting of it).
+    pub offline_quota: OfflineQuota,
     /// Offline messages older than this are not delivered.
     pub offline_ttl: Duration,
     /// True when logins are not checked against an app certificate.
@@ -472,10 +475,20 @@ impl Hub {
                 });
             }
             // Submitted under the lock: a login after this point reads it.
-            self.store
-                .push_offline(to, from, message, ts, self.config.offline_cap)
+            let quota = OfflineQuota {
+                per_receiver_messages: self.config.offline_cap,
+                ..self.config.offline_quota
+            };
+            self.store.push_offline(to, from, message, ts, &quota)
         };
-        stored.await.map_err(Self::store_err)?;
+        match stored.await {
+            Ok(()) => {}
+            Err(StoreError::Quota(refusal)) => {
+                tracing::info!(%from, %to, "offline message refused: {refusal}");
+                return Err(err(ErrorKind::QuotaExceeded, refusal.to_string()));
+            }
+            Err(e) => return Err(Self::store_err(e)),
+        }
         Ok(Reply::PeerMessageSent {
             has_peer_received: false,
             server_received_ts: ts,

@@ -12,19 +12,29 @@
 //! commit. Under load, one fsync serves hundreds of requests; when idle, a
 //! lone request still commits at once (no waiting for company).
 
+use std::fs::File;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, MAIN_DB, params};
 
 use super::store::{
-    AttributeEdit, Completer, EditResult, OfflineMessage, Store, StoreError, StoreStats, Ticket,
+    AttributeEdit, Completer, EditResult, OfflineMessage, OfflineQuota, Store, StoreError,
+    StoreStats, Ticket,
 };
 use crate::protocol::{ChannelAttribute, ChannelId, RtmMessage, Uid};
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "rtm.sqlite3";
+
+/// Suffix of the lock file next to the database (`rtm.sqlite3.lock`): held
+/// exclusively by the one server that uses the database, and holding its pid.
+pub const LOCK_SUFFIX: &str = ".lock";
+
+/// Lines of `PRAGMA quick_check` output quoted in a refusal.
+const MAX_CHECK_LINES: usize = 5;
 
 /// Most operations committed in one transaction.
 const MAX_BATCH_OPS: usize = 4096;
@@ -57,7 +67,77 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX offline_by_receiver ON offline_messages (receiver, seq);
      CREATE INDEX offline_by_ts ON offline_messages (server_received_ts);",
+    // 2: compact offline messages and what the quotas count. A row with a
+    // `kind` holds the body as it is (no JSON escaping: a 32 KB text of
+    // control characters took 6 times its size); rows of version 1 keep their
+    // JSON in `message` (kind NULL) until delivered or expired. `bytes` is
+    // the body size the quotas count; `offline_totals` keeps the server-wide
+    // sums up to date on every insert and delete, whoever deletes.
+    "ALTER TABLE offline_messages ADD COLUMN kind INTEGER;
+     ALTER TABLE offline_messages ADD COLUMN body BLOB;
+     ALTER TABLE offline_messages ADD COLUMN description TEXT;
+     ALTER TABLE offline_messages ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
+     UPDATE offline_messages SET bytes = length(CAST(message AS BLOB));
+     CREATE INDEX offline_by_sender ON offline_messages (sender, server_received_ts);
+     CREATE TABLE offline_totals (
+         id INTEGER PRIMARY KEY CHECK (id = 0),
+         messages INTEGER NOT NULL,
+         bytes INTEGER NOT NULL
+     );
+     INSERT INTO offline_totals SELECT 0, COUNT(*), COALESCE(SUM(bytes), 0) FROM offline_messages;
+     CREATE TRIGGER offline_totals_insert AFTER INSERT ON offline_messages BEGIN
+         UPDATE offline_totals SET messages = messages + 1, bytes = bytes + NEW.bytes WHERE id = 0;
+     END;
+     CREATE TRIGGER offline_totals_delete AFTER DELETE ON offline_messages BEGIN
+         UPDATE offline_totals SET messages = messages - 1, bytes = bytes - OLD.bytes WHERE id = 0;
+     END;
+     CREATE TABLE server_meta (key TEXT PRIMARY KEY NOT NULL, value) WITHOUT ROWID;",
 ];
+
+/// `offline_messages.kind` of a TEXT message (`body`: its UTF-8 text).
+const KIND_TEXT: i64 = 0;
+/// `offline_messages.kind` of a RAW message (`body`: its bytes).
+const KIND_RAW: i64 = 1;
+
+/// The columns [`message_from_row`] reads, in its order; every read of
+/// offline messages selects them.
+pub const MESSAGE_COLUMNS: &str = "kind, body, description, message";
+
+/// Turns the columns of [`MESSAGE_COLUMNS`], starting at `first`, back into
+/// the message: the one place that knows the stored format (compact rows of
+/// schema 2, JSON rows of schema 1).
+pub fn message_from_row(
+    row: &rusqlite::Row<'_>,
+    first: usize,
+    seq: i64,
+    path: &Path,
+) -> Result<RtmMessage, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        reason: format!("offline message {seq} cannot be read: {reason}"),
+    };
+    let get = |e: rusqlite::Error| corrupt(e.to_string());
+    let kind: Option<i64> = row.get(first).map_err(get)?;
+    match kind {
+        Some(KIND_TEXT) => {
+            let body: Vec<u8> = row.get(first + 1).map_err(get)?;
+            let text = String::from_utf8(body).map_err(|e| corrupt(e.to_string()))?;
+            Ok(RtmMessage::Text { text })
+        }
+        Some(KIND_RAW) => Ok(RtmMessage::Raw {
+            raw: row.get(first + 1).map_err(get)?,
+            description: row
+                .get::<_, Option<String>>(first + 2)
+                .map_err(get)?
+                .unwrap_or_default(),
+        }),
+        Some(other) => Err(corrupt(format!("unknown kind {other}"))),
+        None => {
+            let json: String = row.get(first + 3).map_err(get)?;
+            serde_json::from_str(&json).map_err(|e| corrupt(e.to_string()))
+        }
+    }
+}
 
 /// The schema version this binary writes and understands.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -112,11 +192,34 @@ where
     }
 }
 
-/// See the module doc. Dropping the store lets the writer finish what is
-/// queued and stop.
+/// What the writer thread is asked to do.
+enum Command {
+    /// An operation, run in the next transaction.
+    Job(Box<dyn Job>),
+    /// Fold the WAL into the main file, close the database and release the
+    /// lock (a clean stop); answered once all that is done.
+    Close(Completer<()>),
+}
+
+/// See the module doc. [`Store::shutdown`], or dropping the store, lets the
+/// writer finish what is queued, checkpoint and close the database, and only
+/// then release the lock of the data directory.
 pub struct SqliteStore {
-    jobs: mpsc::Sender<Box<dyn Job>>,
+    /// `None` only while dropping (closing the channel stops the writer).
+    jobs: Option<mpsc::Sender<Command>>,
+    writer: Option<std::thread::JoinHandle<()>>,
     path: PathBuf,
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        if let Some(writer) = self.writer.take()
+            && writer.join().is_err()
+        {
+            tracing::error!("the store's writer thread panicked");
+        }
+    }
 }
 
 fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -137,20 +240,24 @@ impl SqliteStore {
         Self::open_with(&dir.join(DB_FILE), options)
     }
 
-    /// Opens the database file `path`, migrating its schema, and starts the writer.
+    /// Opens the database file `path` for this process alone (its lock file
+    /// `<path>.lock`), checks it, migrates its schema, and starts the writer.
+    /// Refuses a database that is in use, damaged or cannot be written.
     pub fn open_with(path: &Path, options: SqliteOptions) -> Result<SqliteStore, StoreError> {
+        let lock = lock_database(path)?;
         let conn = open_connection(path)?;
-        let (jobs, rx) = mpsc::channel::<Box<dyn Job>>();
+        let (jobs, rx) = mpsc::channel::<Command>();
         let thread_path = path.to_path_buf();
-        std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("rtm-store".into())
-            .spawn(move || writer(conn, rx, thread_path, options))
+            .spawn(move || writer(conn, lock, rx, thread_path, options))
             .map_err(|e| StoreError::Open {
                 path: path.to_path_buf(),
                 reason: format!("cannot start the writer thread: {e}"),
             })?;
         Ok(SqliteStore {
-            jobs,
+            jobs: Some(jobs),
+            writer: Some(writer),
             path: path.to_path_buf(),
         })
     }
@@ -159,26 +266,86 @@ impl SqliteStore {
         &self.path
     }
 
+    fn send(&self, command: Command) {
+        let Some(jobs) = &self.jobs else { return };
+        if let Err(mpsc::SendError(command)) = jobs.send(command) {
+            // The writer is gone; answer with an error instead of hanging.
+            match command {
+                Command::Job(job) => job.finish(Err(&StoreError::Closed)),
+                Command::Close(done) => done.complete(Err(StoreError::Closed)),
+            }
+        }
+    }
+
     fn submit<T, F>(&self, op: F) -> Ticket<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection, &Path) -> Result<T, StoreError> + Send + 'static,
     {
         let (done, ticket) = Ticket::new();
-        let job = Box::new(TypedJob {
+        self.send(Command::Job(Box::new(TypedJob {
             op: Some(op),
             result: None,
             done,
-        });
-        if let Err(mpsc::SendError(job)) = self.jobs.send(job) {
-            // The writer is gone; answer with an error instead of hanging.
-            job.finish(Err(&StoreError::Closed));
-        }
+        })));
         ticket
     }
 }
 
-/// Opens the file, sets durability pragmas and brings the schema up to date.
+/// Takes the exclusive lock of the database at `path` and writes this
+/// process's id into the lock file, or says who holds it. The lock is an OS
+/// file lock (`flock`): it goes away with its process, so a crashed server
+/// leaves nothing stale behind.
+fn lock_database(path: &Path) -> Result<File, StoreError> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(LOCK_SUFFIX);
+    let lock_file = path.with_file_name(name);
+    let dir = path.parent().unwrap_or(path).to_path_buf();
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_file)
+        .map_err(|e| StoreError::Open {
+            path: path.to_path_buf(),
+            reason: format!(
+                "cannot open its lock file {} for writing ({e}); the server must be able to write in its data directory: check its owner and permissions",
+                lock_file.display()
+            ),
+        })?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            return Err(StoreError::Locked {
+                dir,
+                lock_file,
+                holder: text.trim().parse().ok(),
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(StoreError::Open {
+                path: path.to_path_buf(),
+                reason: format!("cannot lock {}: {e}", lock_file.display()),
+            });
+        }
+    }
+    let written = file
+        .set_len(0)
+        .and_then(|()| writeln!(file, "{}", std::process::id()))
+        .and_then(|()| file.flush());
+    if let Err(e) = written {
+        // The lock holds all the same; only the message for a second
+        // server loses the pid.
+        tracing::warn!("cannot write the pid into {}: {e}", lock_file.display());
+    }
+    Ok(file)
+}
+
+/// Opens the file, checks that it is sound and writable, sets durability
+/// pragmas and brings the schema up to date.
 fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let open_err = |e: rusqlite::Error| StoreError::Open {
         path: path.to_path_buf(),
@@ -186,19 +353,75 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     };
     let mut conn = Connection::open(path).map_err(open_err)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+    // SQLite silently falls back to read-only when it may not write the
+    // file; the server would then start and hand out the same messages at
+    // every login, never able to delete them.
+    if conn.is_readonly(MAIN_DB).map_err(open_err)? {
+        return Err(unwritable(path, "the file is read-only for this user"));
+    }
+    check_integrity(&conn, path)?;
     // WAL: readers never block the writer; FULL: a commit survives power loss.
     let mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-        .map_err(open_err)?;
+        .map_err(|e| unwritable(path, &e.to_string()))?;
     if !mode.eq_ignore_ascii_case("wal") {
         tracing::warn!(path = %path.display(), "SQLite refused WAL mode (got {mode})");
     }
     conn.execute_batch("PRAGMA synchronous = FULL;")
         .map_err(open_err)?;
     migrate(&mut conn, path)?;
+    // A real write, so a database that cannot be written (permissions, a
+    // full disk, a file size limit) is refused now rather than failing
+    // every request later.
+    conn.execute(
+        "INSERT OR REPLACE INTO server_meta (key, value) VALUES ('last_start_pid', ?1)",
+        [std::process::id()],
+    )
+    .map_err(|e| unwritable(path, &e.to_string()))?;
     Ok(conn)
 }
 
+fn unwritable(path: &Path, what: &str) -> StoreError {
+    StoreError::Open {
+        path: path.to_path_buf(),
+        reason: format!(
+            "it cannot be written ({what}); the server must write its data: check free space, the file size limit (ulimit -f), and the owner and permissions of the file and its directory"
+        ),
+    }
+}
+
+/// Refuses a damaged file: SQLite would otherwise serve what it can read
+/// and fail (or find nothing) where a page is bad, silently emptying a
+/// mailbox. `quick_check` reads every page; it takes about a second per GB.
+fn check_integrity(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let damaged = |problems: String| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        reason: format!(
+            "{problems}. Stop here and keep a copy of the whole data directory. Then restore {file} from a backup, or salvage what is readable with `sqlite3 {file} .recover | sqlite3 recovered.sqlite3` and put recovered.sqlite3 in its place",
+            file = path.display()
+        ),
+    };
+    let mut stmt = conn
+        .prepare("PRAGMA quick_check")
+        .map_err(|e| damaged(e.to_string()))?;
+    let lines: Vec<String> = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| damaged(e.to_string()))?;
+    if lines.len() == 1 && lines[0] == "ok" {
+        return Ok(());
+    }
+    let mut problems = lines
+        .iter()
+        .take(MAX_CHECK_LINES)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    if lines.len() > MAX_CHECK_LINES {
+        problems.push_str(&format!(" (and {} more)", lines.len() - MAX_CHECK_LINES));
+    }
+    Err(damaged(problems))
+}
 fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let open_err = |e: rusqlite::Error| StoreError::Open {
         path: path.to_path_buf(),
@@ -230,20 +453,41 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
 }
 
 /// The writer thread: takes what is queued, one transaction, answers all.
+/// It owns the database and its lock: a second server on the same data
+/// would deliver the same offline messages again and clear attributes of
+/// channels in use elsewhere. When the store closes (or is dropped) it
+/// checkpoints, so a clean stop leaves every byte in the main file, closes
+/// the database, and only then releases the lock.
 fn writer(
     conn: Connection,
-    rx: mpsc::Receiver<Box<dyn Job>>,
+    lock: File,
+    rx: mpsc::Receiver<Command>,
     path: PathBuf,
     options: SqliteOptions,
 ) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(64);
-    // Ends when every sender (the store) is gone and the queue is empty.
-    while let Ok(first) = rx.recv() {
-        batch.push(first);
+    // A close that arrived while a batch was being collected; it comes after
+    // that batch, keeping submission order.
+    let mut close: Option<Completer<()>> = None;
+    // Ends when every sender (the store) is gone and the queue is empty, or
+    // at a close.
+    while close.is_none() {
+        let Ok(first) = rx.recv() else { break };
+        match first {
+            Command::Close(done) => {
+                close = Some(done);
+                break;
+            }
+            Command::Job(job) => batch.push(job),
+        }
         if options.group_commit {
             while batch.len() < MAX_BATCH_OPS {
                 match rx.try_recv() {
-                    Ok(job) => batch.push(job),
+                    Ok(Command::Job(job)) => batch.push(job),
+                    Ok(Command::Close(done)) => {
+                        close = Some(done);
+                        break;
+                    }
                     Err(_) => break,
                 }
             }
@@ -256,6 +500,35 @@ fn writer(
             job.finish(commit.as_ref().map(|_| ()));
         }
     }
+    // Whatever is still queued behind a close is answered `Closed` when
+    // `rx` goes.
+    drop(rx);
+    let result = checkpoint(&conn, &path);
+    if let Err(e) = &result {
+        tracing::warn!("store: final checkpoint: {e}");
+    }
+    if let Err((_, e)) = conn.close() {
+        tracing::warn!("store: closing {}: {e}", path.display());
+    }
+    drop(lock);
+    if let Some(done) = close {
+        done.complete(result);
+    }
+}
+
+/// Copies every committed page from the WAL into the main file and empties
+/// the WAL, so the main file alone is a complete copy.
+fn checkpoint(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let busy: i64 = conn
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+        .map_err(db_err(path))?;
+    if busy != 0 {
+        return Err(StoreError::Backend(format!(
+            "database {}: the checkpoint could not finish (a reader was busy)",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 fn run_batch(conn: &Connection, path: &Path, batch: &mut [Box<dyn Job>]) -> Result<(), StoreError> {
@@ -360,6 +633,12 @@ impl Store for SqliteStore {
 
     fn barrier(&self) -> Ticket<()> {
         self.submit(|_, _| Ok(()))
+    }
+
+    fn shutdown(&self) -> Ticket<()> {
+        let (done, ticket) = Ticket::new();
+        self.send(Command::Close(done));
+        ticket
     }
 
     fn channel_attributes(&self, channel: &ChannelId) -> Ticket<Vec<ChannelAttribute>> {
@@ -472,28 +751,78 @@ impl Store for SqliteStore {
         from: &Uid,
         message: &RtmMessage,
         server_received_ts: u64,
-        cap: usize,
+        quota: &OfflineQuota,
     ) -> Ticket<()> {
         let to = to.to_string();
         let from = from.to_string();
-        let json = serde_json::to_string(message);
+        let quota = *quota;
+        // The body as it is: the text's bytes or the raw bytes, never a
+        // JSON-escaped frame (which made some texts 6 times larger).
+        let (kind, body, description) = match message {
+            RtmMessage::Text { text } => (KIND_TEXT, text.as_bytes().to_vec(), None),
+            RtmMessage::Raw { raw, description } => {
+                (KIND_RAW, raw.clone(), Some(description.clone()))
+            }
+        };
+        let bytes = message.size() as u64;
         self.submit(move |conn, path| {
             let err = db_err(path);
-            let json = json.map_err(|e| StoreError::Backend(format!("encoding a message: {e}")))?;
+            let ts = server_received_ts as i64;
+            let (sender_messages, sender_bytes): (i64, i64) = conn
+                .prepare_cached(
+                    "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM offline_messages
+                     WHERE sender = ?1 AND server_received_ts >= ?2",
+                )
+                .and_then(|mut s| {
+                    let since = server_received_ts.saturating_sub(quota.sender_window_ms) as i64;
+                    s.query_row(params![from, since], |r| Ok((r.get(0)?, r.get(1)?)))
+                })
+                .map_err(&err)?;
+            let total: i64 = conn
+                .prepare_cached("SELECT bytes FROM offline_totals WHERE id = 0")
+                .and_then(|mut s| s.query_row([], |r| r.get(0)))
+                .map_err(&err)?;
+            quota
+                .check(bytes, sender_messages as u64, sender_bytes as u64, total.max(0) as u64)
+                .map_err(StoreError::Quota)?;
             conn.prepare_cached(
-                "INSERT INTO offline_messages (receiver, sender, message, server_received_ts)
-                 VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO offline_messages
+                 (receiver, sender, message, kind, body, description, bytes, server_received_ts)
+                 VALUES (?1, ?2, '', ?3, ?4, ?5, ?6, ?7)",
             )
-            .and_then(|mut s| s.execute(params![to, from, json, server_received_ts as i64]))
+            .and_then(|mut s| {
+                s.execute(params![to, from, kind, body, description, bytes as i64, ts])
+            })
             .map_err(&err)?;
-            // Newest replaces oldest: drop everything older than the cap-th newest.
-            conn.prepare_cached(
-                "DELETE FROM offline_messages WHERE receiver = ?1 AND seq <= (
-                     SELECT seq FROM offline_messages WHERE receiver = ?1
-                     ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
-            )
-            .and_then(|mut s| s.execute(params![to, cap as i64]))
-            .map_err(&err)?;
+            // Newest replace oldest: keep the newest messages that fit both
+            // the count and the bytes of a mailbox.
+            let mut evict_up_to = None;
+            {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT seq, bytes FROM offline_messages WHERE receiver = ?1 ORDER BY seq DESC",
+                    )
+                    .map_err(&err)?;
+                let mut rows = stmt.query([&to]).map_err(&err)?;
+                let (mut count, mut kept) = (0usize, 0u64);
+                while let Some(row) = rows.next().map_err(&err)? {
+                    let seq: i64 = row.get(0).map_err(&err)?;
+                    let size: i64 = row.get(1).map_err(&err)?;
+                    count += 1;
+                    kept += size.max(0) as u64;
+                    if count > quota.per_receiver_messages
+                        || (quota.per_receiver_bytes > 0 && kept > quota.per_receiver_bytes)
+                    {
+                        evict_up_to = Some(seq);
+                        break;
+                    }
+                }
+            }
+            if let Some(seq) = evict_up_to {
+                conn.prepare_cached("DELETE FROM offline_messages WHERE receiver = ?1 AND seq <= ?2")
+                    .and_then(|mut s| s.execute(params![to, seq]))
+                    .map_err(&err)?;
+            }
             Ok(())
         })
     }
@@ -503,32 +832,21 @@ impl Store for SqliteStore {
         self.submit(move |conn, path| {
             let err = db_err(path);
             let mut stmt = conn
-                .prepare_cached(
-                    "SELECT seq, sender, message, server_received_ts FROM offline_messages
-                     WHERE receiver = ?1 AND server_received_ts >= ?2 ORDER BY seq",
-                )
+                .prepare_cached(&format!(
+                    "SELECT seq, sender, server_received_ts, {MESSAGE_COLUMNS} FROM offline_messages
+                     WHERE receiver = ?1 AND server_received_ts >= ?2 ORDER BY seq"
+                ))
                 .map_err(&err)?;
-            let rows = stmt
-                .query_map(params![to, min_ts as i64], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, i64>(3)?,
-                    ))
-                })
-                .map_err(&err)?;
+            let mut rows = stmt.query(params![to, min_ts as i64]).map_err(&err)?;
             let mut out = Vec::new();
-            for row in rows {
-                let (seq, from, json, ts) = row.map_err(&err)?;
-                let message = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
-                    path: path.to_path_buf(),
-                    reason: format!("offline message {seq} cannot be read: {e}"),
-                })?;
+            while let Some(row) = rows.next().map_err(&err)? {
+                let seq: i64 = row.get(0).map_err(&err)?;
+                let from: String = row.get(1).map_err(&err)?;
+                let ts: i64 = row.get(2).map_err(&err)?;
                 out.push(OfflineMessage {
                     seq: seq as u64,
                     from: uid_from(path, from)?,
-                    message,
+                    message: message_from_row(row, 3, seq, path)?,
                     server_received_ts: ts.max(0) as u64,
                 });
             }

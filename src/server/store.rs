@@ -50,6 +50,119 @@ pub enum StoreError {
     Corrupt { path: PathBuf, reason: String },
     #[error("the storage writer has stopped; restart the server")]
     Closed,
+    /// Another server (or this process) holds the data directory's lock.
+    #[error(
+        "the data directory {} is in use by {}; stop that server first, or give this one its own directory with --data (lock file {})",
+        dir.display(),
+        holder_text(*holder),
+        lock_file.display()
+    )]
+    Locked {
+        dir: PathBuf,
+        lock_file: PathBuf,
+        /// The process id written into the lock file, if it could be read.
+        holder: Option<u32>,
+    },
+    /// An offline message was refused by a quota; nothing was stored.
+    #[error("{0}")]
+    Quota(QuotaRefusal),
+}
+
+fn holder_text(holder: Option<u32>) -> String {
+    match holder {
+        Some(pid) if pid == std::process::id() => format!("this same process ({pid})"),
+        Some(pid) => format!("another rtm server (process {pid})"),
+        None => "another rtm server".into(),
+    }
+}
+
+/// Limits on what offline messages may take; 0 turns a limit off. Bytes are
+/// those of the message body (TEXT: the text; RAW: data and description).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OfflineQuota {
+    /// Messages kept per receiver; the newest replace the oldest.
+    pub per_receiver_messages: usize,
+    /// Bytes kept per receiver; the newest replace the oldest.
+    pub per_receiver_bytes: u64,
+    /// The window the per-sender limits count over, in milliseconds.
+    pub sender_window_ms: u64,
+    /// Messages one sender may leave (still stored) per window.
+    pub per_sender_messages: u64,
+    /// Bytes one sender may leave (still stored) per window.
+    pub per_sender_bytes: u64,
+    /// Bytes of all offline messages on this server together.
+    pub total_bytes: u64,
+}
+
+impl OfflineQuota {
+    /// No limit but the per-receiver count (tests and measurements).
+    pub fn only_cap(per_receiver_messages: usize) -> OfflineQuota {
+        OfflineQuota {
+            per_receiver_messages,
+            per_receiver_bytes: 0,
+            sender_window_ms: 0,
+            per_sender_messages: 0,
+            per_sender_bytes: 0,
+            total_bytes: 0,
+        }
+    }
+
+    /// Checks a new message of `bytes` against the refusing limits, given
+    /// what the sender stored within the window and the server's total.
+    pub fn check(
+        &self,
+        bytes: u64,
+        sender_messages: u64,
+        sender_bytes: u64,
+        total_bytes: u64,
+    ) -> Result<(), QuotaRefusal> {
+        let window_s = self.sender_window_ms / 1000;
+        if self.per_receiver_bytes > 0 && bytes > self.per_receiver_bytes {
+            return Err(QuotaRefusal::LargerThanMailbox {
+                bytes,
+                limit: self.per_receiver_bytes,
+            });
+        }
+        if self.per_sender_messages > 0 && sender_messages >= self.per_sender_messages {
+            return Err(QuotaRefusal::SenderMessages {
+                limit: self.per_sender_messages,
+                window_s,
+            });
+        }
+        if self.per_sender_bytes > 0 && sender_bytes + bytes > self.per_sender_bytes {
+            return Err(QuotaRefusal::SenderBytes {
+                limit: self.per_sender_bytes,
+                window_s,
+            });
+        }
+        if self.total_bytes > 0 && total_bytes + bytes > self.total_bytes {
+            return Err(QuotaRefusal::ServerFull {
+                limit: self.total_bytes,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Why an offline message was not stored; the text goes to the sender.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QuotaRefusal {
+    #[error(
+        "you have left {limit} offline messages in the last {window_s} s, the most this server keeps per sender; the message was not stored. Wait until they are delivered or for the window to pass, or send it when the receiver is online"
+    )]
+    SenderMessages { limit: u64, window_s: u64 },
+    #[error(
+        "your offline messages of the last {window_s} s take {limit} bytes, the most this server keeps per sender; the message was not stored. Wait until they are delivered or for the window to pass, or send it when the receiver is online"
+    )]
+    SenderBytes { limit: u64, window_s: u64 },
+    #[error(
+        "the server's storage for offline messages is full ({limit} bytes); the message was not stored. Send it when the receiver is online, or ask the operator to raise offline_total_max_bytes"
+    )]
+    ServerFull { limit: u64 },
+    #[error(
+        "the message ({bytes} bytes) is larger than a receiver's offline mailbox ({limit} bytes); it was not stored. Send it when the receiver is online"
+    )]
+    LargerThanMailbox { bytes: u64, limit: u64 },
 }
 
 /// A peer message kept for a receiver who was offline.
@@ -179,15 +292,17 @@ pub trait Store: Send + Sync + 'static {
     /// the channels whose attributes were cleared.
     fn sweep_empty_channels(&self, cutoff_ms: u64) -> Ticket<Vec<ChannelId>>;
 
-    /// Stores a message for an offline receiver, keeping at most `cap` per
-    /// receiver (oldest dropped).
+    /// Stores a message for an offline receiver. Within `quota` the
+    /// receiver's mailbox keeps its newest messages (oldest dropped); a
+    /// message over a sender or server limit is refused with
+    /// [`StoreError::Quota`] and nothing is stored.
     fn push_offline(
         &self,
         to: &Uid,
         from: &Uid,
         message: &RtmMessage,
         server_received_ts: u64,
-        cap: usize,
+        quota: &OfflineQuota,
     ) -> Ticket<()>;
 
     /// The messages waiting for `to`, oldest first, received at or after
@@ -199,6 +314,27 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes every offline message received before `before_ts`; answers how many.
     fn purge_offline(&self, before_ts: u64) -> Ticket<u64>;
+
+    /// For a clean stop: resolves once everything submitted before is done,
+    /// the data is in its final, self-contained form and the store is closed
+    /// (SQLite: the WAL folded into the main file, so copying that file is a
+    /// full backup; the database closed and its lock released). Operations
+    /// submitted later answer [`StoreError::Closed`]. The memory store stays
+    /// usable.
+    fn shutdown(&self) -> Ticket<()> {
+        self.barrier()
+    }
+}
+
+/// A ready ticket of a ticket's result that may itself be a refusal.
+fn flatten_quota(ticket: Ticket<Result<(), QuotaRefusal>>) -> Ticket<()> {
+    let mut rx = ticket.rx;
+    Ticket::ready(match rx.try_recv() {
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Err(refusal))) => Err(StoreError::Quota(refusal)),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(StoreError::Closed),
+    })
 }
 
 /// Applies the shared semantics of `set_channel_empty_since`.
@@ -317,9 +453,22 @@ impl Store for MemoryStore {
         from: &Uid,
         message: &RtmMessage,
         server_received_ts: u64,
-        cap: usize,
+        quota: &OfflineQuota,
     ) -> Ticket<()> {
-        self.with(|inner| {
+        let quota = *quota;
+        let result = self.with(|inner| {
+            let bytes = message.size() as u64;
+            let window_start = server_received_ts.saturating_sub(quota.sender_window_ms);
+            let (mut sender_messages, mut sender_bytes, mut total) = (0, 0, 0);
+            for m in inner.offline.values().flatten() {
+                let size = m.message.size() as u64;
+                total += size;
+                if m.from == *from && m.server_received_ts >= window_start {
+                    sender_messages += 1;
+                    sender_bytes += size;
+                }
+            }
+            quota.check(bytes, sender_messages, sender_bytes, total)?;
             inner.next_seq += 1;
             let seq = inner.next_seq;
             let queue = inner.offline.entry(to.clone()).or_default();
@@ -329,10 +478,18 @@ impl Store for MemoryStore {
                 message: message.clone(),
                 server_received_ts,
             });
-            while queue.len() > cap {
-                queue.pop_front();
+            let mut kept_bytes: u64 = queue.iter().map(|m| m.message.size() as u64).sum();
+            while queue.len() > quota.per_receiver_messages
+                || (quota.per_receiver_bytes > 0 && kept_bytes > quota.per_receiver_bytes)
+            {
+                match queue.pop_front() {
+                    Some(m) => kept_bytes -= m.message.size() as u64,
+                    None => break,
+                }
             }
-        })
+            Ok(())
+        });
+        flatten_quota(result)
     }
 
     fn pending_offline(&self, to: &Uid, min_ts: u64) -> Ticket<Vec<OfflineMessage>> {
