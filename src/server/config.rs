@@ -42,6 +42,10 @@ pub struct ServerFile {
     pub app_certificate: Option<String>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    // Delivery guarantees.
+    pub offline_window: Option<usize>,
+    pub offline_window_bytes: Option<usize>,
+    pub resume_buffer_bytes: Option<usize>,
 }
 
 impl ServerFile {
@@ -75,6 +79,9 @@ impl ServerFile {
             app_certificate: self.app_certificate.or(base.app_certificate),
             tls_cert: self.tls_cert.or(base.tls_cert),
             tls_key: self.tls_key.or(base.tls_key),
+            offline_window: self.offline_window.or(base.offline_window),
+            offline_window_bytes: self.offline_window_bytes.or(base.offline_window_bytes),
+            resume_buffer_bytes: self.resume_buffer_bytes.or(base.resume_buffer_bytes),
         }
     }
 }
@@ -136,6 +143,9 @@ impl ServerConfig {
                 channel_attributes_ttl: secs(f.channel_attributes_ttl_s.unwrap_or(300)),
                 offline_cap: f.offline_cap.unwrap_or(200),
                 offline_ttl: secs(f.offline_ttl_days.unwrap_or(7) * 24 * 3600),
+                offline_window: f.offline_window.unwrap_or(256).max(1),
+                offline_window_bytes: f.offline_window_bytes.unwrap_or(512 * 1024),
+                resume_buffer_bytes: f.resume_buffer_bytes.unwrap_or(256 * 1024),
                 dev_mode: true,
                 limit_scale,
             },

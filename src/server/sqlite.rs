@@ -498,25 +498,35 @@ impl Store for SqliteStore {
         })
     }
 
-    fn pending_offline(&self, to: &Uid, min_ts: u64) -> Ticket<Vec<OfflineMessage>> {
+    fn pending_offline(
+        &self,
+        to: &Uid,
+        min_ts: u64,
+        after_seq: u64,
+        limit: usize,
+    ) -> Ticket<Vec<OfflineMessage>> {
         let to = to.to_string();
         self.submit(move |conn, path| {
             let err = db_err(path);
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT seq, sender, message, server_received_ts FROM offline_messages
-                     WHERE receiver = ?1 AND server_received_ts >= ?2 ORDER BY seq",
+                     WHERE receiver = ?1 AND seq > ?3 AND server_received_ts >= ?2
+                     ORDER BY seq LIMIT ?4",
                 )
                 .map_err(&err)?;
             let rows = stmt
-                .query_map(params![to, min_ts as i64], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, i64>(3)?,
-                    ))
-                })
+                .query_map(
+                    params![to, min_ts as i64, after_seq as i64, limit as i64],
+                    |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, i64>(3)?,
+                        ))
+                    },
+                )
                 .map_err(&err)?;
             let mut out = Vec::new();
             for row in rows {
