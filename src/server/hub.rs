@@ -91,7 +91,8 @@ struct User {
 }
 
 /// Most live peer messages held for one user while its offline messages are
-/// read; more means the user cannot keep up (slow consumer).
+/// handed over (a window at a time, so this waits for the client's
+/// acknowledgements); more means the user cannot keep up (slow consumer).
 const MAX_HELD_FRAMES: usize = 4096;
 
 /// A channel with at least one member. Removed when the last member leaves.
