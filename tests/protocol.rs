@@ -165,6 +165,7 @@ fn sample_requests() -> Vec<Request> {
             channel_id: ch("lobby"),
             keys: Some(vec!["topic".into()]),
         },
+        Request::AckOffline { up_to: 42 },
     ]
 }
 
@@ -197,9 +198,10 @@ fn request_variant(r: &Request) -> usize {
         Request::DeleteChannelAttributesByKeys { .. } => 21,
         Request::ClearChannelAttributes { .. } => 22,
         Request::GetChannelAttributes { .. } => 23,
+        Request::AckOffline { .. } => 24,
     }
 }
-const REQUEST_VARIANTS: usize = 24;
+const REQUEST_VARIANTS: usize = 25;
 
 fn sample_replies() -> Vec<Reply> {
     vec![
@@ -298,6 +300,7 @@ fn sample_events() -> Vec<Event> {
             props: MessageProps {
                 server_received_ts: TS,
                 is_offline_message: false,
+                message_id: None,
             },
         },
         Event::MessageFromPeer {
@@ -306,6 +309,7 @@ fn sample_events() -> Vec<Event> {
             props: MessageProps {
                 server_received_ts: TS,
                 is_offline_message: true,
+                message_id: Some(41),
             },
         },
         Event::ChannelMessage {
@@ -315,6 +319,7 @@ fn sample_events() -> Vec<Event> {
             props: MessageProps {
                 server_received_ts: TS,
                 is_offline_message: false,
+                message_id: None,
             },
         },
         Event::MemberJoined {
@@ -349,6 +354,7 @@ fn sample_events() -> Vec<Event> {
         Event::TokenPrivilegeWillExpire { expires_in_s: 30 },
         Event::TokenExpired,
         Event::ServerShutdown,
+        Event::MessagesMissed { count: 12 },
     ]
 }
 
@@ -366,9 +372,10 @@ fn event_variant(e: &Event) -> usize {
         Event::TokenPrivilegeWillExpire { .. } => 8,
         Event::TokenExpired => 9,
         Event::ServerShutdown => 10,
+        Event::MessagesMissed { .. } => 11,
     }
 }
-const EVENT_VARIANTS: usize = 11;
+const EVENT_VARIANTS: usize = 12;
 
 const ALL_ERROR_KINDS: [ErrorKind; 19] = [
     ErrorKind::Unknown,

@@ -504,7 +504,7 @@ async fn the_server_total_and_the_receiver_bytes_are_bounded() {
     let kept = server
         .hub
         .store()
-        .pending_offline(&uid("bob"), 0)
+        .pending_offline(&uid("bob"), 0, 0, usize::MAX)
         .await
         .unwrap();
     let firsts: Vec<char> = kept
@@ -556,7 +556,14 @@ async fn the_memory_store_keeps_the_same_quotas() {
         store.push_offline(&b, &a, &m, 5000, &quota).await.unwrap();
     }
     // 12 bytes for b: the oldest went.
-    assert_eq!(store.pending_offline(&b, 0).await.unwrap().len(), 2);
+    assert_eq!(
+        store
+            .pending_offline(&b, 0, 0, usize::MAX)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
     // a has 2 messages stored; the third is allowed, the fourth is not.
     store
         .push_offline(&uid("c"), &a, &m, 5000, &quota)
@@ -609,7 +616,7 @@ async fn messages_stored_before_the_compact_format_are_still_read() {
         .await
         .expect("stored");
     let got: Vec<RtmMessage> = store
-        .pending_offline(&uid("bob"), 0)
+        .pending_offline(&uid("bob"), 0, 0, usize::MAX)
         .await
         .expect("read")
         .into_iter()

@@ -174,7 +174,7 @@ async fn the_201st_offline_message_evicts_the_oldest() {
 async fn the_cap_is_configurable() {
     let dir = TempDir::new("cap3");
     let mut config = test_config();
-    config.hub.offline_cap = 3;
+    config.hub.offline_quota.per_receiver_messages = 3;
     let (server, _store) = start_sqlite(dir.path(), config).await;
     let (alice, _ae) = login(&server.url(), "alice").await;
     for i in 0..5 {

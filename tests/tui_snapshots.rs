@@ -77,6 +77,7 @@ fn busy_app(w: u16, h: u16, embedded: bool) -> App {
             props: MessageProps {
                 server_received_ts: NOW - 90 * MINUTE,
                 is_offline_message: true,
+                message_id: None,
             },
         },
     );
@@ -162,6 +163,7 @@ fn busy_app(w: u16, h: u16, embedded: bool) -> App {
             props: MessageProps {
                 server_received_ts: t,
                 is_offline_message: false,
+                message_id: None,
             },
         },
     );

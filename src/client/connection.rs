@@ -23,6 +23,54 @@ use crate::protocol::{
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// Stored messages acknowledged at once when this many are unacknowledged:
+/// well below the server's window (256 by default), so it never waits.
+const ACK_EVERY_MESSAGES: usize = 64;
+
+/// Otherwise acknowledged this long after the first unacknowledged one.
+const ACK_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Acknowledgements owed to the server on this connection. A message is
+/// acknowledged only once the application has it (it is on the event
+/// stream), so the server deletes nothing the application has not seen.
+#[derive(Default)]
+struct Acks {
+    /// Highest `message_id` received and not yet acknowledged.
+    up_to: Option<u64>,
+    unacked: usize,
+    /// When the owed acknowledgement goes out at the latest.
+    due: Option<Instant>,
+}
+
+impl Acks {
+    /// Notes a stored message; true when the acknowledgement should go now.
+    fn received(&mut self, id: u64) -> bool {
+        self.up_to = Some(self.up_to.map_or(id, |u| u.max(id)));
+        self.unacked += 1;
+        self.due.get_or_insert_with(|| Instant::now() + ACK_DELAY);
+        self.unacked >= ACK_EVERY_MESSAGES
+    }
+
+    /// The frame that settles what is owed, if anything.
+    fn take_frame(&mut self, shared: &Shared) -> Option<String> {
+        let up_to = self.up_to.take()?;
+        self.unacked = 0;
+        self.due = None;
+        // Fire and forget: the `ok` reply matches no pending request and is
+        // ignored; a lost acknowledgement only means a repeat, dropped below.
+        let id = shared
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Some(
+            ClientFrame {
+                id,
+                request: Request::AckOffline { up_to },
+            }
+            .encode(),
+        )
+    }
+}
+
 /// How one connected period ended.
 enum LinkEnd {
     /// Dropped, timed out or closed by the server: reconnect.
@@ -271,8 +319,24 @@ async fn pump(
     ping.tick().await;
     // Set by events that announce the end of the session before the close frame.
     let mut pending_end: Option<LinkEnd> = None;
+    let mut acks = Acks::default();
     loop {
+        let ack_due = acks.due;
+        let ack_timer = async move {
+            match ack_due {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
+            // Stored messages received a little while ago: acknowledge them.
+            _ = ack_timer => {
+                if let Some(frame) = acks.take_frame(shared)
+                    && sink.send(Message::Text(frame.into())).await.is_err()
+                {
+                    return pending_end.unwrap_or(LinkEnd::Lost);
+                }
+            }
             // logout(): say goodbye and stop.
             _ = cancel.cancelled() => {
                 let _ = sink.send(Message::Close(None)).await;
@@ -330,8 +394,22 @@ async fn pump(
                         tracing::warn!("server error without request id: {error}");
                     }
                     Ok(ServerFrame::Event { event }) => {
-                        if let Some(end) = dispatch(shared, event) {
+                        let stored_id = match &event {
+                            Event::MessageFromPeer { props, .. } => props.message_id,
+                            _ => None,
+                        };
+                        // A stored message is acknowledged even when it is a
+                        // repeat: the server still holds it, waiting.
+                        let repeat = stored_id.is_some_and(|id| !shared.lock().seen.first_time(id));
+                        if !repeat && let Some(end) = dispatch(shared, event) {
                             pending_end = Some(end);
+                        }
+                        if let Some(id) = stored_id
+                            && acks.received(id)
+                            && let Some(frame) = acks.take_frame(shared)
+                            && sink.send(Message::Text(frame.into())).await.is_err()
+                        {
+                            return pending_end.unwrap_or(LinkEnd::Lost);
                         }
                     }
                     Err(e) => tracing::warn!("undecodable frame from the server: {e}"),
@@ -393,6 +471,7 @@ fn dispatch(shared: &Shared, event: Event) -> Option<LinkEnd> {
         }
         Event::TokenExpired => return Some(LinkEnd::TokenExpired),
         Event::ServerShutdown => tracing::info!("server is shutting down; will reconnect"),
+        Event::MessagesMissed { count } => shared.emit(ClientEvent::MessagesMissed { count }),
     }
     None
 }

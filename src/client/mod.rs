@@ -12,7 +12,7 @@ mod connection;
 mod error;
 mod tls;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -175,6 +175,47 @@ pub enum ClientEvent {
         expires_in_s: u64,
     },
     TokenExpired,
+    /// After a reconnection that resumed the session: `count` peer or channel
+    /// messages sent while the link was down did not fit the server's resume
+    /// buffer and are lost (the ones that fit arrived before this event).
+    /// Conversations may have a gap; the application should say so.
+    MessagesMissed {
+        count: u64,
+    },
+}
+
+/// How many ids of stored messages the SDK remembers to drop repeats: more
+/// than the server ever has in flight unacknowledged (its window), with room.
+const SEEN_IDS_KEPT: usize = 8192;
+
+/// Ids of the stored (offline) messages already handed to the application,
+/// the most recent [`SEEN_IDS_KEPT`] of them. The server delivers stored
+/// messages at least once; this makes it once for the application.
+#[derive(Default)]
+struct SeenIds {
+    set: HashSet<u64>,
+    order: VecDeque<u64>,
+}
+
+impl SeenIds {
+    /// Records `id`; false when it was already seen (a repeat to drop).
+    fn first_time(&mut self, id: u64) -> bool {
+        if !self.set.insert(id) {
+            return false;
+        }
+        self.order.push_back(id);
+        if self.order.len() > SEEN_IDS_KEPT
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
+        }
+        true
+    }
+
+    fn clear(&mut self) {
+        self.set.clear();
+        self.order.clear();
+    }
 }
 
 /// The stream of [`ClientEvent`]s of one client.
@@ -221,6 +262,8 @@ struct State {
     channel_streams: HashMap<ChannelId, (u64, mpsc::UnboundedSender<ChannelEvent>)>,
     /// The connection task and its stop switch, while logged in.
     task: Option<(tokio::task::JoinHandle<()>, CancellationToken)>,
+    /// Stored messages already delivered; kept across reconnections.
+    seen: SeenIds,
 }
 
 /// A handle to one logged-in (or not yet) user. Cheap to clone; all clones
@@ -333,6 +376,7 @@ impl RtmClient {
                 subscriptions: BTreeSet::new(),
                 channel_streams: HashMap::new(),
                 task: None,
+                seen: SeenIds::default(),
             }),
         });
         (RtmClient { shared }, ClientEvents { rx })
@@ -373,6 +417,7 @@ impl RtmClient {
             st.joined.clear();
             st.attributes.clear();
             st.subscriptions.clear();
+            st.seen.clear();
             let task = tokio::spawn(connection::run(
                 self.shared.clone(),
                 uid,
@@ -880,6 +925,18 @@ mod tests {
         let err = client.update_config("nonsense[").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidArgument);
         assert_eq!(*seen.lock().unwrap(), ["rtm=trace", "nonsense["]);
+    }
+
+    #[test]
+    fn seen_ids_drop_repeats_and_stay_bounded() {
+        let mut seen = SeenIds::default();
+        assert!(seen.first_time(1));
+        assert!(!seen.first_time(1));
+        for id in 2..(SEEN_IDS_KEPT as u64 + 2) {
+            assert!(seen.first_time(id));
+        }
+        assert_eq!(seen.set.len(), SEEN_IDS_KEPT);
+        assert!(seen.first_time(1), "the oldest id was forgotten");
     }
 
     #[test]

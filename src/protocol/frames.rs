@@ -155,6 +155,12 @@ pub struct MessageProps {
     /// True when the message was stored while the receiver was offline.
     #[serde(default)]
     pub is_offline_message: bool,
+    /// The stable id of a stored (offline) message: the same on every
+    /// delivery of it, increasing in store order. The receiver acknowledges
+    /// it with `ack_offline` (the server deletes the message only then) and
+    /// drops a message whose id it has already seen. Absent on live messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<u64>,
 }
 
 /// One channel attribute with its provenance.
@@ -270,6 +276,11 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         keys: Option<Vec<String>>,
     },
+    /// The client has every stored message up to and including `message_id`
+    /// `up_to` of this connection: the server deletes them and sends more.
+    AckOffline {
+        up_to: u64,
+    },
 }
 
 impl Request {
@@ -302,6 +313,7 @@ impl Request {
             Request::DeleteChannelAttributesByKeys { .. } => "delete_channel_attributes_by_keys",
             Request::ClearChannelAttributes { .. } => "clear_channel_attributes",
             Request::GetChannelAttributes { .. } => "get_channel_attributes",
+            Request::AckOffline { .. } => "ack_offline",
         }
     }
 }
@@ -454,6 +466,9 @@ pub enum Event {
     TokenExpired,
     /// The server is shutting down; reconnect later.
     ServerShutdown,
+    /// After a resumed login: `count` peer or channel messages sent while the
+    /// link was down did not fit the server's resume buffer and are lost.
+    MessagesMissed { count: u64 },
 }
 
 /// Everything the server sends. On the wire the `type` field tells them apart.

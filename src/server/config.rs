@@ -55,6 +55,10 @@ pub struct ServerFile {
     pub offline_sender_max_messages: Option<u64>,
     pub offline_sender_max_bytes: Option<u64>,
     pub offline_total_max_bytes: Option<u64>,
+    // Delivery guarantees.
+    pub offline_window: Option<usize>,
+    pub offline_window_bytes: Option<usize>,
+    pub resume_buffer_bytes: Option<usize>,
 }
 
 impl ServerFile {
@@ -107,6 +111,9 @@ impl ServerFile {
             offline_total_max_bytes: self
                 .offline_total_max_bytes
                 .or(base.offline_total_max_bytes),
+            offline_window: self.offline_window.or(base.offline_window),
+            offline_window_bytes: self.offline_window_bytes.or(base.offline_window_bytes),
+            resume_buffer_bytes: self.resume_buffer_bytes.or(base.resume_buffer_bytes),
         }
     }
 }
@@ -171,7 +178,6 @@ impl ServerConfig {
                 member_count_interval: secs(1),
                 member_count_interval_large: secs(3),
                 channel_attributes_ttl: secs(f.channel_attributes_ttl_s.unwrap_or(300)),
-                offline_cap: f.offline_cap.unwrap_or(200),
                 offline_ttl: secs(f.offline_ttl_days.unwrap_or(7) * 24 * 3600),
                 offline_quota: OfflineQuota {
                     per_receiver_messages: f.offline_cap.unwrap_or(200),
@@ -181,6 +187,9 @@ impl ServerConfig {
                     per_sender_bytes: f.offline_sender_max_bytes.unwrap_or(16 * MIB),
                     total_bytes: f.offline_total_max_bytes.unwrap_or(1024 * MIB),
                 },
+                offline_window: f.offline_window.unwrap_or(256).max(1),
+                offline_window_bytes: f.offline_window_bytes.unwrap_or(512 * 1024),
+                resume_buffer_bytes: f.resume_buffer_bytes.unwrap_or(256 * 1024),
                 dev_mode: true,
             },
             conn: ConnConfig {

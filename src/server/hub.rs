@@ -18,8 +18,10 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
 mod attributes;
+mod offline;
 
 use super::config::Timing;
+use super::resume::ResumeBuffer;
 use super::session::{SessionHandle, SessionId};
 use super::store::{OfflineQuota, Store, StoreError};
 use crate::protocol::{
@@ -39,13 +41,19 @@ pub struct HubConfig {
     pub member_count_interval_large: Duration,
     /// A channel's attributes are cleared after it has been empty this long.
     pub channel_attributes_ttl: Duration,
-    /// Offline messages kept per receiver.
-    pub offline_cap: usize,
-    /// The other limits on offline messages (its `per_receiver_messages` is
-    /// ignored: `offline_cap` is the one setting of it).
+    /// What offline messages may take: per receiver (`offline_cap` is its
+    /// `per_receiver_messages`), per sender and in total.
     pub offline_quota: OfflineQuota,
     /// Offline messages older than this are not delivered.
     pub offline_ttl: Duration,
+    /// Most stored messages handed to a session and not yet acknowledged;
+    /// keep it well below the session's queue (`queue_frames`).
+    pub offline_window: usize,
+    /// Same, in bytes of their frames (at least one message is always sent).
+    pub offline_window_bytes: usize,
+    /// Most bytes of peer and channel messages kept for a user whose link is
+    /// down, delivered if it resumes within the grace.
+    pub resume_buffer_bytes: usize,
     /// True when logins are not checked against an app certificate.
     pub dev_mode: bool,
 }
@@ -72,14 +80,17 @@ struct User {
     attributes: BTreeMap<String, String>,
     /// Uids this user watches (mirror of the `watchers` index).
     subscriptions: HashSet<Uid>,
-    /// `Some` while stored offline messages are being handed to the session:
-    /// live peer messages for the user wait here (in arrival order) so that
-    /// none overtakes an older offline one. Flushed by the login that set it.
-    held: Option<Vec<Message>>,
+    /// The hand-over of stored messages to the current session, while one
+    /// runs (see `hub::offline`).
+    delivery: Option<offline::Delivery>,
+    /// What arrived for the user since its connection started to end; handed
+    /// to the session that resumes it (see `server::resume`).
+    resume: Option<ResumeBuffer>,
 }
 
 /// Most live peer messages held for one user while its offline messages are
-/// read; more means the user cannot keep up (slow consumer).
+/// handed over (a window at a time, so this waits for the client's
+/// acknowledgements); more means the user cannot keep up (slow consumer).
 const MAX_HELD_FRAMES: usize = 4096;
 
 /// A channel with at least one member. Removed when the last member leaves.
@@ -194,14 +205,13 @@ impl Hub {
     // ---------------------------------------------------------------- login
 
     /// Registers `session` as the live session of its uid, queues the login
-    /// reply (request `id`), then hands over stored offline messages.
+    /// reply (request `id`), then starts handing over stored offline messages.
     ///
-    /// The hand-over: under the lock the user is marked "offline delivery in
-    /// progress" and the read of its messages is submitted (it sees every
-    /// message stored before this login). Outside the lock the read is
-    /// awaited; then, under the lock again, the messages are queued, followed
-    /// by the live peer messages held meanwhile. The rows are deleted only
-    /// once the connection's writer has flushed them to the socket.
+    /// The hand-over (`hub::offline`): stored messages go out a window at a
+    /// time and are deleted only when the client acknowledges them; live
+    /// peer messages wait until every stored one is queued. A resumed session
+    /// first gets, after the stored ones, what arrived while its link was
+    /// down (the resume buffer), then the live ones.
     pub async fn login(
         self: &Arc<Self>,
         id: u64,
@@ -212,12 +222,24 @@ impl Hub {
         let min_ts = self
             .now_ms()
             .saturating_sub(self.config.offline_ttl.as_millis() as u64);
-        let (resumed, pending) = {
+        let resumed = {
             let mut st = self.lock();
             let resumed = self.register(&mut st, &session);
             if let Some(user) = st.users.get_mut(&uid) {
-                // Keep messages held for an earlier session of a resumed user.
-                user.held.get_or_insert_with(Vec::new);
+                // A resumed user keeps what an earlier session still held
+                // back, then what arrived while its link was down.
+                let mut held = user
+                    .delivery
+                    .take()
+                    .and_then(|d| d.held)
+                    .unwrap_or_default();
+                if let Some(buffer) = user.resume.take() {
+                    if buffer.missed() > 0 {
+                        tracing::info!(%uid, missed = buffer.missed(), "resume buffer overflowed");
+                    }
+                    held.extend(buffer.into_frames());
+                }
+                user.delivery = Some(offline::Delivery::new(session.id, min_ts, held));
             }
             let reply = ServerFrame::Ok {
                 id,
@@ -231,54 +253,9 @@ impl Hub {
                 },
             };
             session.send(text_frame(reply.encode()));
-            (resumed, self.store.pending_offline(&uid, min_ts))
+            resumed
         };
-        let pending = pending.await.unwrap_or_else(|e| {
-            tracing::error!(%uid, "reading offline messages: {e}");
-            Vec::new()
-        });
-        let written = {
-            let mut st = self.lock();
-            let Some(user) = st
-                .users
-                .get_mut(&uid)
-                .filter(|u| u.session.id == session.id)
-            else {
-                // Replaced by a newer login meanwhile: that one delivers.
-                return LoginOutcome { resumed };
-            };
-            let mut last = None;
-            for m in pending {
-                let ev = Event::MessageFromPeer {
-                    peer_id: m.from,
-                    message: m.message,
-                    props: MessageProps {
-                        server_received_ts: m.server_received_ts,
-                        is_offline_message: true,
-                    },
-                };
-                if !session.send(event_frame(&ev)) {
-                    break;
-                }
-                last = Some(m.seq);
-            }
-            for frame in user.held.take().unwrap_or_default() {
-                session.send(frame);
-            }
-            last.and_then(|seq| session.when_written().map(|rx| (seq, rx)))
-        };
-        if let Some((seq, written)) = written {
-            let store = self.store.clone();
-            tokio::spawn(async move {
-                // Dropped unanswered when the connection died first: the
-                // messages stay stored and come again at the next login.
-                if written.await.is_ok()
-                    && let Err(e) = store.ack_offline(&uid, seq).await
-                {
-                    tracing::error!(%uid, "removing delivered offline messages: {e}");
-                }
-            });
-        }
+        self.fill_offline(&session).await;
         LoginOutcome { resumed }
     }
 
@@ -335,7 +312,8 @@ impl Hub {
                 channels: HashSet::new(),
                 attributes: BTreeMap::new(),
                 subscriptions: HashSet::new(),
-                held: None,
+                delivery: None,
+                resume: None,
             },
         );
     }
@@ -364,6 +342,8 @@ impl Hub {
                 return;
             }
             user.link = Link::Down;
+            let cap = self.config.resume_buffer_bytes;
+            user.resume.get_or_insert_with(|| ResumeBuffer::new(cap));
             self.notify_watchers(&st, uid, PeerOnlineState::Unreachable);
         }
         let hub = Arc::clone(self);
@@ -439,6 +419,7 @@ impl Hub {
             props: MessageProps {
                 server_received_ts: ts,
                 is_offline_message: false,
+                message_id: None,
             },
         });
         let stored = {
@@ -446,7 +427,8 @@ impl Hub {
             if let Some(peer) = st.users.get_mut(to)
                 && peer.link == Link::Up
             {
-                let delivered = match &mut peer.held {
+                let held = peer.delivery.as_mut().and_then(|d| d.held.as_mut());
+                let delivered = match held {
                     // Offline messages are being handed over: wait behind them.
                     Some(held) if held.len() < MAX_HELD_FRAMES => {
                         held.push(frame);
@@ -459,7 +441,14 @@ impl Hub {
                         );
                         false
                     }
-                    None => peer.session.send(frame),
+                    None => {
+                        let sent = peer.session.send(frame.clone());
+                        if !sent && !options.enable_offline_messaging {
+                            // Its connection is ending: kept for a resume.
+                            self.keep_for_resume(peer, frame);
+                        }
+                        sent
+                    }
                 };
                 return Ok(Reply::PeerMessageSent {
                     has_peer_received: delivered,
@@ -468,6 +457,10 @@ impl Hub {
                 });
             }
             if !options.enable_offline_messaging {
+                // A user within the grace gets it if it resumes.
+                if let Some(peer) = st.users.get_mut(to) {
+                    self.keep_for_resume(peer, frame);
+                }
                 return Ok(Reply::PeerMessageSent {
                     has_peer_received: false,
                     server_received_ts: ts,
@@ -475,11 +468,8 @@ impl Hub {
                 });
             }
             // Submitted under the lock: a login after this point reads it.
-            let quota = OfflineQuota {
-                per_receiver_messages: self.config.offline_cap,
-                ..self.config.offline_quota
-            };
-            self.store.push_offline(to, from, message, ts, &quota)
+            self.store
+                .push_offline(to, from, message, ts, &self.config.offline_quota)
         };
         match stored.await {
             Ok(()) => {}
@@ -494,6 +484,15 @@ impl Hub {
             server_received_ts: ts,
             cached: true,
         })
+    }
+
+    /// Keeps a message for a user whose connection is ending or down, for
+    /// the session that may resume it within the grace.
+    fn keep_for_resume(&self, user: &mut User, frame: Message) {
+        let cap = self.config.resume_buffer_bytes;
+        user.resume
+            .get_or_insert_with(|| ResumeBuffer::new(cap))
+            .push(frame);
     }
 
     // -------------------------------------------------------------- channels
@@ -669,9 +668,10 @@ impl Hub {
             props: MessageProps {
                 server_received_ts: ts,
                 is_offline_message: false,
+                message_id: None,
             },
         });
-        let st = self.lock();
+        let mut st = self.lock();
         let channel = st
             .channels
             .get(ch)
@@ -682,9 +682,16 @@ impl Hub {
                     format!("join channel {ch} before sending to it"),
                 )
             })?;
+        // Members whose connection is ending (rare): kept for their resume.
+        let mut unsent = Vec::new();
         for (m, s) in &channel.members {
-            if m != from {
-                s.send(frame.clone());
+            if m != from && !s.send(frame.clone()) {
+                unsent.push((m.clone(), s.id));
+            }
+        }
+        for (m, session) in unsent {
+            if let Some(user) = st.users.get_mut(&m).filter(|u| u.session.id == session) {
+                self.keep_for_resume(user, frame.clone());
             }
         }
         Ok(Reply::ChannelMessageSent {

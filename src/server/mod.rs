@@ -11,6 +11,7 @@ pub mod conn;
 pub mod hub;
 pub mod ratelimit;
 mod requests;
+pub mod resume;
 pub mod session;
 pub mod sqlite;
 pub mod store;

@@ -70,6 +70,8 @@ pub(super) async fn handle_request(
             limits.with(|l| l.unsubscribe.check("unsubscribe calls"))?;
             hub.unsubscribe(uid, &peer_ids)
         }
+        // Not rate limited: each one only releases what the server sent.
+        Request::AckOffline { up_to } => hub.ack_offline(s, up_to).await,
         Request::QueryPeersBySubscriptionOption { option: _ } => {
             limits.with(|l| l.query_subscription.check("subscription queries"))?;
             hub.subscriptions(uid)

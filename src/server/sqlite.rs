@@ -827,17 +827,26 @@ impl Store for SqliteStore {
         })
     }
 
-    fn pending_offline(&self, to: &Uid, min_ts: u64) -> Ticket<Vec<OfflineMessage>> {
+    fn pending_offline(
+        &self,
+        to: &Uid,
+        min_ts: u64,
+        after_seq: u64,
+        limit: usize,
+    ) -> Ticket<Vec<OfflineMessage>> {
         let to = to.to_string();
         self.submit(move |conn, path| {
             let err = db_err(path);
             let mut stmt = conn
                 .prepare_cached(&format!(
                     "SELECT seq, sender, server_received_ts, {MESSAGE_COLUMNS} FROM offline_messages
-                     WHERE receiver = ?1 AND server_received_ts >= ?2 ORDER BY seq"
+                     WHERE receiver = ?1 AND seq > ?3 AND server_received_ts >= ?2
+                     ORDER BY seq LIMIT ?4"
                 ))
                 .map_err(&err)?;
-            let mut rows = stmt.query(params![to, min_ts as i64]).map_err(&err)?;
+            let mut rows = stmt
+                .query(params![to, min_ts as i64, after_seq as i64, limit as i64])
+                .map_err(&err)?;
             let mut out = Vec::new();
             while let Some(row) = rows.next().map_err(&err)? {
                 let seq: i64 = row.get(0).map_err(&err)?;

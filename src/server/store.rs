@@ -305,11 +305,20 @@ pub trait Store: Send + Sync + 'static {
         quota: &OfflineQuota,
     ) -> Ticket<()>;
 
-    /// The messages waiting for `to`, oldest first, received at or after
-    /// `min_ts`. They stay stored until [`ack_offline`](Store::ack_offline).
-    fn pending_offline(&self, to: &Uid, min_ts: u64) -> Ticket<Vec<OfflineMessage>>;
+    /// At most `limit` of the messages waiting for `to` with a `seq` above
+    /// `after_seq`, oldest first, received at or after `min_ts` (one page of
+    /// a hand-over: the hub never holds a whole mailbox in memory). They stay
+    /// stored until [`ack_offline`](Store::ack_offline).
+    fn pending_offline(
+        &self,
+        to: &Uid,
+        min_ts: u64,
+        after_seq: u64,
+        limit: usize,
+    ) -> Ticket<Vec<OfflineMessage>>;
 
-    /// Removes `to`'s messages up to and including `up_to_seq` (delivered).
+    /// Removes `to`'s messages up to and including `up_to_seq`: the receiver
+    /// acknowledged having them.
     fn ack_offline(&self, to: &Uid, up_to_seq: u64) -> Ticket<()>;
 
     /// Removes every offline message received before `before_ts`; answers how many.
@@ -492,14 +501,21 @@ impl Store for MemoryStore {
         flatten_quota(result)
     }
 
-    fn pending_offline(&self, to: &Uid, min_ts: u64) -> Ticket<Vec<OfflineMessage>> {
+    fn pending_offline(
+        &self,
+        to: &Uid,
+        min_ts: u64,
+        after_seq: u64,
+        limit: usize,
+    ) -> Ticket<Vec<OfflineMessage>> {
         self.with(|inner| {
             inner
                 .offline
                 .get(to)
                 .map(|q| {
                     q.iter()
-                        .filter(|m| m.server_received_ts >= min_ts)
+                        .filter(|m| m.seq > after_seq && m.server_received_ts >= min_ts)
+                        .take(limit)
                         .cloned()
                         .collect()
                 })

@@ -115,6 +115,7 @@ pub fn peer_message(from: &str, text: &str, ts: u64, offline: bool) -> Event {
         props: MessageProps {
             server_received_ts: ts,
             is_offline_message: offline,
+            message_id: None,
         },
     })
 }
@@ -135,6 +136,7 @@ pub fn channel_message(name: &str, from: &str, text: &str, ts: u64) -> Event {
             props: MessageProps {
                 server_received_ts: ts,
                 is_offline_message: false,
+                message_id: None,
             },
         },
     )

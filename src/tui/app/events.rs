@@ -208,7 +208,37 @@ impl App {
                     "the login token expired and the session ended; start rtm chat again with a fresh --token",
                 );
             }
+            ClientEvent::MessagesMissed { count } => self.on_messages_missed(count),
         }
+    }
+
+    /// The server could not keep everything sent while the link was down.
+    /// It does not say for whom, so every joined channel and the open
+    /// conversation get a line where the gap is, and the status says it.
+    fn on_messages_missed(&mut self, count: u64) {
+        let line = format!(
+            "messages may be missing here: {count} sent while the connection was down could not be kept"
+        );
+        let mut ids: Vec<ConvId> = self
+            .channels
+            .keys()
+            .map(|c| ConvId::Channel(c.clone()))
+            .collect();
+        if let Some(open) = &self.selected
+            && !ids.contains(open)
+        {
+            ids.push(open.clone());
+        }
+        let ts = self.now();
+        for id in ids {
+            self.conversations.entry(id).or_default().push(Entry {
+                ts,
+                kind: EntryKind::System(line.clone()),
+            });
+        }
+        self.error(format!(
+            "{count} messages sent while the connection was down were lost; conversations may have gaps"
+        ));
     }
 
     pub(super) fn on_connection_change(

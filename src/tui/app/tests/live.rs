@@ -130,6 +130,7 @@ fn channel_messages_count_unread_when_elsewhere() {
             props: MessageProps {
                 server_received_ts: NOW,
                 is_offline_message: false,
+                message_id: None,
             },
         },
     ));
@@ -232,6 +233,26 @@ fn connection_changes_and_restoration_are_reported() {
     }));
     assert_eq!(app.status().unwrap().text, "reconnected; rejoined #a, #b");
     assert!(out.contains(&Command::GetMembers(ch("a"))));
+}
+
+#[test]
+fn missed_messages_after_a_resume_leave_a_line_in_the_channels_and_the_open_conversation() {
+    let mut app = logged_in(options(None));
+    join(&mut app, "general", &["alice", "bob"]);
+    app.open(ConvId::Peer(uid("bob")), &mut Vec::new());
+    app.update(Event::Rtm(ClientEvent::MessagesMissed { count: 7 }));
+    for id in [ConvId::Channel(ch("general")), ConvId::Peer(uid("bob"))] {
+        let conv = app.conversation(&id).unwrap();
+        assert!(
+            matches!(
+                &conv.entries.last().unwrap().kind,
+                EntryKind::System(t) if t.starts_with("messages may be missing here: 7")
+            ),
+            "{id:?}: {:?}",
+            conv.entries
+        );
+    }
+    assert!(app.status().unwrap().text.contains("7 messages"));
 }
 
 #[test]
