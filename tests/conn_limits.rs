@@ -114,7 +114,10 @@ async fn a_pipeliner_survives_events_that_come_while_its_replies_wait() {
     ch.join().await.unwrap();
     let mut ws = small_buffer_login(&server.url(), server.addr, "pipeliner").await;
     raw_send(&mut ws, r#"{"id":2,"type":"join","channel_id":"news"}"#).await;
-    assert!(matches!(raw_recv(&mut ws).await, Some(ServerFrame::Ok { .. })));
+    assert!(matches!(
+        raw_recv(&mut ws).await,
+        Some(ServerFrame::Ok { .. })
+    ));
     // 16 KB of attributes, which each reply below carries: 3,000 replies
     // are far more than the socket buffers take, so the server must stop
     // reading this client for a while.
@@ -124,7 +127,10 @@ async fn a_pipeliner_survives_events_that_come_while_its_replies_wait() {
         &format!(r#"{{"id":3,"type":"set_local_user_attributes","attributes":{{"a":"{value}","b":"{value}"}}}}"#),
     )
     .await;
-    assert!(matches!(raw_recv(&mut ws).await, Some(ServerFrame::Ok { .. })));
+    assert!(matches!(
+        raw_recv(&mut ws).await,
+        Some(ServerFrame::Ok { .. })
+    ));
     const GETS: u64 = 3_000;
     let (mut tx, mut rx) = ws.split();
     let writer = tokio::spawn(async move {
@@ -200,7 +206,10 @@ async fn everything_queued_before_a_close_is_delivered_in_order() {
     let mut next = 11;
     let mut shutdown_event = false;
     let close = loop {
-        match tokio::time::timeout(WAIT, rx.next()).await.expect("stalled") {
+        match tokio::time::timeout(WAIT, rx.next())
+            .await
+            .expect("stalled")
+        {
             Some(Ok(Message::Text(t))) => match ServerFrame::decode(&t).unwrap() {
                 ServerFrame::Ok { id, .. } => {
                     assert!(!shutdown_event, "reply {id} after the shutdown notice");
@@ -281,12 +290,13 @@ impl ServerProcess {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .subsec_nanos();
-        let home =
-            std::env::temp_dir().join(format!("rtm-conn-{}-{nanos}", std::process::id()));
+        let home = std::env::temp_dir().join(format!("rtm-conn-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&home).unwrap();
         let cfg = home.join("server.toml");
         std::fs::write(&cfg, config).unwrap();
-        let ulimit = nofile.map(|n| format!("ulimit -n {n} && ")).unwrap_or_default();
+        let ulimit = nofile
+            .map(|n| format!("ulimit -n {n} && "))
+            .unwrap_or_default();
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(format!(
@@ -347,7 +357,10 @@ async fn the_caps_stay_below_the_descriptor_limit() {
     );
     // Still serving.
     raw_send(&mut ws, r#"{"id":2,"type":"ping"}"#).await;
-    assert!(matches!(raw_recv(&mut ws).await, Some(ServerFrame::Ok { .. })));
+    assert!(matches!(
+        raw_recv(&mut ws).await,
+        Some(ServerFrame::Ok { .. })
+    ));
 }
 
 /// Logs a raw connection in and hands back its TCP stream for raw bytes.
@@ -413,7 +426,10 @@ async fn pongs_do_not_keep_an_unfinished_message_alive() {
 async fn frames_before_login_are_small() {
     let server = start_server().await;
     let mut ws = raw_connect(&server.url()).await;
-    let big = format!(r#"{{"id":1,"type":"ping","pad":"{}"}}"#, "x".repeat(16 * 1024));
+    let big = format!(
+        r#"{{"id":1,"type":"ping","pad":"{}"}}"#,
+        "x".repeat(16 * 1024)
+    );
     let _ = ws.send(Message::Text(big.into())).await;
     let (code, reason) = expect_close(&mut ws).await;
     assert_eq!(code, close_code::TOO_BIG);
@@ -433,7 +449,10 @@ async fn frames_before_login_are_rate_limited() {
         raw_send(&mut ws, &format!(r#"{{"id":{i},"type":"ping"}}"#)).await;
     }
     for _ in 0..300 {
-        assert!(matches!(raw_recv(&mut ws).await, Some(ServerFrame::Ok { .. })));
+        assert!(matches!(
+            raw_recv(&mut ws).await,
+            Some(ServerFrame::Ok { .. })
+        ));
     }
     // 100 frames a second before login: 300 take at least two seconds.
     assert!(

@@ -42,6 +42,11 @@ pub struct ServerFile {
     pub app_certificate: Option<String>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    // The connection layer under attack and faults.
+    pub queue_bytes: Option<usize>,
+    pub handshake_timeout_s: Option<u64>,
+    pub message_timeout_s: Option<u64>,
+    pub fd_reserve: Option<u64>,
 }
 
 impl ServerFile {
@@ -75,6 +80,10 @@ impl ServerFile {
             app_certificate: self.app_certificate.or(base.app_certificate),
             tls_cert: self.tls_cert.or(base.tls_cert),
             tls_key: self.tls_key.or(base.tls_key),
+            queue_bytes: self.queue_bytes.or(base.queue_bytes),
+            handshake_timeout_s: self.handshake_timeout_s.or(base.handshake_timeout_s),
+            message_timeout_s: self.message_timeout_s.or(base.message_timeout_s),
+            fd_reserve: self.fd_reserve.or(base.fd_reserve),
         }
     }
 }
@@ -107,6 +116,9 @@ pub struct ServerConfig {
     pub connect_rate_per_ip: usize,
     /// Serve `wss://` with this certificate and key.
     pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    /// File descriptors kept free below the process's limit: the
+    /// connection caps are lowered to fit under `RLIMIT_NOFILE − fd_reserve`.
+    pub fd_reserve: u64,
 }
 
 impl Default for ServerConfig {
@@ -141,6 +153,9 @@ impl ServerConfig {
             },
             conn: ConnConfig {
                 queue_frames: f.queue_frames.unwrap_or(4096),
+                queue_bytes: f.queue_bytes.unwrap_or(8 * 1024 * 1024),
+                handshake_timeout: secs(f.handshake_timeout_s.unwrap_or(5)),
+                message_timeout: secs(f.message_timeout_s.unwrap_or(15)),
                 max_frame_bytes: f.max_frame_bytes.unwrap_or(256 * 1024),
                 login_timeout: secs(f.login_timeout_s.unwrap_or(10)),
                 limit_scale,
@@ -151,6 +166,7 @@ impl ServerConfig {
             max_connections_per_ip: f.max_connections_per_ip.unwrap_or(0),
             connect_rate_per_ip: f.connect_rate_per_ip.unwrap_or(0),
             tls: None,
+            fd_reserve: f.fd_reserve.unwrap_or(64),
         }
     }
 
@@ -171,6 +187,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("max_connections_per_ip", &self.max_connections_per_ip)
             .field("connect_rate_per_ip", &self.connect_rate_per_ip)
             .field("tls", &self.tls.is_some())
+            .field("fd_reserve", &self.fd_reserve)
             .finish()
     }
 }
@@ -245,6 +262,10 @@ mod tests {
         assert_eq!(d.max_connections, 50_000);
         assert_eq!(d.max_connections_per_ip, 20_000);
         assert_eq!(d.timing.heartbeat_interval, Duration::from_secs(5));
+        assert_eq!(d.conn.queue_bytes, 8 * 1024 * 1024);
+        assert_eq!(d.conn.handshake_timeout, Duration::from_secs(5));
+        assert_eq!(d.conn.message_timeout, Duration::from_secs(15));
+        assert_eq!(d.fd_reserve, 64);
     }
 
     #[test]
