@@ -302,7 +302,8 @@ impl ServerProcess {
             .arg(format!(
                 "{ulimit}exec \"$0\" serve --listen 127.0.0.1:0 --log-level warn --config \"$1\" --data \"$2\""
             ))
-            .arg(env!("CARGO_BIN_EXE_rtm"))
+            // RTM_SERVE_BIN runs the measurement against another build.
+            .arg(std::env::var("RTM_SERVE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_rtm").into()))
             .arg(&cfg)
             .arg(home.join("data"))
             .env("RTM_HOME", &home)
@@ -507,6 +508,7 @@ async fn plain_http_and_garbage_get_an_answer() {
 /// never read receive 32 KB control-character messages.
 ///
 /// `cargo test --test conn_limits -- --ignored --nocapture memory_under_stalled_readers`
+/// (with `RTM_SERVE_BIN=path/to/rtm` to measure another build of the server).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn memory_under_stalled_readers() {

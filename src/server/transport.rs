@@ -272,7 +272,7 @@ impl<S> Watched<S> {
 
     /// One frame header: tracks message assembly and the size limit.
     fn frame(&mut self, fin: bool, opcode: u8, len: u64) -> io::Result<()> {
-        let data = matches!(opcode, 0 | 1 | 2);
+        let data = opcode <= 2;
         if data {
             if opcode != 0 {
                 self.message_bytes = 0;
