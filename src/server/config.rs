@@ -59,6 +59,11 @@ pub struct ServerFile {
     pub offline_window: Option<usize>,
     pub offline_window_bytes: Option<usize>,
     pub resume_buffer_bytes: Option<usize>,
+    // The connection layer under attack and faults.
+    pub queue_bytes: Option<usize>,
+    pub handshake_timeout_s: Option<u64>,
+    pub message_timeout_s: Option<u64>,
+    pub fd_reserve: Option<u64>,
 }
 
 impl ServerFile {
@@ -114,6 +119,10 @@ impl ServerFile {
             offline_window: self.offline_window.or(base.offline_window),
             offline_window_bytes: self.offline_window_bytes.or(base.offline_window_bytes),
             resume_buffer_bytes: self.resume_buffer_bytes.or(base.resume_buffer_bytes),
+            queue_bytes: self.queue_bytes.or(base.queue_bytes),
+            handshake_timeout_s: self.handshake_timeout_s.or(base.handshake_timeout_s),
+            message_timeout_s: self.message_timeout_s.or(base.message_timeout_s),
+            fd_reserve: self.fd_reserve.or(base.fd_reserve),
         }
     }
 }
@@ -151,6 +160,9 @@ pub struct ServerConfig {
     pub limit_scale: usize,
     /// Serve `wss://` with this certificate and key.
     pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    /// File descriptors kept free below the process's limit: the
+    /// connection caps are lowered to fit under `RLIMIT_NOFILE − fd_reserve`.
+    pub fd_reserve: u64,
 }
 
 impl Default for ServerConfig {
@@ -194,6 +206,9 @@ impl ServerConfig {
             },
             conn: ConnConfig {
                 queue_frames: f.queue_frames.unwrap_or(4096),
+                queue_bytes: f.queue_bytes.unwrap_or(8 * 1024 * 1024),
+                handshake_timeout: secs(f.handshake_timeout_s.unwrap_or(5)),
+                message_timeout: secs(f.message_timeout_s.unwrap_or(15)),
                 max_frame_bytes: f.max_frame_bytes.unwrap_or(256 * 1024),
                 login_timeout: secs(f.login_timeout_s.unwrap_or(10)),
                 max_bad_frames: 100_000,
@@ -208,6 +223,7 @@ impl ServerConfig {
             },
             limit_scale,
             tls: None,
+            fd_reserve: f.fd_reserve.unwrap_or(64),
         }
     }
 
@@ -239,6 +255,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("logins", &self.logins)
             .field("limit_scale", &self.limit_scale)
             .field("tls", &self.tls.is_some())
+            .field("fd_reserve", &self.fd_reserve)
             .finish()
     }
 }
@@ -388,6 +405,10 @@ mod tests {
         assert_eq!(q.per_sender_messages, 1000);
         assert_eq!(q.per_sender_bytes, 16 * 1024 * 1024);
         assert_eq!(q.total_bytes, 1024 * 1024 * 1024);
+        assert_eq!(d.conn.queue_bytes, 8 * 1024 * 1024);
+        assert_eq!(d.conn.handshake_timeout, Duration::from_secs(5));
+        assert_eq!(d.conn.message_timeout, Duration::from_secs(15));
+        assert_eq!(d.fd_reserve, 64);
     }
 
     #[test]

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_util::sync::CancellationToken;
@@ -19,7 +19,10 @@ use tokio_util::sync::CancellationToken;
 use super::hub::Hub;
 use super::ratelimit::{CallLimits, LoginLimits};
 use super::requests::handle_request;
-use super::session::{Outbound, SessionHandle, next_session_id};
+use super::session::{
+    Outbound, Outbox, OutboxReceiver, QueueLimits, QueueLoad, SessionHandle, next_session_id,
+};
+use super::transport::{FrameWatch, Watched, read_request_head};
 use crate::protocol::{
     ClientFrame, ErrorBody, ErrorKind, Event, PROTOCOL_VERSION, Reply, Request, ServerFrame, Uid,
     close_code, encode_event,
@@ -31,6 +34,14 @@ use crate::token::{self, TokenError};
 pub struct ConnConfig {
     /// Frames a session may have queued before it counts as a slow consumer.
     pub queue_frames: usize,
+    /// Bytes of frames a session may have queued before it counts as a slow
+    /// consumer (what its unread frames may pin of the server's memory).
+    pub queue_bytes: usize,
+    /// Time a new connection has for its TLS and WebSocket handshakes.
+    pub handshake_timeout: Duration,
+    /// Time a fragmented message may take from its first fragment to its
+    /// last; pongs meanwhile do not extend it.
+    pub message_timeout: Duration,
     /// Largest frame accepted, in bytes; checked before the frame is parsed.
     pub max_frame_bytes: usize,
     /// Time a connection may take to send a valid login.
@@ -75,6 +86,14 @@ impl ConnConfig {
             .max_frame_size(Some(self.max_frame_bytes))
     }
 }
+
+/// Largest message a client may send before it has logged in, in bytes: a
+/// login frame is small, and a connection nobody knows yet should cost
+/// little to read.
+pub const PRELOGIN_MAX_MESSAGE_BYTES: usize = 8 * 1024;
+/// Frames read per second from a connection that has not logged in; more
+/// wait (reading pauses), they are not refused.
+pub const PRELOGIN_FRAMES_PER_SECOND: u32 = 100;
 
 fn reply(id: u64, result: Result<Reply, ErrorBody>) -> Outbound {
     let frame = match result {
@@ -145,6 +164,7 @@ enum Step {
 enum Wake {
     Shutdown,
     Killed,
+    Evicted,
     LoginTimeout,
     TokenWarning,
     TokenExpired,
@@ -178,7 +198,24 @@ struct Connection {
     /// Shared by every connection of the server.
     logins: Arc<LoginLimits>,
     /// The session's queue; its writer task drains it.
-    tx: mpsc::Sender<Outbound>,
+    tx: Outbox,
+    /// How full the queue is (shared with the writer).
+    load: Arc<QueueLoad>,
+    /// What the frame headers tell (message assembly, size before login).
+    watch: Arc<FrameWatch>,
+    /// Cancelled by the accept loop to make room for a newer connection
+    /// while this one has not logged in.
+    evicted: CancellationToken,
+    /// Told once when the login succeeds (the connection stops being evictable).
+    on_login: Option<Box<dyn FnOnce() + Send + Sync>>,
+    /// Set while reading is paused because the queue is above its read
+    /// pause: since when.
+    paused_since: Option<Instant>,
+    /// Frames before login in the current one-second window, and its start.
+    prelogin_frames: u32,
+    prelogin_window: Instant,
+    /// Reading waits until then (the rate before login).
+    read_not_before: Instant,
     /// Cancelled by the hub to end this session (slow consumer, remote login …).
     kill: CancellationToken,
     /// Cancelled when the server stops.
@@ -199,6 +236,23 @@ struct Connection {
 
 /// Serves one connection (plain TCP or TLS) until it closes, the session is
 /// killed or the server shuts down.
+/// How the accept loop keeps a hand on a connection that has not logged
+/// in yet: it may evict it to admit a newer one when the server is full.
+pub struct Admission {
+    pub evicted: CancellationToken,
+    /// Called once the connection has logged in.
+    pub on_login: Box<dyn FnOnce() + Send + Sync>,
+}
+
+impl Default for Admission {
+    fn default() -> Self {
+        Admission {
+            evicted: CancellationToken::new(),
+            on_login: Box::new(|| {}),
+        }
+    }
+}
+
 pub async fn serve_connection<S>(
     stream: S,
     peer: SocketAddr,
@@ -206,17 +260,36 @@ pub async fn serve_connection<S>(
     config: Arc<ConnConfig>,
     logins: Arc<LoginLimits>,
     shutdown: CancellationToken,
+    admission: Admission,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let Some(ws) = accept(stream, peer, &config).await else {
+    let watch = Arc::new(FrameWatch::new(PRELOGIN_MAX_MESSAGE_BYTES));
+    let accepted = tokio::select! {
+        ws = accept(stream, peer, &config, watch.clone()) => ws,
+        // Made room for a newer connection before the handshake was done.
+        _ = admission.evicted.cancelled() => None,
+    };
+    let Some(ws) = accepted else {
         return;
     };
     let (sink, mut stream) = ws.split();
-    let (tx, rx) = mpsc::channel::<Outbound>(config.queue_frames);
+    let (tx, rx, load) = Outbox::new(QueueLimits {
+        frames: config.queue_frames,
+        bytes: config.queue_bytes,
+    });
     let (close_tx, close_rx) = tokio::sync::oneshot::channel::<CloseOrder>();
-    let writer = tokio::spawn(write_loop(sink, rx, close_rx));
+    let writer = tokio::spawn(write_loop(sink, rx, load.clone(), close_rx));
+    let now = Instant::now();
     let mut conn = Connection {
+        load,
+        watch,
+        evicted: admission.evicted,
+        on_login: Some(admission.on_login),
+        paused_since: None,
+        prelogin_frames: 0,
+        prelogin_window: now,
+        read_not_before: now,
         peer,
         limits: None,
         hub,
@@ -249,18 +322,27 @@ pub async fn serve_connection<S>(
     }
 }
 
-/// The WebSocket handshake, within the login timeout.
+/// The WebSocket handshake, within the handshake timeout. The request head
+/// is read here first, so that what is no WebSocket request gets an HTTP
+/// answer saying so.
 async fn accept<S>(
-    stream: S,
+    mut stream: S,
     peer: SocketAddr,
     config: &ConnConfig,
-) -> Option<tokio_tungstenite::WebSocketStream<S>>
+    watch: Arc<FrameWatch>,
+) -> Option<tokio_tungstenite::WebSocketStream<Watched<S>>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let handshake =
-        tokio_tungstenite::accept_async_with_config(stream, Some(config.websocket_config()));
-    match tokio::time::timeout(config.login_timeout, handshake).await {
+    let handshake = async {
+        let head = read_request_head(&mut stream).await?;
+        let watched = Watched::new(stream, head, watch);
+        tokio_tungstenite::accept_async_with_config(watched, Some(config.websocket_config()))
+            .await
+            .map_err(|e| e.to_string())
+            .map_err(HandshakeError::WebSocket)
+    };
+    match tokio::time::timeout(config.handshake_timeout, handshake).await {
         Ok(Ok(ws)) => Some(ws),
         Ok(Err(e)) => {
             tracing::debug!(%peer, "handshake failed: {e}");
@@ -273,6 +355,15 @@ where
     }
 }
 
+/// Why a connection got no WebSocket.
+#[derive(Debug, thiserror::Error)]
+enum HandshakeError {
+    #[error(transparent)]
+    Head(#[from] super::transport::HeadError),
+    #[error("WebSocket handshake failed: {0}")]
+    WebSocket(String),
+}
+
 /// The writer: drains the queue in batches, feeding each frame and flushing
 /// once per batch. When the end is announced it sends what is still queued
 /// (unless the client is a slow consumer, whose backlog is dropped) and the
@@ -280,7 +371,8 @@ where
 /// connection can finish the closing handshake.
 async fn write_loop<S>(
     mut sink: Sink<S>,
-    mut rx: mpsc::Receiver<Outbound>,
+    mut rx: OutboxReceiver,
+    load: Arc<QueueLoad>,
     mut close_rx: tokio::sync::oneshot::Receiver<CloseOrder>,
 ) -> Sink<S>
 where
@@ -299,12 +391,9 @@ where
             break None;
         }
         batch.extend(incoming.drain(..));
-        let write = async {
-            while let Some(out) = batch.pop_front() {
-                write_one(&mut sink, out).await?;
-            }
-            sink.flush().await
-        };
+        // Cancel-safe: interrupted by the close order, it leaves every frame
+        // it has not handed to the socket layer in `batch`, in order.
+        let write = write_batch(&mut sink, &mut batch, &load);
         tokio::select! {
             biased;
             close = &mut close_rx => break close.ok().flatten(),
@@ -314,10 +403,11 @@ where
     if let Some((close, drop_backlog)) = close {
         if !drop_backlog {
             // Unsent frames of the interrupted batch first, then the rest, in order.
-            while let Some(out) = batch.pop_front().or_else(|| rx.try_recv().ok()) {
-                if write_one(&mut sink, out).await.is_err() {
-                    break;
-                }
+            while let Ok(out) = rx.try_recv() {
+                batch.push_back(out);
+            }
+            if write_batch(&mut sink, &mut batch, &load).await.is_err() {
+                return sink;
             }
         }
         let _ = sink.send(close).await;
@@ -338,17 +428,31 @@ impl Connection {
         let mut ping = tokio::time::interval(self.hub.timing().heartbeat_interval);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ping.tick().await;
-        // Requests are read only while the queue has room for their replies
-        // and for pushed events; a client that pipelines faster than it
-        // reads is slowed down here instead of overflowing the queue.
-        let read_room = (self.config.queue_frames / 2).max(1);
         loop {
+            // Requests are read only while the queue is below its read pause
+            // (half of either cap): a client that pipelines faster than it
+            // reads is slowed down here, and the other half stays free for
+            // pushed events, so it is not cut as a slow consumer for them.
+            let paused = self.load.should_pause_reading();
+            match (paused, self.paused_since) {
+                (true, None) => self.paused_since = Some(Instant::now()),
+                (false, Some(_)) => {
+                    self.paused_since = None;
+                    // Its traffic waited unread in the socket meanwhile.
+                    self.last_seen = Instant::now();
+                }
+                _ => {}
+            }
+            let read_not_before = self.read_not_before;
+            let pacing = !paused && Instant::now() < read_not_before;
             let (warn_at, expires_at) = self.token_deadlines();
             let wake = tokio::select! {
                 // The server is shutting down.
                 _ = self.shutdown.cancelled() => Wake::Shutdown,
                 // The hub killed this session (slow consumer, remote login …).
                 _ = self.kill.cancelled() => Wake::Killed,
+                // Evicted before login, to admit a newer connection.
+                _ = self.evicted.cancelled(), if self.session.is_none() => Wake::Evicted,
                 // A login must come in time.
                 _ = tokio::time::sleep_until(login_deadline), if self.session.is_none() => Wake::LoginTimeout,
                 // The token is about to expire: tell the client to renew it.
@@ -357,17 +461,23 @@ impl Connection {
                 _ = tokio::time::sleep_until(expires_at.unwrap_or(login_deadline)), if expires_at.is_some() => Wake::TokenExpired,
                 // Heartbeat: ping, and give up on a silent link.
                 _ = ping.tick() => Wake::Heartbeat,
-                // The queue is more than half full: wait until the writer has
-                // drained it to half before reading more requests (heartbeats
-                // and the other arms still run meanwhile).
-                _ = self.tx.reserve_many(read_room), if self.tx.capacity() < read_room => Wake::Room,
+                // The queue is above its read pause: wait until the writer
+                // has drained it below before reading more requests
+                // (heartbeats and the other arms still run meanwhile).
+                _ = self.load.room_to_read(), if paused => Wake::Room,
+                // Frames before login come at a limited rate.
+                _ = tokio::time::sleep_until(read_not_before), if pacing => Wake::Room,
                 // The next frame from the client.
-                msg = stream.next(), if self.tx.capacity() >= read_room => Wake::Frame(msg),
+                msg = stream.next(), if !paused && !pacing => Wake::Frame(msg),
             };
             // Handled once the arms' futures (which borrow `self`) are gone.
             let step = match wake {
                 Wake::Shutdown => Step::End(going_away()),
                 Wake::Killed => Step::End(self.kill_reason()),
+                Wake::Evicted => Step::End(Some((
+                    close_code::TOO_MANY_CONNECTIONS,
+                    "server is at its connection limit and made room for a newer connection; log in promptly after connecting".into(),
+                ))),
                 Wake::LoginTimeout => Step::End(Some((
                     close_code::LOGIN_TIMEOUT,
                     "no login received in time; send a login frame first".into(),
@@ -429,16 +539,54 @@ impl Connection {
     }
 
     fn heartbeat(&self) -> Step {
-        if self.last_seen.elapsed() > self.hub.timing().heartbeat_timeout {
+        let timeout = self.hub.timing().heartbeat_timeout;
+        if let Some(since) = self.paused_since {
+            // Not reading, so its traffic is not seen: what counts is
+            // whether it reads what it asked for.
+            if since.elapsed() > timeout {
+                return Step::End(Some((
+                    close_code::SLOW_CONSUMER,
+                    "slow consumer: replies are not being read".into(),
+                )));
+            }
+        } else if self.last_seen.elapsed() > timeout {
             return Step::End(Some((
                 close_code::HEARTBEAT_TIMEOUT,
                 "no traffic within the heartbeat timeout".into(),
             )));
         }
+        // Pongs keep a link alive, but not a message that never ends: its
+        // fragments pin memory for as long as the connection lives.
+        if let Some(since) = self.watch.assembling_since()
+            && since.elapsed() > self.config.message_timeout
+        {
+            return Step::End(Some((
+                close_code::PROTOCOL_ERROR,
+                format!(
+                    "a fragmented message was not completed within {} s",
+                    self.config.message_timeout.as_secs()
+                ),
+            )));
+        }
+        // Skipped when the queue is full: a ping is no reason to cut anyone.
         let _ = self
             .tx
             .try_send(Outbound::Frame(Message::Ping(Default::default())));
         Step::Continue
+    }
+
+    /// Before login: counts the frame against the rate, and pauses reading
+    /// for the rest of the second once the rate is used up.
+    fn pace_before_login(&mut self) {
+        let now = Instant::now();
+        if now.duration_since(self.prelogin_window) >= Duration::from_secs(1) {
+            self.prelogin_window = now;
+            self.prelogin_frames = 0;
+        }
+        self.prelogin_frames += 1;
+        if self.prelogin_frames >= PRELOGIN_FRAMES_PER_SECOND {
+            self.read_not_before = self.prelogin_window + Duration::from_secs(1);
+        }
     }
 
     /// What the client sent (or that its link failed).
@@ -464,11 +612,28 @@ impl Connection {
                     "text frame is not valid UTF-8".into(),
                 )));
             }
+            Some(Err(WsError::Protocol(e))) => {
+                return Step::End(Some((
+                    u16::from(CloseCode::Protocol),
+                    format!("WebSocket protocol violation: {e}"),
+                )));
+            }
+            Some(Err(_)) if self.watch.was_too_big() => {
+                return Step::End(Some((
+                    close_code::TOO_BIG,
+                    format!(
+                        "messages before login may be at most {PRELOGIN_MAX_MESSAGE_BYTES} bytes; send a login frame first"
+                    ),
+                )));
+            }
             Some(Err(other)) => {
                 tracing::debug!(peer = %self.peer, "read error: {other}");
                 return Step::End(None);
             }
         };
+        if self.session.is_none() && matches!(msg, Message::Text(_) | Message::Binary(_)) {
+            self.pace_before_login();
+        }
         match msg {
             Message::Text(text) => match ClientFrame::decode(&text) {
                 Ok(frame) => self.request(frame.id, frame.request).await,
@@ -628,36 +793,28 @@ impl Connection {
         self.limits = Some(self.logins.calls_of(&handle.uid));
         self.session = Some(handle);
         self.token = clock;
+        // From now on the configured size applies (tungstenite enforces it).
+        self.watch.set_limit(usize::MAX);
+        if let Some(on_login) = self.on_login.take() {
+            on_login();
+        }
         None
     }
 
-    /// Queues the connection's own reply, waiting for room: a client that
-    /// pipelines many requests is slowed down (its reads pause), not
-    /// dropped. Only a client that stops reading altogether for the
-    /// heartbeat timeout is cut off.
+    /// Queues the connection's own reply. It never waits and never cuts the
+    /// client: the read loop reads no request while the queue is above its
+    /// read pause, so replies add at most one frame per request read. A
+    /// client that pipelines many requests is slowed down (its reads
+    /// pause), not dropped.
     async fn queue(&self, out: Outbound) -> Step {
-        let patience = self.hub.timing().heartbeat_timeout;
-        let queued = Box::pin(async {
-            tokio::select! {
-                r = tokio::time::timeout(patience, self.tx.send(out)) => matches!(r, Ok(Ok(()))),
-                _ = self.kill.cancelled() => false,
-                _ = self.shutdown.cancelled() => false,
-            }
-        })
-        .await;
-        if queued {
-            Step::Continue
-        } else if self.kill.is_cancelled() {
-            // The kill arm of the loop ends it, with the killer's reason.
-            Step::Continue
-        } else if self.shutdown.is_cancelled() {
-            Step::End(going_away())
-        } else {
-            Step::End(Some((
-                close_code::SLOW_CONSUMER,
-                "slow consumer: replies are not being read".into(),
-            )))
-        }
+        // A closed queue means the link is gone; the next read ends the loop.
+        // A logged-in session queues through its handle, so that no reply
+        // lands after the hub's last notice (shutdown, remote login).
+        let _ = match &self.session {
+            Some(s) => s.send_reply(out),
+            None => self.tx.send_counted(out),
+        };
+        Step::Continue
     }
 
     /// Ends the session with the hub and tells the writer how to close.
@@ -698,20 +855,38 @@ async fn linger<S: AsyncRead + AsyncWrite + Unpin>(raw: &mut S) {
     .await;
 }
 
-async fn write_one<S>(
+/// Writes `batch` front to back and flushes. Cancel-safe: a frame leaves
+/// `batch` only when the sink has taken it, so an interrupted batch loses
+/// nothing (a frame dropped from the middle of the stream would leave the
+/// client waiting forever for its reply). Queue bytes are released as the
+/// sink takes each frame.
+async fn write_batch<S>(
     sink: &mut Sink<S>,
-    out: Outbound,
+    batch: &mut VecDeque<Outbound>,
+    load: &QueueLoad,
 ) -> Result<(), tokio_tungstenite::tungstenite::Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    match out {
-        Outbound::Frame(msg) => sink.feed(msg).await,
-        // Everything before the marker must be on the wire first.
-        Outbound::Written(done) => {
-            sink.flush().await?;
-            let _ = done.send(());
-            Ok(())
+    while let Some(front) = batch.front() {
+        match front {
+            Outbound::Frame(_) => {
+                std::future::poll_fn(|cx| sink.poll_ready_unpin(cx)).await?;
+                if let Some(out) = batch.pop_front() {
+                    load.written(&out);
+                    if let Outbound::Frame(msg) = out {
+                        sink.start_send_unpin(msg)?;
+                    }
+                }
+            }
+            // Everything before the marker must be on the wire first.
+            Outbound::Written(_) => {
+                sink.flush().await?;
+                if let Some(Outbound::Written(done)) = batch.pop_front() {
+                    let _ = done.send(());
+                }
+            }
         }
     }
+    sink.flush().await
 }

@@ -285,8 +285,8 @@ impl Hub {
                 // Another live session: it is kicked and leaves its channels.
                 // The uid stays online throughout, so watchers hear nothing.
                 if let Some(old) = st.users.remove(&uid) {
-                    old.session.send_if_room(event_frame(&Event::RemoteLogin));
-                    old.session.kill_overriding(
+                    old.session.end_with_notice(
+                        event_frame(&Event::RemoteLogin),
                         close_code::REMOTE_LOGIN,
                         "logged in from another place with the same user id",
                     );
@@ -840,8 +840,8 @@ impl Hub {
         let frame = event_frame(&Event::ServerShutdown);
         for u in st.users.values() {
             // Never kill for a full queue here: the shutdown reason must win.
-            u.session.send_if_room(frame.clone());
-            u.session.kill_overriding(
+            u.session.end_with_notice(
+                frame.clone(),
                 close_code::GOING_AWAY,
                 "server shutting down; reconnect later",
             );

@@ -15,8 +15,9 @@ pub mod resume;
 pub mod session;
 pub mod sqlite;
 pub mod store;
+mod transport;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -107,17 +108,67 @@ struct ConnCounter {
     per_ip: HashMap<IpAddr, usize>,
     /// Recent connection attempts per address (for `connect_rate_per_ip`).
     attempts: HashMap<IpAddr, ratelimit::SlidingWindow>,
+    /// Connections that have not logged in yet, oldest first: when the
+    /// server is full, the oldest is evicted to admit a new one, so a burst
+    /// of silent sockets cannot lock honest clients out.
+    pending: BTreeMap<u64, CancellationToken>,
+    next_pending: u64,
+    /// Refusals being sent (each holds a descriptor for a moment).
+    refusing: usize,
 }
 
 /// Decrements the counter when a connection task ends.
 struct ConnSlot {
     counter: Arc<Mutex<ConnCounter>>,
     ip: IpAddr,
+    pending: u64,
+}
+
+/// Descriptors the caps leave free when nothing is configured (see `fd_reserve`).
+const MIN_FD_RESERVE: u64 = 16;
+
+/// The connection cap that fits the process's descriptor limit: the
+/// configured one (0 = none) or the soft limit less the reserve, whichever
+/// is lower, and at least 1.
+fn effective_max_connections(configured: usize, nofile: Option<u64>, reserve: u64) -> usize {
+    let by_fds = nofile.map(|n| n.saturating_sub(reserve.max(MIN_FD_RESERVE)).max(1));
+    let by_fds = by_fds.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    match (configured, by_fds) {
+        (0, Some(f)) => f,
+        (0, None) => 0,
+        (c, Some(f)) => c.min(f),
+        (c, None) => c,
+    }
+}
+
+/// The process's descriptor limit, raised to its hard limit first (as Go
+/// does at start-up): a soft limit of 1,024 is a distribution default, not
+/// a choice. `None` when it cannot be read (or is unlimited).
+fn descriptor_limit() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+            tracing::debug!("cannot raise the descriptor limit: {e}");
+        }
+        match rlimit::Resource::NOFILE.get() {
+            Ok((soft, _)) if soft != rlimit::INFINITY => Some(soft),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!("cannot read the descriptor limit: {e}");
+                None
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
 }
 
 impl Drop for ConnSlot {
     fn drop(&mut self) {
         if let Ok(mut c) = self.counter.lock() {
+            c.pending.remove(&self.pending);
             c.total = c.total.saturating_sub(1);
             if let Some(n) = c.per_ip.get_mut(&self.ip) {
                 *n -= 1;
@@ -161,6 +212,21 @@ async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
     let conn_config = Arc::new(config.conn.clone());
+    let nofile = descriptor_limit();
+    let max_connections =
+        effective_max_connections(config.max_connections, nofile, config.fd_reserve);
+    // Refusals in flight hold descriptors too: a quarter of the reserve.
+    let max_refusing = (config.fd_reserve.max(MIN_FD_RESERVE) / 4).max(1) as usize;
+    match nofile {
+        Some(n) => tracing::info!(
+            "connection cap: {max_connections} (configured {}, descriptor limit {n}, {} kept free)",
+            config.max_connections,
+            config.fd_reserve.max(MIN_FD_RESERVE)
+        ),
+        None => tracing::info!("connection cap: {max_connections} (0 = none)"),
+    }
+    // Out of descriptors: wait, doubling up to a second, rather than spin.
+    let mut accept_backoff = ACCEPT_BACKOFF_MIN;
     let logins = Arc::new(ratelimit::LoginLimits::new(
         ratelimit::LimitScale(config.limit_scale),
         config.logins.clone(),
@@ -201,11 +267,22 @@ async fn serve(
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
-                    Ok(x) => x,
+                    Ok(x) => {
+                        accept_backoff = ACCEPT_BACKOFF_MIN;
+                        x
+                    }
                     Err(e) => {
-                        // Out of file descriptors and the like: back off briefly.
-                        tracing::warn!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        // Out of file descriptors and the like: the pending
+                        // connection stays queued in the kernel, so retrying
+                        // at once would spin. Told once per episode.
+                        if accept_backoff == ACCEPT_BACKOFF_MIN {
+                            tracing::warn!("accept failed: {e}; backing off (raise ulimit -n or lower max_connections)");
+                        }
+                        tokio::select! {
+                            _ = shutdown.cancelled() => break,
+                            _ = tokio::time::sleep(accept_backoff) => {}
+                        }
+                        accept_backoff = (accept_backoff * 2).min(ACCEPT_BACKOFF_MAX);
                         continue;
                     }
                 };
@@ -224,21 +301,58 @@ async fn serve(
                     };
                     let refuse = if !rate_ok {
                         Some("too many connection attempts from your address; slow down and retry")
-                    } else if config.max_connections > 0 && c.total >= config.max_connections {
-                        Some("server is at its connection limit; try again later")
                     } else if config.max_connections_per_ip > 0 && per_ip >= config.max_connections_per_ip {
                         Some("too many connections from your address; close some and retry")
+                    } else if max_connections > 0 && c.total >= max_connections {
+                        // Full: a connection that has not logged in yet
+                        // makes room, the oldest first; only when every
+                        // connection is logged in is the new one refused.
+                        match c.pending.pop_first() {
+                            Some((_, evict)) => {
+                                evict.cancel();
+                                None
+                            }
+                            None => Some("server is at its connection limit; try again later"),
+                        }
                     } else {
                         None
                     };
                     if let Some(reason) = refuse {
-                        tasks.spawn(refuse_connection(stream, peer, reason, conn_config.clone(), tls.clone()));
+                        if c.refusing < max_refusing {
+                            c.refusing += 1;
+                            let counter = counter.clone();
+                            let cfg = conn_config.clone();
+                            let tls = tls.clone();
+                            tasks.spawn(async move {
+                                refuse_connection(stream, peer, reason, cfg, tls).await;
+                                if let Ok(mut c) = counter.lock() {
+                                    c.refusing -= 1;
+                                }
+                            });
+                        } else {
+                            // Refusals are already using their share of the
+                            // descriptors: this one is closed without a word.
+                            tracing::debug!(%peer, "dropped: {reason}");
+                        }
                         continue;
                     }
                     c.total += 1;
                     *c.per_ip.entry(peer.ip()).or_insert(0) += 1;
-                    ConnSlot { counter: counter.clone(), ip: peer.ip() }
+                    let id = c.next_pending;
+                    c.next_pending += 1;
+                    let evicted = CancellationToken::new();
+                    c.pending.insert(id, evicted.clone());
+                    let on_login = {
+                        let counter = counter.clone();
+                        Box::new(move || {
+                            if let Ok(mut c) = counter.lock() {
+                                c.pending.remove(&id);
+                            }
+                        })
+                    };
+                    (ConnSlot { counter: counter.clone(), ip: peer.ip(), pending: id }, conn::Admission { evicted, on_login })
                 };
+                let (slot, admission) = slot;
                 let hub = hub.clone();
                 let cfg = conn_config.clone();
                 let logins = logins.clone();
@@ -251,10 +365,16 @@ async fn serve(
                     // buffers inline) would otherwise make every plain
                     // connection pay about 10 KB for it.
                     match tls {
-                        None => Box::pin(conn::serve_connection(stream, peer, hub, cfg, logins, shutdown)).await,
+                        None => Box::pin(conn::serve_connection(stream, peer, hub, cfg, logins, shutdown, admission)).await,
                         Some(acceptor) => {
-                            match tokio::time::timeout(cfg.login_timeout, Box::pin(acceptor.accept(stream))).await {
-                                Ok(Ok(tls_stream)) => Box::pin(conn::serve_connection(tls_stream, peer, hub, cfg, logins, shutdown)).await,
+                            let handshake = tokio::time::timeout(cfg.handshake_timeout, Box::pin(acceptor.accept(stream)));
+                            let handshake = tokio::select! {
+                                r = handshake => r,
+                                // Made room for a newer connection.
+                                _ = admission.evicted.cancelled() => return,
+                            };
+                            match handshake {
+                                Ok(Ok(tls_stream)) => Box::pin(conn::serve_connection(tls_stream, peer, hub, cfg, logins, shutdown, admission)).await,
                                 Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
                                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                             }
@@ -278,6 +398,10 @@ async fn serve(
     sweeper.abort();
     Ok(())
 }
+
+/// The first and the longest wait of the accept loop after a failed accept.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// Completes the handshake only to say why the connection is refused.
 async fn refuse_connection(
@@ -361,4 +485,20 @@ pub async fn spawn(
         shutdown,
         task,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cap_fits_under_the_descriptor_limit() {
+        assert_eq!(effective_max_connections(50_000, Some(20_000), 64), 19_936);
+        assert_eq!(effective_max_connections(100, Some(20_000), 64), 100);
+        assert_eq!(effective_max_connections(0, Some(1_024), 64), 960);
+        assert_eq!(effective_max_connections(0, None, 64), 0);
+        assert_eq!(effective_max_connections(50_000, Some(10), 64), 1);
+        // Never less than the minimum reserve.
+        assert_eq!(effective_max_connections(0, Some(1_000), 0), 984);
+    }
 }
