@@ -103,7 +103,7 @@ fn reply(id: u64, result: Result<Reply, ErrorBody>) -> Outbound {
             error,
         },
     };
-    Outbound::Frame(Message::Text(frame.encode().into()))
+    Message::Text(frame.encode().into())
 }
 
 fn close_msg(code: u16, reason: &str) -> Message {
@@ -569,9 +569,7 @@ impl Connection {
             )));
         }
         // Skipped when the queue is full: a ping is no reason to cut anyone.
-        let _ = self
-            .tx
-            .try_send(Outbound::Frame(Message::Ping(Default::default())));
+        let _ = self.tx.try_send(Message::Ping(Default::default()));
         Step::Continue
     }
 
@@ -663,7 +661,7 @@ impl Connection {
                 "too many malformed frames".into(),
             )));
         }
-        let out = Outbound::Frame(Message::Text(ServerFrame::error(id, error).encode().into()));
+        let out = Message::Text(ServerFrame::error(id, error).encode().into());
         self.queue(out).await
     }
 
@@ -868,24 +866,11 @@ async fn write_batch<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    while let Some(front) = batch.front() {
-        match front {
-            Outbound::Frame(_) => {
-                std::future::poll_fn(|cx| sink.poll_ready_unpin(cx)).await?;
-                if let Some(out) = batch.pop_front() {
-                    load.written(&out);
-                    if let Outbound::Frame(msg) = out {
-                        sink.start_send_unpin(msg)?;
-                    }
-                }
-            }
-            // Everything before the marker must be on the wire first.
-            Outbound::Written(_) => {
-                sink.flush().await?;
-                if let Some(Outbound::Written(done)) = batch.pop_front() {
-                    let _ = done.send(());
-                }
-            }
+    while !batch.is_empty() {
+        std::future::poll_fn(|cx| sink.poll_ready_unpin(cx)).await?;
+        if let Some(out) = batch.pop_front() {
+            load.written(&out);
+            sink.start_send_unpin(out)?;
         }
     }
     sink.flush().await

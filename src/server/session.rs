@@ -10,7 +10,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_util::sync::CancellationToken;
@@ -67,7 +67,7 @@ impl QueueLoad {
 
     /// Counts `out` in; `Err` names the cap it would break (nothing counted then).
     fn admit(&self, out: &Outbound) -> Result<(), &'static str> {
-        let (frames, bytes) = out.cost();
+        let (frames, bytes) = cost(out);
         let f = self.frames.fetch_add(frames, Ordering::AcqRel) + frames;
         let b = self.bytes.fetch_add(bytes, Ordering::AcqRel) + bytes;
         let over = if f > self.limits.frames {
@@ -86,7 +86,7 @@ impl QueueLoad {
 
     /// Called by the writer once `out` is with the socket (or dropped).
     pub fn written(&self, out: &Outbound) {
-        let (frames, bytes) = out.cost();
+        let (frames, bytes) = cost(out);
         self.release(frames, bytes);
     }
 
@@ -155,7 +155,7 @@ impl Outbox {
     /// that was reached; `Err(None)` means the writer is gone.
     pub fn try_send(&self, out: Outbound) -> Result<(), Option<&'static str>> {
         self.load.admit(&out).map_err(Some)?;
-        let (frames, bytes) = out.cost();
+        let (frames, bytes) = cost(&out);
         self.tx.send(out).map_err(|_| {
             self.load.release(frames, bytes);
             None
@@ -166,7 +166,7 @@ impl Outbox {
     /// which it bounds by not reading requests while the queue is above the
     /// read pause (at most one reply per request read).
     pub fn send_counted(&self, out: Outbound) -> bool {
-        let (frames, bytes) = out.cost();
+        let (frames, bytes) = cost(&out);
         self.load.frames.fetch_add(frames, Ordering::AcqRel);
         self.load.bytes.fetch_add(bytes, Ordering::AcqRel);
         if self.tx.send(out).is_err() {
@@ -185,25 +185,12 @@ impl Outbox {
     }
 }
 
-/// What a session's writer task takes from its queue.
-#[derive(Debug)]
-pub enum Outbound {
-    Frame(Message),
-    /// Answered once every frame queued before it has been flushed to the
-    /// socket: the hub deletes delivered offline messages only then, so a
-    /// crash in between redelivers rather than loses them.
-    Written(oneshot::Sender<()>),
-}
+/// What a session's writer task takes from its queue: one frame.
+pub type Outbound = Message;
 
-impl Outbound {
-    /// What this item counts against the queue's caps: (frames, bytes).
-    /// A marker costs nothing; it is no frame on the wire.
-    fn cost(&self) -> (usize, usize) {
-        match self {
-            Outbound::Frame(msg) => (1, msg.len()),
-            Outbound::Written(_) => (0, 0),
-        }
-    }
+/// What a frame counts against the queue's caps: (frames, bytes).
+fn cost(out: &Outbound) -> (usize, usize) {
+    (1, out.len())
 }
 
 /// Owned by the hub (while logged in) and by the connection task; dropped when both let go.
@@ -245,14 +232,7 @@ impl SessionHandle {
     /// slow consumer (its memory must stay bounded); a closed one is ignored
     /// (the connection is already going away). Returns whether it was queued.
     pub fn send(&self, msg: Message) -> bool {
-        self.queue(Outbound::Frame(msg))
-    }
-
-    /// Queues a marker after everything queued so far; the receiver fires
-    /// once those frames are written (it is dropped if they never are).
-    pub fn when_written(&self) -> Option<oneshot::Receiver<()>> {
-        let (tx, rx) = oneshot::channel();
-        self.queue(Outbound::Written(tx)).then_some(rx)
+        self.queue(msg)
     }
 
     /// Like [`send`](Self::send), for anything the writer takes.
@@ -292,7 +272,7 @@ impl SessionHandle {
         {
             let mut close = self.close.lock().unwrap_or_else(|p| p.into_inner());
             if !self.stopped.load(Ordering::Relaxed) {
-                let _ = self.tx.try_send(Outbound::Frame(notice));
+                let _ = self.tx.try_send(notice);
             }
             *close = Some(CloseFrame {
                 code: code.into(),
@@ -371,21 +351,15 @@ mod tests {
             frames: 100,
             bytes: 1000,
         });
-        assert!(
-            tx.try_send(Outbound::Frame(Message::text("a".repeat(600))))
-                .is_ok()
-        );
+        assert!(tx.try_send(Message::text("a".repeat(600))).is_ok());
         assert_eq!(
-            tx.try_send(Outbound::Frame(Message::text("b".repeat(600)))),
+            tx.try_send(Message::text("b".repeat(600))),
             Err(Some("bytes"))
         );
         assert!(load.should_pause_reading());
         let out = rx.try_recv().expect("queued");
         load.written(&out);
         assert_eq!(load.load(), (0, 0));
-        assert!(
-            tx.try_send(Outbound::Frame(Message::text("b".repeat(600))))
-                .is_ok()
-        );
+        assert!(tx.try_send(Message::text("b".repeat(600))).is_ok());
     }
 }
