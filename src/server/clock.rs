@@ -2,10 +2,12 @@
 //! message timestamps, offline-message and token expiry, the empty-since
 //! stamps of channel attributes. It is read afresh each time, because the
 //! monotonic clock that tokio's timers follow stops while the machine sleeps,
-//! and the server often runs inside `rtm chat` on a laptop.
+//! and the server often runs inside `rtm chat` on a laptop. [`Timing`] puts
+//! it together with the heartbeat timings that the hub and every connection
+//! share.
 
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
@@ -84,4 +86,18 @@ mod tests {
         clock.jump(Duration::from_secs(8 * 3600));
         assert_eq!(clock.now_ms() - t0, 2000 + 8 * 3600 * 1000);
     }
+}
+
+/// Time as the hub and every connection both go by: the hub announces the
+/// heartbeat interval in the login reply, the connection keeps to it; both
+/// stamp and expire by the same wall clock.
+#[derive(Debug, Clone)]
+pub struct Timing {
+    /// The wall clock for timestamps and expiry; tests put in a [`TestClock`].
+    pub clock: Arc<dyn Clock>,
+    /// How often the server pings each connection.
+    pub heartbeat_interval: Duration,
+    /// No traffic at all for this long means the link is dead; also how long
+    /// a connection may wait for room to queue its own reply.
+    pub heartbeat_timeout: Duration,
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::clock::{Clock, SystemClock};
+use super::clock::{SystemClock, Timing};
 use super::conn::{AppCertificate, ConnConfig};
 use super::hub::HubConfig;
 use super::ratelimit::LoginLimitsConfig;
@@ -127,20 +127,6 @@ impl ServerFile {
     }
 }
 
-/// Time as the hub and every connection both go by: the hub announces the
-/// heartbeat interval in the login reply, the connection keeps to it; both
-/// stamp and expire by the same wall clock.
-#[derive(Debug, Clone)]
-pub struct Timing {
-    /// The wall clock for timestamps and expiry; tests put in a [`TestClock`](super::TestClock).
-    pub clock: Arc<dyn Clock>,
-    /// How often the server pings each connection.
-    pub heartbeat_interval: Duration,
-    /// No traffic at all for this long means the link is dead; also how long
-    /// a connection may wait for room to queue its own reply.
-    pub heartbeat_timeout: Duration,
-}
-
 /// Everything a running server is told.
 #[derive(Clone)]
 pub struct ServerConfig {
@@ -163,6 +149,20 @@ pub struct ServerConfig {
     /// File descriptors kept free below the process's limit: the
     /// connection caps are lowered to fit under `RLIMIT_NOFILE − fd_reserve`.
     pub fd_reserve: u64,
+}
+
+// The hub's and the connection's own defaults are their parts of the
+// shipped file; they live here so that neither imports the settings layer.
+impl Default for HubConfig {
+    fn default() -> Self {
+        ServerConfig::default().hub
+    }
+}
+
+impl Default for ConnConfig {
+    fn default() -> Self {
+        ServerConfig::default().conn
+    }
 }
 
 impl Default for ServerConfig {

@@ -68,12 +68,6 @@ impl std::fmt::Debug for AppCertificate {
     }
 }
 
-impl Default for ConnConfig {
-    fn default() -> Self {
-        super::ServerConfig::default().conn
-    }
-}
-
 impl ConnConfig {
     /// tungstenite settings: a small read buffer (the default costs ~130 KB per
     /// idle connection) and size caps enforced while reading.

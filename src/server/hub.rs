@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::Message;
 mod attributes;
 mod offline;
 
-use super::config::Timing;
+use super::clock::Timing;
 use super::resume::ResumeBuffer;
 use super::session::{SessionHandle, SessionId};
 use super::store::{OfflineQuota, Store, StoreError};
@@ -56,12 +56,6 @@ pub struct HubConfig {
     pub resume_buffer_bytes: usize,
     /// True when logins are not checked against an app certificate.
     pub dev_mode: bool,
-}
-
-impl Default for HubConfig {
-    fn default() -> Self {
-        super::ServerConfig::default().hub
-    }
 }
 
 /// Whether a user's link is up.

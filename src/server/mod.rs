@@ -29,8 +29,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_util::sync::CancellationToken;
 
-pub use clock::{Clock, SystemClock, TestClock};
-pub use config::{ServerConfig, ServerSettings, Timing};
+pub use clock::{Clock, SystemClock, TestClock, Timing};
+pub use config::{ServerConfig, ServerSettings};
 pub use conn::ConnConfig;
 pub use hub::{Hub, HubConfig};
 pub use sqlite::{SqliteOptions, SqliteStore};
