@@ -198,7 +198,8 @@ async fn member_counts_for_joined_and_unjoined_channels() {
     let refs: Vec<&str> = many.iter().map(String::as_str).collect();
     assert_eq!(
         b.get_channel_member_count(&refs).await.unwrap_err().kind(),
-        ErrorKind::InvalidArgument
+        // As the reference: GET_CHANNEL_MEMBER_COUNT_ERR_EXCEED_LIMIT.
+        ErrorKind::ExceedLimit
     );
     server.shutdown().await;
 }

@@ -377,7 +377,7 @@ fn event_variant(e: &Event) -> usize {
 }
 const EVENT_VARIANTS: usize = 12;
 
-const ALL_ERROR_KINDS: [ErrorKind; 19] = [
+const ALL_ERROR_KINDS: [ErrorKind; 22] = [
     ErrorKind::Unknown,
     ErrorKind::InvalidArgument,
     ErrorKind::Rejected,
@@ -397,6 +397,9 @@ const ALL_ERROR_KINDS: [ErrorKind; 19] = [
     ErrorKind::Overflow,
     ErrorKind::NotExist,
     ErrorKind::ServerBusy,
+    ErrorKind::QuotaExceeded,
+    ErrorKind::InvalidUserId,
+    ErrorKind::JoinSameChannelTooOften,
 ];
 
 /// The close codes with the names the docs use for them.
@@ -559,6 +562,31 @@ fn error_kinds_have_stable_distinct_codes_and_names() {
     assert_eq!(ErrorKind::NotInChannel.code(), 203);
     assert_eq!(ErrorKind::InvalidArgument.code(), 2);
     assert_eq!(ErrorKind::TooOften.code(), 9);
+    // Kinds added for porting from Agora keep their own numbers and spellings.
+    assert_eq!(ErrorKind::InvalidUserId.code(), 103);
+    assert_eq!(ErrorKind::InvalidUserId.as_str(), "INVALID_USERID");
+    assert_eq!(ErrorKind::JoinSameChannelTooOften.code(), 204);
+}
+
+#[test]
+fn the_docs_stand_alone() {
+    // No pointer into a behaviour model that is not in the repository.
+    assert!(
+        !PROTOCOL_MD.contains("spec §"),
+        "PROTOCOL.md points at a spec section"
+    );
+    for needle in [
+        "no subprotocol",
+        "permessage-deflate",
+        "`Origin`",
+        "failed_logins_per_address",
+        "`=` padding",
+        "as a float",
+        "notifies even when it changes nothing",
+        "**clears**",
+    ] {
+        assert!(PROTOCOL_MD.contains(needle), "PROTOCOL.md lacks {needle:?}");
+    }
 }
 
 #[test]

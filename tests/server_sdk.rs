@@ -57,7 +57,8 @@ async fn invalid_uid_is_rejected_by_sdk_and_server_naming_the_problem() {
     let server = start_server().await;
     let (c, _events) = RtmClient::new(server.url(), fast_client_config());
     let err = c.login("bad*uid", None).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    // The SDK's own check names the kind as the reference does.
+    assert_eq!(err.kind(), ErrorKind::InvalidUserId);
     assert!(err.to_string().contains("'*'"), "{err}");
     // The server never trusts the client: the same check on the wire.
     let mut ws = raw_connect(&server.url()).await;

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::sdk_log::sdk_event;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
@@ -115,7 +116,7 @@ pub(super) async fn run(
                 shared.lock().out = Some(out_tx);
                 shared.set_state(CS::Connected, Reason::LoginSuccess);
                 if let Some(expires) = info.token_expires_in_s {
-                    tracing::info!(expires, "token expiry announced");
+                    sdk_event!(INFO, expires, "token expiry announced");
                 }
                 match first_login.take() {
                     Some(tx) => {
@@ -294,7 +295,7 @@ async fn connect_and_login(
                 return Err(LoginFail::Refused(RtmError::Server(error)));
             }
             Ok(other) => {
-                tracing::debug!(?other, "ignoring frame before login reply");
+                sdk_event!(DEBUG, ?other, "ignoring frame before login reply");
             }
             Err(e) => {
                 return Err(LoginFail::Unreachable(RtmError::Protocol(format!(
@@ -355,7 +356,7 @@ async fn pump(
             // Heartbeat: ping, and give up on a silent server.
             _ = ping.tick() => {
                 if last_seen.elapsed() > shared.config.heartbeat_timeout {
-                    tracing::warn!("no traffic from the server within the heartbeat timeout");
+                    sdk_event!(WARN, "no traffic from the server within the heartbeat timeout");
                     return LinkEnd::Lost;
                 }
                 if sink.send(Message::Ping(Default::default())).await.is_err() {
@@ -370,7 +371,7 @@ async fn pump(
                     Some(Ok(Message::Text(t))) => t,
                     Some(Ok(Message::Close(frame))) => {
                         let code = frame.as_ref().map(|f| u16::from(f.code)).unwrap_or(1005);
-                        tracing::info!(code, reason = ?frame.as_ref().map(|f| f.reason.to_string()), "server closed the connection");
+                        sdk_event!(INFO, code, reason = ?frame.as_ref().map(|f| f.reason.to_string()), "server closed the connection");
                         return match code {
                             close_code::REMOTE_LOGIN => LinkEnd::RemoteLogin,
                             close_code::TOKEN_EXPIRED => LinkEnd::TokenExpired,
@@ -391,7 +392,7 @@ async fn pump(
                         }
                     }
                     Ok(ServerFrame::Error { id: None, error }) => {
-                        tracing::warn!("server error without request id: {error}");
+                        sdk_event!(WARN, "server error without request id: {error}");
                     }
                     Ok(ServerFrame::Event { event }) => {
                         let stored_id = match &event {
@@ -412,7 +413,7 @@ async fn pump(
                             return pending_end.unwrap_or(LinkEnd::Lost);
                         }
                     }
-                    Err(e) => tracing::warn!("undecodable frame from the server: {e}"),
+                    Err(e) => sdk_event!(WARN, "undecodable frame from the server: {e}"),
                 }
             }
         }
@@ -470,7 +471,7 @@ fn dispatch(shared: &Shared, event: Event) -> Option<LinkEnd> {
             shared.emit(ClientEvent::TokenPrivilegeWillExpire { expires_in_s })
         }
         Event::TokenExpired => return Some(LinkEnd::TokenExpired),
-        Event::ServerShutdown => tracing::info!("server is shutting down; will reconnect"),
+        Event::ServerShutdown => sdk_event!(INFO, "server is shutting down; will reconnect"),
         Event::MessagesMissed { count } => shared.emit(ClientEvent::MessagesMissed { count }),
     }
     None

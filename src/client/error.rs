@@ -1,7 +1,7 @@
 //! The SDK's error type: every failure of an `RtmClient` call, worded for the
 //! person who will read it, with the model's kind for programs.
 
-use crate::protocol::{ErrorBody, ErrorKind, IdError};
+use crate::protocol::{CallFamily, ErrorBody, ErrorKind, IdError};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RtmError {
@@ -45,13 +45,61 @@ impl RtmError {
         }
     }
 
+    /// The number the Agora RTM Web SDK 1.x gives this failure when it comes
+    /// from a method of `family` (see [`CallFamily`] and
+    /// [`ErrorKind::agora_code`]): `err.agora_code(CallFamily::PeerMessage)`
+    /// after `send_message_to_peer` gives what `PeerMessageError` would have.
+    /// [`CallFamily::of_method`] finds the family by method name.
+    pub fn agora_code(&self, family: CallFamily) -> Option<u32> {
+        self.kind().agora_code(family)
+    }
+
     pub(crate) fn local(kind: ErrorKind, message: impl Into<String>) -> Self {
         RtmError::Local(ErrorBody::new(kind, message))
     }
 }
 
 impl From<IdError> for RtmError {
+    /// A bad user id is its own kind, as in the reference (`INVALID_USERID`);
+    /// any other bad id is an invalid argument.
     fn from(e: IdError) -> Self {
-        RtmError::local(ErrorKind::InvalidArgument, e.to_string())
+        let kind = if e.is_user_id() {
+            ErrorKind::InvalidUserId
+        } else {
+            ErrorKind::InvalidArgument
+        };
+        RtmError::local(kind, e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{ChannelId, Uid};
+
+    #[test]
+    fn bad_ids_map_to_the_references_kinds_and_numbers() {
+        let uid: RtmError = Uid::new("a/b").unwrap_err().into();
+        assert_eq!(uid.kind(), ErrorKind::InvalidUserId);
+        assert_eq!(uid.agora_code(CallFamily::PeerMessage), Some(6));
+        assert_eq!(uid.agora_code(CallFamily::Login), Some(3));
+        let channel: RtmError = ChannelId::new("").unwrap_err().into();
+        assert_eq!(channel.kind(), ErrorKind::InvalidArgument);
+        assert_eq!(channel.agora_code(CallFamily::JoinChannel), Some(3));
+    }
+
+    #[test]
+    fn sdk_side_failures_have_numbers_too() {
+        let timeout = RtmError::Timeout(10);
+        assert_eq!(timeout.agora_code(CallFamily::PeerMessage), Some(2));
+        assert_eq!(timeout.agora_code(CallFamily::AttributeOperation), Some(7));
+        let not_in = RtmError::NotLoggedIn("log in first");
+        for family in CallFamily::ALL {
+            assert_eq!(not_in.agora_code(family), Some(102));
+        }
+        assert_eq!(
+            RtmError::AlreadyLogin.agora_code(CallFamily::Login),
+            Some(8)
+        );
     }
 }

@@ -10,6 +10,7 @@
 mod channel;
 mod connection;
 mod error;
+pub(crate) mod sdk_log;
 mod tls;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
@@ -23,10 +24,13 @@ use tokio_util::sync::CancellationToken;
 pub use channel::RtmChannel;
 pub use error::RtmError;
 
+/// This SDK's version (the crate's), as Agora's `AgoraRTM.VERSION`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 pub use crate::protocol::{
-    ChannelAttribute, ChannelAttributeOptions, ChannelId, ChannelMemberCount, ErrorBody, ErrorKind,
-    IdError, MessageProps, PeerOnlineState, RtmMessage, SendMessageOptions, SubscriptionOption,
-    Uid, now_ms,
+    CallFamily, ChannelAttribute, ChannelAttributeOptions, ChannelId, ChannelMemberCount,
+    ErrorBody, ErrorKind, IdError, MessageProps, PeerOnlineState, RtmMessage, SendMessageOptions,
+    SubscriptionOption, Uid, now_ms,
 };
 use crate::protocol::{ClientFrame, Reply, Request};
 
@@ -70,14 +74,16 @@ pub struct ClientConfig {
     pub heartbeat_timeout: Duration,
     /// For `wss://`: trust this CA file (PEM) instead of the system roots.
     pub ca_file: Option<std::path::PathBuf>,
-    /// What [`RtmClient::update_config`] calls to change the log level. The
-    /// SDK installs no tracing subscriber of its own (that is the program's
-    /// choice), so the program that owns the subscriber hands this in.
+    /// Also called by [`RtmClient::update_config`], after the SDK's own
+    /// level is set: the SDK installs no tracing subscriber of its own (that
+    /// is the program's choice), so a program that wants the same filter
+    /// applied to its subscriber (other crates' events too) hands this in.
     pub log_filter: Option<LogFilterHook>,
 }
 
 /// Changes the program's log filter (`"debug"`, `"rtm=trace"` …); given by
-/// the program that owns the tracing subscriber, e.g. the messenger.
+/// the program that owns the tracing subscriber, e.g. the messenger. Optional:
+/// without it `update_config` still sets the SDK's own level.
 #[derive(Clone)]
 pub struct LogFilterHook(Arc<LogFilterFn>);
 
@@ -442,8 +448,18 @@ impl RtmClient {
     }
 
     /// Logs out (from any state) and stops reconnecting. Ends in
-    /// DISCONNECTED(LOGOUT).
+    /// DISCONNECTED(LOGOUT). With no login to end (never logged in, or the
+    /// login failed, or already logged out) it fails with `NOT_LOGGED_IN`,
+    /// as the reference's `LOGOUT_ERR_USER_NOT_LOGGED_IN` (102).
     pub async fn logout(&self) -> Result<(), RtmError> {
+        {
+            let st = self.shared.lock();
+            if st.task.is_none() && st.conn == ConnectionState::Disconnected {
+                return Err(RtmError::NotLoggedIn(
+                    "there is no login to end; log in first",
+                ));
+            }
+        }
         if self.connection_state() == ConnectionState::Connected {
             // Best effort: the server removes the session at once. If this
             // fails the server notices the closed link instead.
@@ -502,16 +518,21 @@ impl RtmClient {
     }
 
     /// Changes the log level at run time (`log_filter` as in `RTM_LOG`, e.g.
-    /// `"debug"` or `"rtm=trace"`), through [`ClientConfig::log_filter`].
+    /// `"debug"`, `"off"` or `"warn,rtm=trace"`). Sets the SDK's own level,
+    /// which every SDK `tracing` event checks (process-wide, as `tracing`
+    /// is), so it works without any set-up; then, if the program gave one,
+    /// calls [`ClientConfig::log_filter`] so the program's subscriber follows.
     pub fn update_config(&self, log_filter: &str) -> Result<(), RtmError> {
-        let Some(hook) = &self.shared.config.log_filter else {
-            return Err(RtmError::local(
-                ErrorKind::InvalidArgument,
-                "this program gave the SDK no way to change its log level \
-                 (set ClientConfig::log_filter, or configure tracing in the program itself)",
-            ));
-        };
-        (hook.0)(log_filter).map_err(|e| RtmError::local(ErrorKind::InvalidArgument, e))
+        let ours = sdk_log::parse(log_filter);
+        if let Some(hook) = &self.shared.config.log_filter {
+            // The program's hook is the judge of its own filter syntax.
+            (hook.0)(log_filter).map_err(|e| RtmError::local(ErrorKind::InvalidArgument, e))?;
+            sdk_log::apply(ours.unwrap_or(None));
+            return Ok(());
+        }
+        let ours = ours.map_err(|e| RtmError::local(ErrorKind::InvalidArgument, e))?;
+        sdk_log::apply(ours);
+        Ok(())
     }
 
     // --------------------------------------------------------------- peers
@@ -571,10 +592,16 @@ impl RtmClient {
             .collect::<Result<Vec<_>, _>>()?;
         if channel_ids.is_empty() || channel_ids.len() > crate::protocol::MAX_MEMBER_COUNT_CHANNELS
         {
+            // More than 32 is EXCEED_LIMIT, as in the reference (code 5).
+            let kind = if channel_ids.is_empty() {
+                ErrorKind::InvalidArgument
+            } else {
+                ErrorKind::ExceedLimit
+            };
             return Err(RtmError::local(
-                ErrorKind::InvalidArgument,
+                kind,
                 format!(
-                    "give 1 to {} channel ids",
+                    "give 1 to {} channel ids (split a longer list)",
                     crate::protocol::MAX_MEMBER_COUNT_CHANNELS
                 ),
             ));
@@ -713,6 +740,7 @@ impl RtmClient {
         &self,
         keys: &[&str],
     ) -> Result<(), RtmError> {
+        check_keys(keys, crate::protocol::KeyListUse::Delete)?;
         let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
         let copy = keys.clone();
         self.user_attr_write(Request::DeleteLocalUserAttributesByKeys { keys }, |m| {
@@ -746,6 +774,7 @@ impl RtmClient {
         user_id: &str,
         keys: &[&str],
     ) -> Result<BTreeMap<String, String>, RtmError> {
+        check_keys(keys, crate::protocol::KeyListUse::Read)?;
         self.get_user_attrs(user_id, Some(keys.iter().map(|k| k.to_string()).collect()))
             .await
     }
@@ -814,6 +843,7 @@ impl RtmClient {
         options: ChannelAttributeOptions,
     ) -> Result<(), RtmError> {
         let channel_id = ChannelId::new(channel_id)?;
+        check_keys(keys, crate::protocol::KeyListUse::Delete)?;
         self.channel_attr_write(Request::DeleteChannelAttributesByKeys {
             channel_id,
             keys: keys.iter().map(|k| k.to_string()).collect(),
@@ -847,6 +877,7 @@ impl RtmClient {
         channel_id: &str,
         keys: &[&str],
     ) -> Result<Vec<ChannelAttribute>, RtmError> {
+        check_keys(keys, crate::protocol::KeyListUse::Read)?;
         self.get_channel_attrs(
             channel_id,
             Some(keys.iter().map(|k| k.to_string()).collect()),
@@ -891,18 +922,22 @@ fn check_channel_attributes(attributes: &BTreeMap<String, String>) -> Result<(),
     crate::protocol::check_attribute_map(attributes).map_err(RtmError::Local)
 }
 
+/// The key lists of `*_by_keys` calls, checked as the server checks them.
+fn check_keys(keys: &[&str], purpose: crate::protocol::KeyListUse) -> Result<(), RtmError> {
+    crate::protocol::check_key_list(keys, purpose).map_err(RtmError::Local)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn update_config_goes_to_the_programs_log_hook_and_says_so_without_one() {
+    async fn update_config_works_without_a_hook_and_goes_to_the_programs_hook_too() {
         let (bare, _events) = RtmClient::new("ws://127.0.0.1:1", ClientConfig::default());
-        let err = bare.update_config("debug").unwrap_err();
-        assert!(
-            err.to_string().contains("ClientConfig::log_filter"),
-            "{err}"
-        );
+        bare.update_config("debug").unwrap();
+        let err = bare.update_config("nonsense[").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+        assert!(err.to_string().contains("not a log filter"), "{err}");
 
         let seen = Arc::new(Mutex::new(Vec::new()));
         let record = seen.clone();

@@ -35,6 +35,27 @@ pub enum IdError {
     Null { what: &'static str },
 }
 
+impl IdError {
+    /// Which identifier was refused ("user id", "channel id").
+    pub fn what(&self) -> &'static str {
+        match self {
+            IdError::Empty { what }
+            | IdError::TooLong { what, .. }
+            | IdError::BadChar { what, .. }
+            | IdError::Null { what } => what,
+        }
+    }
+
+    /// True when a user (or peer) id was refused: the reference reports those
+    /// as `INVALID_USERID`, other ids as `INVALID_ARGUMENT`.
+    pub fn is_user_id(&self) -> bool {
+        self.what() == USER_ID
+    }
+}
+
+/// How [`Uid`] names itself in errors; [`IdError::is_user_id`] matches on it.
+const USER_ID: &str = "user id";
+
 /// Checks one identifier; `what` names it in the error ("user id", "channel id").
 pub fn validate_id(what: &'static str, id: &str) -> Result<(), IdError> {
     if id.is_empty() {

@@ -118,6 +118,45 @@ pub fn check_attribute_set<'a>(
     Ok(())
 }
 
+/// Keys per `get_*_attributes_by_keys` call: no set holds more, so asking for
+/// more is a mistake the reference refuses too.
+pub const MAX_KEYS_PER_READ: usize = MAX_ATTRIBUTE_KEYS;
+
+/// What a list of attribute keys is for: deleting, or reading only these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyListUse {
+    Delete,
+    Read,
+}
+
+/// Checks the key list of a `*_by_keys` call, as the reference does: it must
+/// name at least one key (an empty list would delete nothing or read
+/// nothing, which is never what the caller meant: use `clear_*` or the
+/// read without keys), and a read may name at most [`MAX_KEYS_PER_READ`].
+pub fn check_key_list(keys: &[impl AsRef<str>], purpose: KeyListUse) -> Result<(), ErrorBody> {
+    if keys.is_empty() {
+        let instead = match purpose {
+            KeyListUse::Delete => "to remove every attribute use the clear call",
+            KeyListUse::Read => "to read every attribute leave the keys out (null)",
+        };
+        return Err(ErrorBody::new(
+            ErrorKind::InvalidArgument,
+            format!("the list of attribute keys is empty; name at least one key, or {instead}"),
+        ));
+    }
+    if purpose == KeyListUse::Read && keys.len() > MAX_KEYS_PER_READ {
+        return Err(ErrorBody::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "{} attribute keys asked for; ask for at most {MAX_KEYS_PER_READ} per call \
+                 (no attribute set holds more), or read them all by leaving the keys out",
+                keys.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks the attributes of a write call (each key/value) before it is merged.
 pub fn check_attribute_map(map: &BTreeMap<String, String>) -> Result<(), ErrorBody> {
     if map.len() > MAX_ATTRIBUTE_KEYS {
@@ -189,6 +228,23 @@ mod tests {
             check_attribute("k", "").unwrap_err().kind,
             ErrorKind::InvalidArgument
         );
+    }
+
+    #[test]
+    fn key_lists_must_name_a_key_and_reads_at_most_32() {
+        let none: [&str; 0] = [];
+        for purpose in [KeyListUse::Delete, KeyListUse::Read] {
+            let e = check_key_list(&none, purpose).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::InvalidArgument);
+            assert!(check_key_list(&["k"], purpose).is_ok());
+        }
+        let keys: Vec<String> = (0..33).map(|i| format!("k{i}")).collect();
+        assert!(check_key_list(&keys[..32], KeyListUse::Read).is_ok());
+        let e = check_key_list(&keys, KeyListUse::Read).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidArgument);
+        assert!(e.message.contains("at most 32"), "{}", e.message);
+        // Deleting keys that are not there is harmless, whatever their number.
+        assert!(check_key_list(&keys, KeyListUse::Delete).is_ok());
     }
 
     #[test]

@@ -6,7 +6,7 @@ mod frames;
 mod ids;
 pub mod limits;
 
-pub use error::{ErrorBody, ErrorKind};
+pub use error::{CallFamily, ErrorBody, ErrorKind};
 pub use frames::*;
 pub use ids::{ChannelId, ID_PUNCTUATION, IdError, MAX_ID_BYTES, Uid, validate_id};
 pub use limits::*;

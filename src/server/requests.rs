@@ -7,7 +7,10 @@ use std::sync::Arc;
 use super::hub::Hub;
 use super::ratelimit::CallLimits;
 use super::session::SessionHandle;
-use crate::protocol::{ErrorBody, ErrorKind, Reply, Request, Uid};
+use crate::protocol::{
+    ErrorBody, ErrorKind, KeyListUse, MAX_MEMBER_COUNT_CHANNELS, Reply, Request, Uid,
+    check_key_list,
+};
 
 pub(super) async fn handle_request(
     hub: &Arc<Hub>,
@@ -38,7 +41,12 @@ pub(super) async fn handle_request(
         }
         Request::Join { channel_id } => {
             limits.with(|l| l.joins.check("joins"))?;
-            limits.with(|l| l.join_channel(&channel_id))?;
+            // The reference tells this limit from the one on all joins, so
+            // code ported from it can react to each (wait for this channel,
+            // or slow down in general).
+            limits
+                .with(|l| l.join_channel(&channel_id))
+                .map_err(|e| ErrorBody::new(ErrorKind::JoinSameChannelTooOften, e.message))?;
             hub.join(s, &channel_id)
         }
         Request::Leave { channel_id } => hub.leave(uid, &channel_id),
@@ -55,6 +63,7 @@ pub(super) async fn handle_request(
             hub.get_members(uid, &channel_id)
         }
         Request::GetChannelMemberCount { channel_ids } => {
+            check_member_count_channels(channel_ids.len())?;
             limits.with(|l| l.member_count.check("member count queries"))?;
             hub.member_counts(&channel_ids)
         }
@@ -99,6 +108,7 @@ async fn attribute_request(
             })
         }
         Request::DeleteLocalUserAttributesByKeys { keys } => {
+            check_key_list(&keys, KeyListUse::Delete)?;
             limits.with(|l| l.user_attr_writes.check("user attribute writes"))?;
             hub.update_user_attributes(uid, &Default::default(), |m| {
                 keys.iter().for_each(|k| {
@@ -111,6 +121,9 @@ async fn attribute_request(
             hub.update_user_attributes(uid, &Default::default(), |m| m.clear())
         }
         Request::GetUserAttributes { user_id, keys } => {
+            if let Some(keys) = &keys {
+                check_key_list(keys, KeyListUse::Read)?;
+            }
             limits.with(|l| l.user_attr_reads.check("user attribute reads"))?;
             hub.get_user_attributes(&user_id, keys.as_deref())
         }
@@ -143,6 +156,7 @@ async fn attribute_request(
             keys,
             options,
         } => {
+            check_key_list(&keys, KeyListUse::Delete)?;
             limits.with(|l| l.channel_attr_writes.check("channel attribute writes"))?;
             hub.update_channel_attributes(uid, &channel_id, Default::default(), options, move |m| {
                 keys.iter().for_each(|k| {
@@ -162,6 +176,9 @@ async fn attribute_request(
             .await
         }
         Request::GetChannelAttributes { channel_id, keys } => {
+            if let Some(keys) = &keys {
+                check_key_list(keys, KeyListUse::Read)?;
+            }
             limits.with(|l| l.channel_attr_reads.check("channel attribute reads"))?;
             hub.get_channel_attributes(&channel_id, keys.as_deref())
                 .await
@@ -174,4 +191,27 @@ async fn attribute_request(
             ),
         )),
     }
+}
+
+/// `get_channel_member_count` takes 1 to 32 channels. More is its own kind,
+/// `EXCEED_LIMIT`, as in the reference (which numbers it apart from an
+/// invalid argument); checked before the call is counted against the limits,
+/// like every argument check.
+fn check_member_count_channels(n: usize) -> Result<(), ErrorBody> {
+    if n == 0 {
+        return Err(ErrorBody::new(
+            ErrorKind::InvalidArgument,
+            "no channel ids given; name 1 to 32 channels",
+        ));
+    }
+    if n > MAX_MEMBER_COUNT_CHANNELS {
+        return Err(ErrorBody::new(
+            ErrorKind::ExceedLimit,
+            format!(
+                "{n} channels asked for; ask for at most {MAX_MEMBER_COUNT_CHANNELS} per call \
+                 (split the list)"
+            ),
+        ));
+    }
+    Ok(())
 }
