@@ -303,18 +303,16 @@ async fn presence_prints_the_initial_states_and_every_change_until_ctrl_c() {
     monitor.expect_line("bob ONLINE").await;
     alice.logout().await.unwrap();
     monitor.expect_line("alice OFFLINE").await;
-    assert_eq!(
+    assert!(
         bob.query_peers_online_status(&["watcher"]).await.unwrap()["watcher"],
-        true,
         "the monitor is logged in while it runs"
     );
 
     let status = monitor.interrupt().await;
     assert!(status.success(), "Ctrl-C is a normal end: {status}");
     assert_eq!(monitor.rest().await, ["logged out"]);
-    assert_eq!(
-        bob.query_peers_online_status(&["watcher"]).await.unwrap()["watcher"],
-        false,
+    assert!(
+        !bob.query_peers_online_status(&["watcher"]).await.unwrap()["watcher"],
         "it logged out rather than just dropping the link (that would take the grace)"
     );
     server.shutdown().await;
