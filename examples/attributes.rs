@@ -140,6 +140,9 @@ async fn run(args: Args) -> Result<(), String> {
         .login(args.uid.as_str(), args.token.clone())
         .await
         .map_err(|e| login_failed(&args.server, &e))?;
+    // The stream starts with the login's own CONNECTING and CONNECTED, which
+    // the Ok above already said; later connection changes are news.
+    while events.try_recv().is_some() {}
     let outcome = tokio::select! {
         outcome = watch(&client, &mut events, &args) => outcome,
         // Ctrl-C is the normal way out; it may cut a request short, which

@@ -1,5 +1,6 @@
 //! The examples as a user runs them: each example binary is started as a
-//! child process against a real server on a free port, a second client
+//! child process against a real server on a free port (the server of
+//! `tests/common`, and once the `rtm serve` binary itself), a second client
 //! drives it through the SDK (someone comes online, a channel attribute
 //! changes, a message arrives), and the example's stdout lines are checked.
 //! Every child is stopped at the end — Ctrl-C (SIGINT), which the monitors
@@ -231,6 +232,13 @@ impl Example {
         }
     }
 
+    /// Ends it at once. For the bot, which has no Ctrl-C handling of its
+    /// own: a SIGINT would end it only where SIGINT is not ignored, and a
+    /// suite started in the background by a script ignores it.
+    async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+
     /// Its exit status once it ends by itself (killed after [`WAIT`]).
     async fn exit(&mut self) -> ExitStatus {
         match tokio::time::timeout(WAIT, self.child.wait()).await {
@@ -427,8 +435,7 @@ async fn bot_answers_direct_messages_and_mentions() {
     })
     .await;
     assert_eq!(echo, "alice: hey echobot");
-    // However the bot ends on Ctrl-C, it ends.
-    let _ = bot.interrupt().await;
+    bot.kill().await;
     server.shutdown().await;
 }
 
@@ -482,4 +489,74 @@ async fn no_server_is_a_clear_error() {
         assert!(stderr.contains("cannot connect to"), "{name}: {stderr}");
         assert!(stderr.contains("rtm serve"), "{name}: {stderr}");
     }
+}
+
+/// The `rtm serve` binary, as a user starts it, on a port of its own with
+/// a home of its own (no user config, data or logs are touched).
+#[cfg(feature = "cli")]
+struct RtmServe {
+    child: Child,
+    home: PathBuf,
+    url: String,
+}
+
+#[cfg(feature = "cli")]
+impl RtmServe {
+    async fn start() -> RtmServe {
+        let home = std::env::temp_dir().join(format!("rtm-examples-serve-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&home);
+        std::fs::create_dir_all(&home).expect("create the server's home");
+        // A port that was free a moment ago.
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("find a free port");
+        let child = Command::new(env!("CARGO_BIN_EXE_rtm"))
+            .args(["serve", "--listen", &addr.to_string()])
+            .env("RTM_HOME", &home)
+            .env_remove("RTM_APP_CERTIFICATE")
+            .env_remove("RTM_LISTEN")
+            .env_remove("RTM_DATA")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start rtm serve");
+        tokio::time::timeout(WAIT, async {
+            while tokio::net::TcpStream::connect(addr).await.is_err() {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("rtm serve listens");
+        RtmServe {
+            child,
+            home,
+            url: format!("ws://{addr}"),
+        }
+    }
+
+    async fn stop(mut self) {
+        let _ = self.child.kill().await;
+        let _ = std::fs::remove_dir_all(&self.home);
+    }
+}
+
+#[cfg(feature = "cli")]
+#[tokio::test]
+async fn presence_works_against_rtm_serve() {
+    let server = RtmServe::start().await;
+    let mut monitor = Example::start(
+        "presence",
+        &["--server", &server.url, "--uid", "watcher", "alice"],
+    )
+    .await;
+    monitor.expect_line("alice OFFLINE (initial)").await;
+    let (alice, _alice_events) = login(&server.url, "alice").await;
+    monitor.expect_line("alice ONLINE").await;
+    alice.logout().await.unwrap();
+    monitor.expect_line("alice OFFLINE").await;
+    assert!(monitor.interrupt().await.success());
+    assert_eq!(monitor.rest().await, ["logged out"]);
+    server.stop().await;
 }
