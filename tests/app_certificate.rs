@@ -1,34 +1,19 @@
 //! An empty or short app certificate is refused wherever it comes from (flag,
 //! environment, file), by the real binary, before it listens or signs.
 
-use std::path::PathBuf;
+mod common;
+
+use common::TempDir;
+
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// A directory of this test's own, so no user config is read.
-struct Home(PathBuf);
-
-impl Home {
-    fn new(name: &str) -> Home {
-        let dir = std::env::temp_dir().join(format!("rtm-cert-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("config")).expect("create test home");
-        Home(dir)
-    }
-}
-
-impl Drop for Home {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Runs `rtm args…`; a server that starts instead of refusing is killed
 /// after a while and reported as such (that is the bug these tests catch).
-fn run(home: &Home, args: &[&str], env: &[(&str, &str)]) -> Output {
+fn run(home: &TempDir, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rtm"));
     cmd.args(args)
-        .env("RTM_HOME", &home.0)
+        .env("RTM_HOME", home.path())
         .env_remove("RTM_APP_CERTIFICATE")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -52,6 +37,13 @@ fn run(home: &Home, args: &[&str], env: &[(&str, &str)]) -> Output {
     );
 }
 
+/// A home of the test's own (so no user config is read), with its config dir.
+fn home(name: &str) -> TempDir {
+    let home = TempDir::new(&format!("cert-{name}"));
+    std::fs::create_dir_all(home.path().join("config")).expect("create config dir");
+    home
+}
+
 fn assert_refused(out: &Output, needle: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "rtm accepted it; stderr: {stderr}");
@@ -62,8 +54,8 @@ const SERVE: [&str; 4] = ["serve", "--listen", "127.0.0.1:0", "--data"];
 
 #[test]
 fn serve_refuses_an_empty_certificate_from_the_flag() {
-    let home = Home::new("flag");
-    let data = home.0.join("data").display().to_string();
+    let home = home("flag");
+    let data = home.path().join("data").display().to_string();
     let out = run(
         &home,
         &[&SERVE[..], &[&data, "--app-certificate", ""]].concat(),
@@ -74,8 +66,8 @@ fn serve_refuses_an_empty_certificate_from_the_flag() {
 
 #[test]
 fn serve_refuses_an_empty_certificate_from_the_environment() {
-    let home = Home::new("env");
-    let data = home.0.join("data").display().to_string();
+    let home = home("env");
+    let data = home.path().join("data").display().to_string();
     let out = run(
         &home,
         &[&SERVE[..], &[&data]].concat(),
@@ -86,9 +78,9 @@ fn serve_refuses_an_empty_certificate_from_the_environment() {
 
 #[test]
 fn serve_refuses_an_empty_or_short_certificate_from_the_file() {
-    let home = Home::new("file");
-    let data = home.0.join("data").display().to_string();
-    let file = home.0.join("config").join("server.toml");
+    let home = home("file");
+    let data = home.path().join("data").display().to_string();
+    let file = home.path().join("config").join("server.toml");
     std::fs::write(&file, "app_certificate = \"\"\n").expect("write config");
     let out = run(&home, &[&SERVE[..], &[&data]].concat(), &[]);
     assert_refused(&out, "app_certificate in");
@@ -99,7 +91,7 @@ fn serve_refuses_an_empty_or_short_certificate_from_the_file() {
 
 #[test]
 fn token_refuses_to_sign_with_an_empty_certificate_and_signs_with_a_good_one() {
-    let home = Home::new("token");
+    let home = home("token");
     let out = run(
         &home,
         &["token", "--uid", "alice", "--app-certificate", ""],
