@@ -48,7 +48,9 @@
 //! `src/main.rs` and `src/cli/`.
 
 // Always built: the wire contract and tokens, pure data with no IO.
+#[deny(missing_docs)]
 pub mod protocol;
+#[deny(missing_docs)]
 pub mod token;
 
 #[cfg(feature = "client")]

@@ -1,4 +1,4 @@
-//! Login tokens (spec §2): an expiring credential bound to one uid, signed
+//! Login tokens (PROTOCOL.md §4.9): an expiring credential bound to one uid, signed
 //! with HMAC-SHA256 under the server's app certificate (a shared secret).
 //!
 //! Format: `rtm1.<payload>.<signature>`, both parts base64url without
@@ -7,6 +7,39 @@
 //! "rtm1." + payload part). App servers mint tokens with [`mint`]; `rtm token`
 //! is the same function on the command line. Verification compares the
 //! signature in constant time.
+//!
+//! ```
+//! use rtm::protocol::Uid;
+//! use rtm::token::{self, TokenError};
+//!
+//! let certificate = b"the server's app certificate";
+//! let alice = Uid::new("alice").unwrap();
+//! let now_s = 1_767_225_600; // seconds since the epoch
+//!
+//! // The app server mints a token valid for an hour …
+//! let token = token::mint(certificate, &alice, now_s + 3600);
+//! assert!(token.starts_with("rtm1."));
+//!
+//! // … and the rtm server checks it at login.
+//! let claims = token::verify(certificate, &token, &alice, now_s).unwrap();
+//! assert_eq!(claims.uid, alice);
+//! assert_eq!(claims.expires_at, now_s + 3600);
+//!
+//! // Refused: another uid, another certificate, too late.
+//! let bob = Uid::new("bob").unwrap();
+//! assert!(matches!(
+//!     token::verify(certificate, &token, &bob, now_s),
+//!     Err(TokenError::WrongUid { .. })
+//! ));
+//! assert_eq!(
+//!     token::verify(b"another certificate", &token, &alice, now_s),
+//!     Err(TokenError::BadSignature)
+//! );
+//! assert_eq!(
+//!     token::verify(certificate, &token, &alice, now_s + 3605),
+//!     Err(TokenError::Expired { ago_s: 5 })
+//! );
+//! ```
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -30,26 +63,43 @@ struct Payload {
 /// What a verified token says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claims {
+    /// The user the token was minted for (checked to be the one logging in).
     pub uid: Uid,
     /// Expiry, seconds since the Unix epoch.
     pub expires_at: u64,
 }
 
+/// Why a token was refused. The message tells a person what to do; the
+/// server answers a login or `renew_token` with [`TokenError::to_error_body`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
+    /// Not three dot-separated parts, an unknown version prefix, bad
+    /// base64url or an unreadable payload; the text names which
+    /// (`INVALID_TOKEN` on the wire).
     #[error("the token is malformed ({0}); mint one with `rtm token --uid <uid>`")]
     Malformed(&'static str),
+    /// Well-formed, but not signed with this app certificate (`INVALID_TOKEN`).
     #[error(
         "the token was not signed with this server's app certificate; get a fresh token from whoever runs the server (`rtm token --uid <uid>`)"
     )]
     BadSignature,
+    /// Past its expiry (`TOKEN_EXPIRED` on the wire). A token is expired from
+    /// its `exp` second on.
     #[error("the token expired {ago_s} s ago; get a fresh one (`rtm token --uid <uid>`)")]
-    Expired { ago_s: u64 },
+    Expired {
+        /// Seconds since the expiry.
+        ago_s: u64,
+    },
+    /// Valid, but minted for another uid (`INVALID_ARGUMENT` on the wire).
     #[error("the token is for user {token_uid:?}, not {login_uid:?}")]
     WrongUid {
+        /// The uid the token was minted for.
         token_uid: String,
+        /// The uid that tried to use it.
         login_uid: String,
     },
+    /// A `login` without a token on a server that requires one
+    /// (`INVALID_TOKEN` on the wire); [`verify`] itself never returns it.
     #[error(
         "this server requires a token to log in; ask its operator for one (they can run `rtm token --uid <your uid>`)"
     )]
@@ -57,7 +107,10 @@ pub enum TokenError {
 }
 
 impl TokenError {
-    /// The login error the server answers with.
+    /// The error the server answers a `login` or `renew_token` with:
+    /// `TOKEN_EXPIRED` for [`TokenError::Expired`], `INVALID_ARGUMENT` for
+    /// [`TokenError::WrongUid`], `INVALID_TOKEN` otherwise; the message is
+    /// this error's text.
     pub fn to_error_body(&self) -> ErrorBody {
         let kind = match self {
             TokenError::Expired { .. } => ErrorKind::TokenExpired,
@@ -76,7 +129,10 @@ fn signature(certificate: &[u8], signed: &str) -> HmacSha256 {
     mac
 }
 
-/// Mints a token for `uid`, valid until `expires_at` (seconds since the epoch).
+/// Mints a token for `uid`, valid until `expires_at` (seconds since the
+/// epoch, exclusive), signed with `certificate` (the server's app
+/// certificate, any length). App servers call this; `rtm token` is the same
+/// on the command line. Example in the [module docs](self).
 pub fn mint(certificate: &[u8], uid: &Uid, expires_at: u64) -> String {
     let payload = serde_json::json!({ "uid": uid.as_str(), "exp": expires_at }).to_string();
     let payload = B64.encode(payload.as_bytes());
@@ -85,7 +141,10 @@ pub fn mint(certificate: &[u8], uid: &Uid, expires_at: u64) -> String {
     format!("{signed}.{}", B64.encode(sig))
 }
 
-/// Checks signature, expiry (against `now_s`) and that the token is for `uid`.
+/// Checks a token as the server does at login: its form, its signature
+/// (in constant time) under `certificate`, that it is for `uid`, and that it
+/// has not expired at `now_s` (seconds since the epoch). Surrounding
+/// whitespace is ignored. Example in the [module docs](self).
 pub fn verify(
     certificate: &[u8],
     token: &str,

@@ -5,7 +5,22 @@ use serde::{Deserialize, Serialize};
 
 /// The kind of a failure, spelled on the wire as the model spells it
 /// (`"INVALID_ARGUMENT"`, `"TOO_OFTEN"` …). Clients match on this, people read
-/// [`ErrorBody::message`].
+/// [`ErrorBody::message`]. Each kind has a stable number ([`ErrorKind::code`]);
+/// when the server sends which kind is PROTOCOL.md §12.
+///
+/// ```
+/// use rtm::protocol::ErrorKind;
+///
+/// let kind = ErrorKind::NotInChannel;
+/// assert_eq!(kind.code(), 203);
+/// assert_eq!(kind.as_str(), "NOT_IN_CHANNEL");
+/// assert_eq!(kind.to_string(), "NOT_IN_CHANNEL");
+/// // The serde spelling is the wire spelling.
+/// assert_eq!(serde_json::to_string(&kind).unwrap(), r#""NOT_IN_CHANNEL""#);
+/// let parsed: ErrorKind = serde_json::from_str(r#""INVALID_USERID""#).unwrap();
+/// assert_eq!(parsed, ErrorKind::InvalidUserId);
+/// assert_eq!(parsed.code(), 103);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorKind {
@@ -379,16 +394,33 @@ impl std::fmt::Display for ErrorKind {
     }
 }
 
-/// The error half of a response: `{"code": 203, "kind": "NOT_IN_CHANNEL", "message": "…"}`.
+/// The error half of a response, the `error` of
+/// [`ServerFrame::Error`](super::ServerFrame::Error):
+/// `{"code":203,"kind":"NOT_IN_CHANNEL","message":"…"}` (PROTOCOL.md §12).
+/// Displayed as `message (KIND)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{message} ({kind})")]
 pub struct ErrorBody {
+    /// The stable number of `kind` ([`ErrorKind::code`]), for clients that
+    /// prefer numbers.
     pub code: u16,
+    /// What went wrong; match on this.
     pub kind: ErrorKind,
+    /// For people: what went wrong and what to do. Its text may change
+    /// between versions; do not parse it.
     pub message: String,
 }
 
 impl ErrorBody {
+    /// A body of `kind` with its matching `code`.
+    ///
+    /// ```
+    /// use rtm::protocol::{ErrorBody, ErrorKind};
+    ///
+    /// let body = ErrorBody::new(ErrorKind::TooOften, "slow down");
+    /// assert_eq!(body.code, 9);
+    /// assert_eq!(body.to_string(), "slow down (TOO_OFTEN)");
+    /// ```
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
             code: kind.code(),

@@ -11,10 +11,13 @@ use serde::{Deserialize, Serialize};
 
 use super::{ChannelId, ErrorBody, ErrorKind, MAX_MESSAGE_BYTES, Uid};
 
-/// The protocol version this build speaks; sent in `login`.
+/// The protocol version this build speaks, sent as `protocol` in `login`.
+/// A server answers any other value with `REJECTED` (PROTOCOL.md §4.1).
 pub const PROTOCOL_VERSION: u32 = 1;
 
-/// WebSocket close codes the server uses (4000–4999 are application codes).
+/// WebSocket close codes the server ends a connection with (4000–4999 are
+/// application codes, the others standard ones). What a client should do on
+/// each — reconnect, or not — is in PROTOCOL.md §4.8.
 pub mod close_code {
     /// The same uid logged in elsewhere; this session is over.
     pub const REMOTE_LOGIN: u16 = 4000;
@@ -39,7 +42,8 @@ pub mod close_code {
     pub const TOO_BIG: u16 = 1009;
 }
 
-/// Milliseconds since the Unix epoch, as used for every timestamp on the wire.
+/// The current wall-clock time in milliseconds since the Unix epoch, the unit
+/// of every `*_ts` timestamp on the wire; 0 if the clock is before 1970.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -47,27 +51,56 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// A peer or channel message (spec §3). RAW bytes travel as base64.
+/// A peer or channel message, tagged by `type` on the wire: `{"type":"TEXT",
+/// "text":"hi"}` or `{"type":"RAW","raw":"<base64>","description":""}`.
+/// At most [`MAX_MESSAGE_BYTES`] (32 768 bytes, see [`RtmMessage::size`]);
+/// a TEXT must not be empty. See PROTOCOL.md §6.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "UPPERCASE")]
 pub enum RtmMessage {
+    /// `"TEXT"`: a text message.
     Text {
+        /// The text; must not be empty. Counted in UTF-8 bytes, not characters.
         text: String,
     },
+    /// `"RAW"`: binary data with an optional description.
     Raw {
+        /// The bytes, sent as standard base64 with canonical padding
+        /// (RFC 4648 §4); anything else is refused with `INVALID_ARGUMENT`.
         #[serde(with = "base64_bytes")]
         raw: Vec<u8>,
+        /// Free text about the data; optional in requests (default `""`),
+        /// always present in server frames. Counts towards the size limit.
         #[serde(default)]
         description: String,
     },
 }
 
 impl RtmMessage {
+    /// A TEXT message. Nothing is checked here; [`RtmMessage::validate`]
+    /// (which the SDK calls before sending) refuses an empty or oversized one.
+    ///
+    /// ```
+    /// use rtm::protocol::{ErrorKind, RtmMessage};
+    ///
+    /// let hello = RtmMessage::text("hello bob");
+    /// assert_eq!(hello.size(), 9);
+    /// assert!(hello.validate().is_ok());
+    /// assert_eq!(
+    ///     serde_json::to_string(&hello).unwrap(),
+    ///     r#"{"type":"TEXT","text":"hello bob"}"#
+    /// );
+    ///
+    /// let empty = RtmMessage::text("");
+    /// assert_eq!(empty.validate().unwrap_err().kind, ErrorKind::InvalidMessage);
+    /// ```
     pub fn text(text: impl Into<String>) -> Self {
         RtmMessage::Text { text: text.into() }
     }
 
-    /// Size counted against [`MAX_MESSAGE_BYTES`].
+    /// Bytes counted against [`MAX_MESSAGE_BYTES`]: the UTF-8 bytes of a
+    /// TEXT, or the decoded bytes of a RAW plus its description's UTF-8 bytes
+    /// (not the base64 or JSON-escaped length).
     pub fn size(&self) -> usize {
         match self {
             RtmMessage::Text { text } => text.len(),
@@ -76,6 +109,8 @@ impl RtmMessage {
     }
 
     /// Checks size and emptiness; the server and the SDK both call it.
+    /// Fails with `INVALID_MESSAGE` when the message is larger than
+    /// [`MAX_MESSAGE_BYTES`] or is an empty TEXT (an empty RAW is allowed).
     pub fn validate(&self) -> Result<(), ErrorBody> {
         let size = self.size();
         if size > MAX_MESSAGE_BYTES {
@@ -114,7 +149,8 @@ mod base64_bytes {
     }
 }
 
-/// Options of `send_message_to_peer`.
+/// Options of `send_peer_message` (the SDK's `send_message_to_peer`); on the
+/// wire `{"enable_offline_messaging":false}`, optional (default: all off).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SendMessageOptions {
     /// Store the message if the peer is offline and deliver it at its next login.
@@ -122,7 +158,9 @@ pub struct SendMessageOptions {
     pub enable_offline_messaging: bool,
 }
 
-/// Options of every channel-attribute write.
+/// Options of every channel-attribute write; on the wire
+/// `{"enable_notification_to_channel_members":false}`, optional (default:
+/// all off). See PROTOCOL.md §7.20.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChannelAttributeOptions {
     /// Push `attributes_updated` with the full set to every member of the channel.
@@ -130,20 +168,27 @@ pub struct ChannelAttributeOptions {
     pub enable_notification_to_channel_members: bool,
 }
 
-/// What `query_peers_by_subscription_option` asks about.
+/// What `query_peers_by_subscription_option` asks about (PROTOCOL.md §7.14).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SubscriptionOption {
+    /// `"ONLINE_STATUS"`: the peers whose presence this session watches
+    /// (subscribed with `subscribe_peers_online_status`).
     OnlineStatus,
 }
 
-/// A peer's presence as seen by its subscribers (spec §7).
+/// A peer's presence as seen by its subscribers, in
+/// `peers_online_status_changed` (PROTOCOL.md §10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PeerOnlineState {
+    /// `"ONLINE"`: logged in with its link up; sent at login (fresh or resumed).
     Online,
-    /// The link dropped less than the grace period ago; it may come back.
+    /// `"UNREACHABLE"`: the link dropped less than the grace period (30 s by
+    /// default) ago; the session may still resume. See PROTOCOL.md §4.4.
     Unreachable,
+    /// `"OFFLINE"`: not logged in — never was, logged out, token expired, or
+    /// the grace period ended.
     Offline,
 }
 
@@ -163,122 +208,227 @@ pub struct MessageProps {
     pub message_id: Option<u64>,
 }
 
-/// One channel attribute with its provenance.
+/// One channel attribute with its provenance, as returned by
+/// `get_channel_attributes` and pushed in `attributes_updated`
+/// (PROTOCOL.md §11).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChannelAttribute {
+    /// The key: 1 to [`MAX_ATTRIBUTE_KEY_BYTES`](super::MAX_ATTRIBUTE_KEY_BYTES)
+    /// bytes, any string (not an identifier).
     pub key: String,
+    /// The value: 1 to [`MAX_ATTRIBUTE_VALUE_BYTES`](super::MAX_ATTRIBUTE_VALUE_BYTES) bytes.
     pub value: String,
+    /// Who last wrote this key (every write that names the key sets it,
+    /// even with an unchanged value).
     pub last_update_user_id: Uid,
-    /// ms since the epoch.
+    /// When this key was last written, ms since the epoch (server clock).
     pub last_update_ts: u64,
 }
 
-/// One answer of `get_channel_member_count`.
+/// One channel's entry in the `member_counts` reply to
+/// `get_channel_member_count`, in the order the channels were asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChannelMemberCount {
+    /// The channel asked about (joined or not).
     pub channel_id: ChannelId,
+    /// Its members, including those in their grace period; 0 for a channel
+    /// nobody is in.
     pub member_count: u32,
 }
 
-/// What a client asks for. On the wire: `{"id": 7, "type": "<snake_case name>", ...fields}`.
+/// What a client asks for; sent inside a [`ClientFrame`], which adds the `id`.
+/// On the wire: `{"id":7,"type":"<snake_case name>",...fields}`; the table of
+/// requests, their replies and limits is PROTOCOL.md §7.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Request {
-    /// Must be the first frame of a connection.
+    /// `login`: the client's first request, within 10 s of connecting; answered
+    /// [`Reply::LoggedIn`]. See PROTOCOL.md §7.1.
     Login {
+        /// The protocol version; must be [`PROTOCOL_VERSION`] (else `REJECTED`).
         protocol: u32,
+        /// The user to log in as.
         uid: Uid,
+        /// The login token ([`crate::token`]); required by a server with an
+        /// app certificate, ignored by one without. `null` means absent.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token: Option<String>,
     },
+    /// `logout`: the client ends its session; answered `done`, then close
+    /// code 4005. See PROTOCOL.md §7.2.
     Logout,
+    /// `renew_token`: the client swaps in a fresh token, typically after
+    /// [`Event::TokenPrivilegeWillExpire`]. See PROTOCOL.md §7.3.
     RenewToken {
+        /// The new token, for the session's own uid.
         token: String,
     },
-    /// Application-level keep-alive; answered with `pong`.
+    /// `ping`: the client's keep-alive and round-trip probe, allowed before
+    /// login; answered [`Reply::Pong`]. See PROTOCOL.md §7.4.
     Ping,
+    /// `send_peer_message`: the client sends a message to one user (possibly
+    /// itself); answered [`Reply::PeerMessageSent`]. See PROTOCOL.md §7.5.
     SendPeerMessage {
+        /// The receiver.
         peer_id: Uid,
+        /// The message, at most [`MAX_MESSAGE_BYTES`].
         message: RtmMessage,
+        /// Whether to store the message if the peer is offline (optional,
+        /// default off).
         #[serde(default)]
         options: SendMessageOptions,
     },
+    /// `join`: the client joins (or creates) a channel; answered
+    /// [`Reply::Joined`]. See PROTOCOL.md §7.6.
     Join {
+        /// The channel to join.
         channel_id: ChannelId,
     },
+    /// `leave`: the client leaves a joined channel; answered `done`.
+    /// See PROTOCOL.md §7.7.
     Leave {
+        /// The channel to leave.
         channel_id: ChannelId,
     },
+    /// `send_channel_message`: the client sends a message to every other
+    /// member of a joined channel; answered [`Reply::ChannelMessageSent`].
+    /// See PROTOCOL.md §7.8.
     SendChannelMessage {
+        /// The joined channel to send to.
         channel_id: ChannelId,
+        /// The message, at most [`MAX_MESSAGE_BYTES`].
         message: RtmMessage,
     },
+    /// `get_members`: the client lists a joined channel's members; answered
+    /// [`Reply::Members`]. See PROTOCOL.md §7.9.
     GetMembers {
+        /// The joined channel.
         channel_id: ChannelId,
     },
+    /// `get_channel_member_count`: the client asks the member counts of
+    /// channels, joined or not; answered [`Reply::MemberCounts`].
+    /// See PROTOCOL.md §7.10.
     GetChannelMemberCount {
+        /// 1 to [`MAX_MEMBER_COUNT_CHANNELS`](super::MAX_MEMBER_COUNT_CHANNELS) channels.
         channel_ids: Vec<ChannelId>,
     },
+    /// `query_peers_online_status`: the client asks whether users are online;
+    /// answered [`Reply::OnlineStatus`]. See PROTOCOL.md §7.11.
     QueryPeersOnlineStatus {
+        /// 1 to [`MAX_QUERY_PEERS`](super::MAX_QUERY_PEERS) users.
         peer_ids: Vec<Uid>,
     },
+    /// `subscribe_peers_online_status`: the client starts watching users'
+    /// presence; their current states come as an event before the `done`.
+    /// See PROTOCOL.md §7.12.
     SubscribePeersOnlineStatus {
+        /// At least one user; at most [`MAX_SUBSCRIPTIONS`](super::MAX_SUBSCRIPTIONS)
+        /// watched in all.
         peer_ids: Vec<Uid>,
     },
+    /// `unsubscribe_peers_online_status`: the client stops watching users;
+    /// answered `done`. See PROTOCOL.md §7.13.
     UnsubscribePeersOnlineStatus {
+        /// 1 to [`MAX_SUBSCRIPTIONS`](super::MAX_SUBSCRIPTIONS) users; ones not
+        /// watched are ignored.
         peer_ids: Vec<Uid>,
     },
+    /// `query_peers_by_subscription_option`: the client asks which users it
+    /// watches; answered [`Reply::Subscriptions`]. See PROTOCOL.md §7.14.
     QueryPeersBySubscriptionOption {
+        /// What to list; `"ONLINE_STATUS"` is the only option.
         option: SubscriptionOption,
     },
+    /// `set_local_user_attributes`: the client replaces all its own
+    /// attributes; answered `done`. See PROTOCOL.md §7.15.
     SetLocalUserAttributes {
+        /// The new set (an empty map clears it); limits in PROTOCOL.md §11.
         attributes: BTreeMap<String, String>,
     },
+    /// `add_or_update_local_user_attributes`: the client adds or overwrites
+    /// some of its own attributes; answered `done`. See PROTOCOL.md §7.16.
     AddOrUpdateLocalUserAttributes {
+        /// The keys to add or overwrite; other keys stay.
         attributes: BTreeMap<String, String>,
     },
+    /// `delete_local_user_attributes_by_keys`: the client removes some of its
+    /// own attributes; answered `done`. See PROTOCOL.md §7.17.
     DeleteLocalUserAttributesByKeys {
+        /// At least one key; keys that do not exist are ignored.
         keys: Vec<String>,
     },
+    /// `clear_local_user_attributes`: the client removes all its own
+    /// attributes; answered `done`. See PROTOCOL.md §7.18.
     ClearLocalUserAttributes,
-    /// All attributes of a user, or only `keys` when given.
+    /// `get_user_attributes`: the client reads a logged-in user's attributes,
+    /// all or only `keys`; answered [`Reply::UserAttributes`].
+    /// See PROTOCOL.md §7.19.
     GetUserAttributes {
+        /// The user to read (must be logged in, else `USER_NOT_FOUND`).
         user_id: Uid,
+        /// Only these keys (1 to [`MAX_KEYS_PER_READ`](super::MAX_KEYS_PER_READ));
+        /// `None` (absent or `null`) for all.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         keys: Option<Vec<String>>,
     },
+    /// `set_channel_attributes`: the client replaces all attributes of a
+    /// channel; answered `done`. See PROTOCOL.md §7.20.
     SetChannelAttributes {
+        /// The channel, joined or not (no membership is needed for attributes).
         channel_id: ChannelId,
+        /// The new set (an empty map clears it); limits in PROTOCOL.md §11.
         attributes: BTreeMap<String, String>,
+        /// Whether every member gets `attributes_updated` (optional, default off).
         #[serde(default)]
         options: ChannelAttributeOptions,
     },
+    /// `add_or_update_channel_attributes`: the client adds or overwrites some
+    /// attributes of a channel; answered `done`. See PROTOCOL.md §7.21.
     AddOrUpdateChannelAttributes {
+        /// The channel, joined or not (no membership is needed for attributes).
         channel_id: ChannelId,
+        /// The keys to add or overwrite; other keys stay.
         attributes: BTreeMap<String, String>,
+        /// Whether every member gets `attributes_updated` (optional, default off).
         #[serde(default)]
         options: ChannelAttributeOptions,
     },
+    /// `delete_channel_attributes_by_keys`: the client removes some attributes
+    /// of a channel; answered `done`. See PROTOCOL.md §7.22.
     DeleteChannelAttributesByKeys {
+        /// The channel, joined or not (no membership is needed for attributes).
         channel_id: ChannelId,
+        /// At least one key; keys that do not exist are ignored.
         keys: Vec<String>,
+        /// Whether every member gets `attributes_updated` (optional, default off).
         #[serde(default)]
         options: ChannelAttributeOptions,
     },
+    /// `clear_channel_attributes`: the client removes every attribute of a
+    /// channel; answered `done`. See PROTOCOL.md §7.23.
     ClearChannelAttributes {
+        /// The channel, joined or not (no membership is needed for attributes).
         channel_id: ChannelId,
+        /// Whether every member gets `attributes_updated` (optional, default off).
         #[serde(default)]
         options: ChannelAttributeOptions,
     },
-    /// All attributes of a channel, or only `keys` when given.
+    /// `get_channel_attributes`: the client reads a channel's attributes, all
+    /// or only `keys`; answered [`Reply::ChannelAttributes`].
+    /// See PROTOCOL.md §7.24.
     GetChannelAttributes {
+        /// The channel, joined or not (no membership is needed for attributes).
         channel_id: ChannelId,
+        /// Only these keys (1 to [`MAX_KEYS_PER_READ`](super::MAX_KEYS_PER_READ));
+        /// `None` (absent or `null`) for all.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         keys: Option<Vec<String>>,
     },
-    /// The client has every stored message up to and including `message_id`
-    /// `up_to` of this connection: the server deletes them and sends more.
+    /// `ack_offline`: the client has every stored message of this connection
+    /// up to and including `message_id` `up_to`; the server deletes them and
+    /// sends more. Answered `done`. See PROTOCOL.md §7.25 and §4.11.
     AckOffline {
+        /// The highest [`MessageProps::message_id`] the client has taken.
         up_to: u64,
     },
 }
@@ -318,10 +468,15 @@ impl Request {
     }
 }
 
-/// A request with the id its response will carry.
+/// Everything a client sends: a request with the id its response will carry,
+/// `{"id":6,"type":"join","channel_id":"lobby"}` (PROTOCOL.md §3.1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientFrame {
+    /// Chosen by the client and copied into the reply ([`ServerFrame::Ok`] or
+    /// [`ServerFrame::Error`]); keep it unique per connection while requests
+    /// are in flight, and below 2^53 for JSON libraries that use doubles.
     pub id: u64,
+    /// The request; its fields sit next to `id` on the wire.
     #[serde(flatten)]
     pub request: Request,
 }
@@ -331,7 +486,12 @@ pub struct ClientFrame {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct DecodeError {
+    /// The frame's `id` when it was a JSON object with an unsigned integer
+    /// `id`; `None` otherwise (the error reply then carries `"id":null`).
     pub id: Option<u64>,
+    /// What was wrong, starting with `frame is not valid JSON: `,
+    /// `frame has no numeric "id" or is not a valid request: ` or
+    /// `invalid request: ` (PROTOCOL.md §3.4).
     pub message: String,
 }
 
@@ -358,152 +518,268 @@ impl ClientFrame {
         }
     }
 
+    /// The frame as one line of compact JSON, ready for a WebSocket text message.
     pub fn encode(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
 }
 
-/// The success half of a response; which variant comes back depends on the request.
+/// The success half of a response, the `result` of [`ServerFrame::Ok`],
+/// tagged by `kind`; which variant comes back depends on the request
+/// (table in PROTOCOL.md §7).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Reply {
-    /// Answer to `login`.
+    /// `logged_in`: the server's answer to a successful `login`.
+    /// See PROTOCOL.md §4.1 and §7.1.
     LoggedIn {
+        /// The logged-in user id.
         uid: Uid,
-        /// Server time at login (ms since the epoch).
+        /// Server time at login (ms since the epoch); use it to estimate clock skew.
         server_ts: u64,
-        /// How often the server pings, in ms; the client should expect traffic at least this often.
+        /// How often the server sends a WebSocket Ping, in ms (5 000 by
+        /// default); the client should expect traffic at least this often.
         heartbeat_interval_ms: u64,
         /// True when this login took over a session whose link had dropped
-        /// within the grace period: its channels and subscriptions were kept.
+        /// within the grace period: its channels, user attributes and
+        /// subscriptions were kept. When `false` after a reconnection, the
+        /// client must rejoin and re-subscribe itself (PROTOCOL.md §4.4).
         resumed: bool,
         /// True when the server runs without an app certificate (tokens not checked).
         dev_mode: bool,
-        /// Seconds until the token expires, when a token with an expiry was used.
+        /// Seconds until the token expires, rounded down; present only on a
+        /// server with an app certificate.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token_expires_in_s: Option<u64>,
     },
-    /// Success with nothing to return.
+    /// `done`: the server's answer, with nothing to return, to `logout`,
+    /// `renew_token`, `leave`, the (un)subscribe calls, every attribute write
+    /// and `ack_offline`. See PROTOCOL.md §7.
     Done,
+    /// `peer_message_sent`: the server's answer to `send_peer_message`.
+    /// See PROTOCOL.md §7.5.
     PeerMessageSent {
+        /// True when the peer was online (link up) and the message was handed
+        /// to its connection. Sending to a peer that is not online is not an
+        /// error: both flags are then `false` and the message is dropped.
         has_peer_received: bool,
+        /// When the server received the message (ms since the epoch); the
+        /// receiver sees the same value in its [`MessageProps`].
         server_received_ts: u64,
         /// True when the peer was offline and the message was stored for later delivery.
         #[serde(default)]
         cached: bool,
     },
+    /// `joined`: the server's answer to `join`. See PROTOCOL.md §7.6.
     Joined {
+        /// Members of the channel, the new one included.
         member_count: u32,
     },
+    /// `channel_message_sent`: the server's answer to `send_channel_message`.
+    /// See PROTOCOL.md §7.8.
     ChannelMessageSent {
+        /// When the server received the message (ms since the epoch), as the
+        /// other members see it in [`MessageProps`].
         server_received_ts: u64,
     },
+    /// `members`: the server's answer to `get_members`. See PROTOCOL.md §7.9.
     Members {
+        /// The channel's members sorted by uid, those in their grace period included.
         members: Vec<Uid>,
     },
+    /// `member_counts`: the server's answer to `get_channel_member_count`.
+    /// See PROTOCOL.md §7.10.
     MemberCounts {
+        /// One count per channel asked for, in the order asked.
         counts: Vec<ChannelMemberCount>,
     },
+    /// `online_status`: the server's answer to `query_peers_online_status`.
+    /// See PROTOCOL.md §7.11.
     OnlineStatus {
+        /// Each user asked about: `true` only when ONLINE (a user in its grace
+        /// period counts as `false`).
         statuses: BTreeMap<Uid, bool>,
     },
+    /// `subscriptions`: the server's answer to
+    /// `query_peers_by_subscription_option`. See PROTOCOL.md §7.14.
     Subscriptions {
+        /// The users this session watches, sorted by uid.
         peer_ids: Vec<Uid>,
     },
+    /// `user_attributes`: the server's answer to `get_user_attributes`.
+    /// See PROTOCOL.md §7.19.
     UserAttributes {
+        /// The user whose attributes these are.
         user_id: Uid,
+        /// The attributes (only the asked keys the user has, when keys were given).
         attributes: BTreeMap<String, String>,
     },
+    /// `channel_attributes`: the server's answer to `get_channel_attributes`.
+    /// See PROTOCOL.md §7.24.
     ChannelAttributes {
+        /// The channel whose attributes these are.
         channel_id: ChannelId,
+        /// The attributes in key order, each with its provenance; empty when
+        /// the channel has none.
         attributes: Vec<ChannelAttribute>,
     },
+    /// `pong`: the server's answer to `ping`. See PROTOCOL.md §7.4.
     Pong {
+        /// Server time when answering (ms since the epoch).
         server_ts: u64,
     },
 }
 
-/// Something the server pushes without being asked.
+/// Something the server pushes without being asked, the `event` of
+/// [`ServerFrame::Event`], tagged by `kind` (table in PROTOCOL.md §8).
+/// Events may arrive before the reply to the request that caused them
+/// (PROTOCOL.md §3.3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
+    /// `message_from_peer`: sent to the receiver of `send_peer_message`, and
+    /// for each stored message after `logged_in`. See PROTOCOL.md §8.1.
     MessageFromPeer {
+        /// The sender.
         peer_id: Uid,
+        /// The message.
         message: RtmMessage,
+        /// When it was received, and whether (and as which id) it was stored.
         props: MessageProps,
     },
+    /// `channel_message`: sent to every member but the sender on
+    /// `send_channel_message`. See PROTOCOL.md §8.2.
     ChannelMessage {
+        /// The channel it was sent to.
         channel_id: ChannelId,
+        /// The sender.
         member_id: Uid,
+        /// The message.
         message: RtmMessage,
+        /// When it was received; `is_offline_message` is always `false`.
         props: MessageProps,
     },
+    /// `member_joined`: sent to the other members when someone joins a channel
+    /// of at most 512 members. See PROTOCOL.md §8.3 and §9.
     MemberJoined {
+        /// The channel joined.
         channel_id: ChannelId,
+        /// Who joined.
         member_id: Uid,
     },
+    /// `member_left`: sent to the remaining members when someone leaves (or
+    /// logs out, is replaced, expires, or ends its grace) a channel of at most
+    /// 512 members. See PROTOCOL.md §8.4 and §9.
     MemberLeft {
+        /// The channel left.
         channel_id: ChannelId,
+        /// Who left.
         member_id: Uid,
     },
+    /// `member_count_updated`: sent to every member when the member count
+    /// changes, throttled (at most 1 per 1 s, 1 per 3 s above 512 members).
+    /// See PROTOCOL.md §8.5 and §9.
     MemberCountUpdated {
+        /// The channel.
         channel_id: ChannelId,
+        /// Its member count now.
         member_count: u32,
     },
-    /// The full attribute set of a channel after a write that asked for notification.
+    /// `attributes_updated`: sent to every member after a channel-attribute
+    /// write with `enable_notification_to_channel_members`, before the
+    /// writer's reply. See PROTOCOL.md §8.6.
     AttributesUpdated {
+        /// The channel written.
         channel_id: ChannelId,
+        /// The full attribute set after the write, in key order (empty after a clear).
         attributes: Vec<ChannelAttribute>,
     },
+    /// `peers_online_status_changed`: sent to watchers on
+    /// `subscribe_peers_online_status` and on each presence change.
+    /// See PROTOCOL.md §8.7 and §10.
     PeersOnlineStatusChanged {
+        /// After a subscription, every peer asked for; after a change, the
+        /// one user that changed.
         statuses: BTreeMap<Uid, PeerOnlineState>,
     },
-    /// The same uid logged in elsewhere; the server closes this connection next.
+    /// `remote_login`: sent to the replaced session when the same uid logs in
+    /// elsewhere; close code 4000 follows, do not reconnect.
+    /// See PROTOCOL.md §8.8 and §4.5.
     RemoteLogin,
-    /// The session's token expires in `expires_in_s` seconds; call `renew_token`.
-    TokenPrivilegeWillExpire { expires_in_s: u64 },
-    /// The token expired; the server closes this connection next.
+    /// `token_privilege_will_expire`: sent once per token, 30 s before it
+    /// expires (servers with an app certificate); call `renew_token`.
+    /// See PROTOCOL.md §8.9.
+    TokenPrivilegeWillExpire {
+        /// Seconds left until the expiry, rounded down.
+        expires_in_s: u64,
+    },
+    /// `token_expired`: sent when the token expired without renewal; close
+    /// code 4004 follows and the session is over. See PROTOCOL.md §8.10.
     TokenExpired,
-    /// The server is shutting down; reconnect later.
+    /// `server_shutdown`: sent to every logged-in session when the server is
+    /// going away; close code 1001 follows, reconnect later.
+    /// See PROTOCOL.md §8.11.
     ServerShutdown,
-    /// After a resumed login: `count` peer or channel messages sent while the
-    /// link was down did not fit the server's resume buffer and are lost.
-    MessagesMissed { count: u64 },
+    /// `messages_missed`: sent after a resumed login when messages sent while
+    /// the link was down did not fit the server's resume buffer; it comes
+    /// exactly where the gap is. See PROTOCOL.md §8.12.
+    MessagesMissed {
+        /// How many peer or channel messages were lost.
+        count: u64,
+    },
 }
 
-/// Everything the server sends. On the wire the `type` field tells them apart.
+/// Everything the server sends. On the wire the `type` field tells them
+/// apart: `"ok"`, `"error"` or `"event"` (PROTOCOL.md §3.2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
+    /// `ok`: sent once for each request that succeeded. See PROTOCOL.md §3.2.
     Ok {
+        /// The [`ClientFrame::id`] of the request answered.
         id: u64,
+        /// What the request returned.
         result: Reply,
     },
-    /// `id` is null when the failed frame had no readable id.
+    /// `error`: sent once for each request that failed, and for each
+    /// malformed frame or binary message. See PROTOCOL.md §3.2 and §12.
     Error {
+        /// The request's id; `None` (`null`) when the failed frame had no
+        /// readable numeric id (PROTOCOL.md §3.4).
         id: Option<u64>,
+        /// What went wrong: `{code, kind, message}`.
         error: ErrorBody,
     },
+    /// `event`: sent whenever the server pushes something unasked.
+    /// See PROTOCOL.md §8.
     Event {
+        /// The event.
         event: Event,
     },
 }
 
 impl ServerFrame {
+    /// The frame as one line of compact JSON, ready for a WebSocket text message.
     pub fn encode(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
 
+    /// Parses one text message from the server. Fails on anything that is not
+    /// a known frame, including an event or reply kind this build does not
+    /// know (a newer server's): log such a frame, do not treat it as fatal.
     pub fn decode(text: &str) -> Result<ServerFrame, serde_json::Error> {
         serde_json::from_str(text)
     }
 
+    /// An `error` frame answering request `id` (`None` when it had no readable id).
     pub fn error(id: Option<u64>, error: ErrorBody) -> Self {
         ServerFrame::Error { id, error }
     }
 }
 
-/// Encodes an event once; the bytes can be shared by any number of recipients.
+/// Encodes an event as a whole `{"type":"event","event":{...}}` frame, the
+/// same text as [`ServerFrame::encode`] would give, without cloning the event;
+/// the bytes can be shared by any number of recipients.
 pub fn encode_event(event: &Event) -> String {
     // A struct with borrowed contents avoids cloning the event just to wrap it.
     #[derive(Serialize)]
@@ -515,7 +791,8 @@ pub fn encode_event(event: &Event) -> String {
     serde_json::to_string(&Wrapper { ty: "event", event }).unwrap_or_default()
 }
 
-/// Used by tests and tools that build RAW messages.
+/// Standard base64 with padding, the encoding of [`RtmMessage::Raw`]'s `raw`
+/// on the wire; for tests and tools that write RAW frames by hand.
 pub fn base64_encode(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }

@@ -1,4 +1,4 @@
-//! Identifier validation (spec §1), shared by the server and the SDK.
+//! Identifier validation (PROTOCOL.md §5), shared by the server and the SDK.
 //!
 //! A `uid`, `peerId` or `channelId` is 1 to 64 bytes of letters, digits, space
 //! and a fixed set of punctuation, and never the literal `null`. The newtypes
@@ -19,20 +19,39 @@ pub const ID_PUNCTUATION: &str = "!#$%&()+-:;<=.>?@[]^_{}|~,";
 /// Why an identifier was refused; the message names the problem for a person.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
+    /// The identifier is the empty string.
     #[error("{what} must not be empty")]
-    Empty { what: &'static str },
+    Empty {
+        /// Which identifier: `"user id"` or `"channel id"`.
+        what: &'static str,
+    },
+    /// The identifier is longer than [`MAX_ID_BYTES`] (64) bytes.
     #[error("{what} is {len} bytes long; the limit is {MAX_ID_BYTES} bytes")]
-    TooLong { what: &'static str, len: usize },
+    TooLong {
+        /// Which identifier: `"user id"` or `"channel id"`.
+        what: &'static str,
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// The identifier holds a character other than an ASCII letter, digit,
+    /// space or one of [`ID_PUNCTUATION`]; the first such is reported.
     #[error(
         "{what} may not contain {ch:?} (position {position}); allowed are letters, digits, space and {ID_PUNCTUATION}"
     )]
     BadChar {
+        /// Which identifier: `"user id"` or `"channel id"`.
         what: &'static str,
+        /// The refused character.
         ch: char,
+        /// Its position, counted in characters from 1.
         position: usize,
     },
+    /// The identifier is exactly the word `null` (lower case; `NULL` is allowed).
     #[error("{what} may not be the word \"null\"")]
-    Null { what: &'static str },
+    Null {
+        /// Which identifier: `"user id"` or `"channel id"`.
+        what: &'static str,
+    },
 }
 
 impl IdError {
@@ -56,7 +75,10 @@ impl IdError {
 /// How [`Uid`] names itself in errors; [`IdError::is_user_id`] matches on it.
 const USER_ID: &str = "user id";
 
-/// Checks one identifier; `what` names it in the error ("user id", "channel id").
+/// Checks one identifier against the rule of PROTOCOL.md §5, in its order:
+/// empty, too long, `null`, then each character; the first failure is
+/// returned. `what` names it in the error ("user id", "channel id").
+/// [`Uid::new`] and [`ChannelId::new`] call it.
 pub fn validate_id(what: &'static str, id: &str) -> Result<(), IdError> {
     if id.is_empty() {
         return Err(IdError::Empty { what });
@@ -91,15 +113,19 @@ macro_rules! id_type {
         pub struct $name(String);
 
         impl $name {
-            /// Validates and wraps an identifier.
+            /// Validates and wraps an identifier: 1 to [`MAX_ID_BYTES`]
+            /// bytes of ASCII letters, digits, space and [`ID_PUNCTUATION`],
+            /// never the word `null` (PROTOCOL.md §5). `str::parse` does the same.
             pub fn new(id: impl Into<String>) -> Result<Self, IdError> {
                 let id = id.into();
                 validate_id($what, &id)?;
                 Ok(Self(id))
             }
+            /// The identifier as sent on the wire.
             pub fn as_str(&self) -> &str {
                 &self.0
             }
+            /// The identifier as an owned string, without copying.
             pub fn into_string(self) -> String {
                 self.0
             }
@@ -140,12 +166,49 @@ macro_rules! id_type {
 }
 
 id_type!(
-    /// A user id (also a peer id): who logs in, who a peer message goes to.
+    /// A user id (also a peer id or member id): who logs in, who a peer
+    /// message goes to. Holding one proves it is valid; it serialises as a
+    /// plain JSON string, and deserialising one validates it.
+    ///
+    /// ```
+    /// use rtm::protocol::{IdError, Uid};
+    ///
+    /// let alice = Uid::new("alice").unwrap();
+    /// assert_eq!(alice.as_str(), "alice");
+    /// let bob: Uid = "bob@example.com".parse().unwrap();
+    /// assert_eq!(bob.to_string(), "bob@example.com");
+    ///
+    /// assert_eq!(Uid::new(""), Err(IdError::Empty { what: "user id" }));
+    /// assert_eq!(Uid::new("null"), Err(IdError::Null { what: "user id" }));
+    /// assert!(matches!(Uid::new("x".repeat(65)), Err(IdError::TooLong { len: 65, .. })));
+    /// let err = Uid::new("a/b").unwrap_err();
+    /// assert!(err.is_user_id());
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "user id may not contain '/' (position 2); \
+    ///      allowed are letters, digits, space and !#$%&()+-:;<=.>?@[]^_{}|~,"
+    /// );
+    /// ```
     Uid,
     "user id"
 );
 id_type!(
-    /// A channel id.
+    /// A channel id: the same rule as [`Uid`] (PROTOCOL.md §5), reported as
+    /// `"channel id"` in errors. Channels exist while they have members;
+    /// joining an unknown one creates it.
+    ///
+    /// ```
+    /// use rtm::protocol::{ChannelId, IdError};
+    ///
+    /// let lobby = ChannelId::new("lobby #1").unwrap();
+    /// assert_eq!(serde_json::to_string(&lobby).unwrap(), r#""lobby #1""#);
+    ///
+    /// let err = ChannelId::new("a*b").unwrap_err();
+    /// assert_eq!(err, IdError::BadChar { what: "channel id", ch: '*', position: 2 });
+    /// assert!(!err.is_user_id());
+    /// // Deserialising runs the same check.
+    /// assert!(serde_json::from_str::<ChannelId>(r#""a*b""#).is_err());
+    /// ```
     ChannelId,
     "channel id"
 );

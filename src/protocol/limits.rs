@@ -1,37 +1,48 @@
-//! Numeric limits of the model (spec §3–§7), checked by the server and early
-//! by the SDK. Each constant carries its unit in its name or doc.
+//! Numeric limits of the model (PROTOCOL.md §14 lists them all), checked by
+//! the server and early by the SDK. Each constant carries its unit in its name
+//! or doc; every limit is inclusive.
 
 use std::collections::BTreeMap;
 
 use super::{ErrorBody, ErrorKind};
 
-/// Largest peer or channel message: text as UTF-8, or raw bytes + description.
+/// Largest peer or channel message, 32 768 bytes: text as UTF-8, or raw bytes
+/// + description (see [`RtmMessage::size`](super::RtmMessage::size)). Larger
+/// is refused with `INVALID_MESSAGE`.
 pub const MAX_MESSAGE_BYTES: usize = 32 * 1024;
-/// Most channels one client may have joined at once.
+/// Most channels one session may have joined at once; one more `join` is
+/// refused with `EXCEED_LIMIT`.
 pub const MAX_JOINED_CHANNELS: usize = 20;
-/// Channels per `get_channel_member_count` call.
+/// Most channels per `get_channel_member_count` call; more is `EXCEED_LIMIT`.
 pub const MAX_MEMBER_COUNT_CHANNELS: usize = 32;
-/// Peers per `query_peers_online_status` call.
+/// Most peers per `query_peers_online_status` call; more is `INVALID_ARGUMENT`.
 pub const MAX_QUERY_PEERS: usize = 256;
-/// Presence subscriptions per client.
+/// Most users one session watches (`subscribe_peers_online_status`); a
+/// subscription that would pass it is refused with `OVERFLOW`.
 pub const MAX_SUBSCRIPTIONS: usize = 512;
-/// Above this many members a channel sends no join/leave events, only counts.
+/// Above this many members a channel sends no `member_joined`/`member_left`
+/// events, only (slower) `member_count_updated` (PROTOCOL.md §9).
 pub const MEMBER_EVENTS_MAX_MEMBERS: usize = 512;
-/// Keys per attribute set (user or channel).
+/// Most keys per attribute set (user or channel), and per write call;
+/// more is `SIZE_OVERFLOW`.
 pub const MAX_ATTRIBUTE_KEYS: usize = 32;
-/// Longest attribute key, in bytes.
+/// Longest attribute key, in bytes; longer is `SIZE_OVERFLOW` (empty is
+/// `INVALID_ARGUMENT`).
 pub const MAX_ATTRIBUTE_KEY_BYTES: usize = 32;
-/// Longest attribute value, in bytes.
+/// Longest attribute value, 8 192 bytes; longer is `SIZE_OVERFLOW` (empty is
+/// `INVALID_ARGUMENT`).
 pub const MAX_ATTRIBUTE_VALUE_BYTES: usize = 8 * 1024;
-/// Keys + values of one user's attributes, in bytes.
+/// Largest total of keys + values of one user's attributes, 16 384 bytes.
 pub const MAX_USER_ATTRIBUTES_BYTES: usize = 16 * 1024;
-/// Keys + values of one channel's attributes, in bytes.
+/// Largest total of keys + values of one channel's attributes, 32 768 bytes.
 pub const MAX_CHANNEL_ATTRIBUTES_BYTES: usize = 32 * 1024;
 
 /// Which attribute set a check is for; the totals differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttributeScope {
+    /// A user's own attributes: at most [`MAX_USER_ATTRIBUTES_BYTES`] in all.
     User,
+    /// A channel's attributes: at most [`MAX_CHANNEL_ATTRIBUTES_BYTES`] in all.
     Channel,
 }
 
@@ -125,7 +136,9 @@ pub const MAX_KEYS_PER_READ: usize = MAX_ATTRIBUTE_KEYS;
 /// What a list of attribute keys is for: deleting, or reading only these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyListUse {
+    /// The keys of a `delete_*_attributes_by_keys` call: at least one.
     Delete,
+    /// The `keys` filter of a `get_*_attributes` call: 1 to [`MAX_KEYS_PER_READ`].
     Read,
 }
 
