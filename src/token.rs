@@ -71,7 +71,9 @@ pub struct Claims {
 
 /// Why a token was refused. The message tells a person what to do; the
 /// server answers a login or `renew_token` with [`TokenError::to_error_body`].
+/// Non-exhaustive: a later token version may add reasons.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TokenError {
     /// Not three dot-separated parts, an unknown version prefix, bad
     /// base64url or an unreadable payload; the text names which

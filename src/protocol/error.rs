@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 /// [`ErrorBody::message`]. Each kind has a stable number ([`ErrorKind::code`]);
 /// when the server sends which kind is PROTOCOL.md §12.
 ///
+/// Non-exhaustive: new kinds are added (with new codes, after the existing
+/// ones) as the protocol grows, so a `match` needs a `_` arm.
+///
 /// ```
 /// use rtm::protocol::ErrorKind;
 ///
@@ -23,6 +26,7 @@ use serde::{Deserialize, Serialize};
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// Anything not covered below; the message says what happened.
     Unknown,

@@ -55,8 +55,12 @@ pub fn now_ms() -> u64 {
 /// "text":"hi"}` or `{"type":"RAW","raw":"<base64>","description":""}`.
 /// At most [`MAX_MESSAGE_BYTES`] (32 768 bytes, see [`RtmMessage::size`]);
 /// a TEXT must not be empty. See PROTOCOL.md §6.
+///
+/// Non-exhaustive: media types (the model's `FILE`, `IMAGE`; PROTOCOL.md §16)
+/// may be added, so a `match` needs a `_` arm.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "UPPERCASE")]
+#[non_exhaustive]
 pub enum RtmMessage {
     /// `"TEXT"`: a text message.
     Text {

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use super::{ErrorBody, ErrorKind};
 
-/// Largest peer or channel message, 32 768 bytes: text as UTF-8, or raw bytes
-/// + description (see [`RtmMessage::size`](super::RtmMessage::size)). Larger
-/// is refused with `INVALID_MESSAGE`.
+/// Largest peer or channel message, 32 768 bytes: text as UTF-8, or raw
+/// bytes plus description (see [`RtmMessage::size`](super::RtmMessage::size)).
+/// Larger is refused with `INVALID_MESSAGE`.
 pub const MAX_MESSAGE_BYTES: usize = 32 * 1024;
 /// Most channels one session may have joined at once; one more `join` is
 /// refused with `EXCEED_LIMIT`.
