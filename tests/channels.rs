@@ -118,16 +118,9 @@ async fn three_clients_join_talk_and_agree_on_members() {
         ))
         .await
     );
-    // The per-channel stream carries the same events.
-    let mut ach = ach;
-    let mut seen = Vec::new();
-    while let Some(ev) = ach.try_recv() {
-        seen.push(ev);
-    }
-    assert!(
-        seen.contains(&ChannelEvent::MemberLeft("carol".parse().unwrap())),
-        "{seen:?}"
-    );
+    // Each event came once, on the client stream: the channel's own stream
+    // was never taken (tests/sdk_lifecycle.rs covers taking it).
+    assert!(ach.events().is_some());
     server.shutdown().await;
 }
 
