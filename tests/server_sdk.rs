@@ -555,7 +555,8 @@ async fn a_slow_consumer_is_disconnected_and_others_are_unaffected() {
     let (_fast, mut fe) = login(&server.url(), "fast").await;
     let ch = talker.create_channel("busy").unwrap();
     ch.join().await.unwrap();
-    _fast.create_channel("busy").unwrap().join().await.unwrap();
+    let _busy_fast = _fast.create_channel("busy").unwrap();
+    _busy_fast.join().await.unwrap();
     // Enough bytes to fill the kernel's socket buffers and then the queue.
     let payload = "p".repeat(30 * 1024);
     let fast_reader = tokio::spawn(async move {

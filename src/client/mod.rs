@@ -712,7 +712,7 @@ impl RtmClient {
         }
     }
 
-    /// The session's task, if there is one; `logout` takes it.
+    /// Whether there is a session (a connection task) that `logout` can end.
     fn has_session(&self) -> bool {
         self.shared.lock().task.is_some()
     }
