@@ -529,6 +529,27 @@ fn dispatch(shared: &Shared, event: Event) -> Option<LinkEnd> {
     None
 }
 
+/// How long the restore keeps retrying a step the server refused "for now"
+/// (a rejoin over the 2-per-5-s joins of one channel after quick drops …).
+const RESTORE_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// One request of the restore; a [`transient`] refusal is retried with the
+/// reconnection backoff for up to [`RESTORE_RETRY_FOR`].
+async fn restore_request(shared: &Shared, request: Request) -> Result<Reply, RtmError> {
+    let give_up = Instant::now() + RESTORE_RETRY_FOR;
+    let mut backoff = shared.config.reconnect_initial;
+    loop {
+        match shared.request_with(request.clone(), true).await {
+            Err(e) if transient(&e) && Instant::now() + backoff < give_up => {
+                tracing::info!("restore refused for now ({e}); retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(shared.config.reconnect_max);
+            }
+            result => return result,
+        }
+    }
+}
+
 /// After a reconnection: rejoin channels, put back user attributes and
 /// presence subscriptions, then tell the app what happened.
 async fn restore(shared: Arc<Shared>) {
@@ -552,14 +573,13 @@ async fn restore(shared: Arc<Shared>) {
     let mut rejoined = Vec::new();
     let mut failed = Vec::new();
     for ch in channels {
-        match shared
-            .request_with(
-                Request::Join {
-                    channel_id: ch.clone(),
-                },
-                true,
-            )
-            .await
+        match restore_request(
+            &shared,
+            Request::Join {
+                channel_id: ch.clone(),
+            },
+        )
+        .await
         {
             Ok(_) => rejoined.push(ch),
             Err(e) if e.kind() == ErrorKind::AlreadyJoined => rejoined.push(ch),
@@ -573,24 +593,20 @@ async fn restore(shared: Arc<Shared>) {
     }
     let mut attributes_restored = false;
     if !attributes.is_empty() {
-        match shared
-            .request_with(Request::SetLocalUserAttributes { attributes }, true)
-            .await
-        {
+        match restore_request(&shared, Request::SetLocalUserAttributes { attributes }).await {
             Err(RtmError::ConnectionLost) => return,
             result => attributes_restored = result.is_ok(),
         }
     }
     let mut subscriptions_restored = 0;
     for chunk in subscriptions.chunks(crate::protocol::MAX_SUBSCRIPTIONS) {
-        match shared
-            .request_with(
-                Request::SubscribePeersOnlineStatus {
-                    peer_ids: chunk.to_vec(),
-                },
-                true,
-            )
-            .await
+        match restore_request(
+            &shared,
+            Request::SubscribePeersOnlineStatus {
+                peer_ids: chunk.to_vec(),
+            },
+        )
+        .await
         {
             Ok(_) => subscriptions_restored += chunk.len(),
             Err(RtmError::ConnectionLost) => return,
