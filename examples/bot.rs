@@ -12,6 +12,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let channel = args.next().unwrap_or_else(|| "general".into());
     let (client, mut events) = RtmClient::new(url, ClientConfig::default());
     client.login(&uid, None).await?;
+    // Held for the whole run: dropping the last handle would leave the
+    // channel. Its events come on `events` (the channel's own stream is not
+    // taken), once each.
     let room = client.create_channel(&channel)?;
     room.join().await?;
     while let Some(event) = events.recv().await {
@@ -41,6 +44,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ClientEvent::ConnectionStateChanged { state, reason } => {
                 println!("{state:?} ({reason:?})")
             }
+            // The SDK's queue is bounded: a bot that falls behind is told.
+            ClientEvent::Lagged { dropped } => println!("fell behind: {dropped} events dropped"),
             _ => {}
         }
     }

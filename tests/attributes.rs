@@ -186,7 +186,8 @@ async fn channel_attribute_operations_provenance_and_notifications() {
     let (a, mut ae) = login(&server.url(), "alice").await;
     let (b, mut be) = login(&server.url(), "bob").await;
     let (c, _ce) = login(&server.url(), "carol").await;
-    b.create_channel("room").unwrap().join().await.unwrap();
+    let _room_b = b.create_channel("room").unwrap();
+    _room_b.join().await.unwrap();
     // alice writes without joining; bob (a member) is notified only when asked.
     let before = rtm::protocol::now_ms();
     a.set_channel_attributes("room", attrs(&[("topic", "launch")]), QUIET)

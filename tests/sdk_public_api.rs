@@ -15,9 +15,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rtm::client::{
-    ChannelAttributeOptions, ChannelEvent, ClientConfig, ClientEvent, ClientEvents,
-    ConnectionChangeReason, ConnectionState, ErrorKind, PeerOnlineState, RtmChannel, RtmClient,
-    RtmMessage, SendMessageOptions, SubscriptionOption, Uid, now_ms,
+    ChannelAttributeOptions, ChannelEvent, ChannelEvents, ClientConfig, ClientEvent, ClientEvents,
+    ConnectionChangeReason, ConnectionState, ErrorKind, PeerOnlineState, RtmClient, RtmMessage,
+    SendMessageOptions, SubscriptionOption, Uid, now_ms,
 };
 
 /// The app certificate: shared by the server and the app server that mints
@@ -73,9 +73,10 @@ async fn next<T>(events: &mut ClientEvents, mut pick: impl FnMut(ClientEvent) ->
 }
 
 /// The next event of a channel that `pick` accepts, from the channel's own
-/// stream.
+/// stream (taken with `RtmChannel::events`, so these events no longer come
+/// on the client stream).
 async fn next_in<T>(
-    channel: &mut RtmChannel,
+    channel: &mut ChannelEvents,
     mut pick: impl FnMut(ChannelEvent) -> Option<T>,
 ) -> T {
     tokio::time::timeout(STEP, async {
@@ -205,11 +206,14 @@ async fn a_session_of_two_users_through_the_public_api() {
     assert!(stored.cached && !stored.has_peer_received, "{stored:?}");
 
     // A channel with two members.
-    let mut alice_team = alice.create_channel("team").unwrap();
+    let alice_team = alice.create_channel("team").unwrap();
+    let mut alice_team_events = alice_team.events().expect("nobody took the stream yet");
+    assert!(alice_team.events().is_none(), "one reader per channel");
     assert_eq!(alice_team.join().await.unwrap(), 1);
-    let mut bob_team = bob.create_channel("team").unwrap();
+    let bob_team = bob.create_channel("team").unwrap();
+    let mut bob_team_events = bob_team.events().expect("nobody took the stream yet");
     assert_eq!(bob_team.join().await.unwrap(), 2);
-    let joined = next_in(&mut alice_team, |e| match e {
+    let joined = next_in(&mut alice_team_events, |e| match e {
         ChannelEvent::MemberJoined(who) => Some(who),
         _ => None,
     })
@@ -227,7 +231,7 @@ async fn a_session_of_two_users_through_the_public_api() {
         .send_message(RtmMessage::text("standup in 5"))
         .await
         .unwrap();
-    let (text, from) = next_in(&mut alice_team, |e| match e {
+    let (text, from) = next_in(&mut alice_team_events, |e| match e {
         ChannelEvent::ChannelMessage {
             message: RtmMessage::Text { text },
             member_id,
@@ -250,7 +254,7 @@ async fn a_session_of_two_users_through_the_public_api() {
         )
         .await
         .unwrap();
-    let update = next_in(&mut bob_team, |e| match e {
+    let update = next_in(&mut bob_team_events, |e| match e {
         ChannelEvent::AttributesUpdated(set) => Some(set),
         _ => None,
     })
@@ -276,7 +280,7 @@ async fn a_session_of_two_users_through_the_public_api() {
 
     // Bob leaves the channel; alice hears of it.
     bob_team.leave().await.unwrap();
-    let left = next_in(&mut alice_team, |e| match e {
+    let left = next_in(&mut alice_team_events, |e| match e {
         ChannelEvent::MemberLeft(who) => Some(who),
         _ => None,
     })

@@ -37,6 +37,10 @@ fn bench_client_config() -> ClientConfig {
     ClientConfig {
         request_timeout: Duration::from_secs(30),
         login_timeout: Duration::from_secs(30),
+        // The bench measures the server: a reader briefly behind under load
+        // must not lose events to the SDK's default queue bound (which
+        // would read as server loss).
+        event_queue_capacity: 1 << 20,
         ..ClientConfig::default()
     }
 }

@@ -80,17 +80,35 @@ enum LinkEnd {
     RemoteLogin,
     /// The token expired: stop.
     TokenExpired,
-    /// `logout` asked us to stop.
+    /// `logout` (or the drop of the last handle) asked us to stop, or the
+    /// server confirmed a logout.
     Cancelled,
 }
 
 /// Why connect + login failed.
 enum LoginFail {
-    /// The server refused (bad uid, bad token …): do not retry.
+    /// The server refused (bad uid, bad token …): do not retry — unless the
+    /// refusal is [`transient`] and the client is reconnecting.
     Refused(RtmError),
     /// Could not reach the server, or it went away mid-login: retry.
     Unreachable(RtmError),
     Timeout,
+}
+
+/// A refusal that says "not now" rather than "no": the server's login limit
+/// (two drops in a row make the third login of a second TOO_OFTEN), a busy
+/// server, a timeout. While reconnecting these are retried with backoff;
+/// only a real rejection (bad or expired token, banned …) ends the session.
+fn transient(e: &RtmError) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::TooOften | ErrorKind::ServerBusy | ErrorKind::Timeout
+    )
+}
+
+/// What a pending `login` gets when `logout` (or dropping the client) stops it.
+fn login_cancelled() -> RtmError {
+    RtmError::NotLoggedIn("the login was cancelled by logout (or by dropping the client)")
 }
 
 pub(super) async fn run(
@@ -105,7 +123,12 @@ pub(super) async fn run(
     loop {
         let token = shared.lock().token.clone();
         let attempt = tokio::select! {
-            _ = cancel.cancelled() => return,
+            _ = cancel.cancelled() => {
+                if let Some(tx) = first_login.take() {
+                    let _ = tx.send(Err(login_cancelled()));
+                }
+                return;
+            }
             r = tokio::time::timeout(shared.config.login_timeout, connect_and_login(&shared.url, shared.config.ca_file.as_deref(), &uid, token)) => r,
         };
         let attempt = attempt.unwrap_or(Err(LoginFail::Timeout));
@@ -113,8 +136,14 @@ pub(super) async fn run(
             Ok((ws, info)) => {
                 backoff = shared.config.reconnect_initial;
                 let (out_tx, out_rx) = mpsc::unbounded_channel();
-                shared.lock().out = Some(out_tx);
+                {
+                    let mut st = shared.lock();
+                    st.out = Some(out_tx);
+                    // After a reconnection requests wait for the restore.
+                    st.ready = first_login.is_some();
+                }
                 shared.set_state(CS::Connected, Reason::LoginSuccess);
+                shared.link_changed.notify_waiters();
                 if let Some(expires) = info.token_expires_in_s {
                     sdk_event!(INFO, expires, "token expiry announced");
                 }
@@ -127,7 +156,11 @@ pub(super) async fn run(
                     }
                 }
                 let end = pump(&shared, ws, out_rx, &cancel).await;
-                shared.lock().out = None;
+                {
+                    let mut st = shared.lock();
+                    st.out = None;
+                    st.ready = false;
+                }
                 shared.fail_pending();
                 match end {
                     LinkEnd::Lost => {
@@ -150,6 +183,10 @@ pub(super) async fn run(
             Err(fail) => {
                 let first = first_login.is_some();
                 match (fail, first) {
+                    // While reconnecting, "not now" is retried like a lost link.
+                    (LoginFail::Refused(e), false) if transient(&e) => {
+                        tracing::info!("reconnection refused for now ({e}); retrying");
+                    }
                     (LoginFail::Refused(e), _) => {
                         // An expired token found while reconnecting ends the
                         // session as if it had expired while connected.
@@ -190,7 +227,12 @@ pub(super) async fn run(
         }
         // Wait before the next attempt; logout interrupts the wait.
         tokio::select! {
-            _ = cancel.cancelled() => return,
+            _ = cancel.cancelled() => {
+                if let Some(tx) = first_login.take() {
+                    let _ = tx.send(Err(login_cancelled()));
+                }
+                return;
+            }
             _ = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(shared.config.reconnect_max);
@@ -338,8 +380,17 @@ async fn pump(
                     return pending_end.unwrap_or(LinkEnd::Lost);
                 }
             }
-            // logout(): say goodbye and stop.
+            // logout(), or the last handle dropped: say goodbye and stop.
             _ = cancel.cancelled() => {
+                // Nobody will call logout: log out here, so the server ends
+                // the session at once (watchers see OFFLINE) instead of
+                // holding it through the grace of a dropped link. The server
+                // reads frames in order, so the close can follow at once.
+                if shared.lock().handles_gone {
+                    let id = shared.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let logout = ClientFrame { id, request: Request::Logout }.encode();
+                    let _ = sink.send(Message::Text(logout.into())).await;
+                }
                 let _ = sink.send(Message::Close(None)).await;
                 return LinkEnd::Cancelled;
             }
@@ -375,6 +426,8 @@ async fn pump(
                         return match code {
                             close_code::REMOTE_LOGIN => LinkEnd::RemoteLogin,
                             close_code::TOKEN_EXPIRED => LinkEnd::TokenExpired,
+                            // Our own logout, confirmed: nothing to reconnect.
+                            close_code::LOGOUT => LinkEnd::Cancelled,
                             _ => pending_end.unwrap_or(LinkEnd::Lost),
                         };
                     }
@@ -477,28 +530,62 @@ fn dispatch(shared: &Shared, event: Event) -> Option<LinkEnd> {
     None
 }
 
+/// How long the restore keeps retrying a step the server refused "for now"
+/// (a rejoin over the 2-per-5-s joins of one channel after quick drops …).
+const RESTORE_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// One request of the restore; a [`transient`] refusal is retried with the
+/// reconnection backoff for up to [`RESTORE_RETRY_FOR`].
+async fn restore_request(shared: &Shared, request: Request) -> Result<Reply, RtmError> {
+    let give_up = Instant::now() + RESTORE_RETRY_FOR;
+    let mut backoff = shared.config.reconnect_initial;
+    loop {
+        match shared.request_with(request.clone(), true).await {
+            Err(e) if transient(&e) && Instant::now() + backoff < give_up => {
+                tracing::info!("restore refused for now ({e}); retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(shared.config.reconnect_max);
+            }
+            result => return result,
+        }
+    }
+}
+
 /// After a reconnection: rejoin channels, put back user attributes and
 /// presence subscriptions, then tell the app what happened.
 async fn restore(shared: Arc<Shared>) {
-    let (channels, attributes, subscriptions) = {
-        let st = shared.lock();
+    let (link, channels, to_leave, attributes, subscriptions) = {
+        let mut st = shared.lock();
         (
+            st.out.clone(),
             st.joined.iter().cloned().collect::<Vec<_>>(),
+            std::mem::take(&mut st.leave_after_reconnect),
             st.attributes.clone(),
             st.subscriptions.iter().cloned().collect::<Vec<_>>(),
         )
     };
+    // Channels whose last handle went while the link was down: a resumed
+    // session may still have them. NOT_IN_CHANNEL is the usual answer.
+    for ch in to_leave {
+        let _ = shared
+            .request_with(Request::Leave { channel_id: ch }, true)
+            .await;
+    }
     let mut rejoined = Vec::new();
     let mut failed = Vec::new();
     for ch in channels {
-        match shared
-            .request(Request::Join {
+        match restore_request(
+            &shared,
+            Request::Join {
                 channel_id: ch.clone(),
-            })
-            .await
+            },
+        )
+        .await
         {
             Ok(_) => rejoined.push(ch),
             Err(e) if e.kind() == ErrorKind::AlreadyJoined => rejoined.push(ch),
+            // This link went while restoring: the next one restores it all.
+            Err(RtmError::ConnectionLost) => return,
             Err(e) => {
                 shared.lock().joined.remove(&ch);
                 failed.push((ch, e));
@@ -507,22 +594,34 @@ async fn restore(shared: Arc<Shared>) {
     }
     let mut attributes_restored = false;
     if !attributes.is_empty() {
-        attributes_restored = shared
-            .request(Request::SetLocalUserAttributes { attributes })
-            .await
-            .is_ok();
+        match restore_request(&shared, Request::SetLocalUserAttributes { attributes }).await {
+            Err(RtmError::ConnectionLost) => return,
+            result => attributes_restored = result.is_ok(),
+        }
     }
     let mut subscriptions_restored = 0;
     for chunk in subscriptions.chunks(crate::protocol::MAX_SUBSCRIPTIONS) {
-        if shared
-            .request(Request::SubscribePeersOnlineStatus {
+        match restore_request(
+            &shared,
+            Request::SubscribePeersOnlineStatus {
                 peer_ids: chunk.to_vec(),
-            })
-            .await
-            .is_ok()
+            },
+        )
+        .await
         {
-            subscriptions_restored += chunk.len();
+            Ok(_) => subscriptions_restored += chunk.len(),
+            Err(RtmError::ConnectionLost) => return,
+            Err(_) => {}
         }
+    }
+    // Held requests go out now — unless this link is already gone (a newer
+    // one has its own restore to finish first).
+    let same_link = {
+        let st = shared.lock();
+        matches!((&st.out, &link), (Some(now), Some(then)) if now.same_channel(then))
+    };
+    if same_link {
+        shared.set_ready();
     }
     shared.emit(ClientEvent::Restored {
         rejoined,

@@ -3,26 +3,68 @@
 //! WebSocket connection kept alive by a background task that reconnects with
 //! backoff and restores channels, user attributes and presence subscriptions.
 //!
-//! Requests are matched to replies by id and time out (10 s by default);
-//! everything the server pushes arrives on [`ClientEvents`]. No UI types here:
-//! any Rust program can use it (see `examples/bot.rs`).
+//! Requests are matched to replies by id and time out (10 s by default).
+//!
+//! ## Where events go
+//!
+//! Every event is delivered **once**. Peer messages, presence, connection
+//! states, token and restore reports arrive on [`ClientEvents`]. A channel's
+//! events arrive on the client's stream as [`ClientEvent::Channel`] — unless
+//! the application took that channel's own stream with
+//! [`RtmChannel::events`]: then they arrive there only, until that stream is
+//! dropped, after which they go back to the client's stream.
+//!
+//! ## Bounded queues, and what happens when the application falls behind
+//!
+//! Each stream holds at most [`ClientConfig::event_queue_capacity`] events
+//! (1024 by default). The connection task never waits for the application:
+//! when a stream is full its *oldest* message, presence or channel event is
+//! dropped, and the reader next gets [`ClientEvent::Lagged`] (or
+//! [`ChannelEvent::Lagged`]) with how many it missed, then the rest in order.
+//! Connection-state, token and restore events are kept while anything else can
+//! go. Drop a stream you do not read: its events are then freed (a dropped
+//! channel stream hands its channel back to the client stream).
+//!
+//! ## Sends during a reconnection
+//!
+//! While the client is RECONNECTING (and until it has rejoined its channels
+//! and restored its attributes and subscriptions) a request is held, up to
+//! [`MAX_HELD_REQUESTS`] of them, and goes out once the link is back. It
+//! fails if the link is not back within the request timeout (the hold counts
+//! against it), or at once if the session ends. Before login, after logout
+//! or ABORTED, calls fail at once with NOT_LOGGED_IN.
+//!
+//! ## Dropping handles
+//!
+//! [`RtmClient`] and [`RtmChannel`] are cheap handles; the session lives as
+//! long as any of them. Dropping the last one of a client logs out (the
+//! server reports the user OFFLINE at once; if the link is down it is simply
+//! closed), stops reconnecting and ends [`ClientEvents`]. Dropping the last
+//! handle of a joined channel leaves it (and it is not rejoined after a
+//! reconnection); `create_channel` for a channel that has a live handle
+//! returns that same channel.
+//!
+//! No UI types here: any Rust program can use it (see `examples/bot.rs`).
 
 mod channel;
 mod connection;
 mod error;
+mod queue;
 pub(crate) mod sdk_log;
 mod tls;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-pub use channel::RtmChannel;
+use channel::ChannelInner;
+pub use channel::{ChannelEvents, RtmChannel};
 pub use error::RtmError;
+use queue::{EventQueue, QueueItem};
 
 /// This SDK's version (the crate's), as Agora's `AgoraRTM.VERSION`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -72,6 +114,9 @@ pub struct ClientConfig {
     pub heartbeat_interval: Duration,
     /// Silence from the server for this long means the link is dead.
     pub heartbeat_timeout: Duration,
+    /// Most events each stream ([`ClientEvents`], [`ChannelEvents`]) holds
+    /// before the oldest are dropped and reported as `Lagged`.
+    pub event_queue_capacity: usize,
     /// For `wss://`: trust this CA file (PEM) instead of the system roots.
     pub ca_file: Option<std::path::PathBuf>,
     /// Also called by [`RtmClient::update_config`], after the SDK's own
@@ -111,6 +156,7 @@ impl Default for ClientConfig {
             reconnect_max: Duration::from_secs(8),
             heartbeat_interval: Duration::from_secs(5),
             heartbeat_timeout: Duration::from_secs(15),
+            event_queue_capacity: 1024,
             ca_file: None,
             log_filter: None,
         }
@@ -137,8 +183,9 @@ pub struct PeerMessageSendResult {
     pub server_received_ts: u64,
 }
 
-/// Events of one channel (also delivered on the client stream as
-/// [`ClientEvent::Channel`]).
+/// Events of one channel: on the channel's own stream when the application
+/// took it ([`RtmChannel::events`]), else on the client stream as
+/// [`ClientEvent::Channel`] — never both.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChannelEvent {
     ChannelMessage {
@@ -150,6 +197,12 @@ pub enum ChannelEvent {
     MemberLeft(Uid),
     MemberCountUpdated(u32),
     AttributesUpdated(Vec<ChannelAttribute>),
+    /// Only on a channel's own stream: the application fell behind and this
+    /// many of the oldest events of the channel were dropped (see the module
+    /// docs). Re-read what matters (members, attributes).
+    Lagged {
+        dropped: u64,
+    },
 }
 
 /// Everything the SDK reports without being asked.
@@ -188,7 +241,41 @@ pub enum ClientEvent {
     MessagesMissed {
         count: u64,
     },
+    /// The application fell behind: this many of the oldest messages,
+    /// presence changes and channel events were dropped from this stream to
+    /// keep it within [`ClientConfig::event_queue_capacity`]. Conversations
+    /// may have a gap; re-query what matters (presence, members).
+    Lagged {
+        dropped: u64,
+    },
 }
+
+impl QueueItem for ClientEvent {
+    fn lagged(dropped: u64) -> Self {
+        ClientEvent::Lagged { dropped }
+    }
+    fn droppable(&self) -> bool {
+        matches!(
+            self,
+            ClientEvent::MessageFromPeer { .. }
+                | ClientEvent::PeersOnlineStatusChanged(_)
+                | ClientEvent::Channel { .. }
+        )
+    }
+}
+
+impl QueueItem for ChannelEvent {
+    fn lagged(dropped: u64) -> Self {
+        ChannelEvent::Lagged { dropped }
+    }
+    fn droppable(&self) -> bool {
+        true
+    }
+}
+
+/// Most requests held while the client reconnects; beyond it a call fails at
+/// once instead of piling up.
+pub const MAX_HELD_REQUESTS: usize = 256;
 
 /// How many ids of stored messages the SDK remembers to drop repeats: more
 /// than the server ever has in flight unacknowledged (its window), with room.
@@ -224,30 +311,54 @@ impl SeenIds {
     }
 }
 
-/// The stream of [`ClientEvent`]s of one client.
+/// The stream of [`ClientEvent`]s of one client, bounded (see the module
+/// docs for the lag policy). Dropping it frees what it holds; events that
+/// would go to it are discarded from then on.
 pub struct ClientEvents {
-    rx: mpsc::UnboundedReceiver<ClientEvent>,
+    queue: Arc<EventQueue<ClientEvent>>,
 }
 
 impl ClientEvents {
-    /// The next event; `None` once the client and all its clones are dropped.
+    /// The next event; `None` once the client, its clones and channels are
+    /// dropped and the session has ended.
     pub async fn recv(&mut self) -> Option<ClientEvent> {
-        self.rx.recv().await
+        self.queue.recv().await
     }
 
     /// An event if one is ready, without waiting.
     pub fn try_recv(&mut self) -> Option<ClientEvent> {
-        self.rx.try_recv().ok()
+        self.queue.try_recv()
     }
 }
 
-/// State shared by the client handle, its channels and the connection task.
+impl Drop for ClientEvents {
+    fn drop(&mut self) {
+        self.queue.drop_reader();
+    }
+}
+
+/// State shared by the client handles, its channels and the connection task.
+/// Owned jointly through `Arc`; the connection task holds it too, so the
+/// end of the session is signalled by [`Lifeline`], not by this being freed.
 struct Shared {
     url: String,
     config: ClientConfig,
-    events: mpsc::UnboundedSender<ClientEvent>,
+    /// The client stream; its reader is the [`ClientEvents`] from `new`.
+    events: Arc<EventQueue<ClientEvent>>,
     next_id: AtomicU64,
     state: Mutex<State>,
+    /// Woken when the link becomes ready for requests or the session ends:
+    /// held requests wait on it.
+    link_changed: Notify,
+    /// How many requests wait for the link now (at most [`MAX_HELD_REQUESTS`]).
+    held: AtomicUsize,
+}
+
+impl Drop for Shared {
+    /// Nothing can emit any more: the client stream ends after what it holds.
+    fn drop(&mut self) {
+        self.events.close();
+    }
 }
 
 /// Guarded by `Shared::state`; never held across an `.await`.
@@ -257,26 +368,92 @@ struct State {
     token: Option<String>,
     /// Frames for the connection task; `Some` only while CONNECTED.
     out: Option<mpsc::UnboundedSender<String>>,
+    /// The link is up and restored (channels rejoined …): requests go out.
+    /// False between a reconnection and the end of its restore, so that a
+    /// held channel message does not overtake the rejoin of its channel.
+    ready: bool,
     /// Requests waiting for their reply, by id.
     pending: HashMap<u64, oneshot::Sender<Result<Reply, RtmError>>>,
     /// What the SDK restores after a reconnection.
     joined: BTreeSet<ChannelId>,
     attributes: BTreeMap<String, String>,
     subscriptions: BTreeSet<Uid>,
-    /// Per-channel event streams handed out by `create_channel`, with the id
-    /// of the handle that owns each (the handle removes its own on drop).
-    channel_streams: HashMap<ChannelId, (u64, mpsc::UnboundedSender<ChannelEvent>)>,
+    /// Channels whose last handle went while the link was down: left after
+    /// the reconnection in case the server kept the session (resume).
+    leave_after_reconnect: BTreeSet<ChannelId>,
+    /// The channel of each id with a live handle, so that `create_channel`
+    /// hands out the same one. Weak: the handles own their channel.
+    channels: HashMap<ChannelId, Weak<ChannelInner>>,
+    /// Per-channel streams taken with [`RtmChannel::events`]; the reader is
+    /// the application's [`ChannelEvents`]. An entry whose reader is gone is
+    /// removed on the next event of its channel.
+    channel_streams: HashMap<ChannelId, Arc<EventQueue<ChannelEvent>>>,
     /// The connection task and its stop switch, while logged in.
     task: Option<(tokio::task::JoinHandle<()>, CancellationToken)>,
+    /// Every application handle is gone: the connection task logs out
+    /// instead of just closing when stopped.
+    handles_gone: bool,
     /// Stored messages already delivered; kept across reconnections.
     seen: SeenIds,
 }
 
+/// Held by every [`RtmClient`] handle (channels hold a client handle): when
+/// the last one goes, the session ends. The connection task holds `Shared`
+/// but not this, so it cannot keep the session alive on its own.
+struct Lifeline {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Lifeline {
+    fn drop(&mut self) {
+        let task = {
+            let mut st = self.shared.lock();
+            st.handles_gone = true;
+            st.task.take()
+        };
+        // The task says goodbye (a logout when connected) and ends by itself;
+        // its JoinHandle is dropped, which detaches it.
+        if let Some((_, cancel)) = task {
+            cancel.cancel();
+        }
+    }
+}
+
 /// A handle to one logged-in (or not yet) user. Cheap to clone; all clones
-/// share the connection.
+/// share the connection. Dropping the last handle (clones and channels
+/// included) logs out — see the module docs.
 #[derive(Clone)]
 pub struct RtmClient {
     shared: Arc<Shared>,
+    _life: Arc<Lifeline>,
+}
+
+/// What a request finds when it wants to go out.
+enum Gate {
+    Go(mpsc::UnboundedSender<String>),
+    /// Reconnecting (or restoring): wait for the link.
+    Wait,
+    Refuse(RtmError),
+}
+
+/// Takes one of the [`MAX_HELD_REQUESTS`] places while a request waits.
+struct HeldPlace<'a>(&'a AtomicUsize);
+
+impl<'a> HeldPlace<'a> {
+    fn take(count: &'a AtomicUsize) -> Option<Self> {
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_HELD_REQUESTS).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| HeldPlace(count))
+    }
+}
+
+impl Drop for HeldPlace<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Shared {
@@ -285,7 +462,8 @@ impl Shared {
     }
 
     fn emit(&self, ev: ClientEvent) {
-        let _ = self.events.send(ev);
+        // Refused only when the application dropped its stream: nobody to tell.
+        let _ = self.events.push(ev);
     }
 
     /// Sets the state and reports it, unless nothing changed.
@@ -297,16 +475,39 @@ impl Shared {
             }
             st.conn = state;
         }
+        // Held requests look again: the session may have ended.
+        self.link_changed.notify_waiters();
         self.emit(ClientEvent::ConnectionStateChanged { state, reason });
     }
 
+    /// The link is up and restored: held requests go out.
+    fn set_ready(&self) {
+        self.lock().ready = true;
+        self.link_changed.notify_waiters();
+    }
+
+    /// To the channel's own stream when the application reads one, else to
+    /// the client stream: once, never both.
     fn dispatch_channel_event(&self, channel_id: ChannelId, event: ChannelEvent) {
-        {
-            let st = self.lock();
-            if let Some((_, tx)) = st.channel_streams.get(&channel_id) {
-                let _ = tx.send(event.clone());
+        let stream = {
+            let mut st = self.lock();
+            match st.channel_streams.get(&channel_id) {
+                Some(q) if q.has_reader() => Some(q.clone()),
+                Some(_) => {
+                    st.channel_streams.remove(&channel_id);
+                    None
+                }
+                None => None,
             }
-        }
+        };
+        let event = match stream {
+            Some(q) => match q.push(event) {
+                Ok(()) => return,
+                // The stream was dropped just now: the client stream takes it.
+                Err(event) => event,
+            },
+            None => event,
+        };
         self.emit(ClientEvent::Channel { channel_id, event });
     }
 
@@ -318,29 +519,74 @@ impl Shared {
         }
     }
 
+    fn gate(&self, restoring: bool) -> Gate {
+        let st = self.lock();
+        match (&st.out, st.conn) {
+            (Some(out), ConnectionState::Connected) if st.ready || restoring => {
+                Gate::Go(out.clone())
+            }
+            // The restore of a link that is gone stops; the next link's
+            // restore starts over.
+            _ if restoring => Gate::Refuse(RtmError::ConnectionLost),
+            (_, ConnectionState::Reconnecting | ConnectionState::Connected)
+                if st.task.is_some() =>
+            {
+                Gate::Wait
+            }
+            _ => Gate::Refuse(RtmError::NotLoggedIn(
+                "the client is not logged in; call login first",
+            )),
+        }
+    }
+
+    /// A request of the application: held while the client reconnects.
     async fn request(&self, request: Request) -> Result<Reply, RtmError> {
+        self.request_with(request, false).await
+    }
+
+    /// `restoring`: a request of the restore after a reconnection, which
+    /// must go out before the link counts as ready.
+    async fn request_with(&self, request: Request, restoring: bool) -> Result<Reply, RtmError> {
+        let timeout = self.config.request_timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut place = None;
+        let out = loop {
+            // Registered before looking, so a change in between is not missed.
+            let changed = self.link_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            match self.gate(restoring) {
+                Gate::Go(out) => break out,
+                Gate::Refuse(e) => return Err(e),
+                Gate::Wait => {
+                    if place.is_none() {
+                        place = Some(HeldPlace::take(&self.held).ok_or(RtmError::NotLoggedIn(
+                            "the client is reconnecting and already holds as many calls as it \
+                             will; retry once it is connected again",
+                        ))?);
+                    }
+                    if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                        return Err(RtmError::local(
+                            ErrorKind::Timeout,
+                            format!(
+                                "not sent: the client was still reconnecting after {} s; \
+                                 retry once it is connected again",
+                                timeout.as_secs()
+                            ),
+                        ));
+                    }
+                }
+            }
+        };
+        drop(place);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        let out = {
-            let mut st = self.lock();
-            let Some(out) = st
-                .out
-                .clone()
-                .filter(|_| st.conn == ConnectionState::Connected)
-            else {
-                return Err(RtmError::NotLoggedIn(
-                    "the client is not connected; log in (or wait for the reconnection) first",
-                ));
-            };
-            st.pending.insert(id, tx);
-            out
-        };
+        self.lock().pending.insert(id, tx);
         if out.send(ClientFrame { id, request }.encode()).is_err() {
             self.lock().pending.remove(&id);
             return Err(RtmError::ConnectionLost);
         }
-        let timeout = self.config.request_timeout;
-        match tokio::time::timeout(timeout, rx).await {
+        match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(RtmError::ConnectionLost),
             Err(_) => {
@@ -348,6 +594,15 @@ impl Shared {
                 Err(RtmError::Timeout(timeout.as_secs()))
             }
         }
+    }
+
+    /// Sends `request` without waiting for (or caring about) the reply, if
+    /// the link is up; for drop paths, which cannot wait.
+    fn send_and_forget(&self, request: Request) -> bool {
+        let out = self.lock().out.clone();
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        // The reply matches no pending request and is ignored.
+        out.is_some_and(|out| out.send(ClientFrame { id, request }.encode()).is_ok())
     }
 }
 
@@ -365,27 +620,42 @@ impl RtmClient {
     /// A client for the server at `url` (`ws://host:port`). Nothing connects
     /// until [`login`](Self::login).
     pub fn new(url: impl Into<String>, config: ClientConfig) -> (RtmClient, ClientEvents) {
-        let (events, rx) = mpsc::unbounded_channel();
+        let events = Arc::new(EventQueue::new(config.event_queue_capacity));
         let shared = Arc::new(Shared {
             url: url.into(),
             config,
-            events,
+            events: events.clone(),
             next_id: AtomicU64::new(1),
             state: Mutex::new(State {
                 conn: ConnectionState::Disconnected,
                 uid: None,
                 token: None,
                 out: None,
+                ready: false,
                 pending: HashMap::new(),
                 joined: BTreeSet::new(),
                 attributes: BTreeMap::new(),
                 subscriptions: BTreeSet::new(),
+                leave_after_reconnect: BTreeSet::new(),
+                channels: HashMap::new(),
                 channel_streams: HashMap::new(),
                 task: None,
+                handles_gone: false,
                 seen: SeenIds::default(),
             }),
+            link_changed: Notify::new(),
+            held: AtomicUsize::new(0),
         });
-        (RtmClient { shared }, ClientEvents { rx })
+        let life = Arc::new(Lifeline {
+            shared: shared.clone(),
+        });
+        (
+            RtmClient {
+                shared,
+                _life: life,
+            },
+            ClientEvents { queue: events },
+        )
     }
 
     pub fn server_url(&self) -> &str {
@@ -423,6 +693,7 @@ impl RtmClient {
             st.joined.clear();
             st.attributes.clear();
             st.subscriptions.clear();
+            st.leave_after_reconnect.clear();
             st.seen.clear();
             let task = tokio::spawn(connection::run(
                 self.shared.clone(),
@@ -447,20 +718,24 @@ impl RtmClient {
         }
     }
 
-    /// Logs out (from any state) and stops reconnecting. Ends in
-    /// DISCONNECTED(LOGOUT). With no login to end (never logged in, or the
-    /// login failed, or already logged out) it fails with `NOT_LOGGED_IN`,
-    /// as the reference's `LOGOUT_ERR_USER_NOT_LOGGED_IN` (102).
+    /// Whether there is a session (a connection task) that `logout` can end.
+    fn has_session(&self) -> bool {
+        self.shared.lock().task.is_some()
+    }
+
+    /// Logs out and stops reconnecting; ends in DISCONNECTED(LOGOUT). Works
+    /// while connected, reconnecting, or while `login` is still pending (that
+    /// login then fails). Without a session (never logged in, logged out,
+    /// ABORTED) it fails with `NOT_LOGGED_IN`, as the reference's
+    /// `LOGOUT_ERR_USER_NOT_LOGGED_IN` (102).
     pub async fn logout(&self) -> Result<(), RtmError> {
-        {
-            let st = self.shared.lock();
-            if st.task.is_none() && st.conn == ConnectionState::Disconnected {
-                return Err(RtmError::NotLoggedIn(
-                    "there is no login to end; log in first",
-                ));
-            }
+        if !self.has_session() {
+            return Err(RtmError::NotLoggedIn(
+                "there is no session to log out of (never logged in, logged out, or aborted)",
+            ));
         }
-        if self.connection_state() == ConnectionState::Connected {
+        // Only when the link is up: a held logout would wait out a reconnection.
+        if let Gate::Go(_) = self.shared.gate(false) {
             // Best effort: the server removes the session at once. If this
             // fails the server notices the closed link instead.
             let _ = self.shared.request(Request::Logout).await;
@@ -475,7 +750,9 @@ impl RtmClient {
             st.joined.clear();
             st.attributes.clear();
             st.subscriptions.clear();
+            st.leave_after_reconnect.clear();
             st.out = None;
+            st.ready = false;
         }
         self.shared.fail_pending();
         self.shared.set_state(
@@ -570,15 +847,17 @@ impl RtmClient {
     // ------------------------------------------------------------ channels
 
     /// A handle for channel `channel_id`; nothing is sent until `join`.
+    /// While a handle of this channel is alive, this returns that same
+    /// channel (a clone): handles share membership and the channel stream.
     pub fn create_channel(&self, channel_id: &str) -> Result<RtmChannel, RtmError> {
         let id = ChannelId::new(channel_id)?;
-        let (tx, rx) = mpsc::unbounded_channel();
-        let handle = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        self.shared
-            .lock()
-            .channel_streams
-            .insert(id.clone(), (handle, tx));
-        Ok(RtmChannel::new(self.clone(), id, handle, rx))
+        let mut st = self.shared.lock();
+        if let Some(inner) = st.channels.get(&id).and_then(Weak::upgrade) {
+            return Ok(RtmChannel::from_inner(inner));
+        }
+        let inner = Arc::new(ChannelInner::new(self.clone(), id.clone()));
+        st.channels.insert(id, Arc::downgrade(&inner));
+        Ok(RtmChannel::from_inner(inner))
     }
 
     /// Member counts of up to 32 channels, joined or not.
@@ -975,20 +1254,22 @@ mod tests {
     }
 
     #[test]
-    fn dropping_a_channel_handle_frees_its_stream_but_not_a_newer_ones() {
+    fn create_channel_hands_out_the_live_channel_and_forgets_it_when_dropped() {
         let (client, _events) = RtmClient::new("ws://127.0.0.1:1", ClientConfig::default());
         let first = client.create_channel("room").unwrap();
+        let mut stream = first.events().expect("the stream is free");
+        let second = client.create_channel("room").unwrap();
+        assert!(second.events().is_none(), "one reader per channel stream");
         drop(first);
-        assert!(client.shared.lock().channel_streams.is_empty());
-        let older = client.create_channel("room").unwrap();
-        let newer = client.create_channel("room").unwrap();
-        drop(older);
-        assert_eq!(
-            client.shared.lock().channel_streams.len(),
-            1,
-            "the newer handle keeps its stream"
+        assert_eq!(client.shared.lock().channels.len(), 1, "second keeps it");
+        client.shared.dispatch_channel_event(
+            second.channel_id().clone(),
+            ChannelEvent::MemberCountUpdated(3),
         );
-        drop(newer);
+        assert_eq!(stream.try_recv(), Some(ChannelEvent::MemberCountUpdated(3)));
+        drop(second);
+        assert!(client.shared.lock().channels.is_empty());
         assert!(client.shared.lock().channel_streams.is_empty());
+        assert_eq!(stream.try_recv(), None, "the stream ended with its channel");
     }
 }

@@ -31,6 +31,10 @@ struct Ctx {
     offline_messages: bool,
     /// `settings.token_command`: prints a fresh login token.
     token_command: Option<String>,
+    /// A handle of every channel joined here, owned by the executor: the SDK
+    /// leaves a channel when its last handle is dropped. Locked only to
+    /// insert or remove, never across an `.await`.
+    joined: std::sync::Mutex<std::collections::HashMap<ChannelId, RtmChannel>>,
 }
 
 /// Hands commands to tasks; dropping it ends the ordered lane.
@@ -56,6 +60,7 @@ impl Executor {
             muted_file: settings.paths.data_dir.join(MUTED_FILE),
             offline_messages: settings.offline_messages,
             token_command: settings.token_command.clone(),
+            joined: Default::default(),
         });
         let (ordered, mut rx) = mpsc::unbounded_channel::<Command>();
         let (lane_ctx, lane_results) = (ctx.clone(), results.clone());
@@ -125,11 +130,24 @@ impl Executor {
     }
 }
 
-/// A short-lived channel handle. Channel events reach the UI on the client's
-/// own stream, so the handle (and its private event queue) is dropped right
-/// after the call instead of piling up events nobody reads.
+/// A channel handle for one call: the joined channel's own while it is kept
+/// in `Ctx::joined`. Channel events reach the UI on the client's stream (the
+/// executor never takes a channel's stream).
 fn channel(ctx: &Ctx, id: &ChannelId) -> Result<RtmChannel, RtmError> {
     ctx.client.create_channel(id.as_str())
+}
+
+/// Keeps (`Some`) or lets go of (`None`) the handle that holds a channel joined.
+fn hold_joined(ctx: &Ctx, id: &ChannelId, handle: Option<RtmChannel>) {
+    let mut joined = ctx.joined.lock().unwrap_or_else(|p| p.into_inner());
+    match handle {
+        Some(h) => {
+            joined.insert(id.clone(), h);
+        }
+        None => {
+            joined.remove(id);
+        }
+    }
 }
 
 fn strs(v: &[String]) -> Vec<&str> {
@@ -190,14 +208,26 @@ async fn execute(ctx: &Ctx, cmd: Command) -> Option<CommandResult> {
         }
         Command::Join(ch) => CommandResult::Joined {
             result: match channel(ctx, &ch) {
-                Ok(c) => c.join().await,
+                Ok(c) => {
+                    let joined = c.join().await;
+                    if joined.is_ok() {
+                        hold_joined(ctx, &ch, Some(c));
+                    }
+                    joined
+                }
                 Err(e) => Err(e),
             },
             channel: ch,
         },
         Command::Leave(ch) => CommandResult::Left {
             result: match channel(ctx, &ch) {
-                Ok(c) => c.leave().await,
+                Ok(c) => {
+                    let left = c.leave().await;
+                    if left.is_ok() {
+                        hold_joined(ctx, &ch, None);
+                    }
+                    left
+                }
                 Err(e) => Err(e),
             },
             channel: ch,

@@ -209,6 +209,11 @@ impl App {
                 );
             }
             ClientEvent::MessagesMissed { count } => self.on_messages_missed(count),
+            // The SDK's bounded queue dropped the oldest events while the UI
+            // was busy; say so rather than show a silently gappy view.
+            ClientEvent::Lagged { dropped } => self.note(format!(
+                "the messenger fell behind: {dropped} incoming events were dropped; some messages or presence changes may be missing"
+            )),
         }
     }
 
@@ -337,6 +342,9 @@ impl App {
             ChannelEvent::AttributesUpdated(attributes) => {
                 self.set_channel_attributes(&channel, attributes, true);
             }
+            // Only on a channel's own stream, which the messenger never takes
+            // (its channel events come on the client stream).
+            ChannelEvent::Lagged { .. } => {}
         }
     }
 
