@@ -560,3 +560,61 @@ async fn presence_works_against_rtm_serve() {
     assert_eq!(monitor.rest().await, ["logged out"]);
     server.stop().await;
 }
+
+/// Resident and peak memory of a process, in kB, from /proc.
+fn memory_kb(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// A measurement, run by hand: the bot's memory while its channel gets two
+/// bursts of 1,800 × 16 KB messages that it never answers (an SDK whose
+/// event queues grow without bound shows it here).
+/// `cargo test --test examples -- --ignored --nocapture bot_memory`
+#[tokio::test]
+#[ignore = "measurement; run by hand"]
+async fn bot_memory_under_channel_bursts() {
+    const BURST: usize = 1800;
+    let mut config = test_config();
+    // One sender sends the burst as fast as it can.
+    config.limit_scale = 100;
+    let server = start_server_with(config).await;
+    let url = server.url();
+    let (alice, mut alice_events) = login(&url, "alice").await;
+    let general = alice.create_channel("general").unwrap();
+    general.join().await.unwrap();
+    let bot = Example::start("bot", &[&url, "echobot", "general"]).await;
+    wait_for(&mut alice_events, |e| match e {
+        ClientEvent::Channel {
+            event: ChannelEvent::MemberJoined(who),
+            ..
+        } if who.as_str() == "echobot" => Some(()),
+        _ => None,
+    })
+    .await;
+    let pid = bot.child.id().expect("the bot is running");
+    let (rss, _) = memory_kb(pid);
+    println!("bot idle: {rss} kB");
+    let body = "x".repeat(16 * 1024);
+    for burst in 1..=2 {
+        for chunk in (0..BURST).collect::<Vec<_>>().chunks(100) {
+            let sends = chunk
+                .iter()
+                .map(|_| general.send_message(RtmMessage::text(body.clone())));
+            for sent in futures_util::future::join_all(sends).await {
+                sent.expect("send a channel message");
+            }
+        }
+        // Let the bot take in what was sent.
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let (rss, peak) = memory_kb(pid);
+        println!("bot after burst {burst} of {BURST} x 16 KB: {rss} kB (peak {peak} kB)");
+    }
+}
