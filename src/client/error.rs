@@ -7,7 +7,9 @@ use crate::protocol::{CallFamily, ErrorBody, ErrorKind, IdError};
 /// ([`kind`](Self::kind)) for programs, a message worded for people
 /// (`Display`), and the reference's number
 /// ([`agora_code`](Self::agora_code)) for code ported from Agora, which
-/// reports one error enum per method instead.
+/// reports one error enum per method instead. New variants may be added:
+/// match on [`kind`](Self::kind), or with a `_` arm.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RtmError {
     /// The server answered with an error.

@@ -157,7 +157,8 @@ pub enum ConnectionState {
 }
 
 /// Why the connection state changed (spec §2), as Agora's
-/// `ConnectionChangeReason`.
+/// `ConnectionChangeReason`. New reasons may be added: match with a `_` arm.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ConnectionChangeReason {
     /// `login` was called: CONNECTING.
@@ -278,7 +279,9 @@ pub struct PeerMessageSendResult {
 
 /// Events of one channel: on the channel's own stream when the application
 /// took it ([`RtmChannel::events`]), else on the client stream as
-/// [`ClientEvent::Channel`] — never both.
+/// [`ClientEvent::Channel`] — never both. New events may be added: match
+/// with a `_` arm.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChannelEvent {
     /// Another member sent a message to the channel (Agora's
@@ -314,7 +317,9 @@ pub enum ChannelEvent {
     },
 }
 
-/// Everything the SDK reports without being asked.
+/// Everything the SDK reports without being asked. New events may be added:
+/// match with a `_` arm.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientEvent {
     /// The connection state changed (Agora's `ConnectionStateChanged`).
