@@ -926,7 +926,8 @@ impl RtmClient {
     /// token is kept and used for the next login attempt.
     ///
     /// Errors: the server's refusal (`INVALID_TOKEN`, `TOKEN_EXPIRED`, a
-    /// token for another uid …), or a timeout.
+    /// token for another uid …), `TOO_OFTEN` (about two renewals a second),
+    /// or a timeout.
     pub async fn renew_token(&self, token: &str) -> Result<(), RtmError> {
         {
             let mut st = self.shared.lock();
@@ -984,8 +985,8 @@ impl RtmClient {
     ///
     /// Errors: `INVALID_USERID` (bad peer id) and `INVALID_MESSAGE` (empty, or
     /// over [`MAX_MESSAGE_BYTES`](crate::protocol::MAX_MESSAGE_BYTES), 32 KB)
-    /// locally, before anything is sent; from the server `TOO_OFTEN` (rate
-    /// limit) or `QUOTA_EXCEEDED` (offline storage full); `NOT_LOGGED_IN`,
+    /// locally, before anything is sent; from the server `TOO_OFTEN` (peer
+    /// and channel messages share a limit of about 180 per 3 s) or `QUOTA_EXCEEDED` (offline storage full); `NOT_LOGGED_IN`,
     /// [`RtmError::Timeout`] or [`RtmError::ConnectionLost`]. While
     /// reconnecting the message is held and goes out once the link is back
     /// (or fails after the request timeout).
@@ -1041,8 +1042,9 @@ impl RtmClient {
     /// Errors (locally, before sending): a bad channel id or an empty list is
     /// `INVALID_ARGUMENT`, more than
     /// [`MAX_MEMBER_COUNT_CHANNELS`](crate::protocol::MAX_MEMBER_COUNT_CHANNELS)
-    /// ids is `EXCEED_LIMIT`, as in the reference; then the usual
-    /// `NOT_LOGGED_IN`, timeout or lost connection.
+    /// ids is `EXCEED_LIMIT`, as in the reference; from the server
+    /// `TOO_OFTEN` (about one call a second); then the usual `NOT_LOGGED_IN`,
+    /// timeout or lost connection.
     pub async fn get_channel_member_count(
         &self,
         channel_ids: &[&str],
