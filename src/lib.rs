@@ -54,6 +54,7 @@ pub mod protocol;
 pub mod token;
 
 #[cfg(feature = "client")]
+#[deny(missing_docs)]
 pub mod client;
 
 #[cfg(feature = "server")]

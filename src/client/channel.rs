@@ -97,13 +97,56 @@ impl RtmChannel {
         Self { inner }
     }
 
+    /// The channel's id, as given to `create_channel` (Agora's
+    /// `channel.channelId`).
     pub fn channel_id(&self) -> &ChannelId {
         &self.inner.id
     }
 
     /// Takes this channel's own event stream: from now on its events arrive
     /// there and no longer on the client stream. `None` while another stream
-    /// of this channel is alive (one reader per channel).
+    /// of this channel is alive (one reader per channel; clones of this
+    /// handle share it). Rtm's counterpart of Agora's `channel.on(..)`.
+    ///
+    /// Dropping the stream hands the channel's events back to
+    /// [`ClientEvent::Channel`](super::ClientEvent::Channel); it ends (`None`)
+    /// when the channel's last handle is dropped. It holds at most
+    /// [`ClientConfig::event_queue_capacity`](super::ClientConfig::event_queue_capacity)
+    /// events: a reader that falls behind loses the oldest and gets
+    /// [`ChannelEvent::Lagged`] first.
+    ///
+    /// ```no_run
+    /// use rtm::client::{ChannelEvent, ClientConfig, RtmClient, RtmError};
+    ///
+    /// # async fn demo() -> Result<(), RtmError> {
+    /// let (client, _events) = RtmClient::new("ws://127.0.0.1:7420", ClientConfig::default());
+    /// client.login("alice", None).await?;
+    /// let room = client.create_channel("general")?;
+    /// let mut room_events = room.events().expect("the first reader");
+    /// // One reader per channel: a second `events()` is refused while the
+    /// // first stream lives, even through a clone of the handle.
+    /// assert!(room.clone().events().is_none());
+    /// room.join().await?;
+    ///
+    /// while let Some(event) = room_events.recv().await {
+    ///     match event {
+    ///         ChannelEvent::ChannelMessage { message, member_id, .. } => {
+    ///             println!("{member_id}: {message:?}");
+    ///         }
+    ///         ChannelEvent::MemberJoined(uid) => println!("{uid} joined"),
+    ///         ChannelEvent::MemberLeft(uid) => println!("{uid} left"),
+    ///         // Fell behind: events were dropped, so re-read the members.
+    ///         ChannelEvent::Lagged { dropped } => {
+    ///             println!("missed {dropped} events");
+    ///             let members = room.get_members().await?;
+    ///             println!("members now: {members:?}");
+    ///         }
+    ///         _ => {}
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn events(&self) -> Option<ChannelEvents> {
         let shared = &self.inner.client.shared;
         let mut st = shared.lock();
@@ -121,7 +164,17 @@ impl RtmChannel {
     }
 
     /// Joins; returns the member count right after joining. The SDK rejoins
-    /// by itself after a reconnection.
+    /// by itself after a reconnection (reported in
+    /// [`ClientEvent::Restored`](super::ClientEvent::Restored)). Other members
+    /// get `MemberJoined` (channels of at most 512 members) and a
+    /// `MemberCountUpdated`.
+    ///
+    /// Errors: `ALREADY_JOINED`; `EXCEED_LIMIT` past
+    /// [`MAX_JOINED_CHANNELS`](crate::protocol::MAX_JOINED_CHANNELS) (20)
+    /// channels; `JOIN_SAME_CHANNEL_TOO_OFTEN` for a third join of one channel
+    /// within 5 s; `TOO_OFTEN`; `NOT_LOGGED_IN`, timeout or lost connection.
+    /// While reconnecting the join is held until the link is back (or the
+    /// request timeout).
     pub async fn join(&self) -> Result<u32, RtmError> {
         let shared = &self.inner.client.shared;
         match shared
@@ -140,6 +193,12 @@ impl RtmChannel {
         }
     }
 
+    /// Leaves the channel; it is no longer rejoined after a reconnection.
+    /// Other members get `MemberLeft` and a `MemberCountUpdated`. The handle
+    /// stays usable: `join` again later.
+    ///
+    /// Errors: `NOT_IN_CHANNEL` when not joined; `NOT_LOGGED_IN`, timeout or
+    /// lost connection (held while reconnecting, as every request).
     pub async fn leave(&self) -> Result<(), RtmError> {
         let shared = &self.inner.client.shared;
         match shared
@@ -156,7 +215,16 @@ impl RtmChannel {
         }
     }
 
-    /// Sends to every other member (the sender does not get its own message back).
+    /// Sends to every other member (the sender does not get its own message
+    /// back); they get [`ChannelEvent::ChannelMessage`]. Returns when the
+    /// server got it (`server_received_ts`, ms since the Unix epoch).
+    /// Agora's `channel.sendMessage`.
+    ///
+    /// Errors: `INVALID_MESSAGE` (empty, or over
+    /// [`MAX_MESSAGE_BYTES`](crate::protocol::MAX_MESSAGE_BYTES), 32 KB)
+    /// locally; `NOT_IN_CHANNEL` when not joined; `TOO_OFTEN`;
+    /// `NOT_LOGGED_IN`, timeout or lost connection. While reconnecting the
+    /// message is held and goes out after the channel is rejoined.
     pub async fn send_message(&self, message: RtmMessage) -> Result<u64, RtmError> {
         message.validate().map_err(RtmError::Local)?;
         match self
@@ -174,7 +242,11 @@ impl RtmChannel {
         }
     }
 
-    /// The current members (the channel must be joined).
+    /// The current members (the channel must be joined), this user
+    /// included; Agora's `channel.getMembers`.
+    ///
+    /// Errors: `NOT_IN_CHANNEL` when not joined; `TOO_OFTEN`;
+    /// `NOT_LOGGED_IN`, timeout or lost connection.
     pub async fn get_members(&self) -> Result<Vec<Uid>, RtmError> {
         match self
             .inner

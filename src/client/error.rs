@@ -3,6 +3,13 @@
 
 use crate::protocol::{CallFamily, ErrorBody, ErrorKind, IdError};
 
+/// Why an SDK call failed. Every variant has a model [`ErrorKind`]
+/// ([`kind`](Self::kind)) for programs, a message worded for people
+/// (`Display`), and the reference's number
+/// ([`agora_code`](Self::agora_code)) for code ported from Agora, which
+/// reports one error enum per method instead. New variants may be added:
+/// match on [`kind`](Self::kind), or with a `_` arm.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RtmError {
     /// The server answered with an error.
@@ -22,7 +29,12 @@ pub enum RtmError {
     ConnectionLost,
     /// The server could not be reached at all.
     #[error("cannot connect to {url}: {reason}")]
-    Connect { url: String, reason: String },
+    Connect {
+        /// The server URL tried.
+        url: String,
+        /// What went wrong (DNS, refused, TLS …).
+        reason: String,
+    },
     /// The client was already logged in (or logging in).
     #[error("already logged in; log out first")]
     AlreadyLogin,
@@ -50,6 +62,23 @@ impl RtmError {
     /// [`ErrorKind::agora_code`]): `err.agora_code(CallFamily::PeerMessage)`
     /// after `send_message_to_peer` gives what `PeerMessageError` would have.
     /// [`CallFamily::of_method`] finds the family by method name.
+    ///
+    /// ```
+    /// use rtm::client::{CallFamily, ErrorKind, RtmError, Uid};
+    ///
+    /// // A timeout is TIMEOUT (2) for a peer message, but 7 for an
+    /// // attribute call: the reference numbers each method's errors apart.
+    /// let timeout = RtmError::Timeout(10);
+    /// assert_eq!(timeout.kind(), ErrorKind::Timeout);
+    /// assert_eq!(timeout.agora_code(CallFamily::PeerMessage), Some(2));
+    /// assert_eq!(timeout.agora_code(CallFamily::AttributeOperation), Some(7));
+    ///
+    /// // A malformed peer id, as `send_message_to_peer` would report it.
+    /// let bad: RtmError = Uid::new("a/b").unwrap_err().into();
+    /// assert_eq!(bad.kind(), ErrorKind::InvalidUserId);
+    /// let family = CallFamily::of_method("sendMessageToPeer").unwrap();
+    /// assert_eq!(bad.agora_code(family), Some(6));
+    /// ```
     pub fn agora_code(&self, family: CallFamily) -> Option<u32> {
         self.kind().agora_code(family)
     }

@@ -45,6 +45,63 @@
 //! returns that same channel.
 //!
 //! No UI types here: any Rust program can use it (see `examples/bot.rs`).
+//!
+//! ## Example
+//!
+//! Log in, join a channel, message a peer, then read what arrives. (Needs a
+//! running server, e.g. `rtm serve`, so it is only compiled here.)
+//!
+//! ```no_run
+//! use rtm::client::{
+//!     ChannelEvent, ClientConfig, ClientEvent, RtmClient, RtmError, RtmMessage,
+//!     SendMessageOptions,
+//! };
+//!
+//! # async fn demo() -> Result<(), RtmError> {
+//! // `events` is the one stream of everything the server reports unasked.
+//! let (client, mut events) = RtmClient::new("ws://127.0.0.1:7420", ClientConfig::default());
+//! // `None`: no token, for a server without an app certificate (dev mode).
+//! let info = client.login("alice", None).await?;
+//! println!("logged in as {}, dev mode: {}", info.uid, info.dev_mode);
+//!
+//! // Keep the handle: dropping the last one leaves the channel.
+//! let room = client.create_channel("general")?;
+//! let members = room.join().await?;
+//! println!("{members} member(s) in general");
+//!
+//! let sent = client
+//!     .send_message_to_peer(
+//!         RtmMessage::text("hi bob"),
+//!         "bob",
+//!         SendMessageOptions { enable_offline_messaging: true, ..Default::default() },
+//!     )
+//!     .await?;
+//! if !sent.has_peer_received && sent.cached {
+//!     println!("bob is offline; he gets it at his next login");
+//! }
+//!
+//! // `None` once the session has ended (every handle dropped).
+//! while let Some(event) = events.recv().await {
+//!     match event {
+//!         ClientEvent::MessageFromPeer { message, peer_id, .. } => {
+//!             println!("{peer_id}: {message:?}");
+//!         }
+//!         // Channel events come here unless the channel's own stream was
+//!         // taken with `RtmChannel::events`.
+//!         ClientEvent::Channel { channel_id, event: ChannelEvent::ChannelMessage { message, member_id, .. } } => {
+//!             println!("[{channel_id}] {member_id}: {message:?}");
+//!         }
+//!         ClientEvent::ConnectionStateChanged { state, reason } => {
+//!             println!("connection: {state:?} ({reason:?})");
+//!         }
+//!         // The stream is bounded: a slow reader is told what it missed.
+//!         ClientEvent::Lagged { dropped } => println!("missed {dropped} events"),
+//!         _ => {}
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 mod channel;
 mod connection;
@@ -76,27 +133,55 @@ pub use crate::protocol::{
 };
 use crate::protocol::{ClientFrame, Reply, Request};
 
-/// Connection states of the model (spec §2).
+/// Connection states of the model (spec §2), as Agora's `ConnectionState`;
+/// every change arrives as [`ClientEvent::ConnectionStateChanged`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ConnectionState {
+    /// No session: before `login`, after `logout`, or after a login failed.
+    /// Calls fail at once with `NOT_LOGGED_IN`.
     Disconnected,
+    /// `login` is connecting and logging in.
     Connecting,
+    /// Logged in; requests go out (once the restore after a reconnection is
+    /// done).
     Connected,
+    /// The link was lost; the SDK reconnects with backoff by itself and then
+    /// restores channels, attributes and subscriptions. Requests are held
+    /// (see the module docs).
     Reconnecting,
+    /// The session was ended by the server: the same uid logged in elsewhere
+    /// (`RemoteLogin`) or the token expired (`TokenExpired`). The SDK does not
+    /// reconnect; calls fail with `NOT_LOGGED_IN`. Log in again (after a fresh
+    /// token, if that was the reason).
     Aborted,
 }
 
-/// Why the connection state changed (spec §2).
+/// Why the connection state changed (spec §2), as Agora's
+/// `ConnectionChangeReason`. New reasons may be added: match with a `_` arm.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ConnectionChangeReason {
+    /// `login` was called: CONNECTING.
     Login,
+    /// The server accepted the login (first or after a reconnection): CONNECTED.
     LoginSuccess,
+    /// The server refused the login or could not be reached: DISCONNECTED.
     LoginFailure,
+    /// The first login took longer than [`ClientConfig::login_timeout`]:
+    /// DISCONNECTED.
     LoginTimeout,
+    /// The link was lost (network, server restart, missed heartbeats):
+    /// RECONNECTING.
     Interrupted,
+    /// `logout` (or dropping the last handle): DISCONNECTED.
     Logout,
+    /// Reserved, as in the reference: this server does not ban users, so the
+    /// SDK does not report it today.
     BannedByServer,
+    /// The same uid logged in from another connection: ABORTED.
     RemoteLogin,
+    /// The token expired while connected or reconnecting: ABORTED (a
+    /// [`ClientEvent::TokenExpired`] follows).
     TokenExpired,
 }
 
@@ -109,6 +194,8 @@ pub struct ClientConfig {
     pub login_timeout: Duration,
     /// First wait before reconnecting; doubles up to `reconnect_max`.
     pub reconnect_initial: Duration,
+    /// Longest wait between two reconnection attempts. The SDK keeps trying
+    /// until it gets back in, is refused for good, or the session ends.
     pub reconnect_max: Duration,
     /// How often the client pings the server.
     pub heartbeat_interval: Duration,
@@ -166,10 +253,15 @@ impl Default for ClientConfig {
 /// What `login` learned from the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginInfo {
+    /// The uid this session is logged in as.
     pub uid: Uid,
+    /// The server's clock at login, in milliseconds since the Unix epoch.
     pub server_ts: u64,
     /// The server runs without an app certificate (tokens are not checked).
     pub dev_mode: bool,
+    /// Seconds until the token expires; `None` without a token (or in dev
+    /// mode). [`ClientEvent::TokenPrivilegeWillExpire`] warns before it does:
+    /// call [`RtmClient::renew_token`].
     pub token_expires_in_s: Option<u64>,
 }
 
@@ -180,65 +272,114 @@ pub struct PeerMessageSendResult {
     pub has_peer_received: bool,
     /// The peer was offline and the server stored the message for later.
     pub cached: bool,
+    /// When the server got the message, in milliseconds since the Unix
+    /// epoch (the peer sees it as `props.server_received_ts`).
     pub server_received_ts: u64,
 }
 
 /// Events of one channel: on the channel's own stream when the application
 /// took it ([`RtmChannel::events`]), else on the client stream as
-/// [`ClientEvent::Channel`] — never both.
+/// [`ClientEvent::Channel`] — never both. New events may be added: match
+/// with a `_` arm.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChannelEvent {
+    /// Another member sent a message to the channel (Agora's
+    /// `ChannelMessage`); the sender never gets its own back.
     ChannelMessage {
+        /// What was sent.
         message: RtmMessage,
+        /// Who sent it.
         member_id: Uid,
+        /// When the server got it.
         props: MessageProps,
     },
+    /// A user joined the channel. Only in channels of at most
+    /// [`MEMBER_EVENTS_MAX_MEMBERS`](crate::protocol::MEMBER_EVENTS_MAX_MEMBERS)
+    /// (512) members; larger ones report only the count.
     MemberJoined(Uid),
+    /// A user left the channel (or went offline); same size rule as
+    /// `MemberJoined`.
     MemberLeft(Uid),
+    /// The channel's member count changed: at most once per second, every
+    /// 3 s above 512 members.
     MemberCountUpdated(u32),
+    /// The channel's attributes were written by a call that asked to notify
+    /// members (`enable_notification_to_channel_members`; sent even if
+    /// nothing changed): the full set, not a diff.
     AttributesUpdated(Vec<ChannelAttribute>),
     /// Only on a channel's own stream: the application fell behind and this
     /// many of the oldest events of the channel were dropped (see the module
     /// docs). Re-read what matters (members, attributes).
     Lagged {
+        /// How many events were dropped.
         dropped: u64,
     },
 }
 
-/// Everything the SDK reports without being asked.
+/// Everything the SDK reports without being asked. New events may be added:
+/// match with a `_` arm.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientEvent {
+    /// The connection state changed (Agora's `ConnectionStateChanged`).
+    /// Never dropped when the stream lags.
     ConnectionStateChanged {
+        /// The new state.
         state: ConnectionState,
+        /// Why it changed.
         reason: ConnectionChangeReason,
     },
+    /// A peer sent this client a message (Agora's `MessageFromPeer`); a
+    /// message stored while this user was offline arrives after login with
+    /// `props.is_offline_message` set, once.
     MessageFromPeer {
+        /// What was sent.
         message: RtmMessage,
+        /// Who sent it.
         peer_id: Uid,
+        /// When the server got it, and whether it was stored offline.
         props: MessageProps,
     },
+    /// Presence of watched peers ([`RtmClient::subscribe_peers_online_status`]):
+    /// their current state right after subscribing, then each change.
     PeersOnlineStatusChanged(BTreeMap<Uid, PeerOnlineState>),
+    /// An event of a channel whose own stream the application has not taken
+    /// (see [`RtmChannel::events`]).
     Channel {
+        /// The channel it happened in.
         channel_id: ChannelId,
+        /// What happened.
         event: ChannelEvent,
     },
-    /// After a reconnection: what the SDK restored by itself.
+    /// After a reconnection: what the SDK restored by itself (rtm only; the
+    /// reference has no such event). Never dropped when the stream lags.
     Restored {
+        /// Channels rejoined.
         rejoined: Vec<ChannelId>,
         /// Channels that could not be rejoined, with why; they count as left.
         failed: Vec<(ChannelId, RtmError)>,
+        /// The user's attributes were set again.
         attributes_restored: bool,
+        /// How many presence subscriptions were renewed.
         subscriptions_restored: usize,
     },
+    /// The token expires soon: call [`RtmClient::renew_token`] with a fresh
+    /// one (Agora's `TokenPrivilegeWillExpire`). Never dropped when the
+    /// stream lags.
     TokenPrivilegeWillExpire {
+        /// Seconds left.
         expires_in_s: u64,
     },
+    /// The token expired and the session ended (state ABORTED, reason
+    /// `TokenExpired`); log in again with a fresh token. Never dropped.
     TokenExpired,
     /// After a reconnection that resumed the session: `count` peer or channel
     /// messages sent while the link was down did not fit the server's resume
     /// buffer and are lost (the ones that fit arrived before this event).
     /// Conversations may have a gap; the application should say so.
     MessagesMissed {
+        /// How many messages were lost.
         count: u64,
     },
     /// The application fell behind: this many of the oldest messages,
@@ -246,6 +387,7 @@ pub enum ClientEvent {
     /// keep it within [`ClientConfig::event_queue_capacity`]. Conversations
     /// may have a gap; re-query what matters (presence, members).
     Lagged {
+        /// How many events were dropped.
         dropped: u64,
     },
 }
@@ -658,10 +800,13 @@ impl RtmClient {
         )
     }
 
+    /// The URL given to [`new`](Self::new).
     pub fn server_url(&self) -> &str {
         &self.shared.url
     }
 
+    /// The current connection state (the last one reported as
+    /// [`ClientEvent::ConnectionStateChanged`]). Local; nothing is sent.
     pub fn connection_state(&self) -> ConnectionState {
         self.shared.lock().conn
     }
@@ -679,6 +824,18 @@ impl RtmClient {
     /// Connects and logs in. Resolves once the server accepted (or refused)
     /// the login; afterwards the connection is kept alive and re-established
     /// on its own until [`logout`](Self::logout).
+    ///
+    /// `token` is required when the server has an app certificate (see
+    /// [`crate::token`]); `None` works against a server in dev mode. State
+    /// goes CONNECTING, then CONNECTED(`LoginSuccess`) or
+    /// DISCONNECTED(`LoginFailure`/`LoginTimeout`). Stored offline messages
+    /// follow as [`ClientEvent::MessageFromPeer`].
+    ///
+    /// Errors: `INVALID_USERID` for a malformed uid (checked locally),
+    /// [`RtmError::AlreadyLogin`] while a session exists (log out first),
+    /// [`RtmError::Connect`] when the server cannot be reached,
+    /// [`RtmError::Timeout`] after [`ClientConfig::login_timeout`], or the
+    /// server's refusal (`INVALID_TOKEN`, `TOKEN_EXPIRED`, `REJECTED`, …).
     pub async fn login(&self, uid: &str, token: Option<String>) -> Result<LoginInfo, RtmError> {
         let uid = Uid::new(uid)?;
         let (tx, rx) = oneshot::channel();
@@ -762,10 +919,15 @@ impl RtmClient {
         Ok(())
     }
 
-    /// Swaps in a fresh token without reconnecting.
+    /// Swaps in a fresh token without reconnecting (sends `renew_token`; the
+    /// server checks it as at login and moves the session's expiry).
     ///
     /// Works in any state (spec §2): while the client is reconnecting the
     /// token is kept and used for the next login attempt.
+    ///
+    /// Errors: the server's refusal (`INVALID_TOKEN`, `TOKEN_EXPIRED`, a
+    /// token for another uid …), `TOO_OFTEN` (about two renewals a second),
+    /// or a timeout.
     pub async fn renew_token(&self, token: &str) -> Result<(), RtmError> {
         {
             let mut st = self.shared.lock();
@@ -814,6 +976,20 @@ impl RtmClient {
 
     // --------------------------------------------------------------- peers
 
+    /// Sends `message` to user `peer_id` (Agora's `sendMessageToPeer`).
+    ///
+    /// Online peers get it as [`ClientEvent::MessageFromPeer`]. With
+    /// `options.enable_offline_messaging`, an offline peer's message is
+    /// stored and delivered at its next login (`cached` in the result);
+    /// without it, the call still succeeds with `has_peer_received: false`.
+    ///
+    /// Errors: `INVALID_USERID` (bad peer id) and `INVALID_MESSAGE` (empty, or
+    /// over [`MAX_MESSAGE_BYTES`](crate::protocol::MAX_MESSAGE_BYTES), 32 KB)
+    /// locally, before anything is sent; from the server `TOO_OFTEN` (peer
+    /// and channel messages share a limit of about 180 per 3 s) or `QUOTA_EXCEEDED` (offline storage full); `NOT_LOGGED_IN`,
+    /// [`RtmError::Timeout`] or [`RtmError::ConnectionLost`]. While
+    /// reconnecting the message is held and goes out once the link is back
+    /// (or fails after the request timeout).
     pub async fn send_message_to_peer(
         &self,
         message: RtmMessage,
@@ -860,7 +1036,15 @@ impl RtmClient {
         Ok(RtmChannel::from_inner(inner))
     }
 
-    /// Member counts of up to 32 channels, joined or not.
+    /// Member counts of up to 32 channels, joined or not (a channel nobody
+    /// is in counts 0).
+    ///
+    /// Errors (locally, before sending): a bad channel id or an empty list is
+    /// `INVALID_ARGUMENT`, more than
+    /// [`MAX_MEMBER_COUNT_CHANNELS`](crate::protocol::MAX_MEMBER_COUNT_CHANNELS)
+    /// ids is `EXCEED_LIMIT`, as in the reference; from the server
+    /// `TOO_OFTEN` (about one call a second); then the usual `NOT_LOGGED_IN`,
+    /// timeout or lost connection.
     pub async fn get_channel_member_count(
         &self,
         channel_ids: &[&str],
@@ -897,7 +1081,14 @@ impl RtmClient {
 
     // ------------------------------------------------------------ presence
 
-    /// Online (true) or not, for 1–256 peers.
+    /// Online (true) or not, for 1–256 peers (Agora's
+    /// `queryPeersOnlineStatus`; `UNREACHABLE` counts as not online). A
+    /// one-off query: for changes, subscribe.
+    ///
+    /// Errors: `INVALID_USERID` for a bad id; `INVALID_ARGUMENT` for an empty
+    /// list or more than
+    /// [`MAX_QUERY_PEERS`](crate::protocol::MAX_QUERY_PEERS) ids (both
+    /// checked locally); `TOO_OFTEN`, timeout, `NOT_LOGGED_IN`.
     pub async fn query_peers_online_status(
         &self,
         peer_ids: &[&str],
@@ -920,7 +1111,14 @@ impl RtmClient {
     }
 
     /// Watches peers; their current state arrives at once as
-    /// [`ClientEvent::PeersOnlineStatusChanged`], then every change.
+    /// [`ClientEvent::PeersOnlineStatusChanged`], then every change. The SDK
+    /// renews its subscriptions after a reconnection (see
+    /// [`ClientEvent::Restored`]).
+    ///
+    /// Errors: `INVALID_USERID` for a bad id (locally); `OVERFLOW` when the
+    /// session would watch more than
+    /// [`MAX_SUBSCRIPTIONS`](crate::protocol::MAX_SUBSCRIPTIONS) (512) users
+    /// (nothing changed); `TOO_OFTEN`, timeout, `NOT_LOGGED_IN`.
     pub async fn subscribe_peers_online_status(&self, peer_ids: &[&str]) -> Result<(), RtmError> {
         let peer_ids = uids(peer_ids)?;
         match self
@@ -938,6 +1136,12 @@ impl RtmClient {
         }
     }
 
+    /// Stops watching these peers: no more
+    /// [`ClientEvent::PeersOnlineStatusChanged`] for them, and they are not
+    /// renewed after a reconnection.
+    ///
+    /// Errors: `INVALID_USERID` for a bad id (locally); `TOO_OFTEN`,
+    /// timeout, `NOT_LOGGED_IN`.
     pub async fn unsubscribe_peers_online_status(&self, peer_ids: &[&str]) -> Result<(), RtmError> {
         let peer_ids = uids(peer_ids)?;
         match self
@@ -958,7 +1162,10 @@ impl RtmClient {
         }
     }
 
-    /// The peers this client watches (as the server knows them).
+    /// The peers this client watches (as the server knows them); Agora's
+    /// `queryPeersBySubscriptionOption`.
+    ///
+    /// Errors: `TOO_OFTEN`, timeout, `NOT_LOGGED_IN`.
     pub async fn query_peers_by_subscription_option(
         &self,
         option: SubscriptionOption,
@@ -989,7 +1196,16 @@ impl RtmClient {
         }
     }
 
-    /// Replaces all attributes of the logged-in user.
+    /// Replaces all attributes of the logged-in user (an empty map clears
+    /// them). Other users read them with
+    /// [`get_user_attributes`](Self::get_user_attributes); the SDK sets them
+    /// again after a reconnection. No event is sent to anyone.
+    ///
+    /// Limits (checked locally, then by the server; `SIZE_OVERFLOW`, nothing
+    /// changed): at most 32 keys, keys of at most 32 bytes, values of at most
+    /// 8 KB, 16 KB in all (see [`crate::protocol`]'s `MAX_*` constants). An
+    /// empty key or value is `INVALID_ARGUMENT`. Also `TOO_OFTEN`, timeout,
+    /// `NOT_LOGGED_IN`.
     pub async fn set_local_user_attributes(
         &self,
         attributes: BTreeMap<String, String>,
@@ -1002,6 +1218,10 @@ impl RtmClient {
         .await
     }
 
+    /// Adds these attributes to the logged-in user's, replacing the values
+    /// of keys it already has. Same limits and errors as
+    /// [`set_local_user_attributes`](Self::set_local_user_attributes), on the
+    /// resulting set.
     pub async fn add_or_update_local_user_attributes(
         &self,
         attributes: BTreeMap<String, String>,
@@ -1015,6 +1235,10 @@ impl RtmClient {
         .await
     }
 
+    /// Removes these keys from the logged-in user's attributes.
+    ///
+    /// Errors: an empty key list is `INVALID_ARGUMENT` (locally: use
+    /// [`clear_local_user_attributes`](Self::clear_local_user_attributes)); `TOO_OFTEN`, timeout, `NOT_LOGGED_IN`.
     pub async fn delete_local_user_attributes_by_keys(
         &self,
         keys: &[&str],
@@ -1030,17 +1254,25 @@ impl RtmClient {
         .await
     }
 
+    /// Removes every attribute of the logged-in user.
+    ///
+    /// Errors: `TOO_OFTEN`, timeout, `NOT_LOGGED_IN`.
     pub async fn clear_local_user_attributes(&self) -> Result<(), RtmError> {
         self.user_attr_write(Request::ClearLocalUserAttributes, |m| m.clear())
             .await
     }
 
-    /// The attributes the SDK believes the logged-in user has.
+    /// The attributes the SDK believes the logged-in user has (what the
+    /// successful writes left). Local; nothing is sent. rtm only.
     pub fn local_user_attributes(&self) -> BTreeMap<String, String> {
         self.shared.lock().attributes.clone()
     }
 
-    /// All attributes of an online user (USER_NOT_FOUND when offline).
+    /// All attributes of an online user (USER_NOT_FOUND when offline);
+    /// Agora's `getUserAttributes`.
+    ///
+    /// Errors: `INVALID_USERID` (locally), `USER_NOT_FOUND`, `TOO_OFTEN`,
+    /// timeout, `NOT_LOGGED_IN`.
     pub async fn get_user_attributes(
         &self,
         user_id: &str,
@@ -1048,6 +1280,12 @@ impl RtmClient {
         self.get_user_attrs(user_id, None).await
     }
 
+    /// The attributes of an online user under these keys (1 to 32); keys
+    /// the user does not have are left out.
+    ///
+    /// Errors: as [`get_user_attributes`](Self::get_user_attributes), plus
+    /// `INVALID_ARGUMENT` for an empty list or more than 32 keys (both
+    /// locally).
     pub async fn get_user_attributes_by_keys(
         &self,
         user_id: &str,
@@ -1083,6 +1321,16 @@ impl RtmClient {
         }
     }
 
+    /// Replaces all attributes of a channel (an empty map clears them). The
+    /// caller need not have joined it. With
+    /// `options.enable_notification_to_channel_members`, every member gets
+    /// [`ChannelEvent::AttributesUpdated`] with the full set (even if
+    /// nothing changed).
+    ///
+    /// Limits (checked locally, then by the server; `SIZE_OVERFLOW`, nothing
+    /// changed): at most 32 keys, keys of at most 32 bytes, values of at most
+    /// 8 KB, 32 KB in all. A bad channel id, empty key or empty value is
+    /// `INVALID_ARGUMENT`. Also `TOO_OFTEN`, timeout, `NOT_LOGGED_IN`.
     pub async fn set_channel_attributes(
         &self,
         channel_id: &str,
@@ -1099,6 +1347,11 @@ impl RtmClient {
         .await
     }
 
+    /// Adds these attributes to the channel's, replacing the values of keys
+    /// it already has; each records the caller as its last updater. Same
+    /// limits, errors and notification as
+    /// [`set_channel_attributes`](Self::set_channel_attributes), on the
+    /// resulting set.
     pub async fn add_or_update_channel_attributes(
         &self,
         channel_id: &str,
@@ -1115,6 +1368,11 @@ impl RtmClient {
         .await
     }
 
+    /// Removes these keys from the channel's attributes. Notifies members as
+    /// [`set_channel_attributes`](Self::set_channel_attributes) when asked.
+    ///
+    /// Errors: a bad channel id or an empty key list is `INVALID_ARGUMENT`
+    /// (locally: use [`clear_channel_attributes`](Self::clear_channel_attributes)); `TOO_OFTEN`, timeout, `NOT_LOGGED_IN`.
     pub async fn delete_channel_attributes_by_keys(
         &self,
         channel_id: &str,
@@ -1131,6 +1389,11 @@ impl RtmClient {
         .await
     }
 
+    /// Removes every attribute of the channel. Notifies members as
+    /// [`set_channel_attributes`](Self::set_channel_attributes) when asked.
+    ///
+    /// Errors: a bad channel id is `INVALID_ARGUMENT` (locally);
+    /// `TOO_OFTEN`, timeout, `NOT_LOGGED_IN`.
     pub async fn clear_channel_attributes(
         &self,
         channel_id: &str,
@@ -1144,6 +1407,11 @@ impl RtmClient {
         .await
     }
 
+    /// All attributes of a channel, joined or not, each with who last
+    /// updated it and when (empty for a channel without any).
+    ///
+    /// Errors: a bad channel id is `INVALID_ARGUMENT` (locally);
+    /// `TOO_OFTEN`, timeout, `NOT_LOGGED_IN`.
     pub async fn get_channel_attributes(
         &self,
         channel_id: &str,
@@ -1151,6 +1419,12 @@ impl RtmClient {
         self.get_channel_attrs(channel_id, None).await
     }
 
+    /// The channel's attributes under these keys (1 to 32); keys it does not
+    /// have are left out.
+    ///
+    /// Errors: as [`get_channel_attributes`](Self::get_channel_attributes),
+    /// plus `INVALID_ARGUMENT` for an empty list or more than 32 keys (both
+    /// locally).
     pub async fn get_channel_attributes_by_keys(
         &self,
         channel_id: &str,
