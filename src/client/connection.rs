@@ -15,8 +15,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    ChannelEvent, ClientEvent, ConnectionChangeReason as Reason, ConnectionState as CS, LoginInfo,
-    RtmError, Shared,
+    ChannelEvent, ClientEvent, ConnectionChangeReason as Reason, ConnectionState as CS, Link,
+    LoginInfo, RtmError, Shared,
 };
 use crate::protocol::{
     ClientFrame, ErrorKind, Event, PROTOCOL_VERSION, Reply, Request, ServerFrame, Uid, close_code,
@@ -102,7 +102,10 @@ enum LoginFail {
 fn transient(e: &RtmError) -> bool {
     matches!(
         e.kind(),
-        ErrorKind::TooOften | ErrorKind::ServerBusy | ErrorKind::Timeout
+        ErrorKind::TooOften
+            | ErrorKind::JoinSameChannelTooOften
+            | ErrorKind::ServerBusy
+            | ErrorKind::Timeout
     )
 }
 
@@ -536,11 +539,15 @@ const RESTORE_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(15
 
 /// One request of the restore; a [`transient`] refusal is retried with the
 /// reconnection backoff for up to [`RESTORE_RETRY_FOR`].
-async fn restore_request(shared: &Shared, request: Request) -> Result<Reply, RtmError> {
+async fn restore_request(
+    shared: &Shared,
+    link: &Link,
+    request: Request,
+) -> Result<Reply, RtmError> {
     let give_up = Instant::now() + RESTORE_RETRY_FOR;
     let mut backoff = shared.config.reconnect_initial;
     loop {
-        match shared.request_with(request.clone(), true).await {
+        match shared.request_with(request.clone(), Some(link)).await {
             Err(e) if transient(&e) && Instant::now() + backoff < give_up => {
                 tracing::info!("restore refused for now ({e}); retrying");
                 tokio::time::sleep(backoff).await;
@@ -564,11 +571,13 @@ async fn restore(shared: Arc<Shared>) {
             st.subscriptions.iter().cloned().collect::<Vec<_>>(),
         )
     };
+    // The link went before its restore began: the next one restores it all.
+    let Some(link) = link else { return };
     // Channels whose last handle went while the link was down: a resumed
     // session may still have them. NOT_IN_CHANNEL is the usual answer.
     for ch in to_leave {
         let _ = shared
-            .request_with(Request::Leave { channel_id: ch }, true)
+            .request_with(Request::Leave { channel_id: ch }, Some(&link))
             .await;
     }
     let mut rejoined = Vec::new();
@@ -576,6 +585,7 @@ async fn restore(shared: Arc<Shared>) {
     for ch in channels {
         match restore_request(
             &shared,
+            &link,
             Request::Join {
                 channel_id: ch.clone(),
             },
@@ -594,7 +604,13 @@ async fn restore(shared: Arc<Shared>) {
     }
     let mut attributes_restored = false;
     if !attributes.is_empty() {
-        match restore_request(&shared, Request::SetLocalUserAttributes { attributes }).await {
+        match restore_request(
+            &shared,
+            &link,
+            Request::SetLocalUserAttributes { attributes },
+        )
+        .await
+        {
             Err(RtmError::ConnectionLost) => return,
             result => attributes_restored = result.is_ok(),
         }
@@ -603,6 +619,7 @@ async fn restore(shared: Arc<Shared>) {
     for chunk in subscriptions.chunks(crate::protocol::MAX_SUBSCRIPTIONS) {
         match restore_request(
             &shared,
+            &link,
             Request::SubscribePeersOnlineStatus {
                 peer_ids: chunk.to_vec(),
             },
@@ -618,7 +635,7 @@ async fn restore(shared: Arc<Shared>) {
     // one has its own restore to finish first).
     let same_link = {
         let st = shared.lock();
-        matches!((&st.out, &link), (Some(now), Some(then)) if now.same_channel(then))
+        st.out.as_ref().is_some_and(|now| now.same_channel(&link))
     };
     if same_link {
         shared.set_ready();

@@ -173,6 +173,10 @@ pub struct ClientConfig {
 #[derive(Clone)]
 pub struct LogFilterHook(Arc<LogFilterFn>);
 
+/// The sending half of one connection to the server: the frames the
+/// writer task puts on the socket.
+type Link = mpsc::UnboundedSender<String>;
+
 type LogFilterFn = dyn Fn(&str) -> Result<(), String> + Send + Sync;
 
 impl LogFilterHook {
@@ -299,7 +303,7 @@ struct State {
     uid: Option<Uid>,
     token: Option<String>,
     /// Frames for the connection task; `Some` only while CONNECTED.
-    out: Option<mpsc::UnboundedSender<String>>,
+    out: Option<Link>,
     /// The link is up and restored (channels rejoined …): requests go out.
     /// False between a reconnection and the end of its restore, so that a
     /// held channel message does not overtake the rejoin of its channel.
@@ -451,16 +455,18 @@ impl Shared {
         }
     }
 
-    fn gate(&self, restoring: bool) -> Gate {
+    fn gate(&self, restoring: Option<&Link>) -> Gate {
         let st = self.lock();
-        match (&st.out, st.conn) {
-            (Some(out), ConnectionState::Connected) if st.ready || restoring => {
+        match (&st.out, st.conn, restoring) {
+            // A restore goes out on its own link only.
+            (Some(out), ConnectionState::Connected, Some(link)) if out.same_channel(link) => {
                 Gate::Go(out.clone())
             }
             // The restore of a link that is gone stops; the next link's
             // restore starts over.
-            _ if restoring => Gate::Refuse(RtmError::ConnectionLost),
-            (_, ConnectionState::Reconnecting | ConnectionState::Connected)
+            (.., Some(_)) => Gate::Refuse(RtmError::ConnectionLost),
+            (Some(out), ConnectionState::Connected, None) if st.ready => Gate::Go(out.clone()),
+            (_, ConnectionState::Reconnecting | ConnectionState::Connected, None)
                 if st.task.is_some() =>
             {
                 Gate::Wait
@@ -473,12 +479,16 @@ impl Shared {
 
     /// A request of the application: held while the client reconnects.
     async fn request(&self, request: Request) -> Result<Reply, RtmError> {
-        self.request_with(request, false).await
+        self.request_with(request, None).await
     }
 
-    /// `restoring`: a request of the restore after a reconnection, which
-    /// must go out before the link counts as ready.
-    async fn request_with(&self, request: Request, restoring: bool) -> Result<Reply, RtmError> {
+    /// `restoring`: the link whose restore after a reconnection sends this;
+    /// it goes out before the link counts as ready, and on that link only.
+    async fn request_with(
+        &self,
+        request: Request,
+        restoring: Option<&Link>,
+    ) -> Result<Reply, RtmError> {
         let timeout = self.config.request_timeout;
         let deadline = tokio::time::Instant::now() + timeout;
         let mut place = None;
@@ -682,7 +692,7 @@ impl RtmClient {
             ));
         }
         // Only when the link is up: a held logout would wait out a reconnection.
-        if let Gate::Go(_) = self.shared.gate(false) {
+        if let Gate::Go(_) = self.shared.gate(None) {
             // Best effort: the server removes the session at once. If this
             // fails the server notices the closed link instead.
             let _ = self.shared.request(Request::Logout).await;

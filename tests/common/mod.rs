@@ -81,6 +81,11 @@ pub async fn wait_for_within<T>(
     tokio::time::timeout(within, async {
         loop {
             let ev = events.recv().await.expect("event stream ended");
+            // RTM_TEST_EVENTS=1 prints every event a test reads, with the
+            // (paused) clock: the first thing to look at when one fails.
+            if std::env::var_os("RTM_TEST_EVENTS").is_some() {
+                eprintln!("{:?} {ev:?}", tokio::time::Instant::now());
+            }
             if let Some(t) = pick(&ev) {
                 return t;
             }
