@@ -63,11 +63,13 @@ fn sample_requests() -> Vec<Request> {
             protocol: PROTOCOL_VERSION,
             uid: uid("alice"),
             token: None,
+            compact_events: false,
         },
         Request::Login {
             protocol: PROTOCOL_VERSION,
             uid: uid("a b!#$%&()+-:;<=.>?@[]^_{}|~,"),
             token: Some("rtm1.eyJ1aWQiOiJhbGljZSJ9.c2ln".into()),
+            compact_events: true,
         },
         Request::Logout,
         Request::RenewToken {
@@ -212,6 +214,7 @@ fn sample_replies() -> Vec<Reply> {
             resumed: false,
             dev_mode: true,
             token_expires_in_s: None,
+            compact_events: false,
         },
         Reply::LoggedIn {
             uid: uid("alice"),
@@ -220,6 +223,7 @@ fn sample_replies() -> Vec<Reply> {
             resumed: true,
             dev_mode: false,
             token_expires_in_s: Some(3600),
+            compact_events: true,
         },
         Reply::Done,
         Reply::PeerMessageSent {
@@ -876,7 +880,8 @@ fn optional_fields_default_and_unknown_fields_are_ignored() {
         Request::Login {
             protocol: 1,
             uid: uid("alice"),
-            token: None
+            token: None,
+            compact_events: false,
         }
     );
     let f = ClientFrame::decode(
@@ -1267,6 +1272,15 @@ fn reencode(text: &str) -> Option<(&'static str, String)> {
         return Some(("client frame", f.encode()));
     }
     if let Ok(f) = ServerFrame::decode(text) {
+        if text.starts_with('[') {
+            let ServerFrame::Event { event } = f else {
+                return None;
+            };
+            return Some((
+                "compact event",
+                rtm::protocol::encode_compact_event(&event)?,
+            ));
+        }
         return Some(("server frame", f.encode()));
     }
     if let Ok(m) = serde_json::from_str::<RtmMessage>(text) {
@@ -1364,7 +1378,8 @@ fn documented_examples_mean_what_the_docs_say() {
             request: Request::Login {
                 protocol: 1,
                 uid: uid("alice"),
-                token: None
+                token: None,
+                compact_events: false,
             }
         })
     );
@@ -1377,7 +1392,8 @@ fn documented_examples_mean_what_the_docs_say() {
                 heartbeat_interval_ms: 5000,
                 resumed: true,
                 dev_mode: true,
-                token_expires_in_s: None
+                token_expires_in_s: None,
+                compact_events: false,
             }
         })
     );

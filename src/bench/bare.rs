@@ -1,7 +1,10 @@
 //! The bare reference server (`rtm bench --bare-server ADDR`): tokio-tungstenite
-//! with rtm's socket settings (nodelay, 4 KiB read buffer, no write buffer, a
-//! bounded queue per connection drained by a writer that flushes once per
-//! batch) and no application logic beyond relaying:
+//! as its users run it — tungstenite's default configuration (its 128 KiB
+//! write buffer, default read buffer), `TCP_NODELAY`, a bounded queue per
+//! connection drained by a writer that feeds each frame and flushes once per
+//! batch — and no application logic beyond relaying. None of rtm's own
+//! settings (small read buffer, eager writes) are imposed on it: a reference
+//! that carries our handicaps proves nothing.
 //!
 //! - the URL path names the connection (`/alice`); it is greeted with `hi`;
 //! - `* text` goes to every other connection, the same bytes shared;
@@ -21,8 +24,6 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_util::sync::CancellationToken;
-
-use crate::server::ConnConfig;
 
 /// Deliberate misbehaviour, for proving the bench counts right.
 #[derive(Debug, Clone, Copy, Default)]
@@ -93,10 +94,7 @@ async fn connection(stream: TcpStream, relay: Arc<Relay>, shutdown: Cancellation
         name = req.uri().path().trim_start_matches('/').to_string();
         Ok(resp)
     };
-    let config = ConnConfig::default().websocket_config();
-    let Ok(ws) =
-        tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config)).await
-    else {
+    let Ok(ws) = tokio_tungstenite::accept_hdr_async(stream, callback).await else {
         return;
     };
     let (mut sink, mut stream) = ws.split();
@@ -117,8 +115,8 @@ async fn connection(stream: TcpStream, relay: Arc<Relay>, shutdown: Cancellation
     let _ = tx.try_send(Message::text("hi"));
     // The writer: feed what is ready, flush once per batch.
     let writer = tokio::spawn(async move {
-        let mut batch = Vec::with_capacity(64);
-        while rx.recv_many(&mut batch, 64).await > 0 {
+        let mut batch = Vec::with_capacity(256);
+        while rx.recv_many(&mut batch, 256).await > 0 {
             for m in batch.drain(..) {
                 if sink.feed(m).await.is_err() {
                     return;

@@ -39,7 +39,7 @@ pub use stats::Latency;
 pub use wire::Target;
 
 use barrier::Barrier;
-use procs::{Workers, rss_kb};
+use procs::{Workers, cpu_seconds, rss_kb};
 use scenarios::Ctx;
 use stats::{Partial, wall_us};
 
@@ -53,6 +53,10 @@ pub enum Scenario {
     Peer,
     /// One channel with N members, publishers at a rate; deliveries/s and delivery latency.
     Fanout,
+    /// One channel with N members and one publisher sending as fast as the
+    /// slowest member reads (at most --window messages ahead of it): the
+    /// most deliveries/s the server sustains, with nothing lost.
+    FanoutMax,
     /// connect/login/join/leave/logout cycles at a fixed rate (rtm only).
     Churn,
     /// N clients each watching K others while those come and go (rtm only).
@@ -67,6 +71,7 @@ impl Scenario {
             Scenario::Connect => "connect",
             Scenario::Peer => "peer",
             Scenario::Fanout => "fanout",
+            Scenario::FanoutMax => "fanout-max",
             Scenario::Churn => "churn",
             Scenario::Presence => "presence",
             Scenario::Compare => "compare",
@@ -102,6 +107,9 @@ pub struct BenchArgs {
     /// Publishing members (fanout); the rate is split among them.
     #[arg(long, default_value_t = 1)]
     pub publishers: usize,
+    /// fanout-max: messages the publisher may be ahead of the slowest member.
+    #[arg(long, default_value_t = 64)]
+    pub window: u64,
     /// Users each client watches (presence).
     #[arg(long, default_value_t = 10)]
     pub watch: usize,
@@ -207,6 +215,13 @@ pub struct Report {
     pub server_rss_kb_before: Option<u64>,
     pub server_rss_kb_loaded: Option<u64>,
     pub rss_per_connection_kb: Option<f64>,
+    /// CPU time (user + system) the spawned server used from the start of
+    /// the load until the last receipt, in seconds.
+    #[serde(default)]
+    pub server_cpu_s: Option<f64>,
+    /// peer: round trips, fanout: deliveries, per server CPU-second.
+    #[serde(default)]
+    pub per_server_cpu_s: Option<f64>,
     pub first_error: Option<String>,
     pub notes: Vec<String>,
 }
@@ -325,7 +340,7 @@ async fn run_on(args: &BenchArgs, scenario: Scenario, target: Target) -> anyhow:
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = pid.and_then(rss_kb);
     let shards = match scenario {
-        Scenario::Presence => 1,
+        Scenario::Presence | Scenario::FanoutMax => 1,
         _ => args.procs.unwrap_or(args.clients.div_ceil(15_000)).max(1),
     };
     let base = Ctx {
@@ -336,6 +351,7 @@ async fn run_on(args: &BenchArgs, scenario: Scenario, target: Target) -> anyhow:
         rate: args.rate,
         duration_s: args.duration,
         publishers: args.publishers,
+        window: args.window,
         watch: args.watch,
         source_addrs: args.source_addrs,
         shard: 0,
@@ -372,13 +388,24 @@ async fn run_on(args: &BenchArgs, scenario: Scenario, target: Target) -> anyhow:
     .await;
     let loaded = pid.and_then(rss_kb);
     let start = wall_us() + 200_000;
+    let cpu_before = pid.and_then(cpu_seconds);
     let _ = go_tx.send(start);
     workers.go(start).await?;
     let mut total = local.await??;
+    let cpu_after = pid.and_then(cpu_seconds);
     for p in workers.results().await? {
         total.merge(&p);
     }
     let mut report = Report::from_partial(&total, &base, start);
+    if let (Some(b), Some(a)) = (cpu_before, cpu_after)
+        && scenario != Scenario::Connect
+    {
+        let used = (a - b).max(0.0);
+        report.server_cpu_s = Some(used);
+        if used > 0.0 {
+            report.per_server_cpu_s = Some(total.received as f64 / used);
+        }
+    }
     report.server_rss_kb_before = before;
     report.server_rss_kb_loaded = loaded;
     if let (Some(b), Some(a)) = (before, loaded) {
@@ -404,6 +431,7 @@ fn note(scenario: Scenario, args: &BenchArgs) -> String {
         Scenario::Connect => format!("{} idle logged-in connections held {} s; memory per connection = (RSS with them − RSS before) / connections", args.clients, args.duration),
         Scenario::Peer => format!("{} pairs; latency = round trip a → server → b → server → a, from the intended send time", (args.clients / 2).max(1)),
         Scenario::Fanout => format!("{} members, {} publisher(s); throughput = deliveries per second; latency = publish intended time → delivery", args.clients.max(2), args.publishers),
+        Scenario::FanoutMax => format!("{} members, one publisher at most {} messages ahead of the slowest member; throughput = deliveries per second; latency = actual send → delivery", args.clients.max(2), args.window),
         Scenario::Churn => "throughput = cycles per second; latency = intended start → connect, login, join, leave, logout done".into(),
         Scenario::Presence => format!("{} watchers each watching {} churning users; latency = login/logout frame sent → watcher notified; latency2 = login time from the schedule", args.clients, args.watch),
         Scenario::Compare => String::new(),
@@ -467,8 +495,9 @@ pub async fn compare(args: &BenchArgs) -> anyhow::Result<Vec<Report>> {
 fn one_line(r: &Report) -> String {
     let l = r.latency.clone().unwrap_or_default();
     format!(
-        "{:.0}/s  p50 {} µs  p99 {} µs  p99.9 {} µs  lost {}  dup {}  mem/conn {}",
+        "{:.0}/s  {} per server CPU-s  p50 {} µs  p99 {} µs  p99.9 {} µs  lost {}  dup {}  mem/conn {}",
         r.throughput_per_s,
+        r.per_server_cpu_s.map_or("-".into(), |c| format!("{c:.0}")),
         l.p50_us,
         l.p99_us,
         l.p999_us,
@@ -599,8 +628,8 @@ fn machine_line(m: &serde_json::Value) -> String {
 /// above 1 means rtm is better for those).
 pub fn markdown_table(reports: &[Report]) -> String {
     let mut out = String::from(
-        "| scenario | server | clients | rate/s | throughput/s | × rtm | p50 µs | p99 µs | p99.9 µs | p99 × rtm | lost | dup | server KB/conn | mem × rtm |\n\
-         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| scenario | server | clients | rate/s | throughput/s | × rtm | per server CPU-s | p50 µs | p99 µs | p99.9 µs | p99 × rtm | lost | dup | server KB/conn | mem × rtm |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     let ratio = |a: f64, b: f64| {
         if b > 0.0 && a > 0.0 {
@@ -630,7 +659,7 @@ pub fn markdown_table(reports: &[Report]) -> String {
         };
         let failed = r.first_error.is_some() && r.clients == 0;
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.scenario.map_or("", Scenario::name),
             r.target.map_or("", Target::name),
             r.clients,
@@ -651,6 +680,7 @@ pub fn markdown_table(reports: &[Report]) -> String {
             } else {
                 tr
             },
+            r.per_server_cpu_s.map_or("-".into(), |c| format!("{c:.0}")),
             if r.latency.is_some() {
                 l.p50_us.to_string()
             } else {
@@ -711,6 +741,9 @@ pub fn print(r: &Report) {
     }
     if let Some(per) = r.rss_per_connection_kb {
         println!("per connection  {per:.1} kB");
+    }
+    if let (Some(cpu), Some(per)) = (r.server_cpu_s, r.per_server_cpu_s) {
+        println!("server CPU      {cpu:.2} s  ({per:.0} received per CPU-second)");
     }
     if let Some(e) = &r.first_error {
         println!("first error     {e}");

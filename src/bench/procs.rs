@@ -46,6 +46,24 @@ pub fn rss_kb(pid: u32) -> Option<u64> {
         .ok()
 }
 
+/// CPU time a process has used so far (user + system), in seconds, from
+/// /proc/PID/stat (fields 14 and 15, in clock ticks).
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces: count from after its ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    // `rest` starts at field 3 (state): utime is field 14, stime field 15.
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) as f64 / USER_HZ)
+}
+
+/// The clock ticks per second of /proc's times: USER_HZ, which Linux fixes
+/// at 100 on every architecture this runs on (what `sysconf(_SC_CLK_TCK)`
+/// answers there).
+const USER_HZ: f64 = 100.0;
+
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, mpsc};
@@ -33,6 +33,9 @@ pub struct Ctx {
     pub rate: f64,
     pub duration_s: f64,
     pub publishers: usize,
+    /// fanout-max: how far the publisher may run ahead of the slowest member.
+    #[serde(default)]
+    pub window: u64,
     pub watch: usize,
     pub source_addrs: usize,
     pub shard: usize,
@@ -69,6 +72,7 @@ pub async fn run_shard(ctx: Ctx, barrier: Barrier) -> anyhow::Result<Partial> {
         Scenario::Connect => connect(ctx, barrier).await,
         Scenario::Peer => peer(ctx, barrier).await,
         Scenario::Fanout => fanout(ctx, barrier).await,
+        Scenario::FanoutMax => fanout_max(ctx, barrier).await,
         Scenario::Churn => churn(ctx, barrier).await,
         Scenario::Presence => presence(ctx, barrier).await,
         Scenario::Compare => bail!("compare is not a load scenario"),
@@ -415,6 +419,121 @@ async fn fanout(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
     }
     p.send_lag = pace(lanes, stop.clone()).await?;
     drain(&mut readers, &stop, |part| p.merge(&part)).await;
+    Ok(p)
+}
+
+/// fanout-max: one publisher sends as fast as the slowest member reads — at
+/// most `window` messages ahead of it — for the duration. Open-loop sending
+/// above the server's capacity only measures a queue growing; this measures
+/// the rate the server sustains with nothing lost. Latency counts from the
+/// actual send (the window bounds it).
+async fn fanout_max(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
+    if ctx.shards != 1 {
+        bail!("fanout-max runs in one load process");
+    }
+    let mut p = Partial::new();
+    let members = ctx.clients.max(2);
+    let window = ctx.window.max(1);
+    let target = ctx.target;
+    let clients = setup_many(&ctx, 0..members, |i| format!("f{i}"), true, &mut p).await?;
+    // Messages each member has received (the publisher's own slot stays at
+    // u64::MAX so it never counts as the slowest).
+    let received: Arc<Vec<AtomicU64>> = Arc::new((0..members).map(|_| AtomicU64::new(0)).collect());
+    received[0].store(u64::MAX, Ordering::Relaxed);
+    let sent = Arc::new(AtomicU64::new(0));
+    let stop = CancellationToken::new();
+    let start = barrier.ready().await?;
+    let mut readers = JoinSet::new();
+    let mut publisher = None;
+    for (i, ws, dec) in clients {
+        let link = Link::start(target, ws, dec);
+        if i == 0 {
+            publisher = Some(link.tx.clone());
+        }
+        let stop = stop.clone();
+        let received = received.clone();
+        readers.spawn(async move {
+            let mut part = Partial::new();
+            let mut track = SeqTrack::default();
+            let tx = link.tx.clone();
+            read_loop(link.stream, link.decoder, tx, stop, |ev| {
+                match ev {
+                    Ev::Payload(text) => {
+                        if let Some((0, seq, at)) = parse_payload(text)
+                            && track.record(seq) == Seen::First
+                        {
+                            let now = wall_us();
+                            record(&mut part.latency, now.saturating_sub(at));
+                            part.last_receipt_us = now;
+                            received[i].fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    Ev::Error(e) => part.error(e),
+                    _ => {}
+                }
+                false
+            })
+            .await;
+            part.add_track(&track);
+            drop(link.tx);
+            part
+        });
+    }
+    let tx = publisher.context("no publisher")?;
+    let channel = wire::channel_id(CHANNEL)?;
+    let (r2, s2) = (received.clone(), sent.clone());
+    let end_us = start + (ctx.duration_s * 1e6) as u64;
+    // The publisher: a blocking thread that waits for room in the window.
+    let publish = tokio::task::spawn_blocking(move || {
+        let slowest = || {
+            r2.iter()
+                .map(|c| c.load(Ordering::Relaxed))
+                .min()
+                .unwrap_or(0)
+        };
+        while wall_us() < start {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        let mut seq = 0u64;
+        let mut floor = 0u64;
+        while wall_us() < end_us {
+            if seq >= floor + window {
+                floor = slowest();
+                if seq >= floor + window {
+                    std::thread::sleep(Duration::from_micros(20));
+                    continue;
+                }
+            }
+            let frame = wire::publish(target, &channel, &payload(0, seq, wall_us()), seq + 10);
+            if tx.send(frame).is_err() {
+                break;
+            }
+            seq += 1;
+        }
+        s2.store(seq, Ordering::Relaxed);
+        seq
+    });
+    let total = publish.await?;
+    p.sent = total;
+    p.expected = total * (members as u64 - 1);
+    // Wait (a bounded time) for the slowest member to have everything.
+    let deadline = tokio::time::Instant::now() + DRAIN;
+    while received
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .min()
+        .unwrap_or(0)
+        < total
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    stop.cancel();
+    while let Some(j) = readers.join_next().await {
+        if let Ok(part) = j {
+            p.merge(&part);
+        }
+    }
     Ok(p)
 }
 

@@ -191,6 +191,19 @@ fn rtm_text(t: &str) -> Option<&str> {
 }
 
 fn decode_rtm(t: &str) -> Ev<'_> {
+    // A compact live message (PROTOCOL.md §8.13): its text is the last field.
+    if let Some(rest) = t
+        .strip_prefix("[\"c\",")
+        .or_else(|| t.strip_prefix("[\"p\","))
+    {
+        return match rest
+            .strip_suffix("\"]")
+            .and_then(|r| r.rfind(",\"").map(|at| &r[at + 2..]))
+        {
+            Some(text) => Ev::Payload(text),
+            None => Ev::Other,
+        };
+    }
     // The server writes `type` first (PROTOCOL.md shows its exact output).
     let head = &t[..t.len().min(24)];
     if head.contains("\"event\"") {
@@ -401,6 +414,8 @@ pub async fn login(
                 protocol: PROTOCOL_VERSION,
                 uid: self::uid(uid)?,
                 token: None,
+                // As the SDK asks by default.
+                compact_events: true,
             };
             ws.send(rtm_request(1, request)).await?;
             wait(ws, dec, &what, |e| matches!(e, Ev::Reply(Some(1)))).await

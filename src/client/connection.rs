@@ -132,7 +132,7 @@ pub(super) async fn run(
                 }
                 return;
             }
-            r = tokio::time::timeout(shared.config.login_timeout, connect_and_login(&shared.url, shared.config.ca_file.as_deref(), &uid, token)) => r,
+            r = tokio::time::timeout(shared.config.login_timeout, connect_and_login(&shared.url, &shared.config, &uid, token)) => r,
         };
         let attempt = attempt.unwrap_or(Err(LoginFail::Timeout));
         match attempt {
@@ -253,26 +253,28 @@ fn clear_session(shared: &Shared) {
 
 async fn connect_and_login(
     url: &str,
-    ca_file: Option<&std::path::Path>,
+    config: &super::ClientConfig,
     uid: &Uid,
     token: Option<String>,
 ) -> Result<(Ws, LoginInfo), LoginFail> {
-    let config = WebSocketConfig::default()
+    let ws_config = WebSocketConfig::default()
         .read_buffer_size(16 * 1024)
         .max_message_size(Some(1024 * 1024));
     let connector = if url.starts_with("wss://") {
         // A bad CA file will not get better by retrying.
-        Some(super::tls::connector(ca_file).map_err(|reason| {
-            LoginFail::Refused(RtmError::Connect {
-                url: url.to_string(),
-                reason,
-            })
-        })?)
+        Some(
+            super::tls::connector(config.ca_file.as_deref()).map_err(|reason| {
+                LoginFail::Refused(RtmError::Connect {
+                    url: url.to_string(),
+                    reason,
+                })
+            })?,
+        )
     } else {
         None
     };
     let (mut ws, _) =
-        tokio_tungstenite::connect_async_tls_with_config(url, Some(config), true, connector)
+        tokio_tungstenite::connect_async_tls_with_config(url, Some(ws_config), true, connector)
             .await
             .map_err(|e| {
                 LoginFail::Unreachable(RtmError::Connect {
@@ -286,6 +288,7 @@ async fn connect_and_login(
             protocol: PROTOCOL_VERSION,
             uid: uid.clone(),
             token,
+            compact_events: config.compact_events,
         },
     };
     let lost = |e: &dyn std::fmt::Display| {

@@ -165,6 +165,11 @@ pub struct ClientConfig {
     /// is the program's choice), so a program that wants the same filter
     /// applied to its subscriber (other crates' events too) hands this in.
     pub log_filter: Option<LogFilterHook>,
+    /// Ask the server for live messages in the compact form (PROTOCOL.md
+    /// §8.13): a channel message costs the server and the network about a
+    /// third of the bytes. The SDK reads both forms, so this changes nothing
+    /// the application sees; turn it off to read frames by eye in a capture.
+    pub compact_events: bool,
 }
 
 /// Changes the program's log filter (`"debug"`, `"rtm=trace"` …); given by
@@ -204,6 +209,7 @@ impl Default for ClientConfig {
             event_queue_capacity: 1024,
             ca_file: None,
             log_filter: None,
+            compact_events: true,
         }
     }
 }

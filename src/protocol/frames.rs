@@ -257,6 +257,11 @@ pub enum Request {
         /// app certificate, ignored by one without. `null` means absent.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token: Option<String>,
+        /// Asks for live channel and peer messages in the compact form
+        /// (PROTOCOL.md §8.13); the reply's `compact_events` says whether
+        /// the server will send them so. Absent means `false`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        compact_events: bool,
     },
     /// `logout`: the client ends its session; answered `done`, then close
     /// code 4005. See PROTOCOL.md §7.2.
@@ -555,6 +560,10 @@ pub enum Reply {
         /// server with an app certificate.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token_expires_in_s: Option<u64>,
+        /// True when this session gets live channel and peer messages in the
+        /// compact form (it asked, and the server supports it).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        compact_events: bool,
     },
     /// `done`: the server's answer, with nothing to return, to `logout`,
     /// `renew_token`, `leave`, the (un)subscribe calls, every attribute write
@@ -642,7 +651,7 @@ pub enum Reply {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
     /// `message_from_peer`: sent to the receiver of `send_peer_message`, and
-    /// for each stored message after `logged_in`. See PROTOCOL.md §8.1.
+    /// for each stored message after `logged_in`. See PROTOCOL.md §8.13.
     MessageFromPeer {
         /// The sender.
         peer_id: Uid,
@@ -718,15 +727,15 @@ pub enum Event {
         expires_in_s: u64,
     },
     /// `token_expired`: sent when the token expired without renewal; close
-    /// code 4004 follows and the session is over. See PROTOCOL.md §8.10.
+    /// code 4004 follows and the session is over. See PROTOCOL.md §8.130.
     TokenExpired,
     /// `server_shutdown`: sent to every logged-in session when the server is
     /// going away; close code 1001 follows, reconnect later.
-    /// See PROTOCOL.md §8.11.
+    /// See PROTOCOL.md §8.131.
     ServerShutdown,
     /// `messages_missed`: sent after a resumed login when messages sent while
     /// the link was down did not fit the server's resume buffer; it comes
-    /// exactly where the gap is. See PROTOCOL.md §8.12.
+    /// exactly where the gap is. See PROTOCOL.md §8.132.
     MessagesMissed {
         /// How many peer or channel messages were lost.
         count: u64,
@@ -771,7 +780,14 @@ impl ServerFrame {
     /// Parses one text message from the server. Fails on anything that is not
     /// a known frame, including an event or reply kind this build does not
     /// know (a newer server's): log such a frame, do not treat it as fatal.
+    ///
+    /// Reads both forms of the events a session may receive compact
+    /// ([`encode_compact_event`](super::encode_compact_event)).
     pub fn decode(text: &str) -> Result<ServerFrame, serde_json::Error> {
+        if super::compact::is_compact(text) {
+            return super::compact::decode_compact_event(text)
+                .map(|event| ServerFrame::Event { event });
+        }
         serde_json::from_str(text)
     }
 

@@ -337,7 +337,10 @@ where
             .map_err(HandshakeError::WebSocket)
     };
     match tokio::time::timeout(config.handshake_timeout, handshake).await {
-        Ok(Ok(ws)) => Some(ws),
+        Ok(Ok(mut ws)) => {
+            ws.get_mut().coalesce_writes();
+            Some(ws)
+        }
         Ok(Err(e)) => {
             tracing::debug!(%peer, "handshake failed: {e}");
             None
@@ -357,6 +360,10 @@ enum HandshakeError {
     #[error("WebSocket handshake failed: {0}")]
     WebSocket(String),
 }
+
+/// Most frames the writer takes from its queue for one write: under backlog
+/// they leave in one or two `send` calls (see `coalesce`).
+const WRITE_BATCH: usize = 256;
 
 /// The writer: drains the queue in batches, feeding each frame and flushing
 /// once per batch. When the end is announced it sends what is still queued
@@ -379,7 +386,7 @@ where
         let n = tokio::select! {
             biased;
             close = &mut close_rx => break close.ok().flatten(),
-            n = rx.recv_many(&mut incoming, 64) => n,
+            n = rx.recv_many(&mut incoming, WRITE_BATCH) => n,
         };
         if n == 0 {
             break None;
@@ -668,8 +675,9 @@ impl Connection {
                     protocol,
                     uid,
                     token,
+                    compact_events,
                 },
-            ) => match Box::pin(self.login(id, protocol, uid, token)).await {
+            ) => match Box::pin(self.login(id, protocol, uid, token, compact_events)).await {
                 Some(out) => out,
                 None => return Step::Continue, // the hub queued the reply
             },
@@ -742,6 +750,7 @@ impl Connection {
         protocol: u32,
         uid: Uid,
         token: Option<String>,
+        compact_events: bool,
     ) -> Option<Outbound> {
         if protocol != PROTOCOL_VERSION {
             return Some(reply(
@@ -772,12 +781,10 @@ impl Connection {
         };
         let now_ms = self.hub.now_ms();
         let expires_in = clock.as_ref().map(|t| t.left(now_ms).as_secs());
-        let handle = Arc::new(SessionHandle::new(
-            next_session_id(),
-            uid,
-            self.tx.clone(),
-            self.kill.clone(),
-        ));
+        let handle = Arc::new(
+            SessionHandle::new(next_session_id(), uid, self.tx.clone(), self.kill.clone())
+                .with_compact_events(compact_events),
+        );
         // Boxed, like every rare, large future here: an async fn's state is
         // as big as its biggest await, and every idle connection pays for it.
         let outcome = Box::pin(self.hub.login(id, handle.clone(), expires_in)).await;

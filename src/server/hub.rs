@@ -27,7 +27,8 @@ use super::store::{OfflineQuota, Store, StoreError};
 use crate::protocol::{
     ChannelId, ChannelMemberCount, ErrorBody, ErrorKind, Event, MAX_JOINED_CHANNELS,
     MAX_QUERY_PEERS, MAX_SUBSCRIPTIONS, MEMBER_EVENTS_MAX_MEMBERS, MessageProps, PeerOnlineState,
-    Reply, RtmMessage, SendMessageOptions, ServerFrame, Uid, close_code, encode_event,
+    Reply, RtmMessage, SendMessageOptions, ServerFrame, Uid, close_code, encode_compact_event,
+    encode_event,
 };
 
 /// Tunables of the hub; defaults come from the shipped `server.toml`.
@@ -145,6 +146,30 @@ fn event_frame(event: &Event) -> Message {
     text_frame(encode_event(event))
 }
 
+/// A live message event in both of its forms, each encoded once (before the
+/// hub lock is taken): every recipient gets the shared bytes of its form.
+struct MessageFrames {
+    full: Message,
+    compact: Option<Message>,
+}
+
+impl MessageFrames {
+    fn new(event: &Event) -> Self {
+        MessageFrames {
+            full: event_frame(event),
+            compact: encode_compact_event(event).map(text_frame),
+        }
+    }
+
+    /// The frame `session` asked for at login.
+    fn for_session(&self, session: &SessionHandle) -> Message {
+        match &self.compact {
+            Some(compact) if session.compact_events => compact.clone(),
+            _ => self.full.clone(),
+        }
+    }
+}
+
 fn err(kind: ErrorKind, message: impl Into<String>) -> ErrorBody {
     ErrorBody::new(kind, message)
 }
@@ -244,6 +269,7 @@ impl Hub {
                     resumed,
                     dev_mode: self.config.dev_mode,
                     token_expires_in_s,
+                    compact_events: session.compact_events,
                 },
             };
             session.send(text_frame(reply.encode()));
@@ -407,7 +433,7 @@ impl Hub {
         let ts = self.now_ms();
         // Encoded before the lock is taken: JSON of up to 32 KB is the
         // costliest step, and nobody else should wait for it.
-        let frame = event_frame(&Event::MessageFromPeer {
+        let frames = MessageFrames::new(&Event::MessageFromPeer {
             peer_id: from.clone(),
             message: message.clone(),
             props: MessageProps {
@@ -425,7 +451,7 @@ impl Hub {
                 let delivered = match held {
                     // Offline messages are being handed over: wait behind them.
                     Some(held) if held.len() < MAX_HELD_FRAMES => {
-                        held.push(frame);
+                        held.push(frames.for_session(&peer.session));
                         true
                     }
                     Some(_) => {
@@ -436,10 +462,12 @@ impl Hub {
                         false
                     }
                     None => {
-                        let sent = peer.session.send(frame.clone());
+                        let sent = peer.session.send(frames.for_session(&peer.session));
                         if !sent && !options.enable_offline_messaging {
-                            // Its connection is ending: kept for a resume.
-                            self.keep_for_resume(peer, frame);
+                            // Its connection is ending: kept for a resume
+                            // (in the object form: the resuming client may
+                            // not ask for compact events).
+                            self.keep_for_resume(peer, frames.full);
                         }
                         sent
                     }
@@ -453,7 +481,7 @@ impl Hub {
             if !options.enable_offline_messaging {
                 // A user within the grace gets it if it resumes.
                 if let Some(peer) = st.users.get_mut(to) {
-                    self.keep_for_resume(peer, frame);
+                    self.keep_for_resume(peer, frames.full);
                 }
                 return Ok(Reply::PeerMessageSent {
                     has_peer_received: false,
@@ -650,15 +678,15 @@ impl Hub {
         &self,
         from: &Uid,
         ch: &ChannelId,
-        message: &RtmMessage,
+        message: RtmMessage,
     ) -> Result<Reply, ErrorBody> {
         let ts = self.now_ms();
         // Encoded once, and before the lock: under it only the shared bytes
         // are queued for each member.
-        let frame = event_frame(&Event::ChannelMessage {
+        let frames = MessageFrames::new(&Event::ChannelMessage {
             channel_id: ch.clone(),
             member_id: from.clone(),
-            message: message.clone(),
+            message,
             props: MessageProps {
                 server_received_ts: ts,
                 is_offline_message: false,
@@ -679,13 +707,13 @@ impl Hub {
         // Members whose connection is ending (rare): kept for their resume.
         let mut unsent = Vec::new();
         for (m, s) in &channel.members {
-            if m != from && !s.send(frame.clone()) {
+            if m != from && !s.send(frames.for_session(s)) {
                 unsent.push((m.clone(), s.id));
             }
         }
         for (m, session) in unsent {
             if let Some(user) = st.users.get_mut(&m).filter(|u| u.session.id == session) {
-                self.keep_for_resume(user, frame.clone());
+                self.keep_for_resume(user, frames.full.clone());
             }
         }
         Ok(Reply::ChannelMessageSent {

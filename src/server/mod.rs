@@ -6,6 +6,7 @@
 //! tells every session and waits for the connection tasks to finish.
 
 pub mod clock;
+mod coalesce;
 pub mod config;
 pub mod conn;
 pub mod hub;

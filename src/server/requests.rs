@@ -56,7 +56,7 @@ pub(super) async fn handle_request(
         } => {
             message.validate()?;
             limits.with(|l| l.messages.check("messages"))?;
-            hub.send_channel_message(uid, &channel_id, &message)
+            hub.send_channel_message(uid, &channel_id, message)
         }
         Request::GetMembers { channel_id } => {
             limits.with(|l| l.get_members.check("member list requests"))?;

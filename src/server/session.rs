@@ -51,7 +51,7 @@ pub struct QueueLoad {
     limits: QueueLimits,
     frames: AtomicUsize,
     bytes: AtomicUsize,
-    /// Signalled whenever the writer released something.
+    /// Signalled when a release takes the queue below its read pause.
     drained: Notify,
 }
 
@@ -91,9 +91,16 @@ impl QueueLoad {
     }
 
     fn release(&self, frames: usize, bytes: usize) {
-        self.frames.fetch_sub(frames, Ordering::AcqRel);
-        self.bytes.fetch_sub(bytes, Ordering::AcqRel);
-        self.drained.notify_waiters();
+        let f = self.frames.fetch_sub(frames, Ordering::AcqRel);
+        let b = self.bytes.fetch_sub(bytes, Ordering::AcqRel);
+        // Only a fall below the read pause can wake anyone: `room_to_read`
+        // waits for exactly that. Waking on every written frame took the
+        // Notify's lock once per delivery on the writer's path.
+        let (max_frames, max_bytes) = self.limits.read_pause();
+        if (f >= max_frames && f - frames < max_frames) || (b >= max_bytes && b - bytes < max_bytes)
+        {
+            self.drained.notify_waiters();
+        }
     }
 
     /// Frames and bytes queued now.
@@ -198,6 +205,9 @@ fn cost(out: &Outbound) -> (usize, usize) {
 pub struct SessionHandle {
     pub id: SessionId,
     pub uid: Uid,
+    /// Live channel and peer messages go out in the compact form
+    /// (PROTOCOL.md §8.13): the client asked for it at login.
+    pub compact_events: bool,
     /// Frames for the writer task. Bounded in frames and bytes: a full queue
     /// means a slow consumer.
     tx: Outbox,
@@ -220,12 +230,19 @@ impl SessionHandle {
         Self {
             id,
             uid,
+            compact_events: false,
             tx,
             kill,
             close: Mutex::new(None),
             overflowed: std::sync::atomic::AtomicBool::new(false),
             stopped: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// The same handle, sending live messages compact (or not).
+    pub fn with_compact_events(mut self, on: bool) -> Self {
+        self.compact_events = on;
+        self
     }
 
     /// Queues a frame without waiting. A full queue kills the session as a

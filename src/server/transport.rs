@@ -13,6 +13,8 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::Instant;
 
+use super::coalesce::Coalescer;
+
 /// Most bytes of an HTTP request head (request line and headers).
 pub const MAX_REQUEST_HEAD_BYTES: usize = 8 * 1024;
 
@@ -192,6 +194,8 @@ pub struct Watched<S> {
     parse: Parse,
     /// Payload bytes of the message being assembled so far.
     message_bytes: u64,
+    /// The outbound side: one write per batch once the handshake is done.
+    out: Coalescer,
 }
 
 impl<S> Watched<S> {
@@ -208,12 +212,18 @@ impl<S> Watched<S> {
                 have: 0,
             },
             message_bytes: 0,
+            out: Coalescer::default(),
         };
         let body = find(&head, b"\r\n\r\n").map_or(head.len(), |i| i + 4);
         // An early frame past the limit is caught at the first real read.
         let _ = w.observe_at(&head[body..]);
         w.replay = head;
         w
+    }
+
+    /// From now on (after the handshake) frames are written once per flush.
+    pub fn coalesce_writes(&mut self) {
+        self.out.start();
     }
 
     /// Feeds received bytes through the parser; `Err` when a frame breaks the limit.
@@ -334,27 +344,18 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        this.out.poll_write(&mut this.inner, cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        let this = self.get_mut();
+        this.out.poll_flush(&mut this.inner, cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        let this = self.get_mut();
+        this.out.poll_shutdown(&mut this.inner, cx)
     }
 }
 

@@ -33,7 +33,9 @@ pub(super) struct Delivery {
     /// Store seq of the last message read; the next page starts after it.
     read_up_to: u64,
     /// Read from the store, not yet queued (the window is full).
-    waiting: VecDeque<OfflineMessage>,
+    /// Read from the store and encoded (outside the hub lock), not yet sent:
+    /// (seq, frame).
+    waiting: VecDeque<(u64, Message)>,
     /// Queued, not yet acknowledged: (seq, frame bytes), oldest first.
     in_flight: VecDeque<(u64, usize)>,
     in_flight_bytes: usize,
@@ -96,10 +98,8 @@ impl Hub {
                 };
                 while d.in_flight.len() < window
                     && (d.in_flight.is_empty() || d.in_flight_bytes < window_bytes)
-                    && let Some(m) = d.waiting.pop_front()
+                    && let Some((seq, frame)) = d.waiting.pop_front()
                 {
-                    let seq = m.seq;
-                    let frame = offline_frame(m);
                     let bytes = frame.len();
                     if !session.send(frame) {
                         // The connection is ending; the message stays stored.
@@ -137,6 +137,12 @@ impl Hub {
                 tracing::error!(%uid, "reading offline messages: {e}");
                 Vec::new()
             });
+            let exhausted = page.len() < window;
+            // Encoded here, before the lock: nobody waits for the JSON.
+            let page: Vec<(u64, Message)> = page
+                .into_iter()
+                .map(|m| (m.seq, offline_frame(m)))
+                .collect();
             let mut st = self.lock();
             let Some(d) = st
                 .users
@@ -148,9 +154,9 @@ impl Hub {
                 return;
             };
             d.reading = false;
-            d.exhausted = page.len() < window;
-            if let Some(last) = page.last() {
-                d.read_up_to = last.seq;
+            d.exhausted = exhausted;
+            if let Some((last, _)) = page.last() {
+                d.read_up_to = *last;
             }
             d.waiting.extend(page);
         }
