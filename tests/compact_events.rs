@@ -123,7 +123,6 @@ async fn live_peer_messages_are_compact_and_stored_ones_keep_the_object_form() {
             "bob",
             SendMessageOptions {
                 enable_offline_messaging: true,
-                ..Default::default()
             },
         )
         .await
