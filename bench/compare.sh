@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: rtm, the bare tokio-tungstenite relay, nats-server
 # (WebSocket listener) and socket.io, one after another on this machine with
-# the same client counts and rates. Writes bench/results/<date>.{json,md} and
+# the same client counts and rates: fanout-max (the most deliveries/s each
+# sustains to one channel, nothing lost), fanout at a fixed rate (latency),
+# peer round trips and idle connections (memory). Writes bench/results/<date>.{json,md} and
 # bench/results/latest.{json,md}, and prints the table.
 #
 #   bench/compare.sh                       # the defaults below
@@ -12,7 +14,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 FANOUT_CLIENTS=${FANOUT_CLIENTS:-1000}   # channel members
-FANOUT_RATE=${FANOUT_RATE:-100}          # publishes/s → deliveries/s ≈ rate × (members − 1)
+FANOUT_RATE=${FANOUT_RATE:-200}          # publishes/s → deliveries/s ≈ rate × (members − 1)
+FANOUT_WINDOW=${FANOUT_WINDOW:-1024}     # fanout-max: messages ahead of the slowest member
 PEER_CLIENTS=${PEER_CLIENTS:-200}        # 100 pairs
 PEER_RATE=${PEER_RATE:-5000}             # round trips/s in total
 CONNECT_CLIENTS=${CONNECT_CLIENTS:-10000}
@@ -34,7 +37,8 @@ echo "== cargo build --release"
 cargo build --release --quiet
 RTM=target/release/rtm
 
-"$RTM" bench compare --targets "$TARGETS" --scenarios fanout,peer,connect \
+"$RTM" bench compare --targets "$TARGETS" --scenarios fanout-max,fanout,peer,connect \
+    --window "$FANOUT_WINDOW" \
     --clients "$FANOUT_CLIENTS" --rate "$FANOUT_RATE" \
     --peer-clients "$PEER_CLIENTS" --peer-rate "$PEER_RATE" \
     --connect-clients "$CONNECT_CLIENTS" --duration "$DURATION" --out bench/results

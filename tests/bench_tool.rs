@@ -60,6 +60,38 @@ async fn fanout_detects_each_dropped_delivery() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_max_stops_on_its_own_and_counts_every_delivery() {
+    let (url, _stop) = bare_relay(Faults::default()).await;
+    let mut a = args(Scenario::FanoutMax, Target::Bare, &url, 5, 0.0);
+    a.window = 8;
+    a.duration = 0.5;
+    let r = run(a).await;
+    assert_eq!(r.clients, 5);
+    assert!(r.sent > 0, "the publisher sent as the window allowed");
+    assert_eq!(r.expected, r.sent * 4, "4 receivers");
+    assert_eq!((r.received, r.lost, r.duplicates), (r.expected, 0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_max_counts_what_a_relay_drops_instead_of_waiting_forever() {
+    let (url, _stop) = bare_relay(Faults {
+        drop_every: 3,
+        dup_every: 0,
+    })
+    .await;
+    let mut a = args(Scenario::FanoutMax, Target::Bare, &url, 4, 0.0);
+    a.window = 4;
+    a.duration = 0.5;
+    let r = run(a).await;
+    // A member missing a message never catches up: the window closes, the
+    // run still ends, and what did not arrive is lost.
+    assert!(r.sent > 0);
+    assert_eq!(r.expected, r.sent * 3);
+    assert!(r.lost > 0, "{r:?}");
+    assert_eq!(r.received + r.lost, r.expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fanout_detects_each_repeated_delivery() {
     let (url, _stop) = bare_relay(Faults {
         drop_every: 0,
@@ -114,6 +146,15 @@ async fn rtm_fanout_and_peer_lose_nothing() {
     assert_eq!(
         (r.sent, r.received, r.lost, r.duplicates, r.errors),
         (30, 30, 0, 0, 0)
+    );
+    let mut a = args(Scenario::FanoutMax, Target::Rtm, &s.url(), 4, 0.0);
+    a.window = 16;
+    a.duration = 0.5;
+    let r = run(a).await;
+    assert!(r.sent > 0);
+    assert_eq!(
+        (r.expected, r.received, r.lost, r.duplicates, r.errors),
+        (r.sent * 3, r.sent * 3, 0, 0, 0)
     );
     s.shutdown().await;
 }

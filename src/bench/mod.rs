@@ -108,7 +108,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1)]
     pub publishers: usize,
     /// fanout-max: messages the publisher may be ahead of the slowest member.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 1024)]
     pub window: u64,
     /// Users each client watches (presence).
     #[arg(long, default_value_t = 10)]

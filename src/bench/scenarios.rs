@@ -435,7 +435,7 @@ async fn fanout_max(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
     let members = ctx.clients.max(2);
     let window = ctx.window.max(1);
     let target = ctx.target;
-    let clients = setup_many(&ctx, 0..members, |i| format!("f{i}"), true, &mut p).await?;
+    let clients = setup_many(&ctx, 0..members, |i| format!("fm{i}"), true, &mut p).await?;
     // Messages each member has received (the publisher's own slot stays at
     // u64::MAX so it never counts as the slowest).
     let received: Arc<Vec<AtomicU64>> = Arc::new((0..members).map(|_| AtomicU64::new(0)).collect());
@@ -479,7 +479,12 @@ async fn fanout_max(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
             part
         });
     }
-    let tx = publisher.context("no publisher")?;
+    let tx = publisher.with_context(|| {
+        format!(
+            "the publisher (member 0) could not be set up: {}",
+            p.first_error.as_deref().unwrap_or("no error recorded")
+        )
+    })?;
     let channel = wire::channel_id(CHANNEL)?;
     let (r2, s2) = (received.clone(), sent.clone());
     let end_us = start + (ctx.duration_s * 1e6) as u64;
