@@ -41,7 +41,14 @@ pub enum Delivery {
     Received,
     /// Handed to the SDK; the id matches the command result.
     Sending(u64),
+    /// In the outbox, waiting for the connection to come back; the id is
+    /// the one it will be sent with.
+    Queued(u64),
     Sent,
+    /// Refused or lost in this session; the retry key sends it again under
+    /// the same id.
+    Unsent(u64),
+    /// Not sent, as the local history remembers it from an earlier run.
     Failed,
 }
 
@@ -198,10 +205,15 @@ impl Conversation {
         n
     }
 
-    /// The entry of our own message `id` that is still on its way.
+    /// The entry of our own message `id` that is still on its way (handed
+    /// to the SDK or waiting in the outbox).
     pub fn sending_mut(&mut self, id: u64) -> Option<&mut Entry> {
         self.entries.iter_mut().rev().find(|e| {
-            matches!(e.kind, EntryKind::Message { delivery: Delivery::Sending(i), .. } if i == id)
+            matches!(
+                e.kind,
+                EntryKind::Message { delivery: Delivery::Sending(i) | Delivery::Queued(i), .. }
+                    if i == id
+            )
         })
     }
 
@@ -520,8 +532,12 @@ pub fn entry_lines(
             if *offline {
                 segs.push((" (offline)".into(), theme.dim));
             }
-            if *delivery == Delivery::Failed {
-                segs.push((" (not sent)".into(), theme.error));
+            match delivery {
+                Delivery::Failed | Delivery::Unsent(_) => {
+                    segs.push((" (not sent)".into(), theme.error))
+                }
+                Delivery::Queued(_) => segs.push((" (queued)".into(), theme.dim)),
+                _ => {}
             }
         }
         EntryKind::Quiet(t) => segs.extend(highlighted(t, theme.dim, query, mark)),

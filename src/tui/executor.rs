@@ -15,6 +15,7 @@ use super::app::{Command, CommandResult};
 use super::commands::AttrWrite;
 use super::conversation::ConvId;
 use super::history::HistoryWriter;
+use super::pacer::{Paced, Pacer};
 use super::{MUTED_FILE, WATCHED_FILE};
 use crate::client::{
     ChannelAttributeOptions, RtmChannel, RtmClient, RtmError, RtmMessage, SendMessageOptions,
@@ -35,6 +36,9 @@ struct Ctx {
     /// leaves a channel when its last handle is dropped. Locked only to
     /// insert or remove, never across an `.await`.
     joined: std::sync::Mutex<std::collections::HashMap<ChannelId, RtmChannel>>,
+    /// Holds reads and subscriptions under the server's limits and retries
+    /// the ones refused "for now" (see `pacer`).
+    pacer: Pacer,
 }
 
 /// Hands commands to tasks; dropping it ends the ordered lane.
@@ -61,6 +65,7 @@ impl Executor {
             offline_messages: settings.offline_messages,
             token_command: settings.token_command.clone(),
             joined: Default::default(),
+            pacer: Pacer::default(),
         });
         let (ordered, mut rx) = mpsc::unbounded_channel::<Command>();
         let (lane_ctx, lane_results) = (ctx.clone(), results.clone());
@@ -100,7 +105,7 @@ impl Executor {
     /// Starts one command. `Quit` is the event loop's business and ignored here.
     pub fn dispatch(&self, cmd: Command) {
         match cmd {
-            Command::Quit | Command::Notify(_) => {}
+            Command::Quit | Command::Notify(_) | Command::Redraw | Command::SetMouseCapture(_) => {}
             // In order, on the history's own thread: never a tokio worker.
             Command::OpenHistory(uid) => {
                 if let Some(h) = &self.history {
@@ -163,6 +168,8 @@ async fn execute(ctx: &Ctx, cmd: Command) -> Option<CommandResult> {
     Some(match cmd {
         Command::Quit
         | Command::Notify(_)
+        | Command::Redraw
+        | Command::SetMouseCapture(_)
         | Command::OpenHistory(_)
         | Command::RecordHistory(_) => return None,
         Command::RenewToken(token) => {
@@ -234,25 +241,36 @@ async fn execute(ctx: &Ctx, cmd: Command) -> Option<CommandResult> {
         },
         Command::GetMembers(ch) => CommandResult::Members {
             result: match channel(ctx, &ch) {
-                Ok(c) => c.get_members().await,
+                Ok(c) => ctx.pacer.run(Paced::Members, || c.get_members()).await,
                 Err(e) => Err(e),
             },
             channel: ch,
         },
         Command::Subscribe(peers) => CommandResult::Subscribed {
-            result: client
-                .subscribe_peers_online_status(&uid_strs(&peers))
+            result: ctx
+                .pacer
+                .run(Paced::Subscriptions, || async {
+                    client.subscribe_peers_online_status(&uid_strs(&peers)).await
+                })
                 .await,
             peers,
         },
         Command::Unsubscribe(peers) => CommandResult::Unsubscribed {
-            result: client
-                .unsubscribe_peers_online_status(&uid_strs(&peers))
+            result: ctx
+                .pacer
+                .run(Paced::Subscriptions, || async {
+                    client.unsubscribe_peers_online_status(&uid_strs(&peers)).await
+                })
                 .await,
             peers,
         },
         Command::QueryStatus(peers) => CommandResult::OnlineStatus {
-            result: client.query_peers_online_status(&uid_strs(&peers)).await,
+            result: ctx
+                .pacer
+                .run(Paced::StatusQueries, || async {
+                    client.query_peers_online_status(&uid_strs(&peers)).await
+                })
+                .await,
             peers,
         },
         Command::UserAttrWrite(op) => {
@@ -277,14 +295,19 @@ async fn execute(ctx: &Ctx, cmd: Command) -> Option<CommandResult> {
             keys,
             explicit,
         } => {
-            let result = match &keys {
-                None => client.get_user_attributes(uid.as_str()).await,
-                Some(k) => {
-                    client
-                        .get_user_attributes_by_keys(uid.as_str(), &strs(k))
-                        .await
-                }
-            };
+            let result = ctx
+                .pacer
+                .run(Paced::UserAttributeReads, || async {
+                    match &keys {
+                        None => client.get_user_attributes(uid.as_str()).await,
+                        Some(k) => {
+                            client
+                                .get_user_attributes_by_keys(uid.as_str(), &strs(k))
+                                .await
+                        }
+                    }
+                })
+                .await;
             CommandResult::UserAttributes {
                 uid,
                 keys,
@@ -331,14 +354,19 @@ async fn execute(ctx: &Ctx, cmd: Command) -> Option<CommandResult> {
             keys,
             explicit,
         } => {
-            let result = match &keys {
-                None => client.get_channel_attributes(ch.as_str()).await,
-                Some(k) => {
-                    client
-                        .get_channel_attributes_by_keys(ch.as_str(), &strs(k))
-                        .await
-                }
-            };
+            let result = ctx
+                .pacer
+                .run(Paced::ChannelAttributeReads, || async {
+                    match &keys {
+                        None => client.get_channel_attributes(ch.as_str()).await,
+                        Some(k) => {
+                            client
+                                .get_channel_attributes_by_keys(ch.as_str(), &strs(k))
+                                .await
+                        }
+                    }
+                })
+                .await;
             CommandResult::ChannelAttributes {
                 channel: ch,
                 keys,

@@ -37,6 +37,7 @@ pub fn options(uid: Option<&str>) -> ChatOptions {
             })
         },
         embedded_server: None,
+        takeover: None,
         log_dir: dir.join("logs"),
     }
 }
