@@ -787,8 +787,12 @@ mod tests {
         assert_eq!(km.action(C::Login, &tab), None);
         let back = ev(KeyCode::BackTab, KeyModifiers::SHIFT);
         assert_eq!(km.action(C::Input, &back), Some(A::FocusPrev));
+        // '?' and '/' are text everywhere: help is F1, search Ctrl-F.
         let q = ev(KeyCode::Char('?'), KeyModifiers::SHIFT);
-        assert_eq!(km.action(C::List, &q), Some(A::Help));
+        assert_eq!(km.action(C::List, &q), None);
+        assert_eq!(km.action(C::Input, &q), None);
+        let slash = ev(KeyCode::Char('/'), KeyModifiers::NONE);
+        assert_eq!(km.action(C::Conversation, &slash), None);
         let right = ev(KeyCode::Right, KeyModifiers::NONE);
         assert_eq!(km.action(C::Login, &right), Some(A::Right));
         assert_eq!(km.action(C::Search, &right), Some(A::Right));
