@@ -182,3 +182,66 @@ async fn start_embedded(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtm::client::{ChannelAttributeOptions, ClientConfig, RtmClient};
+
+    fn free_addr() -> SocketAddr {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        l.local_addr().expect("its address")
+    }
+
+    /// The messenger that hosted the embedded server goes away; another one
+    /// takes over on the same (shared) data directory once the old host has
+    /// let go of its lock, and the channel attributes it kept are still there.
+    #[tokio::test]
+    async fn a_takeover_keeps_the_data_of_the_previous_host() {
+        let dir = std::env::temp_dir().join(format!("rtm-takeover-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let addr = free_addr();
+        let host = start_embedded(addr, &dir)
+            .await
+            .expect("open the data dir")
+            .expect("the first host starts the server");
+        let url = format!("ws://{addr}");
+        let (alice, _events) = RtmClient::new(url.clone(), ClientConfig::default());
+        alice.login("alice", None).await.expect("log in");
+        let topic = std::collections::BTreeMap::from([("topic".to_string(), "kept".to_string())]);
+        alice
+            .set_channel_attributes("general", topic, ChannelAttributeOptions::default())
+            .await
+            .expect("set a channel attribute");
+        let _ = alice.logout().await;
+
+        // Someone serves the address: nothing to take over.
+        assert!(take_over(addr, &dir).await.is_none());
+        // The host stops listening but still holds the data dir: wait.
+        let store = host.hub.store().clone();
+        host.shutdown().await;
+        assert!(take_over(addr, &dir).await.is_none());
+        // Its lock released (a killed process releases it at once): take over.
+        store.shutdown().await.expect("close the store");
+        let (handle, hosting) = take_over(addr, &dir).await.expect("take over");
+        assert_eq!(
+            hosting,
+            Hosting {
+                addr: addr.to_string(),
+                kept_data: true
+            }
+        );
+        let (bob, _events) = RtmClient::new(url, ClientConfig::default());
+        bob.login("bob", None).await.expect("log in to the new host");
+        let attrs = bob.get_channel_attributes("general").await.expect("read");
+        assert!(
+            attrs.iter().any(|a| a.key == "topic" && a.value == "kept"),
+            "{attrs:?}"
+        );
+        let _ = bob.logout().await;
+        let store = handle.hub.store().clone();
+        handle.shutdown().await;
+        let _ = store.shutdown().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
