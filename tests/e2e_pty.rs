@@ -344,7 +344,10 @@ async fn sigterm_and_sighup_restore_the_terminal_and_log_out() {
         // bob knows both are online, and a change is news.
         bob.type_line("/status alice3 carol3");
         bob.wait_for("alice3: online · carol3: online");
-        for (chat, signal, name) in [(&mut alice, "TERM", "alice3"), (&mut carol, "HUP", "carol3")] {
+        for (chat, signal, name) in [
+            (&mut alice, "TERM", "alice3"),
+            (&mut carol, "HUP", "carol3"),
+        ] {
             send_signal(chat, signal);
             let status = chat.wait_exit();
             assert!(status.success(), "SIG{signal}: exit status {status:?}");

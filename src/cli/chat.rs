@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use rtm::config::{ClientSettings, Paths};
-use rtm::tui::Hosting;
 use rtm::server::{self, SqliteStore, StoreError};
+use rtm::tui::Hosting;
 
 use crate::ChatArgs;
 
@@ -232,7 +232,9 @@ mod tests {
             }
         );
         let (bob, _events) = RtmClient::new(url, ClientConfig::default());
-        bob.login("bob", None).await.expect("log in to the new host");
+        bob.login("bob", None)
+            .await
+            .expect("log in to the new host");
         let attrs = bob.get_channel_attributes("general").await.expect("read");
         assert!(
             attrs.iter().any(|a| a.key == "topic" && a.value == "kept"),

@@ -250,7 +250,9 @@ async fn execute(ctx: &Ctx, cmd: Command) -> Option<CommandResult> {
             result: ctx
                 .pacer
                 .run(Paced::Subscriptions, || async {
-                    client.subscribe_peers_online_status(&uid_strs(&peers)).await
+                    client
+                        .subscribe_peers_online_status(&uid_strs(&peers))
+                        .await
                 })
                 .await,
             peers,
@@ -259,7 +261,9 @@ async fn execute(ctx: &Ctx, cmd: Command) -> Option<CommandResult> {
             result: ctx
                 .pacer
                 .run(Paced::Subscriptions, || async {
-                    client.unsubscribe_peers_online_status(&uid_strs(&peers)).await
+                    client
+                        .unsubscribe_peers_online_status(&uid_strs(&peers))
+                        .await
                 })
                 .await,
             peers,
@@ -571,9 +575,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn after_a_dropped_link_all_20_channels_get_their_members_and_attributes() {
         const N: usize = 20;
-        let server = server::spawn("127.0.0.1:0", paused_server_config(), Arc::new(MemoryStore::new()))
-            .await
-            .expect("bind a test server");
+        let server = server::spawn(
+            "127.0.0.1:0",
+            paused_server_config(),
+            Arc::new(MemoryStore::new()),
+        )
+        .await
+        .expect("bind a test server");
         let addr = server.addr;
         let mut options = fixtures::options(Some("alice"));
         options.settings.server = server.url();
@@ -624,17 +632,30 @@ mod tests {
             }
             members == N && attrs == N
         };
-        pump(&mut app, &executor, &mut events, &mut results, |_, ev| counted(ev)).await;
+        pump(&mut app, &executor, &mut events, &mut results, |_, ev| {
+            counted(ev)
+        })
+        .await;
 
         // The link drops: the server goes away and comes back on the same address.
         server.shutdown().await;
         pump(&mut app, &executor, &mut events, &mut results, |_, ev| {
-            matches!(ev, Event::Rtm(ClientEvent::ConnectionStateChanged { state: ConnectionState::Reconnecting, .. }))
+            matches!(
+                ev,
+                Event::Rtm(ClientEvent::ConnectionStateChanged {
+                    state: ConnectionState::Reconnecting,
+                    ..
+                })
+            )
         })
         .await;
-        let server = server::spawn(&addr.to_string(), paused_server_config(), Arc::new(MemoryStore::new()))
-            .await
-            .expect("bind the test server again");
+        let server = server::spawn(
+            &addr.to_string(),
+            paused_server_config(),
+            Arc::new(MemoryStore::new()),
+        )
+        .await
+        .expect("bind the test server again");
         for info in channels.iter().filter_map(|c| app.channel(c)) {
             assert!(!info.members.is_empty());
         }
@@ -645,7 +666,9 @@ mod tests {
                     assert!(result.is_ok(), "#{channel}: {result:?}");
                     members += 1;
                 }
-                Event::CommandResult(CommandResult::ChannelAttributes { result, channel, .. }) => {
+                Event::CommandResult(CommandResult::ChannelAttributes {
+                    result, channel, ..
+                }) => {
                     assert!(result.is_ok(), "#{channel}: {result:?}");
                     attrs += 1;
                 }

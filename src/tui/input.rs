@@ -337,7 +337,11 @@ mod tests {
         i.left();
         assert_eq!(i.cursor(), 1 + 5, "one step over the flag");
         i.backspace();
-        assert_eq!(i.text(), format!("a{flag}e\u{301}"), "the whole family goes");
+        assert_eq!(
+            i.text(),
+            format!("a{flag}e\u{301}"),
+            "the whole family goes"
+        );
         assert_eq!(i.cursor(), 1);
         i.delete();
         assert_eq!(i.text(), "ae\u{301}", "the whole flag goes");

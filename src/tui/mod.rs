@@ -186,7 +186,14 @@ pub async fn run(options: ChatOptions) -> anyhow::Result<()> {
     let guard = TerminalGuard::enter(app.mouse_capture())
         .context("cannot switch the terminal to full-screen mode")?;
     let mut takeover = options.takeover.clone();
-    let outcome = event_loop(&mut app, &executor, &mut events, &mut results, &mut takeover).await;
+    let outcome = event_loop(
+        &mut app,
+        &executor,
+        &mut events,
+        &mut results,
+        &mut takeover,
+    )
+    .await;
     // The screen goes back to the shell at once; then log out so that peers
     // see us go at once, not after the grace period, while the history
     // writer commits what is queued.

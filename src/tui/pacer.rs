@@ -92,8 +92,7 @@ impl Default for Pacer {
 /// Refusals worth another try: the server's "too often", and a link that
 /// dropped or did not answer (the SDK reconnects by itself).
 pub fn is_transient(e: &RtmError) -> bool {
-    matches!(e, RtmError::Timeout(_) | RtmError::ConnectionLost)
-        || e.kind() == ErrorKind::TooOften
+    matches!(e, RtmError::Timeout(_) | RtmError::ConnectionLost) || e.kind() == ErrorKind::TooOften
 }
 
 impl Pacer {
@@ -105,7 +104,10 @@ impl Pacer {
         let mut sent = self.windows[i].lock().await;
         loop {
             let now = Instant::now();
-            while sent.front().is_some_and(|t| now.duration_since(*t) >= window) {
+            while sent
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= window)
+            {
                 sent.pop_front();
             }
             match sent.front() {
@@ -186,7 +188,10 @@ mod tests {
         let got = pacer
             .run(Paced::ChannelAttributeReads, || async {
                 if tries.fetch_add(1, Ordering::SeqCst) < 2 {
-                    Err(RtmError::Server(ErrorBody::new(ErrorKind::TooOften, "slow down")))
+                    Err(RtmError::Server(ErrorBody::new(
+                        ErrorKind::TooOften,
+                        "slow down",
+                    )))
                 } else {
                     Ok(7)
                 }

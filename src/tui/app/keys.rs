@@ -185,7 +185,9 @@ impl App {
                 out.push(Command::SetMouseCapture(self.mouse_capture));
                 let key = self.global_key(Action::ToggleMouse);
                 if self.mouse_capture {
-                    self.info(format!("mouse capture on: the wheel scrolls, a click focuses ({key} turns it off)"));
+                    self.info(format!(
+                        "mouse capture on: the wheel scrolls, a click focuses ({key} turns it off)"
+                    ));
                 } else {
                     self.info(format!(
                         "mouse capture off: the terminal selects and copies text ({key} turns it back on)"

@@ -33,7 +33,10 @@ pub enum Event {
     /// The embedded server that this messenger relies on went away and this
     /// messenger now hosts it on `addr`; `kept_data`: its data directory
     /// already held what the previous host kept (attributes, offline messages).
-    NowHosting { addr: String, kept_data: bool },
+    NowHosting {
+        addr: String,
+        kept_data: bool,
+    },
 }
 
 /// What `update` asks the outside world to do. The executor runs each one

@@ -194,7 +194,9 @@ impl App {
         let ts = entry.ts;
         self.record_delivery(id, Delivery::Unsent(id), ts, out);
         let key = self.global_key(crate::tui::keymap::Action::RetryFailed);
-        self.error(format!("message to {conv} not sent: {e} ({key} sends it again)"));
+        self.error(format!(
+            "message to {conv} not sent: {e} ({key} sends it again)"
+        ));
     }
 
     /// Adds a line of ours ("-- you joined #x", an error) to a channel's

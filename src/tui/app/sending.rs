@@ -2,9 +2,9 @@
 //! command run against the state.
 
 use super::*;
+use crate::client::ConnectionState;
 use crate::tui::commands::{self, SlashCommand};
 use crate::tui::conversation::{ConvId, Delivery, Entry, EntryKind};
-use crate::client::ConnectionState;
 use crate::tui::input::InputLine;
 
 impl App {
@@ -142,7 +142,10 @@ impl App {
             }
             out.push(send_command(o.conv, o.text, o.id));
         }
-        self.note(format!("connected again: sending {} from the outbox", plural(n, "queued message")));
+        self.note(format!(
+            "connected again: sending {} from the outbox",
+            plural(n, "queued message")
+        ));
     }
 
     /// The session ended for good (aborted, logged out): what waits in the
@@ -355,7 +358,9 @@ impl App {
                     matches!(
                         e.kind,
                         EntryKind::Message {
-                            delivery: Delivery::Sending(_) | Delivery::Queued(_) | Delivery::Unsent(_),
+                            delivery: Delivery::Sending(_)
+                                | Delivery::Queued(_)
+                                | Delivery::Unsent(_),
                             ..
                         }
                     )

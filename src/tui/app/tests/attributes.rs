@@ -123,7 +123,10 @@ fn esc_cancels_an_attribute_edit() {
     }
     // Tab completes while the input holds text; Shift-Tab moves.
     while app.focus() != Focus::Attributes {
-        app.update(Event::Key(KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT)));
+        app.update(Event::Key(KeyEvent::new(
+            KeyCode::BackTab,
+            KeyModifiers::SHIFT,
+        )));
     }
     app.update(key(KeyCode::Down));
     app.update(key(KeyCode::Enter));

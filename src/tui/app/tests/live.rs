@@ -337,7 +337,10 @@ fn page_up_scrolls_and_new_messages_keep_the_view() {
     app.update(key(KeyCode::Home));
     assert!(conversation_text(&app)[1].ends_with("line 0"));
     app.update(key(KeyCode::Char('j')));
-    assert!(conversation_text(&app)[0].ends_with("line 0"), "the day line scrolled off");
+    assert!(
+        conversation_text(&app)[0].ends_with("line 0"),
+        "the day line scrolled off"
+    );
     app.update(key(KeyCode::End));
     assert_eq!(bob_conv(&app).scroll, Scroll::Bottom);
 }

@@ -6,7 +6,10 @@ use super::*;
 use crate::tui::keymap::Action;
 
 fn link(app: &mut App, state: ConnectionState, reason: ConnectionChangeReason) -> Vec<Command> {
-    app.update(Event::Rtm(ClientEvent::ConnectionStateChanged { state, reason }))
+    app.update(Event::Rtm(ClientEvent::ConnectionStateChanged {
+        state,
+        reason,
+    }))
 }
 
 fn deliveries(app: &App, conv: &ConvId) -> Vec<(String, Delivery)> {
@@ -40,8 +43,15 @@ fn text_typed_while_reconnecting_waits_in_the_outbox_and_goes_out_in_order() {
     join(&mut app, "general", &["alice", "bob"]);
     let general = ConvId::Channel(ch("general"));
     // One message is on its way when the link drops.
-    assert_eq!(sends(&type_line(&mut app, "first")), vec![("first".into(), 1)]);
-    link(&mut app, ConnectionState::Reconnecting, ConnectionChangeReason::Interrupted);
+    assert_eq!(
+        sends(&type_line(&mut app, "first")),
+        vec![("first".into(), 1)]
+    );
+    link(
+        &mut app,
+        ConnectionState::Reconnecting,
+        ConnectionChangeReason::Interrupted,
+    );
     assert!(sends(&type_line(&mut app, "second")).is_empty());
     assert!(sends(&type_line(&mut app, "third")).is_empty());
     assert!(app.status().unwrap().text.contains("2 messages queued"));
@@ -60,10 +70,18 @@ fn text_typed_while_reconnecting_waits_in_the_outbox_and_goes_out_in_order() {
         ]
     );
     assert!(screen_text(&app).contains("third (queued)"));
-    let out = link(&mut app, ConnectionState::Connected, ConnectionChangeReason::LoginSuccess);
+    let out = link(
+        &mut app,
+        ConnectionState::Connected,
+        ConnectionChangeReason::LoginSuccess,
+    );
     assert_eq!(
         sends(&out),
-        vec![("first".into(), 1), ("second".into(), 2), ("third".into(), 3)]
+        vec![
+            ("first".into(), 1),
+            ("second".into(), 2),
+            ("third".into(), 3)
+        ]
     );
     assert!(app.outbox.is_empty());
     for id in 1..=3 {
@@ -124,26 +142,47 @@ fn a_refused_message_is_marked_and_the_retry_key_sends_it_again() {
 fn queued_messages_are_marked_unsent_when_the_session_ends_or_at_quit() {
     let mut app = logged_in(options(None));
     type_line(&mut app, "/msg bob hello");
-    link(&mut app, ConnectionState::Reconnecting, ConnectionChangeReason::Interrupted);
+    link(
+        &mut app,
+        ConnectionState::Reconnecting,
+        ConnectionChangeReason::Interrupted,
+    );
     type_line(&mut app, "still there?");
-    link(&mut app, ConnectionState::Aborted, ConnectionChangeReason::RemoteLogin);
+    link(
+        &mut app,
+        ConnectionState::Aborted,
+        ConnectionChangeReason::RemoteLogin,
+    );
     let bob = ConvId::Peer(uid("bob"));
-    assert_eq!(deliveries(&app, &bob)[1], ("still there?".into(), Delivery::Unsent(2)));
+    assert_eq!(
+        deliveries(&app, &bob)[1],
+        ("still there?".into(), Delivery::Unsent(2))
+    );
     let status = status_error(&app);
-    assert!(status.contains("logged in somewhere else") && status.contains("1 queued message not sent"), "{status}");
+    assert!(
+        status.contains("logged in somewhere else") && status.contains("1 queued message not sent"),
+        "{status}"
+    );
 
     let mut app = logged_in(history_on());
     type_line(&mut app, "/msg bob hi");
-    link(&mut app, ConnectionState::Reconnecting, ConnectionChangeReason::Interrupted);
+    link(
+        &mut app,
+        ConnectionState::Reconnecting,
+        ConnectionChangeReason::Interrupted,
+    );
     type_line(&mut app, "queued at quit");
     let out = app.update(ctrl('c'));
     let pos = |f: &dyn Fn(&Command) -> bool| out.iter().position(f);
     let recorded = pos(&|c| {
-        matches!(c, Command::RecordHistory(crate::tui::history::HistoryRecord::Delivery {
-            id: 2,
-            delivery: Delivery::Unsent(2),
-            ..
-        }))
+        matches!(
+            c,
+            Command::RecordHistory(crate::tui::history::HistoryRecord::Delivery {
+                id: 2,
+                delivery: Delivery::Unsent(2),
+                ..
+            })
+        )
     });
     let quit = pos(&|c| *c == Command::Quit);
     assert!(recorded.is_some() && recorded < quit, "{out:?}");
@@ -176,7 +215,10 @@ fn a_slash_command_typed_in_a_pane_reaches_the_command_line() {
         }
         let out = type_line(&mut app, "/watch dave");
         assert!(app.search_state().is_none());
-        assert!(out.contains(&Command::Subscribe(vec![uid("dave")])), "{pane:?}: {out:?}");
+        assert!(
+            out.contains(&Command::Subscribe(vec![uid("dave")])),
+            "{pane:?}: {out:?}"
+        );
     }
     // And a message may start with '?'.
     let out = type_line(&mut app, "?! what");
@@ -191,12 +233,21 @@ fn status_answers_and_errors_fade() {
     app.set_clock(|| CLOCK.load(std::sync::atomic::Ordering::SeqCst));
     type_line(&mut app, "/join general");
     assert_eq!(app.status().unwrap().kind, StatusKind::Info);
-    CLOCK.store(NOW + super::super::NOTE_TTL_MS, std::sync::atomic::Ordering::SeqCst);
+    CLOCK.store(
+        NOW + super::super::NOTE_TTL_MS,
+        std::sync::atomic::Ordering::SeqCst,
+    );
     app.update(Event::Tick);
-    assert!(app.status().is_none(), "an answer fades after a few seconds");
+    assert!(
+        app.status().is_none(),
+        "an answer fades after a few seconds"
+    );
     type_line(&mut app, "/leave nowhere");
     assert_eq!(app.status().unwrap().kind, StatusKind::Error);
-    CLOCK.store(NOW + 2 * super::super::NOTE_TTL_MS, std::sync::atomic::Ordering::SeqCst);
+    CLOCK.store(
+        NOW + 2 * super::super::NOTE_TTL_MS,
+        std::sync::atomic::Ordering::SeqCst,
+    );
     app.update(Event::Tick);
     assert!(app.status().is_some(), "an error stays longer");
     CLOCK.store(
@@ -245,7 +296,10 @@ fn taking_over_the_embedded_server_is_said() {
         kept_data: true,
     });
     let text = &app.status().unwrap().text;
-    assert!(text.contains("this one hosts it now on 127.0.0.1:7420"), "{text}");
+    assert!(
+        text.contains("this one hosts it now on 127.0.0.1:7420"),
+        "{text}"
+    );
     assert!(text.contains("kept"), "{text}");
     assert_eq!(
         app.embedded_server.as_deref(),
