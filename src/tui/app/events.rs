@@ -113,9 +113,8 @@ impl App {
                     ConnectionState::Aborted | ConnectionState::Disconnected => {
                         let n = self.fail_outbox(out);
                         if n > 0 {
-                            let key = self.global_key(crate::tui::keymap::Action::RetryFailed);
                             let lost = format!(
-                                "{} not sent ({key} sends again once logged in)",
+                                "{} not sent",
                                 super::sending::plural(n, "queued message")
                             );
                             match &mut self.status {

@@ -396,7 +396,7 @@ impl App {
             Event::FocusChanged(focused) => self.terminal_focused = focused,
             Event::NowHosting { addr, kept_data } => {
                 self.embedded_server = Some(format!("hosting the server on {addr}"));
-                self.note(if kept_data {
+                let text = if kept_data {
                     format!(
                         "the messenger hosting the server quit; this one hosts it now on {addr}, with the channel attributes and stored messages it kept"
                     )
@@ -404,7 +404,19 @@ impl App {
                     format!(
                         "the messenger hosting the server quit; this one hosts it now on {addr} (no earlier data was found: channel attributes and stored messages start empty)"
                     )
-                });
+                };
+                // Also in the open conversation: the reconnection note that
+                // follows at once would hide it from the status bar.
+                if let Some(open) = self.selected.clone() {
+                    let ts = self.now();
+                    self.conversations.entry(open).or_default().push(
+                        crate::tui::conversation::Entry {
+                            ts,
+                            kind: crate::tui::conversation::EntryKind::System(text.clone()),
+                        },
+                    );
+                }
+                self.note(text);
                 self.dirty = true;
             }
             Event::Mouse(m) => self.on_mouse(m),

@@ -537,7 +537,7 @@ impl App {
                 } else {
                     ""
                 };
-                self.info(format!("logged in as {}{mode}; ? or F1 for help", info.uid));
+                self.info(format!("logged in as {}{mode}; F1 for help", info.uid));
                 if self.keep_history {
                     out.push(Command::OpenHistory(info.uid.clone()));
                 }

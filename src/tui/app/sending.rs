@@ -69,6 +69,7 @@ impl App {
         {
             return Err(format!("you are not in #{c}; /join {c} first"));
         }
+        self.check_session()?;
         let msg_id = self.next_id;
         self.next_id += 1;
         let ts = self.now();
@@ -107,6 +108,18 @@ impl App {
             out.push(send_command(id, text, msg_id));
         }
         Ok(())
+    }
+
+    /// A message can go out now or after a reconnection; not once the
+    /// session has ended (nothing would ever send it).
+    fn check_session(&self) -> Result<(), String> {
+        match self.connection {
+            ConnectionState::Aborted | ConnectionState::Disconnected => Err(
+                "the session has ended, so nothing can be sent; quit and start rtm chat again"
+                    .into(),
+            ),
+            _ => Ok(()),
+        }
     }
 
     /// Puts a message whose send failed because the link went down back in
@@ -177,6 +190,9 @@ impl App {
             && !self.channels.contains_key(c)
         {
             return self.error(format!("you are not in #{c}; /join {c} first, then retry"));
+        }
+        if let Err(e) = self.check_session() {
+            return self.error(e);
         }
         let queued = self.connection != ConnectionState::Connected;
         let mut again = Vec::new();

@@ -70,6 +70,7 @@ fn text_typed_while_reconnecting_waits_in_the_outbox_and_goes_out_in_order() {
         ]
     );
     assert!(screen_text(&app).contains("third (queued)"));
+    assert!(screen_text(&app).contains("RECONNECTING…  alice  3 queued"));
     let out = link(
         &mut app,
         ConnectionState::Connected,
@@ -163,6 +164,11 @@ fn queued_messages_are_marked_unsent_when_the_session_ends_or_at_quit() {
         status.contains("logged in somewhere else") && status.contains("1 queued message not sent"),
         "{status}"
     );
+    // Nothing more can be sent in an ended session: the text stays in the input.
+    let out = type_line(&mut app, "anyone?");
+    assert!(sends(&out).is_empty());
+    assert_eq!(app.input_text(), "anyone?");
+    assert!(status_error(&app).contains("the session has ended"));
 
     let mut app = logged_in(history_on());
     type_line(&mut app, "/msg bob hi");
@@ -291,6 +297,7 @@ fn ctrl_l_redraws_and_the_mouse_key_switches_capture() {
 #[test]
 fn taking_over_the_embedded_server_is_said() {
     let mut app = logged_in(options(None));
+    type_line(&mut app, "/msg bob hi");
     app.update(Event::NowHosting {
         addr: "127.0.0.1:7420".into(),
         kept_data: true,
@@ -301,6 +308,7 @@ fn taking_over_the_embedded_server_is_said() {
         "{text}"
     );
     assert!(text.contains("kept"), "{text}");
+    assert!(screen_text(&app).contains("this one hosts it now"));
     assert_eq!(
         app.embedded_server.as_deref(),
         Some("hosting the server on 127.0.0.1:7420")
