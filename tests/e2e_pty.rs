@@ -332,21 +332,21 @@ async fn sigterm_and_sighup_restore_the_terminal_and_log_out() {
     let server = common::start_server().await;
     let url = server.url();
     tokio::task::spawn_blocking(move || {
-        let mut bob = Chat::start(&url, "bob3");
-        let mut alice = Chat::start(&url, "alice3");
-        let mut carol = Chat::start(&url, "carol3");
+        let mut bob = Chat::start(&url, "bob5");
+        let mut alice = Chat::start(&url, "alice5");
+        let mut carol = Chat::start(&url, "carol5");
         for chat in [&bob, &alice, &carol] {
             chat.wait_for("CONNECTED");
         }
-        bob.type_line("/watch alice3 carol3");
-        bob.wait_for("watching alice3, carol3");
+        bob.type_line("/watch alice5 carol5");
+        bob.wait_for("watching alice5, carol5");
         // Answered after the subscription's first report: once this shows,
         // bob knows both are online, and a change is news.
-        bob.type_line("/status alice3 carol3");
-        bob.wait_for("alice3: online · carol3: online");
+        bob.type_line("/status alice5 carol5");
+        bob.wait_for("alice5: online · carol5: online");
         for (chat, signal, name) in [
-            (&mut alice, "TERM", "alice3"),
-            (&mut carol, "HUP", "carol3"),
+            (&mut alice, "TERM", "alice5"),
+            (&mut carol, "HUP", "carol5"),
         ] {
             send_signal(chat, signal);
             let status = chat.wait_exit();
