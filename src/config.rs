@@ -69,6 +69,22 @@ impl Paths {
         }
     }
 
+    /// Where an embedded server (the one `rtm chat` starts when no server is
+    /// configured) keeps its data: one directory per OS user, whatever
+    /// `RTM_HOME` says, because the embedded server's address is shared by
+    /// every messenger of this user on the machine, and the one that takes
+    /// over when the host quits must find the same channel attributes and
+    /// stored offline messages. `RTM_EMBEDDED_DATA` overrides it.
+    pub fn embedded_server_dir() -> PathBuf {
+        if let Some(dir) = std::env::var_os("RTM_EMBEDDED_DATA").filter(|d| !d.is_empty()) {
+            return PathBuf::from(dir);
+        }
+        match directories::ProjectDirs::from("", "", "rtm") {
+            Some(d) => d.data_dir().join("server"),
+            None => PathBuf::from(".rtm").join("server"),
+        }
+    }
+
     pub fn client_config_file(&self) -> PathBuf {
         self.config_dir.join("client.toml")
     }
@@ -120,6 +136,8 @@ pub struct ClientFile {
     pub token_command: Option<String>,
     /// Keep a local history of the conversations in the data dir.
     pub history: Option<bool>,
+    /// Capture the mouse (wheel scrolls, click focuses) at start.
+    pub mouse: Option<bool>,
     /// `dark`, `light` or the name of a file in `<config dir>/themes/`.
     pub theme: Option<String>,
     /// `[keys.<context>] <action> = ["key", …]`: rebinds the messenger's keys.
@@ -199,6 +217,7 @@ impl ClientFile {
             ca_file: over.ca_file.or(self.ca_file),
             token_command: over.token_command.or(self.token_command),
             history: over.history.or(self.history),
+            mouse: over.mouse.or(self.mouse),
         }
     }
 }
@@ -222,6 +241,9 @@ pub struct ClientSettings {
     /// Keep each conversation's messages in `<data dir>/history-<uid>.sqlite3`
     /// and show them at the next start (`--no-history` turns it off).
     pub history: bool,
+    /// Capture the mouse at start (`mouse = false`: the terminal keeps text
+    /// selection; a key switches it at run time).
+    pub mouse: bool,
     pub paths: Paths,
     /// The user config file that was (or would be) read.
     pub config_file: PathBuf,
@@ -285,6 +307,7 @@ impl ClientSettings {
             ca_file: f.ca_file,
             token_command: f.token_command.filter(|c| !c.trim().is_empty()),
             history: f.history.unwrap_or(true),
+            mouse: f.mouse.unwrap_or(true),
             paths,
             config_file,
             theme: f.theme.unwrap_or_else(|| "dark".into()),

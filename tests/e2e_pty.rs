@@ -3,7 +3,8 @@
 //! a mention shows as an unread count with a mention mark, rings bob's bell,
 //! and is highlighted when bob jumps to it; quitting restores the terminal;
 //! a restarted messenger shows the earlier conversation from its local
-//! history, and with `--no-history` neither writes nor shows one.
+//! history, and with `--no-history` neither writes nor shows one; SIGTERM
+//! and SIGHUP restore the terminal and log out.
 
 mod common;
 
@@ -306,6 +307,67 @@ async fn reopening_the_messenger_shows_the_earlier_conversation_unless_no_histor
         );
         alice.ctrl_c();
         assert!(alice.wait_exit().success());
+    })
+    .await
+    .unwrap();
+    server.shutdown().await;
+}
+
+/// Sends `signal` ("TERM", "HUP") to a messenger's process.
+fn send_signal(chat: &Chat, signal: &str) {
+    let pid = chat.child.process_id().expect("the messenger's pid");
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// `kill <pid>` (SIGTERM) and a closed terminal window (SIGHUP) end the
+/// messenger like Ctrl-C: the alternate screen and all-motion mouse tracking
+/// are switched off, and it logs out, so a peer that watches sees "offline"
+/// at once, never "unreachable" (which lasts the 30 s grace).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_and_sighup_restore_the_terminal_and_log_out() {
+    let server = common::start_server().await;
+    let url = server.url();
+    tokio::task::spawn_blocking(move || {
+        let mut bob = Chat::start(&url, "bob5");
+        let mut alice = Chat::start(&url, "alice5");
+        let mut carol = Chat::start(&url, "carol5");
+        for chat in [&bob, &alice, &carol] {
+            chat.wait_for("CONNECTED");
+        }
+        bob.type_line("/watch alice5 carol5");
+        bob.wait_for("watching alice5, carol5");
+        // Answered after the subscription's first report: once this shows,
+        // bob knows both are online, and a change is news.
+        bob.type_line("/status alice5 carol5");
+        bob.wait_for("alice5: online · carol5: online");
+        for (chat, signal, name) in [
+            (&mut alice, "TERM", "alice5"),
+            (&mut carol, "HUP", "carol5"),
+        ] {
+            send_signal(chat, signal);
+            let status = chat.wait_exit();
+            assert!(status.success(), "SIG{signal}: exit status {status:?}");
+            let raw = chat.raw.lock().unwrap().clone();
+            let text = String::from_utf8_lossy(&raw);
+            let at = |seq: &str| text.rfind(seq);
+            let entered = at("\x1b[?1049h").expect("entered the alternate screen");
+            for off in ["\x1b[?1049l", "\x1b[?1003l", "\x1b[?1000l", "\x1b[?2004l"] {
+                let left = at(off).unwrap_or_else(|| panic!("SIG{signal}: {off:?} never sent"));
+                assert!(left > entered, "SIG{signal}: {off:?} after entering");
+            }
+            assert!(!chat.screen.lock().unwrap().screen().alternate_screen());
+            bob.wait_for(&format!("{name} is offline"));
+            assert!(
+                !bob.contents().contains(&format!("{name} is unreachable")),
+                "SIG{signal}: logged out, not dropped"
+            );
+        }
+        bob.ctrl_c();
+        assert!(bob.wait_exit().success());
     })
     .await
     .unwrap();

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 
 use rtm::config::{ClientSettings, Paths};
 use rtm::server::{self, SqliteStore, StoreError};
+use rtm::tui::Hosting;
 
 use crate::ChatArgs;
 
@@ -46,26 +47,32 @@ pub async fn chat(args: ChatArgs) -> anyhow::Result<()> {
     // there, serve it from this process so the messenger works alone. If the
     // messenger that hosted it quits later, one of the others takes over (the
     // watchdog below), and every client reconnects to it by itself.
+    // Every embedded server of this OS user keeps its data in one
+    // directory, so the one that takes over finds what the last host kept.
     let embedded: Arc<tokio::sync::Mutex<Option<server::ServerHandle>>> = Default::default();
     let mut watchdog = None;
+    let (hosting_tx, hosting_rx) = tokio::sync::watch::channel(None);
+    let mut takeover = None;
     if !settings.server_configured
         && let Some(addr) = loopback_addr(&settings.server)
     {
-        let data_dir = paths.data_dir.join("server");
+        let data_dir = Paths::embedded_server_dir();
         if !is_listening(addr).await {
             *embedded.lock().await = start_embedded(addr, &data_dir).await?;
         }
+        takeover = Some(hosting_rx);
         let (embedded, data_dir) = (embedded.clone(), data_dir.clone());
         watchdog = Some(tokio::spawn(async move {
             let mut tick = tokio::time::interval(EMBEDDED_WATCHDOG_INTERVAL);
             loop {
                 tick.tick().await;
                 let mut slot = embedded.lock().await;
-                if slot.is_none() && !is_listening(addr).await {
-                    match start_embedded(addr, &data_dir).await {
-                        Ok(handle) => *slot = handle,
-                        Err(e) => tracing::warn!("cannot take over the embedded server: {e:#}"),
-                    }
+                if slot.is_none()
+                    && let Some((handle, hosting)) = take_over(addr, &data_dir).await
+                {
+                    *slot = Some(handle);
+                    // The UI may be gone already; then nobody needs telling.
+                    let _ = hosting_tx.send(Some(hosting));
                 }
             }
         }));
@@ -78,6 +85,7 @@ pub async fn chat(args: ChatArgs) -> anyhow::Result<()> {
     let options = rtm::tui::ChatOptions {
         settings,
         embedded_server: embedded_note,
+        takeover,
         log_dir: paths.log_dir.clone(),
     };
     let result = rtm::tui::run(options).await;
@@ -99,6 +107,37 @@ pub async fn chat(args: ChatArgs) -> anyhow::Result<()> {
 /// How often a messenger checks that the embedded server it relies on is
 /// still there (and starts one if not).
 const EMBEDDED_WATCHDOG_INTERVAL: Duration = Duration::from_secs(2);
+
+/// One look of the watchdog: when nothing listens on `addr` any more (the
+/// messenger that hosted the server quit or was killed), start the server
+/// here on the shared data directory. `None` while someone serves `addr`,
+/// or while the old host still holds the data directory's lock (it is
+/// still shutting down: the next look tries again; a killed process
+/// releases its lock at once).
+async fn take_over(
+    addr: SocketAddr,
+    data_dir: &std::path::Path,
+) -> Option<(server::ServerHandle, Hosting)> {
+    if is_listening(addr).await {
+        return None;
+    }
+    let kept_data = data_dir.join(rtm::server::DB_FILE).exists();
+    match start_embedded(addr, data_dir).await {
+        Ok(Some(handle)) => {
+            tracing::info!(%addr, kept_data, "took over the embedded server");
+            let hosting = Hosting {
+                addr: handle.addr.to_string(),
+                kept_data,
+            };
+            Some((handle, hosting))
+        }
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!("cannot take over the embedded server: {e:#}");
+            None
+        }
+    }
+}
 
 async fn is_listening(addr: SocketAddr) -> bool {
     tokio::time::timeout(
@@ -141,5 +180,70 @@ async fn start_embedded(
             tracing::info!("embedded server not started (another one is there): {e}");
             Ok(None)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtm::client::{ChannelAttributeOptions, ClientConfig, RtmClient};
+
+    fn free_addr() -> SocketAddr {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        l.local_addr().expect("its address")
+    }
+
+    /// The messenger that hosted the embedded server goes away; another one
+    /// takes over on the same (shared) data directory once the old host has
+    /// let go of its lock, and the channel attributes it kept are still there.
+    #[tokio::test]
+    async fn a_takeover_keeps_the_data_of_the_previous_host() {
+        let dir = std::env::temp_dir().join(format!("rtm-takeover-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let addr = free_addr();
+        let host = start_embedded(addr, &dir)
+            .await
+            .expect("open the data dir")
+            .expect("the first host starts the server");
+        let url = format!("ws://{addr}");
+        let (alice, _events) = RtmClient::new(url.clone(), ClientConfig::default());
+        alice.login("alice", None).await.expect("log in");
+        let topic = std::collections::BTreeMap::from([("topic".to_string(), "kept".to_string())]);
+        alice
+            .set_channel_attributes("general", topic, ChannelAttributeOptions::default())
+            .await
+            .expect("set a channel attribute");
+        let _ = alice.logout().await;
+
+        // Someone serves the address: nothing to take over.
+        assert!(take_over(addr, &dir).await.is_none());
+        // The host stops listening but still holds the data dir: wait.
+        let store = host.hub.store().clone();
+        host.shutdown().await;
+        assert!(take_over(addr, &dir).await.is_none());
+        // Its lock released (a killed process releases it at once): take over.
+        store.shutdown().await.expect("close the store");
+        let (handle, hosting) = take_over(addr, &dir).await.expect("take over");
+        assert_eq!(
+            hosting,
+            Hosting {
+                addr: addr.to_string(),
+                kept_data: true
+            }
+        );
+        let (bob, _events) = RtmClient::new(url, ClientConfig::default());
+        bob.login("bob", None)
+            .await
+            .expect("log in to the new host");
+        let attrs = bob.get_channel_attributes("general").await.expect("read");
+        assert!(
+            attrs.iter().any(|a| a.key == "topic" && a.value == "kept"),
+            "{attrs:?}"
+        );
+        let _ = bob.logout().await;
+        let store = handle.hub.store().clone();
+        handle.shutdown().await;
+        let _ = store.shutdown().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -34,7 +34,7 @@ pub use clock::{Clock, SystemClock, TestClock, Timing};
 pub use config::{ServerConfig, ServerSettings};
 pub use conn::ConnConfig;
 pub use hub::{Hub, HubConfig};
-pub use sqlite::{SqliteOptions, SqliteStore};
+pub use sqlite::{DB_FILE, SqliteOptions, SqliteStore};
 pub use store::{MemoryStore, Store, StoreError, StoreStats};
 
 use crate::protocol::close_code;

@@ -3,6 +3,7 @@
 //! a conversation of tens of thousands of entries draws as fast as a short one.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
@@ -41,7 +42,14 @@ pub enum Delivery {
     Received,
     /// Handed to the SDK; the id matches the command result.
     Sending(u64),
+    /// In the outbox, waiting for the connection to come back; the id is
+    /// the one it will be sent with.
+    Queued(u64),
     Sent,
+    /// Refused or lost in this session; the retry key sends it again under
+    /// the same id.
+    Unsent(u64),
+    /// Not sent, as the local history remembers it from an earlier run.
     Failed,
 }
 
@@ -198,10 +206,15 @@ impl Conversation {
         n
     }
 
-    /// The entry of our own message `id` that is still on its way.
+    /// The entry of our own message `id` that is still on its way (handed
+    /// to the SDK or waiting in the outbox).
     pub fn sending_mut(&mut self, id: u64) -> Option<&mut Entry> {
         self.entries.iter_mut().rev().find(|e| {
-            matches!(e.kind, EntryKind::Message { delivery: Delivery::Sending(i), .. } if i == id)
+            matches!(
+                e.kind,
+                EntryKind::Message { delivery: Delivery::Sending(i) | Delivery::Queued(i), .. }
+                    if i == id
+            )
         })
     }
 
@@ -218,6 +231,13 @@ impl Conversation {
             return Vec::new();
         };
         let mut lines = Vec::new();
+        let new_day = match i.checked_sub(1).and_then(|p| self.entries.get(p)) {
+            None => true,
+            Some(prev) => local_day(prev.ts) != local_day(entry.ts),
+        };
+        if new_day {
+            lines.push(day_line(theme, width, entry.ts));
+        }
         if self.marker == Some(i) {
             lines.push(marker_line(theme, width));
         }
@@ -431,8 +451,44 @@ impl Conversation {
 
 /// `HH:MM` of a ms timestamp, in UTC (no time-zone database is linked in).
 pub fn hhmm(ts_ms: u64) -> String {
-    let secs = ts_ms / 1000;
-    format!("{:02}:{:02}", secs / 3600 % 24, secs / 60 % 60)
+    local_time(ts_ms).format("%H:%M").to_string()
+}
+
+/// Times are shown in UTC rather than the local zone: set by tests (and
+/// by the unit tests from the start), so that screens do not depend on the
+/// machine's time zone.
+static TIMES_IN_UTC: AtomicBool = AtomicBool::new(cfg!(test));
+
+/// Shows every time in UTC from now on in this process (tests and snapshots).
+#[doc(hidden)]
+pub fn show_times_in_utc() {
+    TIMES_IN_UTC.store(true, Ordering::Relaxed);
+}
+
+/// The wall-clock time of `ts_ms` (ms since the epoch) where the user is:
+/// the zone of `TZ`, else the system's (`/etc/localtime`).
+fn local_time(ts_ms: u64) -> chrono::NaiveDateTime {
+    let utc = chrono::DateTime::from_timestamp_millis(i64::try_from(ts_ms).unwrap_or(i64::MAX))
+        .unwrap_or_default();
+    if TIMES_IN_UTC.load(Ordering::Relaxed) {
+        utc.naive_utc()
+    } else {
+        utc.with_timezone(&chrono::Local).naive_local()
+    }
+}
+
+/// The local day of a timestamp, to draw a line where the day changes.
+fn local_day(ts_ms: u64) -> chrono::NaiveDate {
+    local_time(ts_ms).date()
+}
+
+/// `──── Monday 30 November 2026 ────`: above the first entry of each day.
+fn day_line(theme: &Theme, width: usize, ts_ms: u64) -> Line<'static> {
+    let label = format!(" {} ", local_time(ts_ms).format("%A %-d %B %Y"));
+    let side = width.saturating_sub(label.chars().count()) / 2;
+    let text = format!("{}{label}{}", "─".repeat(side), "─".repeat(side));
+    let text: String = text.chars().take(width.max(1)).collect();
+    Line::styled(text, theme.dim)
 }
 
 /// `──── new ────`: where unread messages begin.
@@ -520,8 +576,12 @@ pub fn entry_lines(
             if *offline {
                 segs.push((" (offline)".into(), theme.dim));
             }
-            if *delivery == Delivery::Failed {
-                segs.push((" (not sent)".into(), theme.error));
+            match delivery {
+                Delivery::Failed | Delivery::Unsent(_) => {
+                    segs.push((" (not sent)".into(), theme.error))
+                }
+                Delivery::Queued(_) => segs.push((" (queued)".into(), theme.dim)),
+                _ => {}
             }
         }
         EntryKind::Quiet(t) => segs.extend(highlighted(t, theme.dim, query, mark)),
@@ -646,6 +706,29 @@ mod tests {
         assert_eq!(l.len(), 2);
     }
 
+    /// Times are the reader's local time, and a line names the day where
+    /// it changes (here in UTC, as every test runs).
+    #[test]
+    fn a_line_names_the_day_where_it_changes() {
+        let theme = Theme::blank();
+        let mut c = Conversation::default();
+        let day = 24 * 60;
+        for minute in [day - 1, day + 1, day + 2] {
+            c.push(message(minute, format!("at {minute}")));
+        }
+        let lines = plain(&c.visible_lines(None, &theme, 40, 10, Highlight::default()));
+        assert_eq!(
+            lines,
+            [
+                "─────── Thursday 1 January 1970 ───────",
+                "23:59 bob: at 1439",
+                "──────── Friday 2 January 1970 ────────",
+                "00:01 bob: at 1441",
+                "00:02 bob: at 1442",
+            ]
+        );
+    }
+
     fn message(i: u64, text: String) -> Entry {
         Entry {
             ts: i * 60_000,
@@ -689,13 +772,17 @@ mod tests {
             "22:34 bob: message 9994"
         );
         c.to_top(40, 3);
+        let top = plain(&c.visible_lines(None, &theme, 40, 3, hl));
         assert_eq!(
-            plain(&c.visible_lines(None, &theme, 40, 3, hl))[0],
-            "00:00 bob: message 0"
+            top[..2],
+            [
+                "─────── Thursday 1 January 1970 ───────",
+                "00:00 bob: message 0"
+            ]
         );
         c.scroll_up(10, 40, 3);
         assert_eq!(
-            plain(&c.visible_lines(None, &theme, 40, 3, hl))[0],
+            plain(&c.visible_lines(None, &theme, 40, 3, hl))[1],
             "00:00 bob: message 0"
         );
         c.scroll_down(1_000_000, 40, 3);

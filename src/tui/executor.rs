@@ -15,6 +15,7 @@ use super::app::{Command, CommandResult};
 use super::commands::AttrWrite;
 use super::conversation::ConvId;
 use super::history::HistoryWriter;
+use super::pacer::{Paced, Pacer};
 use super::{MUTED_FILE, WATCHED_FILE};
 use crate::client::{
     ChannelAttributeOptions, RtmChannel, RtmClient, RtmError, RtmMessage, SendMessageOptions,
@@ -35,6 +36,9 @@ struct Ctx {
     /// leaves a channel when its last handle is dropped. Locked only to
     /// insert or remove, never across an `.await`.
     joined: std::sync::Mutex<std::collections::HashMap<ChannelId, RtmChannel>>,
+    /// Holds reads and subscriptions under the server's limits and retries
+    /// the ones refused "for now" (see `pacer`).
+    pacer: Pacer,
 }
 
 /// Hands commands to tasks; dropping it ends the ordered lane.
@@ -61,6 +65,7 @@ impl Executor {
             offline_messages: settings.offline_messages,
             token_command: settings.token_command.clone(),
             joined: Default::default(),
+            pacer: Pacer::default(),
         });
         let (ordered, mut rx) = mpsc::unbounded_channel::<Command>();
         let (lane_ctx, lane_results) = (ctx.clone(), results.clone());
@@ -100,7 +105,7 @@ impl Executor {
     /// Starts one command. `Quit` is the event loop's business and ignored here.
     pub fn dispatch(&self, cmd: Command) {
         match cmd {
-            Command::Quit | Command::Notify(_) => {}
+            Command::Quit | Command::Notify(_) | Command::Redraw | Command::SetMouseCapture(_) => {}
             // In order, on the history's own thread: never a tokio worker.
             Command::OpenHistory(uid) => {
                 if let Some(h) = &self.history {
@@ -163,6 +168,8 @@ async fn execute(ctx: &Ctx, cmd: Command) -> Option<CommandResult> {
     Some(match cmd {
         Command::Quit
         | Command::Notify(_)
+        | Command::Redraw
+        | Command::SetMouseCapture(_)
         | Command::OpenHistory(_)
         | Command::RecordHistory(_) => return None,
         Command::RenewToken(token) => {
@@ -234,25 +241,40 @@ async fn execute(ctx: &Ctx, cmd: Command) -> Option<CommandResult> {
         },
         Command::GetMembers(ch) => CommandResult::Members {
             result: match channel(ctx, &ch) {
-                Ok(c) => c.get_members().await,
+                Ok(c) => ctx.pacer.run(Paced::Members, || c.get_members()).await,
                 Err(e) => Err(e),
             },
             channel: ch,
         },
         Command::Subscribe(peers) => CommandResult::Subscribed {
-            result: client
-                .subscribe_peers_online_status(&uid_strs(&peers))
+            result: ctx
+                .pacer
+                .run(Paced::Subscriptions, || async {
+                    client
+                        .subscribe_peers_online_status(&uid_strs(&peers))
+                        .await
+                })
                 .await,
             peers,
         },
         Command::Unsubscribe(peers) => CommandResult::Unsubscribed {
-            result: client
-                .unsubscribe_peers_online_status(&uid_strs(&peers))
+            result: ctx
+                .pacer
+                .run(Paced::Subscriptions, || async {
+                    client
+                        .unsubscribe_peers_online_status(&uid_strs(&peers))
+                        .await
+                })
                 .await,
             peers,
         },
         Command::QueryStatus(peers) => CommandResult::OnlineStatus {
-            result: client.query_peers_online_status(&uid_strs(&peers)).await,
+            result: ctx
+                .pacer
+                .run(Paced::StatusQueries, || async {
+                    client.query_peers_online_status(&uid_strs(&peers)).await
+                })
+                .await,
             peers,
         },
         Command::UserAttrWrite(op) => {
@@ -277,14 +299,19 @@ async fn execute(ctx: &Ctx, cmd: Command) -> Option<CommandResult> {
             keys,
             explicit,
         } => {
-            let result = match &keys {
-                None => client.get_user_attributes(uid.as_str()).await,
-                Some(k) => {
-                    client
-                        .get_user_attributes_by_keys(uid.as_str(), &strs(k))
-                        .await
-                }
-            };
+            let result = ctx
+                .pacer
+                .run(Paced::UserAttributeReads, || async {
+                    match &keys {
+                        None => client.get_user_attributes(uid.as_str()).await,
+                        Some(k) => {
+                            client
+                                .get_user_attributes_by_keys(uid.as_str(), &strs(k))
+                                .await
+                        }
+                    }
+                })
+                .await;
             CommandResult::UserAttributes {
                 uid,
                 keys,
@@ -331,14 +358,19 @@ async fn execute(ctx: &Ctx, cmd: Command) -> Option<CommandResult> {
             keys,
             explicit,
         } => {
-            let result = match &keys {
-                None => client.get_channel_attributes(ch.as_str()).await,
-                Some(k) => {
-                    client
-                        .get_channel_attributes_by_keys(ch.as_str(), &strs(k))
-                        .await
-                }
-            };
+            let result = ctx
+                .pacer
+                .run(Paced::ChannelAttributeReads, || async {
+                    match &keys {
+                        None => client.get_channel_attributes(ch.as_str()).await,
+                        Some(k) => {
+                            client
+                                .get_channel_attributes_by_keys(ch.as_str(), &strs(k))
+                                .await
+                        }
+                    }
+                })
+                .await;
             CommandResult::ChannelAttributes {
                 channel: ch,
                 keys,
@@ -490,6 +522,175 @@ async fn save_lines(path: &Path, lines: &[String]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::{ClientConfig, ClientEvent, ClientEvents, ConnectionState};
+    use crate::server::{self, MemoryStore, ServerConfig, TestClock};
+    use crate::tui::app::{App, Event};
+    use crate::tui::fixtures;
+    use std::time::Duration;
+
+    /// A server whose clock and limits follow paused tokio time, without
+    /// heartbeats (a paused clock jumps ahead whenever the runtime idles).
+    fn paused_server_config() -> ServerConfig {
+        let mut c = ServerConfig::default();
+        c.timing.heartbeat_timeout = Duration::from_secs(24 * 3600);
+        c.timing.heartbeat_interval = Duration::from_secs(3600);
+        c.timing.clock = Arc::new(TestClock::new());
+        c
+    }
+
+    /// Feeds the app what the SDK and the executor send and runs what it
+    /// asks for, like `tui::run` without a terminal, until `done` says so.
+    async fn pump(
+        app: &mut App,
+        executor: &Executor,
+        events: &mut ClientEvents,
+        results: &mut mpsc::UnboundedReceiver<CommandResult>,
+        mut done: impl FnMut(&App, &Event) -> bool,
+    ) {
+        let run = async {
+            loop {
+                let event = tokio::select! {
+                    Some(ev) = events.recv() => Event::Rtm(ev),
+                    Some(r) = results.recv() => Event::CommandResult(r),
+                };
+                let stop = done(app, &event);
+                for cmd in app.update(event) {
+                    executor.dispatch(cmd);
+                }
+                if stop {
+                    return;
+                }
+            }
+        };
+        // Virtual time: a stall fails here instead of hanging.
+        tokio::time::timeout(Duration::from_secs(3600), run)
+            .await
+            .expect("the messenger got stuck");
+    }
+
+    /// After a reconnection the messenger asks for the members (and the
+    /// attributes) of every joined channel at once; with 20 channels that
+    /// once tripped the server's 5-per-2-s limit and 8 of them stayed
+    /// empty. Over a real server whose link drops: every list is filled.
+    #[tokio::test(start_paused = true)]
+    async fn after_a_dropped_link_all_20_channels_get_their_members_and_attributes() {
+        const N: usize = 20;
+        let server = server::spawn(
+            "127.0.0.1:0",
+            paused_server_config(),
+            Arc::new(MemoryStore::new()),
+        )
+        .await
+        .expect("bind a test server");
+        let addr = server.addr;
+        let mut options = fixtures::options(Some("alice"));
+        options.settings.server = server.url();
+        let config = ClientConfig {
+            request_timeout: Duration::from_secs(3600),
+            login_timeout: Duration::from_secs(3600),
+            heartbeat_interval: Duration::from_secs(3600),
+            heartbeat_timeout: Duration::from_secs(24 * 3600),
+            reconnect_initial: Duration::from_millis(50),
+            reconnect_max: Duration::from_millis(200),
+            ..ClientConfig::default()
+        };
+        let (client, mut events) = RtmClient::new(server.url(), config);
+        let (tx, mut results) = mpsc::unbounded_channel();
+        let executor = Executor::start(client.clone(), &options.settings, tx);
+        let mut app = App::with_login_hint(&options, None);
+        for cmd in app.init() {
+            executor.dispatch(cmd);
+        }
+        pump(&mut app, &executor, &mut events, &mut results, |_, ev| {
+            matches!(ev, Event::CommandResult(CommandResult::LoggedIn { .. }))
+        })
+        .await;
+        let channels: Vec<ChannelId> = (0..N)
+            .map(|i| ChannelId::new(format!("room{i:02}")).unwrap())
+            .collect();
+        // Twenty joins typed in a row: each answer asks for members and attributes.
+        for c in &channels {
+            for cmd in app.update(Event::Paste(format!("/join {c}"))) {
+                executor.dispatch(cmd);
+            }
+            for cmd in app.update(crate::tui::fixtures::key(crossterm::event::KeyCode::Enter)) {
+                executor.dispatch(cmd);
+            }
+        }
+        let (mut members, mut attrs) = (0, 0);
+        let mut counted = |ev: &Event| {
+            match ev {
+                Event::CommandResult(CommandResult::Members { result, .. }) => {
+                    assert!(result.is_ok(), "{result:?}");
+                    members += 1;
+                }
+                Event::CommandResult(CommandResult::ChannelAttributes { result, .. }) => {
+                    assert!(result.is_ok(), "{result:?}");
+                    attrs += 1;
+                }
+                _ => {}
+            }
+            members == N && attrs == N
+        };
+        pump(&mut app, &executor, &mut events, &mut results, |_, ev| {
+            counted(ev)
+        })
+        .await;
+
+        // The link drops: the server goes away and comes back on the same address.
+        server.shutdown().await;
+        pump(&mut app, &executor, &mut events, &mut results, |_, ev| {
+            matches!(
+                ev,
+                Event::Rtm(ClientEvent::ConnectionStateChanged {
+                    state: ConnectionState::Reconnecting,
+                    ..
+                })
+            )
+        })
+        .await;
+        let server = server::spawn(
+            &addr.to_string(),
+            paused_server_config(),
+            Arc::new(MemoryStore::new()),
+        )
+        .await
+        .expect("bind the test server again");
+        for info in channels.iter().filter_map(|c| app.channel(c)) {
+            assert!(!info.members.is_empty());
+        }
+        let (mut members, mut attrs) = (0, 0);
+        pump(&mut app, &executor, &mut events, &mut results, |_, ev| {
+            match ev {
+                Event::CommandResult(CommandResult::Members { result, channel }) => {
+                    assert!(result.is_ok(), "#{channel}: {result:?}");
+                    members += 1;
+                }
+                Event::CommandResult(CommandResult::ChannelAttributes {
+                    result, channel, ..
+                }) => {
+                    assert!(result.is_ok(), "#{channel}: {result:?}");
+                    attrs += 1;
+                }
+                _ => {}
+            }
+            members == N && attrs == N
+        })
+        .await;
+        let alice = Uid::new("alice").unwrap();
+        for c in &channels {
+            let info = app.channel(c).expect("still in the channel");
+            assert!(info.members.contains(&alice), "#{c}: {:?}", info.members);
+        }
+        assert!(
+            app.status().is_none_or(|s| !s.text.contains("cannot")),
+            "{:?}",
+            app.status()
+        );
+        drop(executor);
+        let _ = client.logout().await;
+        server.shutdown().await;
+    }
 
     #[tokio::test]
     async fn token_command_output_and_failures() {

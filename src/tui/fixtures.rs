@@ -23,8 +23,10 @@ pub const NOW: u64 = 1_700_000_000_000;
 pub const MINUTE: u64 = 60_000;
 
 /// Settings with the local history off (no state here touches the disk),
-/// and `uid` as the configured one.
+/// and `uid` as the configured one; times are shown in UTC from then on.
 pub fn options(uid: Option<&str>) -> ChatOptions {
+    // The same screens on every machine, whatever its time zone.
+    crate::tui::conversation::show_times_in_utc();
     let dir = PathBuf::from("/nonexistent/rtm-test");
     ChatOptions {
         settings: ClientSettings {
@@ -37,6 +39,7 @@ pub fn options(uid: Option<&str>) -> ChatOptions {
             })
         },
         embedded_server: None,
+        takeover: None,
         log_dir: dir.join("logs"),
     }
 }

@@ -116,15 +116,17 @@ fn delivery_word(d: Delivery) -> &'static str {
     match d {
         Delivery::Received => "received",
         Delivery::Sending(_) => "sending",
+        // In the outbox: if the messenger quits now, it was never sent.
+        Delivery::Queued(_) => "queued",
         Delivery::Sent => "sent",
-        Delivery::Failed => "failed",
+        Delivery::Failed | Delivery::Unsent(_) => "failed",
     }
 }
 
 fn delivery_of(word: &str) -> Delivery {
     match word {
         "received" => Delivery::Received,
-        "failed" => Delivery::Failed,
+        "failed" | "queued" => Delivery::Failed,
         // "sending": the messenger quit before the answer came. The server
         // most likely took it; shown without a mark rather than as failed.
         _ => Delivery::Sent,
@@ -347,7 +349,7 @@ impl HistoryStore {
                                 delivery_word(*delivery)
                             ])
                             .map_err(&err)?;
-                        if let Delivery::Sending(send_id) = delivery {
+                        if let Delivery::Sending(send_id) | Delivery::Queued(send_id) = delivery {
                             sent.push((*send_id, tx.last_insert_rowid()));
                         }
                         touched.insert(conv);
@@ -364,8 +366,12 @@ impl HistoryStore {
                                 .execute(params![delivery_word(*delivery), sql_ts(*ts), row])
                                 .map_err(&err)?;
                         }
-                        sent.retain(|(s, _)| s != id);
-                        self.sending.remove(id);
+                        // An unsent message keeps its row: the retry key
+                        // sends it again under the same id.
+                        if !matches!(delivery, Delivery::Unsent(_)) {
+                            sent.retain(|(s, _)| s != id);
+                            self.sending.remove(id);
+                        }
                     }
                 }
             }

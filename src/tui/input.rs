@@ -1,11 +1,14 @@
 //! The text editor used by the login field and the message input.
 //!
-//! Small on purpose (insert, delete, move by char/word/line, home/end); the
-//! cursor is a char index so that multi-byte text never splits a UTF-8
-//! sequence. The message input may hold several lines (Alt-Enter, paste);
+//! Small on purpose (insert, delete, move by grapheme/word/line, home/end);
+//! the cursor is a char index so that multi-byte text never splits a UTF-8
+//! sequence, and it moves and deletes by grapheme cluster (what a person
+//! sees as one character: an emoji with its skin tone or ZWJ family, a flag,
+//! a letter with combining accents), so no half of one is ever left behind. The message input may hold several lines (Alt-Enter, paste);
 //! [`InputLine::rows`] soft-wraps them for a box of a given width.
 
-use unicode_width::UnicodeWidthChar;
+use unicode_segmentation::UnicodeSegmentation;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 /// What a one-row view ([`InputLine::view`], the login field) shows for a newline.
 pub const NEWLINE_MARK: char = '↵';
@@ -78,28 +81,43 @@ impl InputLine {
         self.cursor += cleaned.chars().count();
     }
 
-    pub fn backspace(&mut self) {
-        if self.cursor == 0 {
-            return;
-        }
-        self.cursor -= 1;
+    /// The char index where the grapheme cluster before the cursor starts.
+    fn prev_boundary(&self) -> usize {
         let at = self.byte_at(self.cursor);
-        self.text.remove(at);
+        match self.text[..at].grapheme_indices(true).next_back() {
+            Some((_, g)) => self.cursor - g.chars().count(),
+            None => 0,
+        }
     }
 
-    pub fn delete(&mut self) {
-        if self.cursor < self.len_chars() {
-            let at = self.byte_at(self.cursor);
-            self.text.remove(at);
+    /// The char index just after the grapheme cluster at the cursor.
+    fn next_boundary(&self) -> usize {
+        let at = self.byte_at(self.cursor);
+        match self.text[at..].graphemes(true).next() {
+            Some(g) => self.cursor + g.chars().count(),
+            None => self.cursor,
         }
+    }
+
+    /// Deletes the grapheme cluster before the cursor.
+    pub fn backspace(&mut self) {
+        let start = self.prev_boundary();
+        self.replace_range(start, self.cursor, "");
+    }
+
+    /// Deletes the grapheme cluster at the cursor.
+    pub fn delete(&mut self) {
+        let (cursor, end) = (self.cursor, self.next_boundary());
+        self.replace_range(cursor, end, "");
+        self.cursor = cursor;
     }
 
     pub fn left(&mut self) {
-        self.cursor = self.cursor.saturating_sub(1);
+        self.cursor = self.prev_boundary();
     }
 
     pub fn right(&mut self) {
-        self.cursor = (self.cursor + 1).min(self.len_chars());
+        self.cursor = self.next_boundary();
     }
 
     pub fn home(&mut self) {
@@ -149,14 +167,18 @@ impl InputLine {
         let width = width.max(1);
         let mut out = Vec::with_capacity(self.text.len() + 1);
         let (mut row, mut col) = (0, 0);
-        for c in self.text.chars() {
-            let w = c.width().unwrap_or(0);
-            if c != '\n' && col + w > width && col > 0 {
+        // A grapheme cluster takes the width the terminal gives it (a ZWJ
+        // family or a flag is 2 columns, not the sum of its parts); every
+        // char of it sits at its start.
+        for g in self.text.graphemes(true) {
+            let newline = g == "\n" || g == "\r\n";
+            let w = if newline { 0 } else { g.width() };
+            if !newline && col + w > width && col > 0 {
                 row += 1;
                 col = 0;
             }
-            out.push((row, col));
-            if c == '\n' {
+            out.extend(std::iter::repeat_n((row, col), g.chars().count()));
+            if newline {
                 row += 1;
                 col = 0;
             } else {
@@ -214,6 +236,8 @@ impl InputLine {
         let best = pos
             .iter()
             .enumerate()
+            // Only where a grapheme cluster starts: never inside one.
+            .filter(|(i, p)| *i == 0 || pos[i - 1] != **p)
             .filter(|(_, (r, c))| *r == target && *c <= col)
             .map(|(i, _)| i)
             .next_back()
@@ -299,6 +323,34 @@ mod tests {
         assert_eq!(i.text(), "élo\nx    ");
         assert_eq!(i.take(), "élo\nx    ");
         assert!(i.is_empty() && i.cursor() == 0);
+    }
+
+    #[test]
+    fn the_cursor_moves_and_deletes_by_grapheme_not_code_point() {
+        // A ZWJ family (5 code points), a flag (2), an e with a combining
+        // accent (2): three things a person sees, three steps.
+        let family = "\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}";
+        let flag = "\u{1F1EB}\u{1F1F7}";
+        let mut i = InputLine::with_text(format!("a{family}{flag}e\u{301}"));
+        i.left();
+        assert_eq!(i.cursor(), 1 + 5 + 2, "one step over e + accent");
+        i.left();
+        assert_eq!(i.cursor(), 1 + 5, "one step over the flag");
+        i.backspace();
+        assert_eq!(
+            i.text(),
+            format!("a{flag}e\u{301}"),
+            "the whole family goes"
+        );
+        assert_eq!(i.cursor(), 1);
+        i.delete();
+        assert_eq!(i.text(), "ae\u{301}", "the whole flag goes");
+        i.end();
+        i.backspace();
+        assert_eq!(i.text(), "a");
+        // A family is drawn 2 columns wide, as the terminal draws it.
+        let i = InputLine::with_text(format!("{family}x"));
+        assert_eq!(i.rows(10, 1), (vec![format!("{family}x")], (3, 0)));
     }
 
     #[test]

@@ -67,6 +67,12 @@ pub enum Action {
     Delete,
     DeleteWord,
     ClearLine,
+    /// Send again the messages of the open conversation that failed.
+    RetryFailed,
+    /// Clear and redraw the whole screen (ghost glyphs of wide characters).
+    Redraw,
+    /// Switch mouse capture off (the terminal selects text) or back on.
+    ToggleMouse,
 }
 
 /// Where a binding applies. The handler looks in the specific context first,
@@ -236,6 +242,27 @@ pub const DEFAULTS: &[DefaultBinding] = &[
         &["esc"],
         "close the search; back to the input",
     ),
+    bind(
+        C::Global,
+        "retry_failed",
+        A::RetryFailed,
+        &["ctrl-r"],
+        "send the open conversation's unsent messages again",
+    ),
+    bind(
+        C::Global,
+        "redraw",
+        A::Redraw,
+        &["ctrl-l"],
+        "redraw the whole screen",
+    ),
+    bind(
+        C::Global,
+        "toggle_mouse",
+        A::ToggleMouse,
+        &["alt-m"],
+        "mouse capture on/off (off: the terminal selects and copies text)",
+    ),
     bind(C::List, "up", A::Up, &["up"], "select the previous item"),
     bind(C::List, "down", A::Down, &["down"], "select the next item"),
     bind(
@@ -247,33 +274,25 @@ pub const DEFAULTS: &[DefaultBinding] = &[
     ),
     bind(
         C::List,
-        "search",
-        A::Search,
-        &["/"],
-        "search the open conversation",
-    ),
-    bind(
-        C::List,
         "edit_attribute",
         A::EditAttribute,
-        &["e"],
-        "in Attributes: edit the selected attribute",
+        &["f2"],
+        "in Attributes: edit the selected attribute (Enter too)",
     ),
     bind(
         C::List,
         "add_attribute",
         A::AddAttribute,
-        &["a"],
+        &["insert"],
         "in Attributes: add an attribute",
     ),
     bind(
         C::List,
         "delete_attribute",
         A::DeleteAttribute,
-        &["d"],
-        "in Attributes: delete the selected attribute (y confirms)",
+        &["delete"],
+        "in Attributes: delete the selected attribute (y or Enter confirms)",
     ),
-    bind(C::List, "help", A::Help, &["?"], "this help"),
     bind(
         C::Conversation,
         "up",
@@ -304,13 +323,6 @@ pub const DEFAULTS: &[DefaultBinding] = &[
     ),
     bind(
         C::Conversation,
-        "search",
-        A::Search,
-        &["/"],
-        "search this conversation",
-    ),
-    bind(
-        C::Conversation,
         "search_older",
         A::SearchOlder,
         &["n"],
@@ -323,7 +335,6 @@ pub const DEFAULTS: &[DefaultBinding] = &[
         &["N"],
         "the next newer search hit",
     ),
-    bind(C::Conversation, "help", A::Help, &["?"], "this help"),
     bind(
         C::Input,
         "submit",
@@ -416,13 +427,6 @@ pub const DEFAULTS: &[DefaultBinding] = &[
         A::ClearLine,
         &["ctrl-u"],
         "clear the input",
-    ),
-    bind(
-        C::Input,
-        "help",
-        A::Help,
-        &["?"],
-        "this help (when the input is empty)",
     ),
     bind(
         C::Search,
@@ -736,6 +740,13 @@ impl Keymap {
         }
     }
 
+    /// The first key of a global action as the help writes it, or
+    /// "(unbound)": for hints in the status bar.
+    pub fn global_label(&self, action: Action) -> String {
+        self.first_key(Context::Global, action)
+            .map_or_else(|| "(unbound)".to_string(), |k| k.label())
+    }
+
     /// The first key of an action in a context, for hints ("Ctrl-F search").
     pub fn first_key(&self, context: Context, action: Action) -> Option<Key> {
         self.rows
@@ -776,8 +787,12 @@ mod tests {
         assert_eq!(km.action(C::Login, &tab), None);
         let back = ev(KeyCode::BackTab, KeyModifiers::SHIFT);
         assert_eq!(km.action(C::Input, &back), Some(A::FocusPrev));
+        // '?' and '/' are text everywhere: help is F1, search Ctrl-F.
         let q = ev(KeyCode::Char('?'), KeyModifiers::SHIFT);
-        assert_eq!(km.action(C::List, &q), Some(A::Help));
+        assert_eq!(km.action(C::List, &q), None);
+        assert_eq!(km.action(C::Input, &q), None);
+        let slash = ev(KeyCode::Char('/'), KeyModifiers::NONE);
+        assert_eq!(km.action(C::Conversation, &slash), None);
         let right = ev(KeyCode::Right, KeyModifiers::NONE);
         assert_eq!(km.action(C::Login, &right), Some(A::Right));
         assert_eq!(km.action(C::Search, &right), Some(A::Right));

@@ -27,7 +27,8 @@
 //!   come. It reports with its own `HistoryReport`, so it depends on
 //!   nothing in `app`.
 //! - `executor`: runs commands against the SDK off the UI loop and answers with
-//!   [`CommandResult`]s; `terminal`: the guard that always restores the terminal.
+//!   [`CommandResult`]s; `pacer` keeps its reads and subscriptions under the
+//!   server's call limits and retries the ones refused "for now"; `terminal`: the guard that always restores the terminal.
 //! - `fixtures` (hidden from the docs): the sessions that the unit tests, the
 //!   snapshot tests and the render benchmark are built from.
 //! - [`run`] (below): the one `select!` loop that ties them together.
@@ -43,6 +44,7 @@ pub mod input;
 pub mod keymap;
 pub mod layout;
 pub mod notify;
+mod pacer;
 pub mod render;
 pub mod selection;
 mod terminal;
@@ -56,6 +58,7 @@ use anyhow::Context as _;
 use futures_util::StreamExt;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
 pub use app::{App, Command, CommandResult, Event, Focus, Screen, UiConfig};
@@ -91,8 +94,36 @@ pub struct ChatOptions {
     /// Set when the launcher started a server inside this process (shown in the status bar),
     /// e.g. "embedded server on 127.0.0.1:7420".
     pub embedded_server: Option<String>,
+    /// Set when the launcher watches an embedded server that another
+    /// messenger may host: it says here when this one takes it over.
+    pub takeover: Option<tokio::sync::watch::Receiver<Option<Hosting>>>,
     /// Where the log file goes (shown in the help overlay).
     pub log_dir: PathBuf,
+}
+
+/// This messenger now hosts the embedded server (the one that did quit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hosting {
+    /// Where it listens, e.g. "127.0.0.1:7420".
+    pub addr: String,
+    /// The shared data directory already held a database: the channel
+    /// attributes and stored offline messages of the previous host are kept.
+    pub kept_data: bool,
+}
+
+/// The next takeover report, or never when there is nothing to watch.
+async fn next_takeover(
+    rx: &mut Option<tokio::sync::watch::Receiver<Option<Hosting>>>,
+) -> Option<Hosting> {
+    let Some(r) = rx else {
+        return std::future::pending().await;
+    };
+    if r.changed().await.is_err() {
+        // The watchdog is gone; nothing more will come.
+        *rx = None;
+        return None;
+    }
+    r.borrow_and_update().clone()
 }
 
 /// Reads what the settings point at: the theme (built in, or a user file),
@@ -152,10 +183,21 @@ pub async fn run(options: ChatOptions) -> anyhow::Result<()> {
     let mut app = App::new(&options);
     app.configure(ui);
 
-    let guard = TerminalGuard::enter().context("cannot switch the terminal to full-screen mode")?;
-    let outcome = event_loop(&mut app, &executor, &mut events, &mut results).await;
-    // Log out so that peers see us go at once, not after the grace period;
-    // meanwhile the history writer commits what is queued.
+    let guard = TerminalGuard::enter(app.mouse_capture())
+        .context("cannot switch the terminal to full-screen mode")?;
+    let mut takeover = options.takeover.clone();
+    let outcome = event_loop(
+        &mut app,
+        &executor,
+        &mut events,
+        &mut results,
+        &mut takeover,
+    )
+    .await;
+    // The screen goes back to the shell at once; then log out so that peers
+    // see us go at once, not after the grace period, while the history
+    // writer commits what is queued.
+    drop(guard);
     let history = executor.take_history().map(|h| {
         tokio::time::timeout(
             HISTORY_CLOSE_TIMEOUT,
@@ -171,7 +213,6 @@ pub async fn run(options: ChatOptions) -> anyhow::Result<()> {
             let _ = logout.await;
         }
     }
-    drop(guard);
     outcome
 }
 
@@ -197,6 +238,7 @@ async fn event_loop(
     executor: &Executor,
     events: &mut ClientEvents,
     results: &mut mpsc::UnboundedReceiver<CommandResult>,
+    takeover: &mut Option<tokio::sync::watch::Receiver<Option<Hosting>>>,
 ) -> anyhow::Result<()> {
     let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))
         .context("cannot draw on the terminal")?;
@@ -206,6 +248,11 @@ async fn event_loop(
         executor.dispatch(cmd);
     }
     let mut input = crossterm::event::EventStream::new();
+    // `kill <pid>` (SIGTERM) and a closed terminal window (SIGHUP) end the
+    // messenger like Ctrl-C: the terminal is restored and we log out, so
+    // peers see us offline at once rather than unreachable for the grace.
+    let mut terminate = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
+    let mut hangup = signal(SignalKind::hangup()).context("cannot watch for SIGHUP")?;
     let mut tick = tokio::time::interval(TICK_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
 
@@ -230,10 +277,25 @@ async fn event_loop(
             Some(ev) = events.recv() => Event::Rtm(ev),
             // Answers to commands from the executor.
             Some(r) = results.recv() => Event::CommandResult(r),
+            // This messenger took over the embedded server.
+            Some(h) = next_takeover(takeover) => Event::NowHosting {
+                addr: h.addr,
+                kept_data: h.kept_data,
+            },
             // Expiry of status notes and attribute highlights.
             _ = tick.tick() => Event::Tick,
             // SIGINT from outside (in raw mode Ctrl-C typed here arrives as a key).
             _ = tokio::signal::ctrl_c() => return Ok(()),
+            // `kill <pid>`: quit as if asked.
+            _ = terminate.recv() => {
+                tracing::info!("SIGTERM: quitting");
+                return Ok(());
+            }
+            // The terminal window was closed: nothing left to draw on; log out.
+            _ = hangup.recv() => {
+                tracing::info!("SIGHUP: the terminal went away; quitting");
+                return Ok(());
+            }
         };
         let mut cmds = app.update(event);
         // Coalesce bursts: apply whatever else is already waiting, then draw once.
@@ -250,6 +312,19 @@ async fn event_loop(
         for cmd in cmds {
             match cmd {
                 Command::Quit => return Ok(()),
+                // Forget what is on the screen and draw it all again: wide
+                // glyphs that the terminal drew differently leave ghosts.
+                Command::Redraw => {
+                    terminal.clear().context("cannot redraw the terminal")?;
+                    terminal
+                        .draw(|frame| render(app, frame))
+                        .context("cannot draw on the terminal")?;
+                }
+                Command::SetMouseCapture(on) => {
+                    if let Err(e) = terminal::set_mouse_capture(on) {
+                        tracing::warn!("cannot switch mouse capture: {e}");
+                    }
+                }
                 Command::Notify(n) => {
                     // Between frames, so the bytes never land inside a drawing.
                     let mut out = io::stdout();

@@ -366,8 +366,8 @@ fn welcome(theme: &Theme) -> Vec<Line<'static>> {
             Span::raw("                  move between panes"),
         ]),
         Line::from(vec![
-            k("  ? or F1"),
-            Span::raw("              all keys and commands"),
+            k("  F1"),
+            Span::raw("                   all keys and commands"),
         ]),
     ]
 }
@@ -692,6 +692,13 @@ fn status_bar(app: &App, frame: &mut Frame, area: Rect) {
         Span::styled(state, theme.connection(app.connection)),
         Span::styled(who, theme.own_name),
     ];
+    // The outbox, while anything waits in it: the count is what matters.
+    if !app.outbox.is_empty() {
+        left.push(Span::styled(
+            format!(" {} queued ", app.outbox.len()),
+            theme.connection(ConnectionState::Reconnecting),
+        ));
+    }
     let msg = app.status.as_ref().map(|s| {
         let style = match s.kind {
             StatusKind::Error => theme.error,

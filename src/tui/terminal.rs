@@ -29,7 +29,9 @@ pub struct TerminalGuard {
 }
 
 impl TerminalGuard {
-    pub fn enter() -> io::Result<TerminalGuard> {
+    /// Takes the terminal over; `mouse`: capture the mouse (`mouse = true`
+    /// in client.toml), else leave it to the terminal's own text selection.
+    pub fn enter(mouse: bool) -> io::Result<TerminalGuard> {
         install_panic_hook();
         enable_raw_mode()?;
         ACTIVE.store(true, Ordering::SeqCst);
@@ -38,11 +40,21 @@ impl TerminalGuard {
         execute!(
             io::stdout(),
             EnterAlternateScreen,
-            EnableMouseCapture,
             EnableBracketedPaste,
             EnableFocusChange
         )?;
+        set_mouse_capture(mouse)?;
         Ok(guard)
+    }
+}
+
+/// Switches mouse capture on (wheel and clicks come to the messenger) or
+/// off (the terminal selects text). [`restore`] switches it off either way.
+pub fn set_mouse_capture(on: bool) -> io::Result<()> {
+    if on {
+        execute!(io::stdout(), EnableMouseCapture)
+    } else {
+        execute!(io::stdout(), DisableMouseCapture)
     }
 }
 

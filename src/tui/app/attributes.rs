@@ -53,9 +53,8 @@ impl App {
             AttrRef::Channel(c, k) => format!("/cattr put #{c} {} --notify", quote_pair(k, &value)),
             AttrRef::Mine(k) => format!("/attr put {}", quote_pair(k, &value)),
         };
-        self.input = InputLine::with_text(line);
-        self.focus = Focus::Input;
-        self.info("edit the value and press Enter (Esc leaves it)");
+        self.begin_attribute_edit(line);
+        self.info("edit the value and press Enter (Esc cancels)");
     }
 
     /// Starts an "add" command in the input line, for the open channel if
@@ -67,23 +66,44 @@ impl App {
             }
             (Some(ConvId::Channel(c)), _) => format!("/cattr put #{c} --notify "),
         };
-        self.input = InputLine::with_text(line);
-        self.focus = Focus::Input;
-        self.info("type key=value and press Enter");
+        self.begin_attribute_edit(line);
+        self.info("type key=value and press Enter (Esc cancels)");
     }
 
-    pub(super) fn confirm_delete(&mut self, key: &KeyEvent, out: &mut Vec<Command>) {
+    /// Puts an attribute command in the input line, keeping what was typed
+    /// there for Esc to bring back.
+    fn begin_attribute_edit(&mut self, line: String) {
+        let before = std::mem::replace(&mut self.input, InputLine::with_text(line));
+        // A second edit in a row still goes back to what was there first.
+        if self.attr_edit.is_none() {
+            self.attr_edit = Some(before.text().to_string());
+        }
+        self.focus = Focus::Input;
+    }
+
+    /// Esc during an attribute edit: nothing is sent, the input gets back
+    /// what it held before.
+    pub(super) fn cancel_attribute_edit(&mut self) {
+        if let Some(before) = self.attr_edit.take() {
+            self.input = InputLine::with_text(before);
+            self.info("attribute edit cancelled; nothing was changed");
+        }
+    }
+
+    /// The key after "delete …?": `y` or Enter deletes; any other key keeps
+    /// the attribute and returns false, so the caller handles that key as
+    /// usual (a letter still types into the input).
+    pub(super) fn confirm_delete(&mut self, key: &KeyEvent, out: &mut Vec<Command>) -> bool {
         let Some(a) = self.pending_delete.take() else {
-            return;
+            return false;
         };
-        if key.code != KeyCode::Char('y')
-            || !key
-                .modifiers
-                .difference(crossterm::event::KeyModifiers::SHIFT)
-                .is_empty()
-        {
+        let plain = key
+            .modifiers
+            .difference(crossterm::event::KeyModifiers::SHIFT)
+            .is_empty();
+        if !(plain && matches!(key.code, KeyCode::Char('y') | KeyCode::Enter)) {
             self.info("kept");
-            return;
+            return false;
         }
         match a {
             AttrRef::Channel(channel, k) => out.push(Command::ChannelAttrWrite {
@@ -94,6 +114,7 @@ impl App {
             AttrRef::Mine(k) => out.push(Command::UserAttrWrite(AttrWrite::Delete(vec![k]))),
         }
         self.attrs_list.clear();
+        true
     }
 }
 

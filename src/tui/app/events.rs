@@ -108,7 +108,30 @@ impl App {
             ClientEvent::ConnectionStateChanged { state, reason } => {
                 self.connection = state;
                 self.on_connection_change(state, reason);
+                match state {
+                    ConnectionState::Connected => self.flush_outbox(out),
+                    ConnectionState::Aborted | ConnectionState::Disconnected => {
+                        let n = self.fail_outbox(out);
+                        if n > 0 {
+                            let lost = format!(
+                                "{} not sent",
+                                super::sending::plural(n, "queued message")
+                            );
+                            match &mut self.status {
+                                Some(s) if s.kind == StatusKind::Error => {
+                                    s.text = format!("{}; {lost}", s.text);
+                                }
+                                _ => self.error(lost),
+                            }
+                        }
+                    }
+                    ConnectionState::Connecting | ConnectionState::Reconnecting => {}
+                }
             }
+            // Our own message to ourselves, coming back: it shows once,
+            // as the message we sent.
+            ClientEvent::MessageFromPeer { peer_id, props, .. }
+                if self.me.as_ref() == Some(&peer_id) && !props.is_offline_message => {}
             ClientEvent::MessageFromPeer {
                 message,
                 peer_id,
@@ -254,7 +277,7 @@ impl App {
         use ConnectionChangeReason as R;
         match (state, reason) {
             (ConnectionState::Reconnecting, _) => {
-                self.error("connection lost; reconnecting…");
+                self.error("connection lost; reconnecting… (what you send meanwhile is queued)");
             }
             (ConnectionState::Aborted, R::RemoteLogin) => {
                 self.error("this uid logged in somewhere else; this session has ended");

@@ -35,8 +35,7 @@ impl App {
             self.on_search_key(key, out);
             return;
         }
-        if self.pending_delete.is_some() {
-            self.confirm_delete(&key, out);
+        if self.pending_delete.is_some() && self.confirm_delete(&key, out) {
             return;
         }
         let context = match self.focus {
@@ -61,13 +60,9 @@ impl App {
             self.history = None;
         }
         match action {
-            // A plain character bound in the input (`?`) acts only on an empty
-            // input; otherwise it is text.
-            Some(_)
-                if context == Context::Input
-                    && pressed.is_plain_char()
-                    && !self.input.is_empty() =>
-            {
+            // In the input a printable character is always text, even one
+            // bound to something (a message may start with `?` or `/`).
+            Some(_) if context == Context::Input && pressed.is_plain_char() => {
                 if let KeyCode::Char(c) = key.code {
                     self.input.insert_char(c);
                 }
@@ -161,6 +156,9 @@ impl App {
     }
 
     pub(super) fn quit(&mut self, out: &mut Vec<Command>) {
+        // What still waits in the outbox was never sent: the local history
+        // says so, rather than showing it as sent at the next start.
+        self.fail_outbox(out);
         self.quitting = true;
         out.push(Command::Quit);
     }
@@ -174,8 +172,26 @@ impl App {
             Action::Back => {
                 if self.search.is_some() {
                     self.search = None;
+                } else if self.focus == Focus::Input && self.attr_edit.is_some() {
+                    self.cancel_attribute_edit();
                 } else {
                     self.focus = Focus::Input;
+                }
+            }
+            Action::RetryFailed => self.retry_failed(out),
+            Action::Redraw => out.push(Command::Redraw),
+            Action::ToggleMouse => {
+                self.mouse_capture = !self.mouse_capture;
+                out.push(Command::SetMouseCapture(self.mouse_capture));
+                let key = self.global_key(Action::ToggleMouse);
+                if self.mouse_capture {
+                    self.info(format!(
+                        "mouse capture on: the wheel scrolls, a click focuses ({key} turns it off)"
+                    ));
+                } else {
+                    self.info(format!(
+                        "mouse capture off: the terminal selects and copies text ({key} turns it back on)"
+                    ));
                 }
             }
             Action::FocusNext | Action::FocusPrev => self.cycle_focus(action == Action::FocusNext),
@@ -234,7 +250,7 @@ impl App {
                             AttrRef::Mine(k) => (k.clone(), "your attributes".into()),
                         };
                         self.note(format!(
-                            "delete {key:?} from {place}? press y to confirm, any other key cancels"
+                            "delete {key:?} from {place}? y or Enter deletes, any other key keeps it"
                         ));
                         self.pending_delete = Some(a);
                     }

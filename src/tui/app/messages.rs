@@ -30,6 +30,13 @@ pub enum Event {
     /// The terminal window gained (true) or lost focus: notifications for the
     /// open conversation only while it is not looked at.
     FocusChanged(bool),
+    /// The embedded server that this messenger relies on went away and this
+    /// messenger now hosts it on `addr`; `kept_data`: its data directory
+    /// already held what the previous host kept (attributes, offline messages).
+    NowHosting {
+        addr: String,
+        kept_data: bool,
+    },
 }
 
 /// What `update` asks the outside world to do. The executor runs each one
@@ -93,6 +100,10 @@ pub enum Command {
     RecordHistory(HistoryRecord),
     /// Ring the bell and/or show a desktop notification (the event loop writes it).
     Notify(Notification),
+    /// Clear the terminal and draw everything again (Ctrl-L).
+    Redraw,
+    /// Switch the terminal's mouse capture on or off.
+    SetMouseCapture(bool),
     Quit,
 }
 

@@ -44,12 +44,18 @@ use crate::client::{ChannelId, ConnectionState, PeerOnlineState, Uid};
 use completion::{Completion, HistoryNav};
 pub use messages::{Command, CommandResult, Event};
 pub use state::{
-    AttrRef, ChannelInfo, Focus, HelpOverlay, LoginState, Screen, SearchState, Status, StatusKind,
-    UiConfig,
+    AttrRef, ChannelInfo, Focus, HelpOverlay, LoginState, Outgoing, Screen, SearchState, Status,
+    StatusKind, UiConfig,
 };
 
-/// How long a note ("bob is online") stays in the status bar, in ms.
+/// How long a note ("bob is online") or an answer ("joined #general") stays
+/// in the status bar, in ms.
 pub const NOTE_TTL_MS: u64 = 6_000;
+/// How long an error stays in the status bar, in ms: longer than a note, so
+/// it can be read, but not forever (the conversation keeps what matters).
+pub const ERROR_TTL_MS: u64 = 20_000;
+/// The most a message may carry (spec §3: 32 KB of UTF-8 text), in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 32 * 1024;
 /// How long a changed attribute row stays highlighted, in ms.
 pub const CHANGED_TTL_MS: u64 = 4_000;
 /// Lines scrolled by the mouse wheel.
@@ -118,6 +124,15 @@ pub struct App {
     /// An attribute the user asked to delete; the next `y` confirms.
     pub(crate) pending_delete: Option<AttrRef>,
     pub(crate) input: InputLine,
+    /// While an attribute is being edited in the input: what the input held
+    /// before, put back when Esc cancels the edit.
+    attr_edit: Option<String>,
+    /// Messages typed while the link is down, oldest first: shown as queued
+    /// and sent in this order once the connection is back (the outbox).
+    pub(crate) outbox: Vec<Outgoing>,
+    /// Mouse capture is on (the wheel scrolls, a click focuses); off, the
+    /// terminal selects text. The event loop applies each change.
+    pub(crate) mouse_capture: bool,
     pub(crate) help: Option<HelpOverlay>,
     pub(crate) status: Option<Status>,
     pub(crate) size: (u16, u16),
@@ -203,6 +218,9 @@ impl App {
             attrs_list: Selection::default(),
             pending_delete: None,
             input: InputLine::default(),
+            attr_edit: None,
+            outbox: Vec::new(),
+            mouse_capture: s.mouse,
             help: None,
             status: None,
             size: (80, 24),
@@ -376,6 +394,31 @@ impl App {
                 self.dirty = true;
             }
             Event::FocusChanged(focused) => self.terminal_focused = focused,
+            Event::NowHosting { addr, kept_data } => {
+                self.embedded_server = Some(format!("hosting the server on {addr}"));
+                let text = if kept_data {
+                    format!(
+                        "the messenger hosting the server quit; this one hosts it now on {addr}, with the channel attributes and stored messages it kept"
+                    )
+                } else {
+                    format!(
+                        "the messenger hosting the server quit; this one hosts it now on {addr} (no earlier data was found: channel attributes and stored messages start empty)"
+                    )
+                };
+                // Also in the open conversation: the reconnection note that
+                // follows at once would hide it from the status bar.
+                if let Some(open) = self.selected.clone() {
+                    let ts = self.now();
+                    self.conversations.entry(open).or_default().push(
+                        crate::tui::conversation::Entry {
+                            ts,
+                            kind: crate::tui::conversation::EntryKind::System(text.clone()),
+                        },
+                    );
+                }
+                self.note(text);
+                self.dirty = true;
+            }
             Event::Mouse(m) => self.on_mouse(m),
             Event::Rtm(ev) => {
                 self.on_client_event(ev, &mut out);
@@ -389,11 +432,24 @@ impl App {
         out
     }
 
+    /// The key of a global action, as the help writes it, for hints.
+    fn global_key(&self, action: crate::tui::keymap::Action) -> String {
+        self.keymap.global_label(action)
+    }
+
+    /// Mouse capture is on (the wheel scrolls, a click focuses).
+    pub fn mouse_capture(&self) -> bool {
+        self.mouse_capture
+    }
+
     fn on_tick(&mut self) {
         let now = self.now();
         if let Some(s) = &self.status
-            && s.kind == StatusKind::Note
-            && now.saturating_sub(s.at_ms) >= NOTE_TTL_MS
+            && now.saturating_sub(s.at_ms)
+                >= match s.kind {
+                    StatusKind::Info | StatusKind::Note => NOTE_TTL_MS,
+                    StatusKind::Error => ERROR_TTL_MS,
+                }
         {
             self.status = None;
             self.dirty = true;

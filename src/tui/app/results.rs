@@ -124,10 +124,8 @@ impl App {
                 self.record_delivery(id, Delivery::Sent, ts, out);
             }
             Err(e) => {
-                set_delivery(entry, Delivery::Failed);
-                let ts = entry.ts;
-                self.record_delivery(id, Delivery::Failed, ts, out);
-                self.error(format!("message to {peer} not sent: {e}"));
+                let text = entry.kind.text().to_string();
+                self.on_send_failed(ConvId::Peer(peer), id, text, e, out);
             }
         }
     }
@@ -156,12 +154,49 @@ impl App {
                 self.record_delivery(id, Delivery::Sent, ts, out);
             }
             Err(e) => {
-                set_delivery(entry, Delivery::Failed);
-                let ts = entry.ts;
-                self.record_delivery(id, Delivery::Failed, ts, out);
-                self.error(format!("message to #{channel} not sent: {e}"));
+                let text = entry.kind.text().to_string();
+                self.on_send_failed(ConvId::Channel(channel), id, text, e, out);
             }
         }
+    }
+
+    /// A send failed. Lost to a link that is down (or reconnecting), the
+    /// message goes back to the outbox and out again once the link is back;
+    /// refused, it is marked unsent, and the retry key sends it again.
+    fn on_send_failed(
+        &mut self,
+        conv: ConvId,
+        id: u64,
+        text: String,
+        e: RtmError,
+        out: &mut Vec<Command>,
+    ) {
+        let link_down = matches!(
+            self.connection,
+            ConnectionState::Reconnecting | ConnectionState::Connecting
+        );
+        let transient = matches!(
+            e,
+            RtmError::Timeout(_) | RtmError::ConnectionLost | RtmError::NotLoggedIn(_)
+        );
+        if link_down && transient {
+            self.requeue(conv, id, text);
+            return;
+        }
+        let Some(entry) = self
+            .conversations
+            .get_mut(&conv)
+            .and_then(|c| c.sending_mut(id))
+        else {
+            return;
+        };
+        set_delivery(entry, Delivery::Unsent(id));
+        let ts = entry.ts;
+        self.record_delivery(id, Delivery::Unsent(id), ts, out);
+        let key = self.global_key(crate::tui::keymap::Action::RetryFailed);
+        self.error(format!(
+            "message to {conv} not sent: {e} ({key} sends it again)"
+        ));
     }
 
     /// Adds a line of ours ("-- you joined #x", an error) to a channel's
@@ -502,7 +537,7 @@ impl App {
                 } else {
                     ""
                 };
-                self.info(format!("logged in as {}{mode}; ? or F1 for help", info.uid));
+                self.info(format!("logged in as {}{mode}; F1 for help", info.uid));
                 if self.keep_history {
                     out.push(Command::OpenHistory(info.uid.clone()));
                 }

@@ -2,6 +2,7 @@
 //! command run against the state.
 
 use super::*;
+use crate::client::ConnectionState;
 use crate::tui::commands::{self, SlashCommand};
 use crate::tui::conversation::{ConvId, Delivery, Entry, EntryKind};
 use crate::tui::input::InputLine;
@@ -10,6 +11,7 @@ impl App {
     // ---------------------------------------------------------- sending
 
     pub(super) fn submit(&mut self, out: &mut Vec<Command>) {
+        self.attr_edit = None;
         let line = self.input.take();
         if line.trim().is_empty() {
             return;
@@ -56,21 +58,35 @@ impl App {
         let Some(me) = self.me.clone() else {
             return Err("not logged in".into());
         };
+        if text.len() > MAX_MESSAGE_BYTES {
+            return Err(format!(
+                "the message is {} bytes, over the limit of {MAX_MESSAGE_BYTES} bytes (32 KB): shorten it or send it in parts",
+                text.len()
+            ));
+        }
         if let ConvId::Channel(c) = &id
             && !self.channels.contains_key(c)
         {
             return Err(format!("you are not in #{c}; /join {c} first"));
         }
+        self.check_session()?;
         let msg_id = self.next_id;
         self.next_id += 1;
         let ts = self.now();
+        // While the link is down the message waits in the outbox, shown as
+        // queued, and goes out in order once the connection is back.
+        let queued = self.connection != ConnectionState::Connected;
         let entry = Entry {
             ts,
             kind: EntryKind::Message {
                 from: me,
                 text: text.clone(),
                 offline: false,
-                delivery: Delivery::Sending(msg_id),
+                delivery: if queued {
+                    Delivery::Queued(msg_id)
+                } else {
+                    Delivery::Sending(msg_id)
+                },
                 mention: false,
             },
         };
@@ -78,19 +94,141 @@ impl App {
         let conv = self.conversations.entry(id.clone()).or_default();
         conv.to_bottom();
         conv.push(entry);
-        out.push(match id {
-            ConvId::Peer(peer) => Command::SendPeer {
-                peer,
-                text,
+        if queued {
+            self.outbox.push(Outgoing {
+                conv: id,
                 id: msg_id,
-            },
-            ConvId::Channel(channel) => Command::SendChannel {
-                channel,
                 text,
-                id: msg_id,
-            },
-        });
+            });
+            self.info(format!(
+                "not connected: {} queued, sent when the connection is back",
+                plural(self.outbox.len(), "message")
+            ));
+        } else {
+            out.push(send_command(id, text, msg_id));
+        }
         Ok(())
+    }
+
+    /// A message can go out now or after a reconnection; not once the
+    /// session has ended (nothing would ever send it).
+    fn check_session(&self) -> Result<(), String> {
+        match self.connection {
+            ConnectionState::Aborted | ConnectionState::Disconnected => Err(
+                "the session has ended, so nothing can be sent; quit and start rtm chat again"
+                    .into(),
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// Puts a message whose send failed because the link went down back in
+    /// the outbox, in the order it was typed.
+    pub(super) fn requeue(&mut self, conv: ConvId, id: u64, text: String) {
+        if let Some(entry) = self
+            .conversations
+            .get_mut(&conv)
+            .and_then(|c| c.sending_mut(id))
+            && let EntryKind::Message { delivery, .. } = &mut entry.kind
+        {
+            *delivery = Delivery::Queued(id);
+        }
+        let at = self.outbox.partition_point(|o| o.id < id);
+        self.outbox.insert(at, Outgoing { conv, id, text });
+    }
+
+    /// The link is back: sends the outbox, oldest first (the executor's
+    /// ordered lane keeps that order on the wire).
+    pub(super) fn flush_outbox(&mut self, out: &mut Vec<Command>) {
+        if self.outbox.is_empty() {
+            return;
+        }
+        let n = self.outbox.len();
+        for o in std::mem::take(&mut self.outbox) {
+            if let Some(entry) = self
+                .conversations
+                .get_mut(&o.conv)
+                .and_then(|c| c.sending_mut(o.id))
+                && let EntryKind::Message { delivery, .. } = &mut entry.kind
+            {
+                *delivery = Delivery::Sending(o.id);
+            }
+            out.push(send_command(o.conv, o.text, o.id));
+        }
+        self.note(format!(
+            "connected again: sending {} from the outbox",
+            plural(n, "queued message")
+        ));
+    }
+
+    /// The session ended for good (aborted, logged out): what waits in the
+    /// outbox will not go out by itself; it is marked unsent, for the retry key.
+    pub(super) fn fail_outbox(&mut self, out: &mut Vec<Command>) -> usize {
+        let n = self.outbox.len();
+        let ts = self.now();
+        for o in std::mem::take(&mut self.outbox) {
+            if let Some(entry) = self
+                .conversations
+                .get_mut(&o.conv)
+                .and_then(|c| c.sending_mut(o.id))
+                && let EntryKind::Message { delivery, .. } = &mut entry.kind
+            {
+                *delivery = Delivery::Unsent(o.id);
+            }
+            self.record_delivery(o.id, Delivery::Unsent(o.id), ts, out);
+        }
+        n
+    }
+
+    /// The retry key: sends again the open conversation's messages that
+    /// were not sent in this session, oldest first (queued if the link is down).
+    pub(super) fn retry_failed(&mut self, out: &mut Vec<Command>) {
+        let Some(conv_id) = self.selected.clone() else {
+            return self.error("no conversation is open");
+        };
+        if let ConvId::Channel(c) = &conv_id
+            && !self.channels.contains_key(c)
+        {
+            return self.error(format!("you are not in #{c}; /join {c} first, then retry"));
+        }
+        if let Err(e) = self.check_session() {
+            return self.error(e);
+        }
+        let queued = self.connection != ConnectionState::Connected;
+        let mut again = Vec::new();
+        if let Some(conv) = self.conversations.get_mut(&conv_id) {
+            for e in &mut conv.entries {
+                if let EntryKind::Message { delivery, text, .. } = &mut e.kind
+                    && let Delivery::Unsent(id) = *delivery
+                {
+                    *delivery = if queued {
+                        Delivery::Queued(id)
+                    } else {
+                        Delivery::Sending(id)
+                    };
+                    again.push((id, text.clone()));
+                }
+            }
+        }
+        if again.is_empty() {
+            return self.info("nothing to send again here");
+        }
+        let n = again.len();
+        for (id, text) in again {
+            if queued {
+                self.requeue(conv_id.clone(), id, text);
+            } else {
+                out.push(send_command(conv_id.clone(), text, id));
+            }
+        }
+        if queued {
+            self.info(format!(
+                "not connected: {} queued again, sent when the connection is back",
+                plural(n, "message")
+            ));
+        } else {
+            self.info(format!("sending {} again…", plural(n, "message")));
+        }
     }
 
     /// /mute and /unmute: the named conversation, or the open one.
@@ -230,12 +368,15 @@ impl App {
                 else {
                     return Err("no conversation is open".into());
                 };
-                // Keep messages still on their way: their results must find them.
+                // Keep messages still on their way (their results must find
+                // them) and those waiting to be sent or sent again.
                 conv.entries.retain(|e| {
                     matches!(
                         e.kind,
                         EntryKind::Message {
-                            delivery: Delivery::Sending(_),
+                            delivery: Delivery::Sending(_)
+                                | Delivery::Queued(_)
+                                | Delivery::Unsent(_),
                             ..
                         }
                     )
@@ -248,5 +389,22 @@ impl App {
             SlashCommand::Quit => self.quit(out),
         }
         Ok(())
+    }
+}
+
+/// The command that sends `text` to a conversation under the app's id `id`.
+fn send_command(conv: ConvId, text: String, id: u64) -> Command {
+    match conv {
+        ConvId::Peer(peer) => Command::SendPeer { peer, text, id },
+        ConvId::Channel(channel) => Command::SendChannel { channel, text, id },
+    }
+}
+
+/// "1 message", "3 messages".
+pub(super) fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
     }
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::*;
 use crate::client::{ChannelAttribute, ChannelId, Uid};
 use crate::tui::commands::CommandSpec;
-use crate::tui::conversation::Scroll;
+use crate::tui::conversation::{ConvId, Scroll};
 use crate::tui::input::InputLine;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,12 +77,23 @@ pub struct LoginState {
     pub busy: bool,
 }
 
+/// Every kind fades: an answer and a note after [`NOTE_TTL_MS`], an error
+/// after [`ERROR_TTL_MS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusKind {
     Info,
-    /// Fades after [`NOTE_TTL_MS`].
     Note,
     Error,
+}
+
+/// A message of ours in the outbox: typed while the link was down (or
+/// refused for that reason), waiting to be sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub conv: ConvId,
+    /// The app's send id: the entry shows `Delivery::Queued(id)`.
+    pub id: u64,
+    pub text: String,
 }
 
 /// The latest message of the status bar.

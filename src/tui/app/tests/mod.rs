@@ -7,6 +7,7 @@ mod focus;
 mod history;
 mod live;
 mod login;
+mod outbox;
 mod search;
 mod sending;
 mod slash;

@@ -52,7 +52,7 @@ fn search_finds_steps_and_restores_the_view() {
     assert!(app.search_state().is_none());
     // Typing a search and Esc goes back to where you were.
     app.update(key(KeyCode::End));
-    app.update(key(KeyCode::Char('/')));
+    app.update(ctrl('f'));
     app.update(key(KeyCode::Char('h')));
     app.update(key(KeyCode::Esc));
     assert_eq!(bob_conv(&app).scroll, Scroll::Bottom);

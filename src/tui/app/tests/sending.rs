@@ -49,7 +49,7 @@ fn typing_and_enter_sends_to_the_open_channel() {
     assert!(conv.entries.iter().any(|e| matches!(
         e.kind,
         EntryKind::Message {
-            delivery: Delivery::Failed,
+            delivery: Delivery::Unsent(1),
             ..
         }
     )));
