@@ -381,8 +381,12 @@ fn conversation_footer(app: &App) -> Option<Line<'static>> {
         .and_then(|s| app.conversations.get(s))?;
     if let Some(search) = app.search_state() {
         let q = search.query.text();
-        let text = match search.current {
+        let text = match search.position() {
             _ if q.is_empty() => " search: type to find ".to_string(),
+            _ if search.fetching_hit => {
+                format!(" {} matches for {q:?} · reading older messages… ", search.total())
+            }
+            None if search.store_pending => format!(" searching the history for {q:?}… "),
             None => format!(" no match for {q:?} "),
             Some(i) => {
                 let keys = if search.editing {
@@ -399,23 +403,40 @@ fn conversation_footer(app: &App) -> Option<Line<'static>> {
                         k(Action::SearchNewer)
                     )
                 };
-                format!(" match {}/{} for {q:?} · {keys} ", i + 1, search.hits.len())
+                let more = if search.store_pending { "+" } else { "" };
+                format!(" match {i}/{}{more} for {q:?} · {keys} ", search.total())
             }
         };
         return Some(Line::styled(text, theme.system));
     }
     let below = conv.entries_below();
     if below == 0 {
+        if conv.loading_older {
+            return Some(Line::styled(" ↑ reading older messages… ", theme.system));
+        }
         return None;
     }
+    // The key that takes the view down where the keys go now: in the
+    // conversation pane its own (End), elsewhere the global one (Ctrl-End;
+    // End in the input moves the cursor).
+    let context = if app.focus == Focus::Conversation {
+        Context::Conversation
+    } else {
+        Context::Global
+    };
+    let key = app
+        .keymap()
+        .first_key(context, Action::ScrollBottom)
+        .or_else(|| app.keymap().first_key(Context::Global, Action::ScrollBottom))
+        .map_or_else(|| "scroll down".to_string(), |k| k.label());
     let text = if conv.new_below > 0 {
         format!(
-            " ↓ {} new message{} below · End ",
+            " ↓ {} new message{} below · {key} ",
             conv.new_below,
             if conv.new_below == 1 { "" } else { "s" }
         )
     } else {
-        format!(" ↓ {below} more below · End ")
+        format!(" ↓ {below} more below · {key} ")
     };
     let style = if conv.new_below > 0 {
         theme.unread

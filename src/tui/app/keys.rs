@@ -95,7 +95,7 @@ impl App {
             Some(Action::Back) => self.cancel_search(),
             Some(Action::Submit) => {
                 search.editing = false;
-                if search.hits.is_empty() {
+                if !search.may_match() {
                     let q = search.query.text().to_string();
                     self.search = None;
                     if !q.is_empty() {
@@ -183,7 +183,11 @@ impl App {
             Action::PageDown => {
                 self.scroll(|c, w, h| c.scroll_down(h.saturating_sub(1).max(1), w, h))
             }
-            Action::ScrollTop => self.scroll(|c, w, h| c.to_top(w, h)),
+            Action::ScrollTop => self.scroll(|c, w, h| {
+                c.to_top(w, h);
+                // The oldest line may still be in the local history.
+                c.to_oldest = true;
+            }),
             Action::ScrollBottom => self.scroll(|c, _, _| c.to_bottom()),
             Action::NextUnread => self.next_unread(out),
             Action::NextConversation | Action::PrevConversation => {
@@ -298,6 +302,7 @@ impl App {
             .as_ref()
             .and_then(|s| self.conversations.get_mut(s))
         {
+            conv.to_oldest = false;
             f(conv, width, page);
         }
     }

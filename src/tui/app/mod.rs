@@ -6,7 +6,8 @@
 //! This file holds [`App`], its constructor, its read accessors and the
 //! top-level dispatch of `update`; each kind of event is handled in its own
 //! file, all of them `impl App` blocks: `keys` (keyboard and mouse), `search`,
-//! `unread` (moving between conversations), `completion` (Tab and the input
+//! `unread` (moving between conversations), `stored` (the local history
+//! beyond what is loaded), `completion` (Tab and the input
 //! history), `attributes` (the Attributes pane), `panes` (list rows, opening
 //! a conversation), `sending` (the input line and slash commands), `events`
 //! (what the SDK pushes) and `results` (answers to commands).
@@ -21,6 +22,7 @@ mod results;
 mod search;
 mod sending;
 mod state;
+mod stored;
 mod unread;
 
 #[cfg(test)]
@@ -54,6 +56,10 @@ pub const NOTE_TTL_MS: u64 = 6_000;
 pub const CHANGED_TTL_MS: u64 = 4_000;
 /// Lines scrolled by the mouse wheel.
 const WHEEL_LINES: usize = 3;
+/// Peers and channel members followed for their presence without being
+/// watched; the server allows 512 subscriptions, and the watched list
+/// needs room too.
+const MAX_FOLLOWED: usize = 384;
 /// The input box grows with its text up to this many rows.
 pub const MAX_INPUT_ROWS: usize = 6;
 
@@ -97,6 +103,9 @@ pub struct App {
     token_command: bool,
     /// `settings.history`: keep messages in the local history file.
     keep_history: bool,
+    /// The local history is open (its start-up load came): older pages
+    /// and searches of it can be asked for.
+    history_ready: bool,
     /// Channels with history that we are not in: listed after the joined
     /// ones, marked as left, readable but not writable.
     pub(crate) past_channels: BTreeSet<ChannelId>,
@@ -189,6 +198,7 @@ impl App {
             following: BTreeSet::new(),
             token_command: options.settings.token_command.is_some(),
             keep_history: s.history,
+            history_ready: false,
             past_channels: BTreeSet::new(),
             watched: BTreeSet::new(),
             channels: BTreeMap::new(),
@@ -304,14 +314,30 @@ impl App {
 
     /// Subscribes to the presence of someone we talk with, once.
     fn follow(&mut self, peer: &Uid, out: &mut Vec<Command>) {
-        if self.me.is_none()
-            || self.me.as_ref() == Some(peer)
-            || self.watched.contains(peer)
-            || !self.following.insert(peer.clone())
-        {
+        self.follow_all([peer.clone()], out);
+    }
+
+    /// Subscribes, in one request, to the presence of those of `peers` not
+    /// followed or watched yet, within [`MAX_FOLLOWED`].
+    fn follow_all(&mut self, peers: impl IntoIterator<Item = Uid>, out: &mut Vec<Command>) {
+        if self.me.is_none() {
             return;
         }
-        out.push(Command::Subscribe(vec![peer.clone()]));
+        let mut new = Vec::new();
+        for peer in peers {
+            if self.following.len() >= MAX_FOLLOWED {
+                break;
+            }
+            if self.me.as_ref() != Some(&peer)
+                && !self.watched.contains(&peer)
+                && self.following.insert(peer.clone())
+            {
+                new.push(peer);
+            }
+        }
+        if !new.is_empty() {
+            out.push(Command::Subscribe(new));
+        }
     }
 
     pub fn channel(&self, id: &ChannelId) -> Option<&ChannelInfo> {
@@ -385,6 +411,9 @@ impl App {
                 self.on_result(r, &mut out);
                 self.dirty = true;
             }
+        }
+        if self.screen == Screen::Main {
+            self.after_update(&mut out);
         }
         out
     }

@@ -8,7 +8,7 @@ use crate::client::{
     Uid,
 };
 use crate::tui::commands::AttrWrite;
-use crate::tui::conversation::{ConvId, Delivery, Entry, EntryKind};
+use crate::tui::conversation::{ConvId, Delivery, Entry, EntryKind, Stored};
 use crate::tui::history::{HistoryRecord, LoadedConversation};
 use crate::tui::input::InputLine;
 
@@ -83,6 +83,16 @@ impl App {
                 Err(e) => self.error(e),
             },
             CommandResult::HistoryFailed(e) => self.error(format!("{e}; history not saved")),
+            CommandResult::HistoryPage {
+                conv,
+                before,
+                result,
+            } => self.on_history_page(conv, before, result),
+            CommandResult::HistoryFound {
+                conv,
+                query,
+                result,
+            } => self.on_history_found(conv, query, result),
         }
     }
 
@@ -410,8 +420,11 @@ impl App {
         convs: Vec<LoadedConversation>,
         out: &mut Vec<Command>,
     ) {
-        let recent = convs.first().map(|(id, _)| id.clone());
-        for (id, mut entries) in convs {
+        let recent = convs.first().map(|l| l.conv.clone());
+        self.history_ready = true;
+        let mut peers = Vec::new();
+        for LoadedConversation { conv: id, page } in convs {
+            let mut entries = page.entries;
             for e in &mut entries {
                 if let EntryKind::Message {
                     from,
@@ -423,11 +436,19 @@ impl App {
                     *mention = self.is_mention(from, text);
                 }
             }
-            if let ConvId::Channel(c) = &id {
-                self.past_channels.insert(c.clone());
+            match &id {
+                ConvId::Channel(c) => {
+                    self.past_channels.insert(c.clone());
+                }
+                ConvId::Peer(p) => peers.push(p.clone()),
             }
-            self.conversations.entry(id).or_default().prepend(entries);
+            let conv = self.conversations.entry(id).or_default();
+            conv.prepend(entries);
+            conv.stored = Stored::after_page(page.older);
         }
+        // The peers listed from the history show their presence, as those
+        // we talk with do: subscribed to at once, in one request.
+        self.follow_all(peers, out);
         // Entry indexes moved; find the hits again.
         self.run_search();
         if self.selected.is_none()

@@ -207,7 +207,7 @@ impl App {
                 self.start_search(text);
                 if let Some(s) = &mut self.search {
                     s.editing = false;
-                    if s.hits.is_empty() {
+                    if !s.may_match() {
                         let q = s.query.text().to_string();
                         self.search = None;
                         self.note(format!("no match for {q:?}"));
@@ -243,6 +243,9 @@ impl App {
                 conv.to_bottom();
                 conv.marker = None;
                 conv.first_unread = None;
+                // Cleared lines do not come back from the local history.
+                conv.stored = crate::tui::conversation::Stored::Nothing;
+                conv.to_oldest = false;
                 self.search = None;
             }
             SlashCommand::Quit => self.quit(out),

@@ -50,11 +50,35 @@ pub struct SearchState {
     pub current: Option<usize>,
     /// Where the view was when the search began (Esc goes back there).
     pub origin: Scroll,
+    /// Matches in the local history that are not loaded yet, as row ids,
+    /// newest first; they are older than every loaded entry.
+    pub stored: Vec<i64>,
+    /// The query the local history was last asked about.
+    pub asked: Option<String>,
+    /// The local history has not answered `asked` yet.
+    pub store_pending: bool,
+    /// Stepping to the newest of `stored`: its page is being read.
+    pub fetching_hit: bool,
 }
 
 impl SearchState {
     pub fn current_entry(&self) -> Option<usize> {
         self.current.and_then(|i| self.hits.get(i).copied())
+    }
+
+    /// All matches: the loaded ones and those still in the local history.
+    pub fn total(&self) -> usize {
+        self.hits.len() + self.stored.len()
+    }
+
+    /// The number (from the oldest, 1-based) of the match shown.
+    pub fn position(&self) -> Option<usize> {
+        self.current.map(|i| self.stored.len() + i + 1)
+    }
+
+    /// Matches exist, or may (the local history has not answered yet).
+    pub fn may_match(&self) -> bool {
+        self.total() > 0 || self.store_pending || self.fetching_hit
     }
 }
 

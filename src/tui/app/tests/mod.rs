@@ -99,8 +99,24 @@ fn stored(from: &str, text: &str, ts: u64) -> crate::tui::conversation::Entry {
     }
 }
 
+/// The start-up load of the local history, each conversation complete.
 fn history_loaded(convs: Vec<(ConvId, Vec<crate::tui::conversation::Entry>)>) -> Event {
-    Event::CommandResult(CommandResult::HistoryLoaded(Ok(convs)))
+    history_loaded_with_more(convs.into_iter().map(|(c, e)| (c, e, None)).collect())
+}
+
+/// The start-up load, each conversation with the row id older pages start
+/// before (`None`: it is all loaded).
+fn history_loaded_with_more(
+    convs: Vec<(ConvId, Vec<crate::tui::conversation::Entry>, Option<i64>)>,
+) -> Event {
+    use crate::tui::history::{HistoryPage, LoadedConversation};
+    Event::CommandResult(CommandResult::HistoryLoaded(Ok(convs
+        .into_iter()
+        .map(|(conv, entries, older)| LoadedConversation {
+            conv,
+            page: HistoryPage { entries, older },
+        })
+        .collect())))
 }
 
 fn history_commands(out: &[Command]) -> Vec<&Command> {
