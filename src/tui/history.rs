@@ -273,7 +273,9 @@ impl HistoryStore {
             tx.commit().map_err(&err)?;
         }
         let opened_at: RowId = conn
-            .query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| r.get(0))
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| {
+                r.get(0)
+            })
             .map_err(&err)?;
         Ok(HistoryStore {
             conn,
@@ -857,7 +859,10 @@ mod tests {
         ));
         // Only the newest N per conversation, still oldest first.
         let newest = store.load(2, 10).unwrap();
-        assert_eq!(texts(&newest[0].page.entries), ["hello bob", "stored for you"]);
+        assert_eq!(
+            texts(&newest[0].page.entries),
+            ["hello bob", "stored for you"]
+        );
         assert_eq!(store.load(10, 1).unwrap().len(), 1);
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -878,7 +883,10 @@ mod tests {
                         format!("m{i}")
                     };
                     // Another conversation interleaved: its rows must not leak in.
-                    [msg(&bob, "bob", &text, i), msg(&carol, "carol", "needle", i)]
+                    [
+                        msg(&bob, "bob", &text, i),
+                        msg(&carol, "carol", "needle", i),
+                    ]
                 })
                 .collect();
             for batch in records.chunks(MAX_BATCH_RECORDS) {
@@ -910,14 +918,21 @@ mod tests {
         assert_eq!(all.len(), 40);
         // A page that reaches down to the oldest hit, with context above it.
         let deep = *hits.last().unwrap();
-        let page = store.page(&bob, first.older, PAGE_SIZE, Some(deep)).unwrap();
+        let page = store
+            .page(&bob, first.older, PAGE_SIZE, Some(deep))
+            .unwrap();
         assert_eq!(page.entries[HIT_CONTEXT].kind.text(), "m250 Ünïcode needle");
         assert_eq!(page.entries[0].kind.text(), "m230");
         assert!(page.older.is_some());
         // A conversation the start-up load left out pages from the rows
         // that were there at open, not from rows written since.
         let mut store = store;
-        store.write(&[msg(&carol, "carol", "after open", 1)], CAP_PER_CONVERSATION).unwrap();
+        store
+            .write(
+                &[msg(&carol, "carol", "after open", 1)],
+                CAP_PER_CONVERSATION,
+            )
+            .unwrap();
         let page = store.page(&carol, None, 3, None).unwrap();
         assert_eq!(texts(&page.entries), ["needle", "needle", "needle"]);
         let _ = std::fs::remove_dir_all(&dir);

@@ -50,7 +50,7 @@ impl App {
             return;
         };
         let line = match &a {
-            AttrRef::Channel(c, k) => format!("/cattr put #{c} {} --notify", quote_pair(k, &value)),
+            AttrRef::Channel(c, k) => format!("/cattr put #{c} {}", quote_pair(k, &value)),
             AttrRef::Mine(k) => format!("/attr put {}", quote_pair(k, &value)),
         };
         self.input = InputLine::with_text(line);
@@ -65,7 +65,7 @@ impl App {
             (_, Some(AttrRef::Mine(_))) | (None | Some(ConvId::Peer(_)), _) => {
                 "/attr put ".to_string()
             }
-            (Some(ConvId::Channel(c)), _) => format!("/cattr put #{c} --notify "),
+            (Some(ConvId::Channel(c)), _) => format!("/cattr put #{c} "),
         };
         self.input = InputLine::with_text(line);
         self.focus = Focus::Input;

@@ -38,7 +38,7 @@ use super::ChatOptions;
 use super::conversation::{ConvId, Conversation};
 use super::input::InputLine;
 use super::keymap::Keymap;
-use super::layout::MainLayout;
+use super::layout::{MainLayout, SidePanes};
 use super::notify::NotifyPolicy;
 use super::selection::Selection;
 use super::theme::Theme;
@@ -46,12 +46,15 @@ use crate::client::{ChannelId, ConnectionState, PeerOnlineState, Uid};
 use completion::{Completion, HistoryNav};
 pub use messages::{Command, CommandResult, Event};
 pub use state::{
-    AttrRef, ChannelInfo, Focus, HelpOverlay, LoginState, Screen, SearchState, Status, StatusKind,
-    UiConfig,
+    AttrRef, ChannelInfo, Focus, HelpOverlay, LoginState, Panel, Screen, SearchState, Status,
+    StatusKind, UiConfig,
 };
 
 /// How long a note ("bob is online") stays in the status bar, in ms.
 pub const NOTE_TTL_MS: u64 = 6_000;
+/// A channel opened again within this many ms of asking for its
+/// attributes is not asked again (the refresh key always asks).
+pub const ATTRS_FRESH_MS: u64 = 10_000;
 /// How long a changed attribute row stays highlighted, in ms.
 pub const CHANGED_TTL_MS: u64 = 4_000;
 /// Lines scrolled by the mouse wheel.
@@ -128,7 +131,14 @@ pub struct App {
     pub(crate) pending_delete: Option<AttrRef>,
     pub(crate) input: InputLine,
     pub(crate) help: Option<HelpOverlay>,
+    /// `/members` or `/attrs`, drawn over the screen.
+    pub(crate) panel: Option<Panel>,
+    /// The side panes as the side-panes key left them.
+    pub(crate) side_panes: SidePanes,
     pub(crate) status: Option<Status>,
+    /// The age of the open channel's attributes as last drawn ("2 min
+    /// ago"): a tick redraws only when it changes.
+    age_shown: Option<String>,
     pub(crate) size: (u16, u16),
     next_id: u64,
     dirty: bool,
@@ -148,6 +158,19 @@ fn join_names<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> Strin
         .map(|i| i.to_string())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// How long ago `then` was, in words: "just now", "40 s ago", "2 min ago",
+/// "3 h ago", "2 d ago".
+pub fn age_words(now: u64, then: u64) -> String {
+    let s = now.saturating_sub(then) / 1000;
+    match s {
+        0..10 => "just now".to_string(),
+        10..60 => format!("{s} s ago"),
+        60..3_600 => format!("{} min ago", s / 60),
+        3_600..86_400 => format!("{} h ago", s / 3_600),
+        _ => format!("{} d ago", s / 86_400),
+    }
 }
 
 /// Orders peers: online, unreachable, unknown, offline; then by name.
@@ -214,7 +237,10 @@ impl App {
             pending_delete: None,
             input: InputLine::default(),
             help: None,
+            panel: None,
+            side_panes: SidePanes::Auto,
             status: None,
+            age_shown: None,
             size: (80, 24),
             next_id: 1,
             dirty: true,
@@ -247,7 +273,8 @@ impl App {
         self.clock = clock;
     }
 
-    fn now(&self) -> u64 {
+    /// The app's clock, ms since the epoch (fixed in tests).
+    pub fn now(&self) -> u64 {
         (self.clock)()
     }
 
@@ -352,15 +379,25 @@ impl App {
         self.help.is_some()
     }
 
+    pub fn panel(&self) -> Option<Panel> {
+        self.panel
+    }
+
     pub fn layout(&self) -> MainLayout {
         self.layout_in(Rect::new(0, 0, self.size.0, self.size.1))
     }
 
     /// The layout for `area`, with the input box as tall as its text.
     pub fn layout_in(&self, area: Rect) -> MainLayout {
-        let width = usize::from(MainLayout::new(area).input.width.saturating_sub(2)).max(1);
+        let width = usize::from(
+            MainLayout::arrange(area, 1, self.side_panes)
+                .input
+                .width
+                .saturating_sub(2),
+        )
+        .max(1);
         let rows = self.input.row_count(width).min(MAX_INPUT_ROWS);
-        MainLayout::with_input_rows(area, u16::try_from(rows).unwrap_or(1))
+        MainLayout::arrange(area, u16::try_from(rows).unwrap_or(1), self.side_panes)
     }
 
     // ------------------------------------------------------------- update
@@ -413,6 +450,11 @@ impl App {
             }
         }
         if self.screen == Screen::Main {
+            // A /members or /attrs panel lives while its pane has the focus.
+            if self.panel.is_some_and(|p| p.focus() != self.focus) {
+                self.panel = None;
+                self.dirty = true;
+            }
             self.after_update(&mut out);
         }
         out
@@ -425,6 +467,15 @@ impl App {
             && now.saturating_sub(s.at_ms) >= NOTE_TTL_MS
         {
             self.status = None;
+            self.dirty = true;
+        }
+        let age = self
+            .selected_channel()
+            .and_then(|c| self.channels.get(c))
+            .and_then(|i| i.attrs_at)
+            .map(|at| age_words(now, at));
+        if age != self.age_shown {
+            self.age_shown = age;
             self.dirty = true;
         }
         for info in self.channels.values_mut() {

@@ -26,7 +26,7 @@ impl App {
             } => self.on_channel_message_sent(channel, id, result, out),
             CommandResult::Joined { channel, result } => self.on_joined(channel, result, out),
             CommandResult::Left { channel, result } => self.on_left(channel, result, out),
-            CommandResult::Members { channel, result } => self.on_members(channel, result),
+            CommandResult::Members { channel, result } => self.on_members(channel, result, out),
             CommandResult::Subscribed { peers, result } => {
                 if let Err(e) = result {
                     self.error(format!("cannot watch {}: {e}", join_names(&peers)));
@@ -206,14 +206,10 @@ impl App {
             &channel,
             EntryKind::Quiet(format!("-- you joined #{channel}")),
         );
+        // Opening it asks for its attributes.
         self.open(ConvId::Channel(channel.clone()), out);
         self.info(format!("joined #{channel}"));
-        out.push(Command::GetMembers(channel.clone()));
-        out.push(Command::GetChannelAttributes {
-            channel,
-            keys: None,
-            explicit: false,
-        });
+        out.push(Command::GetMembers(channel));
     }
 
     fn on_left(
@@ -248,12 +244,20 @@ impl App {
         self.info(format!("left #{channel}"));
     }
 
-    fn on_members(&mut self, channel: ChannelId, result: Result<Vec<Uid>, RtmError>) {
+    fn on_members(
+        &mut self,
+        channel: ChannelId,
+        result: Result<Vec<Uid>, RtmError>,
+        out: &mut Vec<Command>,
+    ) {
         match result {
             Ok(members) => {
                 if let Some(info) = self.channels.get_mut(&channel) {
                     info.member_count = Some(members.len().try_into().unwrap_or(u32::MAX));
-                    info.members = members.into_iter().collect();
+                    info.members = members.iter().cloned().collect();
+                    // Their presence, so that a member whose link dropped
+                    // shows ◐ here as in the Peers pane (within the cap).
+                    self.follow_all(members, out);
                 }
             }
             Err(e) => self.error(format!("cannot list the members of #{channel}: {e}")),
@@ -376,7 +380,16 @@ impl App {
     ) {
         let attrs = match result {
             Ok(attrs) => attrs,
-            Err(e) => return self.error(format!("cannot read #{channel} attributes: {e}")),
+            Err(e) => {
+                if all_keys && let Some(info) = self.channels.get_mut(&channel) {
+                    // What is shown stays, marked as not refreshed.
+                    info.attrs_error = Some(e.to_string());
+                }
+                if explicit || !self.channels.contains_key(&channel) {
+                    self.error(format!("cannot read #{channel} attributes: {e}"));
+                }
+                return;
+            }
         };
         if explicit {
             self.info(if attrs.is_empty() {
@@ -394,6 +407,11 @@ impl App {
                 .get(&channel)
                 .is_some_and(|i| !i.attributes.is_empty());
             self.set_channel_attributes(&channel, attrs, mark);
+            let now = self.now();
+            if let Some(info) = self.channels.get_mut(&channel) {
+                info.attrs_at = Some(now);
+                info.attrs_error = None;
+            }
         }
     }
 

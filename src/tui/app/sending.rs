@@ -249,6 +249,8 @@ impl App {
                 self.search = None;
             }
             SlashCommand::Quit => self.quit(out),
+            SlashCommand::Members => self.open_panel(Panel::Members)?,
+            SlashCommand::Attrs => self.open_panel(Panel::Attributes)?,
         }
         Ok(())
     }

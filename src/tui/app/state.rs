@@ -132,6 +132,33 @@ pub struct ChannelInfo {
     pub attributes: Vec<ChannelAttribute>,
     /// Keys changed by the last update, with when (ms), for a brief highlight.
     pub changed: BTreeMap<String, u64>,
+    /// When the attributes shown were read from the server (or pushed to
+    /// us with a notification), ms: the pane says how old they are.
+    pub attrs_at: Option<u64>,
+    /// When they were last asked for, ms: opening a channel again soon
+    /// does not ask again (the server allows 10 reads per 5 s).
+    pub attrs_asked_at: Option<u64>,
+    /// Why the last reading failed, shown under what is still shown.
+    pub attrs_error: Option<String>,
+}
+
+/// `/members` and `/attrs`: the open channel's Members or Attributes pane
+/// drawn large over the screen, for terminals too small for the right
+/// column. While it shows, the focus is on that pane (its keys work);
+/// it closes when the focus leaves it (Esc, Enter on a member).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Panel {
+    Members,
+    Attributes,
+}
+
+impl Panel {
+    pub fn focus(self) -> Focus {
+        match self {
+            Panel::Members => Focus::Members,
+            Panel::Attributes => Focus::Attributes,
+        }
+    }
 }
 
 /// The help overlay and how far it is scrolled.

@@ -269,7 +269,13 @@ fn page_requests(out: &[Command]) -> Vec<(Option<i64>, Option<i64>)> {
         .collect()
 }
 
-fn page_answer(conv: &ConvId, before: Option<i64>, from: u64, to: u64, older: Option<i64>) -> Event {
+fn page_answer(
+    conv: &ConvId,
+    before: Option<i64>,
+    from: u64,
+    to: u64,
+    older: Option<i64>,
+) -> Event {
     use crate::tui::history::HistoryPage;
     Event::CommandResult(CommandResult::HistoryPage {
         conv: conv.clone(),
@@ -308,13 +314,20 @@ fn scrolling_up_past_what_is_loaded_reads_older_pages_from_the_history() {
     let top_before = conversation_text(&app)[0].clone();
     let out = app.update(page_answer(&bob, Some(9_601), 9_101, 9_600, Some(9_101)));
     assert!(page_requests(&out).is_empty());
-    assert_eq!(conversation_text(&app)[0], top_before, "the view did not jump");
+    assert_eq!(
+        conversation_text(&app)[0],
+        top_before,
+        "the view did not jump"
+    );
     assert_eq!(bob_conv(&app).entries.len(), 1_000);
     // A stale answer (asked before /clear) and a second answer change nothing.
     app.update(page_answer(&bob, Some(9_601), 9_101, 9_600, Some(9_101)));
     assert_eq!(bob_conv(&app).entries.len(), 1_000);
     // Ctrl-Home: page after page until the start, the view on the first line.
-    let mut out = app.update(Event::Key(KeyEvent::new(KeyCode::Home, KeyModifiers::CONTROL)));
+    let mut out = app.update(Event::Key(KeyEvent::new(
+        KeyCode::Home,
+        KeyModifiers::CONTROL,
+    )));
     let mut before = Some(9_101);
     let mut pages = 0;
     loop {
@@ -332,7 +345,11 @@ fn scrolling_up_past_what_is_loaded_reads_older_pages_from_the_history() {
     assert!(page_requests(&out).is_empty(), "the start was reached");
     assert_eq!(pages, 18);
     assert_eq!(bob_conv(&app).entries.len(), 10_000);
-    assert!(conversation_text(&app)[0].ends_with("bob: m101"), "{:?}", conversation_text(&app));
+    assert!(
+        conversation_text(&app)[0].ends_with("bob: m101"),
+        "{:?}",
+        conversation_text(&app)
+    );
     // Nothing more is asked at the top once everything is loaded.
     assert!(page_requests(&app.update(key(KeyCode::PageUp))).is_empty());
 }
@@ -347,7 +364,11 @@ fn search_covers_the_stored_history_and_steps_into_it() {
         .map(|i| stored("bob", &format!("m{i}"), NOW - 20_000 + i))
         .collect();
     loaded[399].kind = stored("bob", "m10000 the needle", NOW).kind;
-    app.update(history_loaded_with_more(vec![(bob.clone(), loaded, Some(9_601))]));
+    app.update(history_loaded_with_more(vec![(
+        bob.clone(),
+        loaded,
+        Some(9_601),
+    )]));
     // Typing the query asks the history about the rows not loaded.
     app.update(ctrl('f'));
     let mut out = Vec::new();
@@ -373,7 +394,11 @@ fn search_covers_the_stored_history_and_steps_into_it() {
     app.update(key(KeyCode::Enter));
     let s = app.search_state().unwrap();
     assert_eq!((s.position(), s.total()), (Some(4), 4));
-    assert!(screen_text(&app).contains("match 4/4"), "{}", screen_text(&app));
+    assert!(
+        screen_text(&app).contains("match 4/4"),
+        "{}",
+        screen_text(&app)
+    );
     // n: the next older match is stored; its page is read down to it.
     let out = app.update(char_key('n'));
     assert_eq!(page_requests(&out), [(Some(9_601), Some(9_000))]);
@@ -395,7 +420,9 @@ fn search_covers_the_stored_history_and_steps_into_it() {
     let hit = s.current_entry().unwrap();
     assert_eq!(bob_conv(&app).entries[hit].kind.text(), "m9000 a needle");
     assert!(
-        conversation_text(&app).iter().any(|l| l.ends_with("bob: m9000 a needle")),
+        conversation_text(&app)
+            .iter()
+            .any(|l| l.ends_with("bob: m9000 a needle")),
         "{:?}",
         conversation_text(&app)
     );
@@ -410,9 +437,18 @@ fn search_covers_the_stored_history_and_steps_into_it() {
 fn peers_restored_from_history_are_subscribed_at_start() {
     let mut app = logged_in(history_on());
     let out = app.update(history_loaded(vec![
-        (ConvId::Peer(uid("bob")), vec![stored("bob", "hi", NOW - 1_000)]),
-        (ConvId::Channel(ch("general")), vec![stored("carol", "yo", NOW - 2_000)]),
-        (ConvId::Peer(uid("dave")), vec![stored("dave", "hey", NOW - 3_000)]),
+        (
+            ConvId::Peer(uid("bob")),
+            vec![stored("bob", "hi", NOW - 1_000)],
+        ),
+        (
+            ConvId::Channel(ch("general")),
+            vec![stored("carol", "yo", NOW - 2_000)],
+        ),
+        (
+            ConvId::Peer(uid("dave")),
+            vec![stored("dave", "hey", NOW - 3_000)],
+        ),
     ]));
     let subs: Vec<_> = out
         .iter()

@@ -7,6 +7,7 @@ mod focus;
 mod history;
 mod live;
 mod login;
+mod panels;
 mod search;
 mod sending;
 mod slash;
@@ -18,7 +19,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKi
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-use super::{AttrRef, Command, CommandResult, Event, Focus, Screen, StatusKind};
+use super::{AttrRef, Command, CommandResult, Event, Focus, Panel, Screen, StatusKind};
 use crate::client::ErrorBody;
 use crate::client::{
     ChannelAttribute, ChannelEvent, ClientEvent, ConnectionChangeReason, ConnectionState,
