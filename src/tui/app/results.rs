@@ -29,7 +29,22 @@ impl App {
             CommandResult::Members { channel, result } => self.on_members(channel, result, out),
             CommandResult::Subscribed { peers, result } => {
                 if let Err(e) = result {
-                    self.error(format!("cannot watch {}: {e}", join_names(&peers)));
+                    // Peers followed on our own (members, those we talk
+                    // with) are followed again next time; only a failed
+                    // /watch is the user's business.
+                    let (watched, followed): (Vec<Uid>, Vec<Uid>) =
+                        peers.into_iter().partition(|p| self.watched.contains(p));
+                    for p in &followed {
+                        self.following.remove(p);
+                    }
+                    if watched.is_empty() {
+                        tracing::warn!(
+                            "cannot follow the presence of {}: {e}",
+                            join_names(&followed)
+                        );
+                    } else {
+                        self.error(format!("cannot watch {}: {e}", join_names(&watched)));
+                    }
                 }
             }
             CommandResult::Unsubscribed { peers, result } => {

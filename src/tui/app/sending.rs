@@ -245,6 +245,7 @@ impl App {
                 conv.first_unread = None;
                 // Cleared lines do not come back from the local history.
                 conv.stored = crate::tui::conversation::Stored::Nothing;
+                conv.loading_older = false;
                 conv.to_oldest = false;
                 self.search = None;
             }

@@ -111,8 +111,14 @@ impl App {
                     .is_some_and(|me| me != from && crate::tui::conversation::mentions(text, me));
             }
         }
+        let offered = page.entries.len();
         let n = conv.prepend(page.entries);
-        conv.stored = Stored::after_page(page.older);
+        // A conversation at its in-memory bound takes no more: stop asking.
+        conv.stored = if n < offered {
+            Stored::Nothing
+        } else {
+            Stored::after_page(page.older)
+        };
         if conv.to_oldest {
             conv.to_top(width, height);
         }

@@ -320,7 +320,7 @@ fn scrolling_up_past_what_is_loaded_reads_older_pages_from_the_history() {
         "the view did not jump"
     );
     assert_eq!(bob_conv(&app).entries.len(), 1_000);
-    // A stale answer (asked before /clear) and a second answer change nothing.
+    // A second answer changes nothing.
     app.update(page_answer(&bob, Some(9_601), 9_101, 9_600, Some(9_101)));
     assert_eq!(bob_conv(&app).entries.len(), 1_000);
     // Ctrl-Home: page after page until the start, the view on the first line.
@@ -352,6 +352,28 @@ fn scrolling_up_past_what_is_loaded_reads_older_pages_from_the_history() {
     );
     // Nothing more is asked at the top once everything is loaded.
     assert!(page_requests(&app.update(key(KeyCode::PageUp))).is_empty());
+}
+
+/// /clear forgets the lines on screen: they do not come back from the
+/// history, not even from a page asked for just before.
+#[test]
+fn cleared_lines_do_not_come_back_from_the_history() {
+    let mut app = logged_in(history_on());
+    let bob = ConvId::Peer(uid("bob"));
+    app.update(history_loaded_with_more(vec![(
+        bob.clone(),
+        (9_951..=10_000)
+            .map(|i| stored("bob", &format!("m{i}"), NOW - 20_000 + i))
+            .collect(),
+        Some(9_951),
+    )]));
+    let out = app.update(key(KeyCode::PageUp));
+    assert_eq!(page_requests(&out), [(Some(9_951), None)]);
+    type_line(&mut app, "/clear");
+    app.update(page_answer(&bob, Some(9_951), 9_451, 9_950, Some(9_451)));
+    assert!(bob_conv(&app).entries.is_empty());
+    assert!(page_requests(&app.update(key(KeyCode::PageUp))).is_empty());
+    assert!(!screen_text(&app).contains("reading older"));
 }
 
 /// Issue 16: a search finds the stored matches that are not loaded too,

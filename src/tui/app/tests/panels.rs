@@ -269,3 +269,30 @@ fn an_unreachable_member_shows_the_same_mark_in_both_panes() {
         "{members:?}"
     );
 }
+
+/// Following members is the app's own doing: a refused subscription (the
+/// server's 10 per 5 s) is not an error for the user and is tried again
+/// with the next member list; a refused /watch is.
+#[test]
+fn a_refused_member_subscription_is_retried_quietly() {
+    let mut app = logged_in(options(None));
+    join(&mut app, "general", &["alice", "bob"]);
+    app.update(Event::CommandResult(CommandResult::Subscribed {
+        peers: vec![uid("bob")],
+        result: Err(server_error(ErrorKind::TooOften, "too often")),
+    }));
+    assert!(app.status().is_none_or(|s| s.kind != StatusKind::Error));
+    let out = app.update(key(KeyCode::F(5)));
+    assert!(out.contains(&Command::GetMembers(ch("general"))));
+    let out = app.update(Event::CommandResult(CommandResult::Members {
+        channel: ch("general"),
+        result: Ok(vec![uid("alice"), uid("bob")]),
+    }));
+    assert_eq!(out, [Command::Subscribe(vec![uid("bob")])]);
+    type_line(&mut app, "/watch carol");
+    app.update(Event::CommandResult(CommandResult::Subscribed {
+        peers: vec![uid("carol")],
+        result: Err(server_error(ErrorKind::TooOften, "too often")),
+    }));
+    assert!(status_error(&app).contains("cannot watch carol"));
+}
