@@ -360,14 +360,15 @@ fn scrolling_up_past_what_is_loaded_reads_older_pages_from_the_history() {
 fn cleared_lines_do_not_come_back_from_the_history() {
     let mut app = logged_in(history_on());
     let bob = ConvId::Peer(uid("bob"));
-    app.update(history_loaded_with_more(vec![(
+    // 50 lines: the top of the view is near the oldest, so the next page
+    // is asked for at once.
+    let out = app.update(history_loaded_with_more(vec![(
         bob.clone(),
         (9_951..=10_000)
             .map(|i| stored("bob", &format!("m{i}"), NOW - 20_000 + i))
             .collect(),
         Some(9_951),
     )]));
-    let out = app.update(key(KeyCode::PageUp));
     assert_eq!(page_requests(&out), [(Some(9_951), None)]);
     type_line(&mut app, "/clear");
     app.update(page_answer(&bob, Some(9_951), 9_451, 9_950, Some(9_451)));
