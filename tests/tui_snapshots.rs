@@ -458,9 +458,12 @@ fn new_messages_below_hint() {
     // End moves the cursor, so Ctrl-End; in the conversation pane its End.
     let text = screen(&app, 80, 24);
     assert!(text.contains("below · Ctrl-End"), "{text}");
-    while app.focus() != rtm::tui::Focus::Conversation {
-        app.update(key(KeyCode::Tab));
-    }
+    // Shift-Tab: the input holds text, where Tab would complete.
+    app.update(Event::Key(KeyEvent::new(
+        KeyCode::BackTab,
+        KeyModifiers::SHIFT,
+    )));
+    assert_eq!(app.focus(), rtm::tui::Focus::Conversation);
     let text = screen(&app, 80, 24);
     assert!(text.contains("below · End"), "{text}");
 }
