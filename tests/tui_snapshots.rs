@@ -454,4 +454,108 @@ fn new_messages_below_hint() {
     let t = at(60);
     app.update(channel_message("general", "bob", "did you see this?", t));
     insta::assert_snapshot!(screen(&app, 80, 24));
+    // The hint names the key that works where the focus is: in the input
+    // End moves the cursor, so Ctrl-End; in the conversation pane its End.
+    let text = screen(&app, 80, 24);
+    assert!(text.contains("below · Ctrl-End"), "{text}");
+    // Shift-Tab: the input holds text, where Tab would complete.
+    app.update(Event::Key(KeyEvent::new(
+        KeyCode::BackTab,
+        KeyModifiers::SHIFT,
+    )));
+    assert_eq!(app.focus(), rtm::tui::Focus::Conversation);
+    let text = screen(&app, 80, 24);
+    assert!(text.contains("below · End"), "{text}");
+}
+
+/// Issue 16: the right column at 80x24, by /members and /attrs (over the
+/// screen) and by the side-panes key; and the same at a wide size.
+fn with_attributes(w: u16, h: u16) -> App {
+    let mut app = busy_app(w, h, false);
+    let t = at(13);
+    result(
+        &mut app,
+        CommandResult::ChannelAttributes {
+            channel: ch("general"),
+            keys: None,
+            explicit: false,
+            result: Ok(vec![
+                ChannelAttribute {
+                    key: "rules".into(),
+                    value: "be kind; no spoilers before Friday; links to the release notes go in the topic, not in the channel, please".into(),
+                    last_update_user_id: uid("erin"),
+                    last_update_ts: NOW,
+                },
+                ChannelAttribute {
+                    key: "topic".into(),
+                    value: "release 0.2 on Friday".into(),
+                    last_update_user_id: uid("bob"),
+                    last_update_ts: t,
+                },
+            ]),
+        },
+    );
+    at(16);
+    app.update(Event::Tick);
+    app
+}
+
+#[test]
+fn members_overlay_80x24_and_160x48() {
+    for (w, h) in [(80, 24), (160, 48)] {
+        let mut app = with_attributes(w, h);
+        // Clear the half-typed message first (Ctrl-U), then the command.
+        app.update(Event::Key(KeyEvent::new(
+            KeyCode::Char('u'),
+            KeyModifiers::CONTROL,
+        )));
+        type_line(&mut app, "/members");
+        insta::assert_snapshot!(format!("members_overlay_{w}x{h}"), screen(&app, w, h));
+    }
+}
+
+#[test]
+fn attributes_overlay_80x24_and_160x48() {
+    for (w, h) in [(80, 24), (160, 48)] {
+        let mut app = with_attributes(w, h);
+        // Clear the half-typed message first (Ctrl-U), then the command.
+        app.update(Event::Key(KeyEvent::new(
+            KeyCode::Char('u'),
+            KeyModifiers::CONTROL,
+        )));
+        type_line(&mut app, "/attrs");
+        insta::assert_snapshot!(format!("attributes_overlay_{w}x{h}"), screen(&app, w, h));
+    }
+}
+
+#[test]
+fn side_panes_shown_at_80x24_and_hidden_at_160x48() {
+    let mut app = with_attributes(80, 24);
+    app.update(key(KeyCode::F(3)));
+    insta::assert_snapshot!("side_panes_shown_80x24", screen(&app, 80, 24));
+    let mut app = with_attributes(160, 48);
+    app.update(key(KeyCode::F(3)));
+    insta::assert_snapshot!("side_panes_hidden_160x48", screen(&app, 160, 48));
+}
+
+/// Issue 16: unread conversations scrolled out of a list are summed up on
+/// its border, above and below.
+#[test]
+fn unread_out_of_view_80x24() {
+    let mut app = busy_app(80, 24, false);
+    app.update(Event::Key(KeyEvent::new(
+        KeyCode::Char('u'),
+        KeyModifiers::CONTROL,
+    )));
+    for i in 0..14 {
+        join(&mut app, &format!("team{i:02}"), &["alice", "bob"]);
+    }
+    // #team08 is open: the list keeps it in view, #general scrolls out
+    // above, #team09 … #team13 below.
+    type_line(&mut app, "/join team08");
+    for (i, name) in ["team12", "general", "team13"].iter().enumerate() {
+        let t = at(30 + i as u64);
+        app.update(channel_message(name, "bob", "news", t));
+    }
+    insta::assert_snapshot!(screen(&app, 80, 24));
 }

@@ -83,12 +83,36 @@ pub const COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "cattr",
-        args: "set|put|del|clear <channel> … [--notify] | get <channel> [k…]",
-        description: "channel attributes; --notify tells the channel's members",
+        args: "set|put|del|clear <channel> … [--quiet] | get <channel> [k…]",
+        description: "channel attributes; members are told of a change unless --quiet",
         details: &[
             "Channel attributes, shared by everyone in the channel.",
-            "Example: /cattr put #general topic=\"release 0.2\" --notify",
-            "--notify tells the members; get reads them: /cattr get #general",
+            "Example: /cattr put #general topic=\"release 0.2\"",
+            "A change is sent to the channel's members, so their Attributes panes show it;",
+            "--quiet changes without telling them (they see it when they next open or refresh",
+            "the channel). --notify, the default, is accepted too.",
+            "get reads them into the status bar: /cattr get #general  (/attrs shows them whole)",
+        ],
+    },
+    CommandSpec {
+        name: "members",
+        args: "",
+        description: "the open channel's members, over the screen (Esc closes)",
+        details: &[
+            "Lists everyone in the open channel with their presence (● online, ◐ unreachable),",
+            "at any terminal size. ↑/↓ and PgUp/PgDn move, Enter opens a direct conversation,",
+            "r reads the list again, Tab switches to /attrs, Esc closes.",
+        ],
+    },
+    CommandSpec {
+        name: "attrs",
+        args: "",
+        description: "the open channel's attributes, whole, with who changed them and when",
+        details: &[
+            "Shows every attribute of the open channel with its whole value, who changed it",
+            "and when, and how long ago they were read; then your own attributes",
+            "(a peer's when a direct conversation is open). ↑/↓ select, e edits, a adds,",
+            "d deletes (y confirms), r reads them again, Tab switches to /members, Esc closes.",
         ],
     },
     CommandSpec {
@@ -203,6 +227,8 @@ pub enum SlashCommand {
         keys: Option<Vec<String>>,
     },
     Help(Option<&'static CommandSpec>),
+    Members,
+    Attrs,
     Search(String),
     Mute(Option<ConvId>),
     Unmute(Option<ConvId>),
@@ -390,15 +416,25 @@ pub fn parse(line: &str) -> Result<SlashCommand, ParseError> {
             }
         }
         "cattr" => {
-            let notify = args.iter().any(|a| a == "--notify");
-            let args: Vec<String> = args.into_iter().filter(|a| a != "--notify").collect();
+            let loud = args.iter().any(|a| a == "--notify");
+            let quiet = args.iter().any(|a| a == "--quiet");
+            if loud && quiet {
+                return Err(cx.usage("--notify and --quiet contradict each other; give one"));
+            }
+            // The messenger tells the members by default: a change they are
+            // not told of leaves their panes showing the old values.
+            let notify = !quiet;
+            let args: Vec<String> = args
+                .into_iter()
+                .filter(|a| a != "--notify" && a != "--quiet")
+                .collect();
             let [verb, channel, rest @ ..] = args.as_slice() else {
                 return Err(cx.usage("say the operation and the channel"));
             };
             let channel = cx.channel(channel)?;
             if verb == "get" {
-                if notify {
-                    return Err(cx.usage("--notify goes with writes, not get"));
+                if loud || quiet {
+                    return Err(cx.usage("--notify and --quiet go with writes, not get"));
                 }
                 return Ok(SlashCommand::ChannelAttrGet {
                     channel,
@@ -425,6 +461,16 @@ pub fn parse(line: &str) -> Result<SlashCommand, ParseError> {
             _ => Err(cx.usage("one command at a time")),
         },
         "quit" => Ok(SlashCommand::Quit),
+        "members" | "attrs" => {
+            if !args.is_empty() {
+                return Err(cx.usage("it shows the open channel's; open another one first"));
+            }
+            Ok(if found.name == "members" {
+                SlashCommand::Members
+            } else {
+                SlashCommand::Attrs
+            })
+        }
         "clear" => Ok(SlashCommand::Clear),
         "token" => match args.as_slice() {
             [token] => Ok(SlashCommand::Token(token.to_string())),
@@ -532,6 +578,28 @@ mod tests {
                 notify: true
             }
         );
+        // Members are told by default; --quiet does not tell them.
+        assert_eq!(
+            parse("/cattr put general topic=x").unwrap(),
+            SlashCommand::ChannelAttrWrite {
+                channel: ChannelId::new("general").unwrap(),
+                op: AttrWrite::Put(map(&[("topic", "x")])),
+                notify: true
+            }
+        );
+        assert_eq!(
+            parse("/cattr clear general --quiet").unwrap(),
+            SlashCommand::ChannelAttrWrite {
+                channel: ChannelId::new("general").unwrap(),
+                op: AttrWrite::Clear,
+                notify: false
+            }
+        );
+        let e = parse("/cattr put general a=b --quiet --notify")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("contradict"), "{e}");
+        assert!(parse("/cattr get general --quiet").is_err());
         assert!(parse("/attr set novalue").is_err());
         assert!(parse("/attr frob x").is_err());
         assert!(parse("/cattr clear general extra").is_err());
@@ -555,6 +623,8 @@ mod tests {
             "/mute #a",
             "/unmute bob",
             "/clear",
+            "/members",
+            "/attrs",
         ];
         for spec in COMMANDS {
             let line = examples

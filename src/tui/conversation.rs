@@ -110,6 +110,45 @@ pub struct Highlight<'a> {
     pub current: Option<usize>,
 }
 
+/// What of a conversation's local history is not loaded yet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Stored {
+    /// Not known: the start-up load left this conversation out (or has not
+    /// come yet); the rows there were when the file was opened may hold some.
+    #[default]
+    Unknown,
+    /// Older messages remain in the store, before this row id.
+    Before(i64),
+    /// Everything stored is loaded (or nothing is stored).
+    Nothing,
+}
+
+impl Stored {
+    /// The `before` of the request for the next older page; `None` when
+    /// there is nothing more to read.
+    pub fn next_page(self) -> Option<Option<i64>> {
+        match self {
+            Stored::Unknown => Some(None),
+            Stored::Before(row) => Some(Some(row)),
+            Stored::Nothing => None,
+        }
+    }
+
+    /// Where the loaded part ends after a page whose oldest row is `older`.
+    pub fn after_page(older: Option<i64>) -> Stored {
+        older.map_or(Stored::Nothing, Stored::Before)
+    }
+
+    /// Is stored row `row` still to be loaded?
+    pub fn holds(self, row: i64) -> bool {
+        match self {
+            Stored::Unknown => true,
+            Stored::Before(before) => row < before,
+            Stored::Nothing => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Conversation {
     pub entries: Vec<Entry>,
@@ -129,6 +168,13 @@ pub struct Conversation {
     pub history: Vec<String>,
     /// What was being typed here when another conversation was opened.
     pub draft: String,
+    /// The older messages of the local history not loaded yet.
+    pub stored: Stored,
+    /// A page of older messages was asked of the history and has not come.
+    pub loading_older: bool,
+    /// The oldest line was asked for (Ctrl-Home): pages are read and the
+    /// view kept at the top until the start of the history.
+    pub to_oldest: bool,
 }
 
 /// How many sent lines each conversation remembers for Up/Down.
@@ -387,6 +433,12 @@ impl Conversation {
             Some(to) => self.settle(to, width, height),
             None => self.to_bottom(),
         }
+    }
+
+    /// The entry at the top row of a `width` x `height` view.
+    pub fn top_entry(&self, width: usize, height: usize) -> Option<usize> {
+        let at = self.anchor(width)?;
+        Some(self.walk_up(at, height.saturating_sub(1), width).0)
     }
 
     /// Entries below the view (0 when following).

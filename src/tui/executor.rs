@@ -23,6 +23,9 @@ use crate::client::{
 use crate::client::{ChannelId, Uid};
 use crate::config::ClientSettings;
 
+/// The answer to a history read when the history's thread is not running.
+const HISTORY_OFF: &str = "the local history is off for this session";
+
 /// What every command needs besides the client.
 struct Ctx {
     client: RtmClient,
@@ -117,6 +120,36 @@ impl Executor {
                     h.record(record);
                 }
             }
+            // The app asks only while the history is open; without the
+            // thread, say so rather than leave it waiting.
+            Command::LoadHistoryPage {
+                conv,
+                before,
+                until,
+            } => match &self.history {
+                Some(h) => h.page(conv, before, until),
+                None => {
+                    let _ = self.results.send(CommandResult::HistoryPage {
+                        conv,
+                        before,
+                        result: Err(HISTORY_OFF.into()),
+                    });
+                }
+            },
+            Command::SearchHistory {
+                conv,
+                query,
+                before,
+            } => match &self.history {
+                Some(h) => h.search(conv, query, before),
+                None => {
+                    let _ = self.results.send(CommandResult::HistoryFound {
+                        conv,
+                        query,
+                        result: Err(HISTORY_OFF.into()),
+                    });
+                }
+            },
             Command::SendPeer { .. }
             | Command::SendChannel { .. }
             | Command::SaveWatched(_)
@@ -171,7 +204,9 @@ async fn execute(ctx: &Ctx, cmd: Command) -> Option<CommandResult> {
         | Command::Redraw
         | Command::SetMouseCapture(_)
         | Command::OpenHistory(_)
-        | Command::RecordHistory(_) => return None,
+        | Command::RecordHistory(_)
+        | Command::LoadHistoryPage { .. }
+        | Command::SearchHistory { .. } => return None,
         Command::RenewToken(token) => {
             CommandResult::TokenRenewed(client.renew_token(&token).await.map_err(|e| e.to_string()))
         }

@@ -30,6 +30,11 @@ use crate::client::Uid;
 
 /// Messages loaded per conversation at start.
 pub const LOAD_PER_CONVERSATION: usize = 500;
+/// Messages per page read when the view scrolls up past what is loaded.
+pub const PAGE_SIZE: usize = 500;
+/// Messages read above a search hit that is loaded from the store, so that
+/// it shows with what led to it.
+const HIT_CONTEXT: usize = 20;
 /// Conversations loaded at start, the most recently active first.
 pub const MAX_LOADED_CONVERSATIONS: usize = 200;
 /// Rows kept per conversation; older ones are deleted as new ones come.
@@ -99,8 +104,28 @@ pub enum HistoryRecord {
     },
 }
 
-/// One conversation's recent entries, oldest first.
-pub type LoadedConversation = (ConvId, Vec<Entry>);
+/// Where the stored rows of a conversation that are not loaded yet end:
+/// the rows strictly older than this row id. `None` in a request means "the
+/// rows that were there when the file was opened", for a conversation that
+/// the start-up load left out.
+pub type RowId = i64;
+
+/// Some of a conversation's stored messages, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HistoryPage {
+    pub entries: Vec<Entry>,
+    /// The row id of the oldest entry here when older rows remain in the
+    /// store (the next page is read before it); `None` when this page
+    /// reaches the start of the stored history.
+    pub older: Option<RowId>,
+}
+
+/// One conversation's recent entries, oldest first, as loaded at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedConversation {
+    pub conv: ConvId,
+    pub page: HistoryPage,
+}
 
 /// What the history thread tells whoever started it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +135,20 @@ pub enum HistoryReport {
     Loaded(Result<Vec<LoadedConversation>, String>),
     /// Writing failed (reported once).
     Failed(String),
+    /// An older page of `conv`, asked for with `before` (or why it could
+    /// not be read).
+    Page {
+        conv: ConvId,
+        before: Option<RowId>,
+        result: Result<HistoryPage, String>,
+    },
+    /// The stored messages of `conv` older than `before` that contain
+    /// `query`: their row ids, newest first.
+    Found {
+        conv: ConvId,
+        query: String,
+        result: Result<Vec<RowId>, String>,
+    },
 }
 
 fn delivery_word(d: Delivery) -> &'static str {
@@ -187,6 +226,9 @@ pub struct HistoryStore {
     /// Rows of our messages of this session still on their way, by send id,
     /// so their answer updates the row.
     sending: HashMap<u64, i64>,
+    /// The newest row id when the file was opened: older pages of a
+    /// conversation that the start-up load left out are read from here down.
+    opened_at: RowId,
 }
 
 impl HistoryStore {
@@ -232,10 +274,16 @@ impl HistoryStore {
                 .map_err(&err)?;
             tx.commit().map_err(&err)?;
         }
+        let opened_at: RowId = conn
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| {
+                r.get(0)
+            })
+            .map_err(&err)?;
         Ok(HistoryStore {
             conn,
             path: path.to_path_buf(),
             sending: HashMap::new(),
+            opened_at,
         })
     }
 
@@ -264,47 +312,129 @@ impl HistoryStore {
             .map_err(&err)?
             .collect::<Result<_, _>>()
             .map_err(&err)?;
-        let mut rows = self
-            .conn
-            .prepare(
-                "SELECT ts, sender, text, offline, delivery FROM messages
-                 WHERE conv_kind = ?1 AND conv = ?2 ORDER BY id DESC LIMIT ?3",
-            )
-            .map_err(&err)?;
         let mut out = Vec::with_capacity(ids.len());
         for (kind, id) in ids {
             let Some(conv) = conv_of(&kind, &id) else {
                 tracing::warn!(path = %self.path.display(), "skipping history of {kind} {id:?}: not a valid id");
                 continue;
             };
-            let mut entries: Vec<Entry> = rows
-                .query_map(params![kind, id, per_conversation as i64], |r| {
-                    let ts: i64 = r.get(0)?;
-                    let sender: String = r.get(1)?;
-                    let text: String = r.get(2)?;
-                    let offline: bool = r.get(3)?;
-                    let delivery: String = r.get(4)?;
-                    Ok((ts, sender, text, offline, delivery))
-                })
-                .map_err(&err)?
-                .filter_map(|row| {
-                    let (ts, sender, text, offline, delivery) = row.ok()?;
-                    Some(Entry {
-                        ts: u64::try_from(ts).unwrap_or(0),
-                        kind: EntryKind::Message {
-                            from: sender.parse().ok()?,
-                            text,
-                            offline,
-                            delivery: delivery_of(&delivery),
-                            mention: false,
-                        },
-                    })
-                })
-                .collect();
-            entries.reverse();
-            out.push((conv, entries));
+            let page = self.page(&conv, Some(RowId::MAX), per_conversation, None)?;
+            out.push(LoadedConversation { conv, page });
         }
         Ok(out)
+    }
+
+    /// The newest `limit` entries of `conv` older than row `before` (`None`:
+    /// the rows there were when the file was opened), oldest first. With
+    /// `until`, the page reaches at least down to that row, plus a few
+    /// above it for context (a search hit being brought into view).
+    pub fn page(
+        &self,
+        conv: &ConvId,
+        before: Option<RowId>,
+        limit: usize,
+        until: Option<RowId>,
+    ) -> Result<HistoryPage, HistoryError> {
+        let err = db_err(&self.path);
+        let (kind, id) = conv_key(conv);
+        let before = before.unwrap_or(self.opened_at.saturating_add(1));
+        let mut limit = limit.max(1);
+        if let Some(until) = until {
+            let to_hit: i64 = self
+                .conn
+                .query_row(
+                    "SELECT COUNT(*) FROM messages
+                     WHERE conv_kind = ?1 AND conv = ?2 AND id >= ?3 AND id < ?4",
+                    params![kind, id, until, before],
+                    |r| r.get(0),
+                )
+                .map_err(&err)?;
+            limit = limit.max(usize::try_from(to_hit).unwrap_or(0) + HIT_CONTEXT);
+        }
+        let mut rows = self
+            .conn
+            .prepare_cached(
+                "SELECT id, ts, sender, text, offline, delivery FROM messages
+                 WHERE conv_kind = ?1 AND conv = ?2 AND id < ?3 ORDER BY id DESC LIMIT ?4",
+            )
+            .map_err(&err)?;
+        // One row more than asked says whether older ones remain.
+        let mut read: Vec<(RowId, Option<Entry>)> = rows
+            .query_map(params![kind, id, before, limit as i64 + 1], |r| {
+                let row: RowId = r.get(0)?;
+                let ts: i64 = r.get(1)?;
+                let sender: String = r.get(2)?;
+                let text: String = r.get(3)?;
+                let offline: bool = r.get(4)?;
+                let delivery: String = r.get(5)?;
+                Ok((row, ts, sender, text, offline, delivery))
+            })
+            .map_err(&err)?
+            .map(|row| {
+                let (row, ts, sender, text, offline, delivery) = row.map_err(&err)?;
+                // A row whose sender is not a valid uid is skipped, not fatal.
+                let entry = sender.parse().ok().map(|from| Entry {
+                    ts: u64::try_from(ts).unwrap_or(0),
+                    kind: EntryKind::Message {
+                        from,
+                        text,
+                        offline,
+                        delivery: delivery_of(&delivery),
+                        mention: false,
+                    },
+                });
+                Ok((row, entry))
+            })
+            .collect::<Result<_, HistoryError>>()?;
+        let more = read.len() > limit;
+        read.truncate(limit);
+        let older = if more {
+            read.last().map(|(row, _)| *row)
+        } else {
+            None
+        };
+        let mut entries: Vec<Entry> = read.into_iter().filter_map(|(_, e)| e).collect();
+        entries.reverse();
+        Ok(HistoryPage { entries, older })
+    }
+
+    /// The rows of `conv` older than `before` (`None`: as in [`page`](Self::page))
+    /// whose text contains `query`, in any case: their ids, newest first.
+    /// Matched here rather than in SQL so that it finds exactly what the
+    /// search of the loaded lines finds (SQLite folds only ASCII case).
+    pub fn search(
+        &self,
+        conv: &ConvId,
+        query: &str,
+        before: Option<RowId>,
+    ) -> Result<Vec<RowId>, HistoryError> {
+        let err = db_err(&self.path);
+        if query.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (kind, id) = conv_key(conv);
+        let before = before.unwrap_or(self.opened_at.saturating_add(1));
+        let q = query.to_lowercase();
+        let mut rows = self
+            .conn
+            .prepare_cached(
+                "SELECT id, text FROM messages
+                 WHERE conv_kind = ?1 AND conv = ?2 AND id < ?3 ORDER BY id DESC",
+            )
+            .map_err(&err)?;
+        let mut hits = Vec::new();
+        let found = rows
+            .query_map(params![kind, id, before], |r| {
+                Ok((r.get::<_, RowId>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(&err)?;
+        for row in found {
+            let (row, text) = row.map_err(&err)?;
+            if text.to_lowercase().contains(&q) {
+                hits.push(row);
+            }
+        }
+        Ok(hits)
     }
 
     /// Writes `batch` in one transaction, then trims every conversation it
@@ -418,6 +548,18 @@ enum Job {
     /// Open (and load) the history of this uid.
     Open(Uid),
     Record(HistoryRecord),
+    /// Read an older page of a conversation.
+    Page {
+        conv: ConvId,
+        before: Option<RowId>,
+        until: Option<RowId>,
+    },
+    /// Search a conversation's rows that are not loaded.
+    Search {
+        conv: ConvId,
+        query: String,
+        before: Option<RowId>,
+    },
 }
 
 /// The writer thread's file.
@@ -465,6 +607,26 @@ impl HistoryWriter {
         self.send(Job::Record(record));
     }
 
+    /// Reads the page of `conv` before row `before` (reaching down to row
+    /// `until` when given); answered as [`HistoryReport::Page`].
+    pub fn page(&self, conv: ConvId, before: Option<RowId>, until: Option<RowId>) {
+        self.send(Job::Page {
+            conv,
+            before,
+            until,
+        });
+    }
+
+    /// Searches the rows of `conv` before row `before`; answered as
+    /// [`HistoryReport::Found`].
+    pub fn search(&self, conv: ConvId, query: String, before: Option<RowId>) {
+        self.send(Job::Search {
+            conv,
+            query,
+            before,
+        });
+    }
+
     fn send(&self, job: Job) {
         if let Some(jobs) = &self.jobs {
             // Fails only when the thread is gone (it logged why).
@@ -499,6 +661,40 @@ fn writer(data_dir: &Path, rx: &mpsc::Receiver<Job>, report: &dyn Fn(HistoryRepo
         for job in jobs {
             match job {
                 Job::Record(r) => records.push(r),
+                Job::Page {
+                    conv,
+                    before,
+                    until,
+                } => {
+                    let result = match &state {
+                        State::Open(_, store) => store
+                            .page(&conv, before, PAGE_SIZE, until)
+                            .map_err(|e| e.to_string()),
+                        _ => Err(NOT_OPEN.to_string()),
+                    };
+                    report(HistoryReport::Page {
+                        conv,
+                        before,
+                        result,
+                    });
+                }
+                Job::Search {
+                    conv,
+                    query,
+                    before,
+                } => {
+                    let result = match &state {
+                        State::Open(_, store) => store
+                            .search(&conv, &query, before)
+                            .map_err(|e| e.to_string()),
+                        _ => Err(NOT_OPEN.to_string()),
+                    };
+                    report(HistoryReport::Found {
+                        conv,
+                        query,
+                        result,
+                    });
+                }
                 Job::Open(uid) => {
                     flush(&mut state, &mut records, report, &mut reported);
                     if matches!(&state, State::Open(open, _) if *open == uid) {
@@ -516,6 +712,9 @@ fn writer(data_dir: &Path, rx: &mpsc::Receiver<Job>, report: &dyn Fn(HistoryRepo
         flush(&mut state, &mut records, report, &mut reported);
     }
 }
+
+/// The answer to a read while the history is not open.
+const NOT_OPEN: &str = "the local history is not open";
 
 fn open_and_load(data_dir: &Path, uid: Uid, report: &dyn Fn(HistoryReport)) -> State {
     let opened = HistoryStore::open(data_dir, &uid).and_then(|store| {
@@ -646,10 +845,10 @@ mod tests {
         let loaded = store.load(LOAD_PER_CONVERSATION, 10).unwrap();
         // Most recently active conversation first.
         assert_eq!(
-            loaded.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>(),
+            loaded.iter().map(|l| l.conv.clone()).collect::<Vec<_>>(),
             vec![bob.clone(), general.clone()]
         );
-        let (_, entries) = &loaded[0];
+        let entries = &loaded[0].page.entries;
         assert_eq!(texts(entries), ["hi alice", "hello bob", "stored for you"]);
         assert_eq!(entries[1].ts, 100);
         assert!(matches!(
@@ -666,8 +865,82 @@ mod tests {
         ));
         // Only the newest N per conversation, still oldest first.
         let newest = store.load(2, 10).unwrap();
-        assert_eq!(texts(&newest[0].1), ["hello bob", "stored for you"]);
+        assert_eq!(
+            texts(&newest[0].page.entries),
+            ["hello bob", "stored for you"]
+        );
         assert_eq!(store.load(10, 1).unwrap().len(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Issue 16: 10,100 messages, a restart, and every stored one (the
+    /// newest 10,000) must be reachable page by page, and found by search.
+    #[test]
+    fn every_stored_message_is_reachable_in_pages_and_by_search_after_a_restart() {
+        let dir = temp_dir("pages");
+        let (bob, carol) = (peer("bob"), peer("carol"));
+        {
+            let mut store = HistoryStore::open(&dir, &uid("alice")).unwrap();
+            let records: Vec<HistoryRecord> = (1..=10_100u64)
+                .flat_map(|i| {
+                    let text = if i % 250 == 0 {
+                        format!("m{i} Ünïcode needle")
+                    } else {
+                        format!("m{i}")
+                    };
+                    // Another conversation interleaved: its rows must not leak in.
+                    [
+                        msg(&bob, "bob", &text, i),
+                        msg(&carol, "carol", "needle", i),
+                    ]
+                })
+                .collect();
+            for batch in records.chunks(MAX_BATCH_RECORDS) {
+                store.write(batch, CAP_PER_CONVERSATION).unwrap();
+            }
+        }
+        let store = HistoryStore::open(&dir, &uid("alice")).unwrap();
+        let loaded = store.load(LOAD_PER_CONVERSATION, 10).unwrap();
+        let first = &loaded.iter().find(|l| l.conv == bob).unwrap().page;
+        assert_eq!(first.entries.len(), LOAD_PER_CONVERSATION);
+        assert_eq!(first.entries[0].kind.text(), "m9601");
+        let mut before = first.older;
+        let mut oldest = first.entries[0].kind.text().to_string();
+        let mut pages = 0;
+        while let Some(b) = before {
+            let page = store.page(&bob, Some(b), PAGE_SIZE, None).unwrap();
+            assert!(page.entries.iter().all(|e| e.kind.text().starts_with('m')));
+            oldest = page.entries[0].kind.text().to_string();
+            before = page.older;
+            pages += 1;
+        }
+        assert_eq!(oldest, "m101", "the oldest of the 10,000 kept");
+        assert_eq!(pages, 19);
+        // Search: the hits not loaded, newest first, any case, other
+        // conversations left out.
+        let hits = store.search(&bob, "ÜNÏCODE", first.older).unwrap();
+        assert_eq!(hits.len(), 38, "40 stored, 2 of them loaded");
+        let all = store.search(&bob, "needle", None).unwrap();
+        assert_eq!(all.len(), 40);
+        // A page that reaches down to the oldest hit, with context above it.
+        let deep = *hits.last().unwrap();
+        let page = store
+            .page(&bob, first.older, PAGE_SIZE, Some(deep))
+            .unwrap();
+        assert_eq!(page.entries[HIT_CONTEXT].kind.text(), "m250 Ünïcode needle");
+        assert_eq!(page.entries[0].kind.text(), "m230");
+        assert!(page.older.is_some());
+        // A conversation the start-up load left out pages from the rows
+        // that were there at open, not from rows written since.
+        let mut store = store;
+        store
+            .write(
+                &[msg(&carol, "carol", "after open", 1)],
+                CAP_PER_CONVERSATION,
+            )
+            .unwrap();
+        let page = store.page(&carol, None, 3, None).unwrap();
+        assert_eq!(texts(&page.entries), ["needle", "needle", "needle"]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -693,7 +966,7 @@ mod tests {
             "other conversations untouched"
         );
         let loaded = store.load(100, 10).unwrap();
-        let (_, entries) = loaded.iter().find(|(c, _)| *c == bob).unwrap();
+        let entries = &loaded.iter().find(|l| l.conv == bob).unwrap().page.entries;
         let want: Vec<String> = (25..35).map(|i| format!("m{i}")).collect();
         assert_eq!(texts(entries), want);
         let _ = std::fs::remove_dir_all(&dir);
@@ -785,7 +1058,7 @@ mod tests {
             panic!("the history is loaded first");
         };
         assert_eq!(loaded.len(), 1);
-        assert_eq!(texts(&loaded[0].1), ["from last time"]);
+        assert_eq!(texts(&loaded[0].page.entries), ["from last time"]);
         writer.record(HistoryRecord::Delivery {
             id: 7,
             delivery: Delivery::Failed,
@@ -794,7 +1067,7 @@ mod tests {
         writer.close();
         let store = HistoryStore::open(&dir, &uid("alice")).unwrap();
         let loaded = store.load(10, 10).unwrap();
-        let entries = &loaded[0].1;
+        let entries = &loaded[0].page.entries;
         assert_eq!(
             texts(entries),
             ["from last time", "racing the login", "on its way"]

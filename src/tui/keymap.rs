@@ -48,6 +48,10 @@ pub enum Action {
     AddAttribute,
     /// In the Attributes pane: delete the selected attribute (asks first).
     DeleteAttribute,
+    /// Read the open conversation's members and attributes again.
+    Refresh,
+    /// Show or hide the side panes (Peers, Channels, Members, Attributes).
+    ToggleSidePanes,
     /// Send the input (or run it as a command; on the login screen: log in;
     /// in a search: keep the hit).
     Submit,
@@ -107,8 +111,12 @@ impl Context {
 
     pub fn title(self) -> &'static str {
         match self {
-            Context::Global => "Everywhere",
-            Context::List => "In a list (Peers, Channels, Members, Attributes)",
+            Context::Global => {
+                "Everywhere (Tab order: Peers, Channels, conversation, input, Members, Attributes)"
+            }
+            Context::List => {
+                "In a list (Peers, Channels, Members, Attributes, and /members, /attrs)"
+            }
             Context::Conversation => "In the conversation pane (Tab to it)",
             Context::Input => "In the input",
             Context::Search => "While typing a search",
@@ -262,6 +270,20 @@ pub const DEFAULTS: &[DefaultBinding] = &[
         A::ToggleMouse,
         &["alt-m"],
         "mouse capture on/off (off: the terminal selects and copies text)",
+    ),
+    bind(
+        C::Global,
+        "side_panes",
+        A::ToggleSidePanes,
+        &["f3"],
+        "show or hide the side panes (Members and Attributes too on a small screen)",
+    ),
+    bind(
+        C::Global,
+        "refresh",
+        A::Refresh,
+        &["f5"],
+        "read the open channel's members and attributes again",
     ),
     bind(C::List, "up", A::Up, &["up"], "select the previous item"),
     bind(C::List, "down", A::Down, &["down"], "select the next item"),

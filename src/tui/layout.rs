@@ -13,6 +13,24 @@ const SIDE_MIN_HEIGHT: u16 = 6;
 /// The input line is a bordered box of 3 rows when the body has this many.
 const BORDERED_INPUT_MIN_HEIGHT: u16 = 6;
 
+/// The conversation keeps at least this many columns when the side panes
+/// are shown by hand on a small screen (the left column goes first).
+const CENTER_MIN_WIDTH: u16 = 30;
+
+/// Which side panes show: as the width allows, or as the user asked with
+/// the side-panes key.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SidePanes {
+    /// The left column from 60 columns, the right one from 100.
+    #[default]
+    Auto,
+    /// Both columns whenever the conversation keeps [`CENTER_MIN_WIDTH`];
+    /// on a narrow screen the right one (Members, Attributes) first.
+    Shown,
+    /// Neither: the conversation takes the whole width.
+    Hidden,
+}
+
 /// The rectangles of the main screen; `None` for a hidden pane.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MainLayout {
@@ -36,20 +54,50 @@ impl MainLayout {
     /// The layout with an input box of `rows` text rows (it grows with a
     /// multi-line message, never past half the body).
     pub fn with_input_rows(area: Rect, rows: u16) -> MainLayout {
+        MainLayout::arrange(area, rows, SidePanes::Auto)
+    }
+
+    /// The layout with an input box of `rows` text rows and the side panes
+    /// as `sides` asks.
+    pub fn arrange(area: Rect, rows: u16, side_panes: SidePanes) -> MainLayout {
         let (x, y, w, h) = (area.x, area.y, area.width, area.height);
         let status = (h >= 2).then(|| Rect::new(x, y + h - 1, w, 1));
         let body_h = if status.is_some() { h - 1 } else { h };
         let sides = body_h >= SIDE_MIN_HEIGHT;
-        let left_w = match w {
+        let auto_left = match w {
             _ if !sides => 0,
             w if w < LEFT_COLUMN_MIN_WIDTH => 0,
             w if w < RIGHT_COLUMN_MIN_WIDTH => (w / 4).clamp(16, 22),
             w => (w / 6).clamp(20, 28),
         };
-        let right_w = if sides && w >= RIGHT_COLUMN_MIN_WIDTH {
+        let auto_right = if sides && w >= RIGHT_COLUMN_MIN_WIDTH {
             (w / 5).clamp(24, 40)
         } else {
             0
+        };
+        let (left_w, right_w) = match side_panes {
+            SidePanes::Auto => (auto_left, auto_right),
+            SidePanes::Hidden => (0, 0),
+            SidePanes::Shown if !sides => (0, 0),
+            SidePanes::Shown => {
+                let right = (w / 5).clamp(24, 40);
+                let right = if w >= right + CENTER_MIN_WIDTH {
+                    right
+                } else {
+                    0
+                };
+                let left = if auto_left > 0 {
+                    auto_left
+                } else {
+                    (w / 4).clamp(16, 22)
+                };
+                let left = if w >= right + left + CENTER_MIN_WIDTH {
+                    left
+                } else {
+                    0
+                };
+                (left, right)
+            }
         };
         let center_w = w - left_w - right_w;
         let input_bordered = body_h >= BORDERED_INPUT_MIN_HEIGHT;
@@ -136,11 +184,29 @@ mod tests {
     }
 
     #[test]
+    fn side_panes_by_hand() {
+        let small = Rect::new(0, 0, 80, 24);
+        let l = MainLayout::arrange(small, 1, SidePanes::Shown);
+        assert!(l.members.is_some() && l.attributes.is_some() && l.peers.is_some());
+        assert!(l.conversation.width >= CENTER_MIN_WIDTH);
+        let l = MainLayout::arrange(small, 1, SidePanes::Hidden);
+        assert!(l.members.is_none() && l.peers.is_none());
+        assert_eq!(l.conversation.width, 80);
+        // Narrower: the right column stays, the left one goes.
+        let l = MainLayout::arrange(Rect::new(0, 0, 60, 20), 1, SidePanes::Shown);
+        assert!(l.members.is_some() && l.peers.is_none());
+    }
+
+    #[test]
     fn every_size_is_consistent() {
-        for w in 0..=130u16 {
-            for h in 0..=30u16 {
+        for (w, h, sides) in (0..=130u16).flat_map(|w| {
+            (0..=30u16).flat_map(move |h| {
+                [SidePanes::Auto, SidePanes::Shown, SidePanes::Hidden].map(|s| (w, h, s))
+            })
+        }) {
+            {
                 let area = Rect::new(0, 0, w, h);
-                let l = MainLayout::with_input_rows(area, (w + h) % 8);
+                let l = MainLayout::arrange(area, (w + h) % 8, sides);
                 for r in [Some(l.conversation), Some(l.input), l.peers, l.channels]
                     .into_iter()
                     .chain([l.members, l.attributes, l.status])

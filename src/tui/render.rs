@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 use unicode_width::UnicodeWidthStr;
 
-use super::app::{App, AttrRef, Focus, Screen, StatusKind};
+use super::app::{App, AttrRef, Focus, Panel, Screen, StatusKind, age_words};
 use super::commands::{COMMANDS, CommandSpec};
 use super::conversation::{ConvId, Highlight, hhmm, wrap};
 use super::keymap::{Action, Context};
@@ -27,9 +27,220 @@ pub fn render(app: &App, frame: &mut Frame) {
         Screen::Login => login_screen(app, frame, area),
         Screen::Main => main_screen(app, frame, area),
     }
+    if let Some(panel) = app.panel
+        && app.screen == Screen::Main
+    {
+        panel_overlay(app, frame, area, panel);
+    }
     if let Some(help) = app.help {
         help_overlay(app, frame, area, help.scroll, help.topic);
     }
+}
+
+/// The label of the first key of `action` in `context` (for hints), or `fallback`.
+fn key_label(app: &App, context: Context, action: Action, fallback: &str) -> String {
+    app.keymap()
+        .first_key(context, action)
+        .map_or_else(|| fallback.to_string(), |k| k.label())
+}
+
+/// `/members` and `/attrs`: the pane large, over the screen above the
+/// status bar, scrolled to keep the selected row in view.
+fn panel_overlay(app: &App, frame: &mut Frame, area: Rect, panel: Panel) {
+    let theme = &app.theme;
+    let body = Rect::new(area.x, area.y, area.width, area.height.saturating_sub(1));
+    let boxed = centered(
+        body,
+        body.width.saturating_sub(4).min(100),
+        body.height.saturating_sub(2),
+    );
+    if boxed.width < 3 || boxed.height < 3 {
+        return;
+    }
+    frame.render_widget(Clear, boxed);
+    let esc = key_label(app, Context::Global, Action::Back, "Esc");
+    let tab = key_label(app, Context::Global, Action::FocusNext, "Tab");
+    let refresh = key_label(app, Context::List, Action::Refresh, "F5");
+    let (title, hint) = match panel {
+        Panel::Members => {
+            let title = match app.selected_channel() {
+                Some(c) => format!(" Members of #{c} ({}) ", app.member_rows().len()),
+                None => " Members ".to_string(),
+            };
+            let open = key_label(app, Context::List, Action::Open, "Enter");
+            (
+                title,
+                format!(
+                    " ↑/↓ · {open} message · {refresh} refresh · {tab} attributes · {esc} close "
+                ),
+            )
+        }
+        Panel::Attributes => {
+            let (e, a, d) = (
+                key_label(app, Context::List, Action::EditAttribute, "e"),
+                key_label(app, Context::List, Action::AddAttribute, "a"),
+                key_label(app, Context::List, Action::DeleteAttribute, "d"),
+            );
+            (
+                " Attributes ".to_string(),
+                format!(
+                    " ↑/↓ · {e} edit · {a} add · {d} delete · {refresh} refresh · {tab} members · {esc} close "
+                ),
+            )
+        }
+    };
+    let hint = truncate(&hint, usize::from(boxed.width.saturating_sub(2)));
+    let block =
+        pane_block(theme, Line::from(title), true).title_bottom(Line::styled(hint, theme.dim));
+    let inside = draw_frame(frame, boxed, block);
+    match panel {
+        Panel::Members => {
+            let rows = app.member_rows();
+            let cursor = app.members_list.index_in(&rows);
+            let line_of = |m: &crate::client::Uid| member_line(app, m);
+            list_rows_with(frame, inside, &rows, line_of, cursor, true, theme);
+        }
+        Panel::Attributes => {
+            let (lines, selected) = attribute_panel_lines(app, usize::from(inside.width));
+            let h = usize::from(inside.height);
+            // Derived, not stored: the selected row's last line at the bottom
+            // at most, its first line never above the top.
+            let scroll =
+                selected.map_or(0, |(first, last)| (last + 1).saturating_sub(h).min(first));
+            let lines: Vec<Line> = lines.into_iter().skip(scroll).take(h).collect();
+            frame.render_widget(Paragraph::new(lines), inside);
+        }
+    }
+}
+
+/// The attributes of the open conversation and our own, whole and wrapped,
+/// with who changed each and when; and the line range of the selected row.
+fn attribute_panel_lines(app: &App, width: usize) -> (Vec<Line<'static>>, Option<(usize, usize)>) {
+    let theme = &app.theme;
+    let now = app.now();
+    let mut lines: Vec<Line<'static>> = Vec::new();
+    let mut selected = None;
+    let mut row = |lines: &mut Vec<Line<'static>>,
+                   key: &str,
+                   value: &str,
+                   by: Option<(&str, u64)>,
+                   changed: bool,
+                   is_selected: bool| {
+        let first = lines.len();
+        let mark = if is_selected {
+            "› "
+        } else if changed {
+            "* "
+        } else {
+            "  "
+        };
+        let style = if changed { theme.changed } else { Style::new() };
+        let head = Line::from(vec![
+            Span::styled(mark.to_string(), style),
+            Span::styled(key.to_string(), theme.heading.patch(style)),
+        ]);
+        lines.push(if is_selected {
+            head.patch_style(theme.selected)
+        } else {
+            head
+        });
+        let value_width = width.saturating_sub(4).max(1);
+        lines.extend(
+            wrap(&[(value.to_string(), style)], value_width, 0)
+                .into_iter()
+                .map(|l| {
+                    let mut spans = vec![Span::raw("    ")];
+                    spans.extend(l.spans);
+                    Line::from(spans)
+                }),
+        );
+        if let Some((who, ts)) = by {
+            lines.push(Line::styled(
+                truncate(
+                    &format!("    by {who} at {} ({})", hhmm(ts), age_words(now, ts)),
+                    width,
+                ),
+                theme.dim,
+            ));
+        }
+        if is_selected {
+            selected = Some((first, lines.len() - 1));
+        }
+    };
+    match &app.selected {
+        Some(ConvId::Channel(c)) => {
+            let info = app.channels.get(c);
+            let mut head = vec![Span::styled(format!("#{c}"), theme.heading)];
+            match info.and_then(|i| i.attrs_at) {
+                Some(at) => head.push(Span::styled(
+                    format!(" · read from the server {}", age_words(now, at)),
+                    theme.dim,
+                )),
+                None if info.is_some() => head.push(Span::styled(" · reading…", theme.dim)),
+                None => {}
+            }
+            lines.push(Line::from(head));
+            if let Some(e) = info.and_then(|i| i.attrs_error.as_ref()) {
+                lines.extend(wrap(
+                    &[(format!("  not refreshed: {e}"), theme.error)],
+                    width,
+                    2,
+                ));
+            }
+            match info {
+                None => lines.push(Line::styled(
+                    format!("  you are not in #{c}: /join {c} to see them"),
+                    theme.dim,
+                )),
+                Some(i) if i.attributes.is_empty() && i.attrs_at.is_some() => {
+                    lines.push(Line::styled("  none · /cattr put", theme.dim))
+                }
+                Some(i) => {
+                    for a in &i.attributes {
+                        let sel = app
+                            .attrs_list
+                            .is_selected(&AttrRef::Channel(c.clone(), a.key.clone()));
+                        row(
+                            &mut lines,
+                            &a.key,
+                            &a.value,
+                            Some((a.last_update_user_id.as_str(), a.last_update_ts)),
+                            i.changed.contains_key(&a.key),
+                            sel,
+                        );
+                    }
+                }
+            }
+        }
+        Some(ConvId::Peer(p)) => {
+            lines.push(Line::styled(p.to_string(), theme.heading));
+            match app.user_attrs.get(p) {
+                Some(Ok(map)) if map.is_empty() => lines.push(Line::styled("  none", theme.dim)),
+                Some(Ok(map)) => {
+                    for (k, v) in map {
+                        row(&mut lines, k, v, None, false, false);
+                    }
+                }
+                Some(Err(e)) => lines.extend(wrap(&[(format!("  {e}"), theme.dim)], width, 2)),
+                None => lines.push(Line::styled("  reading…", theme.dim)),
+            }
+        }
+        None => {}
+    }
+    if let Some(me) = &app.me {
+        if !lines.is_empty() {
+            lines.push(Line::default());
+        }
+        lines.push(Line::styled(format!("you ({me})"), theme.heading));
+        if app.my_attrs.is_empty() {
+            lines.push(Line::styled("  none · /attr put k=v", theme.dim));
+        }
+        for (k, v) in &app.my_attrs {
+            let sel = app.attrs_list.is_selected(&AttrRef::Mine(k.clone()));
+            row(&mut lines, k, v, None, false, sel);
+        }
+    }
+    (lines, selected)
 }
 
 /// A pane's frame: a border (highlighted when focused) with a title.
@@ -249,12 +460,60 @@ fn name_span(app: &App, id: &ConvId, text: String) -> Vec<Span<'static>> {
     spans
 }
 
+/// The rows of a list drawn in `area`'s frame: the first one shown (as
+/// [`list_rows_with`] scrolls to the cursor) and how many fit.
+fn list_window(area: Rect, cursor: Option<usize>) -> (usize, usize) {
+    let h = usize::from(if has_border(area) {
+        inner(area).height
+    } else {
+        area.height
+    });
+    let offset = cursor.map_or(0, |c| c.saturating_sub(h.saturating_sub(1)));
+    (offset, h)
+}
+
+/// "↑ 3 unread above", "↓ 2 unread below" (or both): the unread messages of
+/// conversations scrolled out of a list, for its bottom border.
+fn unread_beyond(
+    app: &App,
+    ids: &[ConvId],
+    area: Rect,
+    cursor: Option<usize>,
+) -> Option<Line<'static>> {
+    let theme = &app.theme;
+    let (offset, h) = list_window(area, cursor);
+    let count = |ids: &[ConvId]| {
+        ids.iter()
+            .filter_map(|id| app.conversations.get(id))
+            .fold((0, 0), |(u, m), c| (u + c.unread, m + c.mentions))
+    };
+    let (above, above_m) = count(&ids[..offset.min(ids.len())]);
+    let (below, below_m) = count(ids.get(offset + h..).unwrap_or(&[]));
+    let text = match (above, below) {
+        (0, 0) => return None,
+        (a, 0) => format!(" ↑ {a} unread above "),
+        (0, b) => format!(" ↓ {b} unread below "),
+        (a, b) => format!(" ↑ {a} · ↓ {b} unread "),
+    };
+    let style = if above_m + below_m > 0 {
+        theme.mention
+    } else {
+        theme.unread
+    };
+    Some(Line::styled(text, style))
+}
+
 fn peers_pane(app: &App, frame: &mut Frame, area: Rect) {
     let theme = &app.theme;
     let focused = app.focus == Focus::Peers;
     let rows = app.peer_rows();
     let title = Line::from(format!(" Peers ({}) ", rows.len()));
-    let inside = draw_frame(frame, area, pane_block(theme, title, focused));
+    let mut block = pane_block(theme, title, focused);
+    let ids: Vec<ConvId> = rows.iter().cloned().map(ConvId::Peer).collect();
+    if let Some(l) = unread_beyond(app, &ids, area, app.peers_list.index_in(&rows)) {
+        block = block.title_bottom(l);
+    }
+    let inside = draw_frame(frame, area, block);
     if rows.is_empty() {
         list_rows(
             frame,
@@ -289,7 +548,12 @@ fn channels_pane(app: &App, frame: &mut Frame, area: Rect) {
     let focused = app.focus == Focus::Channels;
     let rows = app.channel_rows();
     let title = Line::from(format!(" Channels ({}) ", rows.len()));
-    let inside = draw_frame(frame, area, pane_block(theme, title, focused));
+    let mut block = pane_block(theme, title, focused);
+    let ids: Vec<ConvId> = rows.iter().cloned().map(ConvId::Channel).collect();
+    if let Some(l) = unread_beyond(app, &ids, area, app.channels_list.index_in(&rows)) {
+        block = block.title_bottom(l);
+    }
+    let inside = draw_frame(frame, area, block);
     let cursor = app.channels_list.index_in(&rows);
     let mut lines: Vec<Line<'static>> = rows
         .iter()
@@ -381,8 +645,15 @@ fn conversation_footer(app: &App) -> Option<Line<'static>> {
         .and_then(|s| app.conversations.get(s))?;
     if let Some(search) = app.search_state() {
         let q = search.query.text();
-        let text = match search.current {
+        let text = match search.position() {
             _ if q.is_empty() => " search: type to find ".to_string(),
+            _ if search.fetching_hit => {
+                format!(
+                    " {} matches for {q:?} · reading older messages… ",
+                    search.total()
+                )
+            }
+            None if search.store_pending => format!(" searching the history for {q:?}… "),
             None => format!(" no match for {q:?} "),
             Some(i) => {
                 let keys = if search.editing {
@@ -399,23 +670,43 @@ fn conversation_footer(app: &App) -> Option<Line<'static>> {
                         k(Action::SearchNewer)
                     )
                 };
-                format!(" match {}/{} for {q:?} · {keys} ", i + 1, search.hits.len())
+                let more = if search.store_pending { "+" } else { "" };
+                format!(" match {i}/{}{more} for {q:?} · {keys} ", search.total())
             }
         };
         return Some(Line::styled(text, theme.system));
     }
     let below = conv.entries_below();
     if below == 0 {
+        if conv.loading_older {
+            return Some(Line::styled(" ↑ reading older messages… ", theme.system));
+        }
         return None;
     }
+    // The key that takes the view down where the keys go now: in the
+    // conversation pane its own (End), elsewhere the global one (Ctrl-End;
+    // End in the input moves the cursor).
+    let context = if app.focus == Focus::Conversation {
+        Context::Conversation
+    } else {
+        Context::Global
+    };
+    let key = app
+        .keymap()
+        .first_key(context, Action::ScrollBottom)
+        .or_else(|| {
+            app.keymap()
+                .first_key(Context::Global, Action::ScrollBottom)
+        })
+        .map_or_else(|| "scroll down".to_string(), |k| k.label());
     let text = if conv.new_below > 0 {
         format!(
-            " ↓ {} new message{} below · End ",
+            " ↓ {} new message{} below · {key} ",
             conv.new_below,
             if conv.new_below == 1 { "" } else { "s" }
         )
     } else {
-        format!(" ↓ {below} more below · End ")
+        format!(" ↓ {below} more below · {key} ")
     };
     let style = if conv.new_below > 0 {
         theme.unread
@@ -545,18 +836,22 @@ fn members_pane(app: &App, frame: &mut Frame, area: Rect) {
         return;
     }
     let cursor = app.members_list.index_in(&rows);
-    let line_of = |m: &crate::client::Uid| {
-        let state = Some(app.member_presence(m));
-        let mut spans = vec![
-            Span::styled(format!("{} ", presence_mark(state)), theme.presence(state)),
-            Span::raw(m.to_string()),
-        ];
-        if app.me.as_ref() == Some(m) {
-            spans.push(Span::styled(" (you)", theme.dim));
-        }
-        Line::from(spans)
-    };
+    let line_of = |m: &crate::client::Uid| member_line(app, m);
     list_rows_with(frame, inside, &rows, line_of, cursor, focused, theme);
+}
+
+/// A member: presence mark (as in the Peers pane), uid, "(you)".
+fn member_line(app: &App, m: &crate::client::Uid) -> Line<'static> {
+    let theme = &app.theme;
+    let state = Some(app.member_presence(m));
+    let mut spans = vec![
+        Span::styled(format!("{} ", presence_mark(state)), theme.presence(state)),
+        Span::raw(m.to_string()),
+    ];
+    if app.me.as_ref() == Some(m) {
+        spans.push(Span::styled(" (you)", theme.dim));
+    }
+    Line::from(spans)
 }
 
 /// Two lines per attribute: `key = value`, then who changed it and when.
@@ -608,8 +903,24 @@ fn attributes_pane(app: &App, frame: &mut Frame, area: Rect) {
     let mut lines: Vec<Line<'static>> = Vec::new();
     match &app.selected {
         Some(ConvId::Channel(c)) => {
-            lines.push(Line::styled(format!("#{c}"), theme.heading));
+            let mut head = vec![Span::styled(format!("#{c}"), theme.heading)];
+            if let Some(at) = app.channels.get(c).and_then(|i| i.attrs_at) {
+                head.push(Span::styled(
+                    format!(" · read {}", age_words(app.now(), at)),
+                    theme.dim,
+                ));
+            }
+            lines.push(Line::from(head));
+            if let Some(e) = app.channels.get(c).and_then(|i| i.attrs_error.as_ref()) {
+                lines.push(Line::styled(
+                    truncate(&format!("  not refreshed: {e}"), width),
+                    theme.error,
+                ));
+            }
             match app.channels.get(c) {
+                Some(info) if info.attributes.is_empty() && info.attrs_at.is_none() => {
+                    lines.push(Line::styled("  reading…", theme.dim));
+                }
                 Some(info) if !info.attributes.is_empty() => {
                     for a in &info.attributes {
                         lines.extend(attribute_lines(

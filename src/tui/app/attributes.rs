@@ -50,7 +50,7 @@ impl App {
             return;
         };
         let line = match &a {
-            AttrRef::Channel(c, k) => format!("/cattr put #{c} {} --notify", quote_pair(k, &value)),
+            AttrRef::Channel(c, k) => format!("/cattr put #{c} {}", quote_pair(k, &value)),
             AttrRef::Mine(k) => format!("/attr put {}", quote_pair(k, &value)),
         };
         self.begin_attribute_edit(line);
@@ -64,7 +64,7 @@ impl App {
             (_, Some(AttrRef::Mine(_))) | (None | Some(ConvId::Peer(_)), _) => {
                 "/attr put ".to_string()
             }
-            (Some(ConvId::Channel(c)), _) => format!("/cattr put #{c} --notify "),
+            (Some(ConvId::Channel(c)), _) => format!("/cattr put #{c} "),
         };
         self.begin_attribute_edit(line);
         self.info("type key=value and press Enter (Esc cancels)");

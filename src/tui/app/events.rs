@@ -185,11 +185,7 @@ impl App {
                     self.channels.entry(c.clone()).or_default();
                     // Members may have come and gone while we were away.
                     out.push(Command::GetMembers(c.clone()));
-                    out.push(Command::GetChannelAttributes {
-                        channel: c.clone(),
-                        keys: None,
-                        explicit: false,
-                    });
+                    self.fetch_channel_attributes(c.clone(), out);
                 }
                 let mut text = if rejoined.is_empty() {
                     "reconnected".to_string()
@@ -338,6 +334,7 @@ impl App {
                 {
                     info.member_count = Some(info.member_count.unwrap_or(0) + 1);
                 }
+                self.follow(&uid, out);
                 let entry = Entry {
                     ts: now,
                     kind: EntryKind::Quiet(format!("-- {uid} joined")),
@@ -364,6 +361,11 @@ impl App {
             }
             ChannelEvent::AttributesUpdated(attributes) => {
                 self.set_channel_attributes(&channel, attributes, true);
+                if let Some(info) = self.channels.get_mut(&channel) {
+                    // The whole set, as it is now.
+                    info.attrs_at = Some(now);
+                    info.attrs_error = None;
+                }
             }
             // Only on a channel's own stream, which the messenger never takes
             // (its channel events come on the client stream).

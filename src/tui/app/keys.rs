@@ -47,11 +47,14 @@ impl App {
         // The attribute keys act only in the Attributes pane; in the other
         // lists those keys type into the input line as usual.
         let action = self.keymap.action(context, &key).filter(|a| {
-            self.focus == Focus::Attributes
-                || !matches!(
-                    a,
-                    Action::EditAttribute | Action::AddAttribute | Action::DeleteAttribute
-                )
+            let attribute_key = matches!(
+                a,
+                Action::EditAttribute | Action::AddAttribute | Action::DeleteAttribute
+            );
+            // `r` refreshes in Members and Attributes; F5 anywhere.
+            let pane_refresh = *a == Action::Refresh && pressed.is_plain_char();
+            !(attribute_key && self.focus != Focus::Attributes
+                || pane_refresh && !matches!(self.focus, Focus::Members | Focus::Attributes))
         });
         if action != Some(Action::Complete) {
             self.completion = None;
@@ -90,7 +93,7 @@ impl App {
             Some(Action::Back) => self.cancel_search(),
             Some(Action::Submit) => {
                 search.editing = false;
-                if search.hits.is_empty() {
+                if !search.may_match() {
                     let q = search.query.text().to_string();
                     self.search = None;
                     if !q.is_empty() {
@@ -194,12 +197,34 @@ impl App {
                     ));
                 }
             }
+            Action::FocusNext | Action::FocusPrev if self.panel.is_some() => {
+                // Tab switches between /members and /attrs.
+                let other = match self.panel {
+                    Some(Panel::Members) => Panel::Attributes,
+                    _ => Panel::Members,
+                };
+                if let Err(e) = self.open_panel(other) {
+                    self.note(e);
+                }
+            }
             Action::FocusNext | Action::FocusPrev => self.cycle_focus(action == Action::FocusNext),
+            Action::PageUp | Action::PageDown if self.panel.is_some() => {
+                let up = action == Action::PageUp;
+                for _ in 0..self.page_height().saturating_sub(1).max(1) {
+                    self.step_list(up);
+                }
+            }
             Action::PageUp => self.scroll(|c, w, h| c.scroll_up(h.saturating_sub(1).max(1), w, h)),
             Action::PageDown => {
                 self.scroll(|c, w, h| c.scroll_down(h.saturating_sub(1).max(1), w, h))
             }
-            Action::ScrollTop => self.scroll(|c, w, h| c.to_top(w, h)),
+            Action::Refresh => self.refresh(out),
+            Action::ToggleSidePanes => self.toggle_side_panes(),
+            Action::ScrollTop => self.scroll(|c, w, h| {
+                c.to_top(w, h);
+                // The oldest line may still be in the local history.
+                c.to_oldest = true;
+            }),
             Action::ScrollBottom => self.scroll(|c, _, _| c.to_bottom()),
             Action::NextUnread => self.next_unread(out),
             Action::NextConversation | Action::PrevConversation => {
@@ -208,36 +233,7 @@ impl App {
             Action::Search => self.start_search(String::new()),
             Action::SearchOlder => self.step_search(true),
             Action::SearchNewer => self.step_search(false),
-            Action::Up | Action::Down => {
-                let up = action == Action::Up;
-                match self.focus {
-                    Focus::Input | Focus::Conversation => self.scroll(|c, w, h| {
-                        if up {
-                            c.scroll_up(1, w, h)
-                        } else {
-                            c.scroll_down(1, w, h)
-                        }
-                    }),
-                    Focus::Peers => {
-                        let rows = self.peer_rows();
-                        self.peers_list.step(&rows, up);
-                    }
-                    Focus::Channels => {
-                        let rows = self.channel_rows();
-                        self.channels_list.step(&rows, up);
-                    }
-                    Focus::Members => {
-                        let rows = self.member_rows();
-                        self.members_list.step(&rows, up);
-                    }
-                    Focus::Attributes => {
-                        let rows = self.attribute_rows();
-                        self.attrs_list.step(&rows, up);
-                        // Keep the selected row in view (rows are one line or two).
-                        self.attrs_list.scroll_to_selected(&rows, 3);
-                    }
-                }
-            }
+            Action::Up | Action::Down => self.step_list(action == Action::Up),
             Action::Open if self.focus == Focus::Attributes => self.edit_attribute(),
             Action::Open => self.open_from_focus(out),
             Action::EditAttribute if self.focus == Focus::Attributes => self.edit_attribute(),
@@ -273,6 +269,37 @@ impl App {
                 self.recall(action == Action::HistoryPrev);
             }
             other => edit(&mut self.input, other),
+        }
+    }
+
+    /// Up / Down: the next row of the focused list, or a line of the conversation.
+    pub(super) fn step_list(&mut self, up: bool) {
+        match self.focus {
+            Focus::Input | Focus::Conversation => self.scroll(|c, w, h| {
+                if up {
+                    c.scroll_up(1, w, h)
+                } else {
+                    c.scroll_down(1, w, h)
+                }
+            }),
+            Focus::Peers => {
+                let rows = self.peer_rows();
+                self.peers_list.step(&rows, up);
+            }
+            Focus::Channels => {
+                let rows = self.channel_rows();
+                self.channels_list.step(&rows, up);
+            }
+            Focus::Members => {
+                let rows = self.member_rows();
+                self.members_list.step(&rows, up);
+            }
+            Focus::Attributes => {
+                let rows = self.attribute_rows();
+                self.attrs_list.step(&rows, up);
+                // Keep the selected row in view (rows are one line or two).
+                self.attrs_list.scroll_to_selected(&rows, 3);
+            }
         }
     }
 
@@ -314,6 +341,7 @@ impl App {
             .as_ref()
             .and_then(|s| self.conversations.get_mut(s))
         {
+            conv.to_oldest = false;
             f(conv, width, page);
         }
     }
@@ -336,6 +364,11 @@ impl App {
             return;
         }
         match m.kind {
+            MouseEventKind::ScrollUp | MouseEventKind::ScrollDown if self.panel.is_some() => {
+                for _ in 0..WHEEL_LINES {
+                    self.step_list(m.kind == MouseEventKind::ScrollUp);
+                }
+            }
             MouseEventKind::ScrollUp => self.scroll(|c, w, h| c.scroll_up(WHEEL_LINES, w, h)),
             MouseEventKind::ScrollDown => self.scroll(|c, w, h| c.scroll_down(WHEEL_LINES, w, h)),
             MouseEventKind::Down(_) => {

@@ -10,7 +10,7 @@ use crate::client::{
 };
 use crate::tui::commands::AttrWrite;
 use crate::tui::conversation::ConvId;
-use crate::tui::history::{HistoryRecord, HistoryReport, LoadedConversation};
+use crate::tui::history::{HistoryPage, HistoryRecord, HistoryReport, LoadedConversation, RowId};
 use crate::tui::notify::Notification;
 
 /// Everything that can happen to the messenger.
@@ -98,6 +98,20 @@ pub enum Command {
     OpenHistory(Uid),
     /// Keep a message (or our message's delivery) in the local history.
     RecordHistory(HistoryRecord),
+    /// Read the page of `conv`'s stored messages before row `before`
+    /// (`None`: a conversation the start-up load left out), reaching down
+    /// to row `until` when given (a search hit).
+    LoadHistoryPage {
+        conv: ConvId,
+        before: Option<RowId>,
+        until: Option<RowId>,
+    },
+    /// Search `conv`'s stored messages before row `before` for `query`.
+    SearchHistory {
+        conv: ConvId,
+        query: String,
+        before: Option<RowId>,
+    },
     /// Ring the bell and/or show a desktop notification (the event loop writes it).
     Notify(Notification),
     /// Clear the terminal and draw everything again (Ctrl-L).
@@ -182,6 +196,19 @@ pub enum CommandResult {
     HistoryLoaded(Result<Vec<LoadedConversation>, String>),
     /// Writing the local history failed (reported once).
     HistoryFailed(String),
+    /// An older page of stored messages (answering `LoadHistoryPage`).
+    HistoryPage {
+        conv: ConvId,
+        before: Option<RowId>,
+        result: Result<HistoryPage, String>,
+    },
+    /// Stored messages that match a search (answering `SearchHistory`):
+    /// their row ids, newest first.
+    HistoryFound {
+        conv: ConvId,
+        query: String,
+        result: Result<Vec<RowId>, String>,
+    },
 }
 
 impl From<HistoryReport> for CommandResult {
@@ -189,6 +216,24 @@ impl From<HistoryReport> for CommandResult {
         match r {
             HistoryReport::Loaded(r) => CommandResult::HistoryLoaded(r),
             HistoryReport::Failed(e) => CommandResult::HistoryFailed(e),
+            HistoryReport::Page {
+                conv,
+                before,
+                result,
+            } => CommandResult::HistoryPage {
+                conv,
+                before,
+                result,
+            },
+            HistoryReport::Found {
+                conv,
+                query,
+                result,
+            } => CommandResult::HistoryFound {
+                conv,
+                query,
+                result,
+            },
         }
     }
 }

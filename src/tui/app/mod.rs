@@ -6,7 +6,8 @@
 //! This file holds [`App`], its constructor, its read accessors and the
 //! top-level dispatch of `update`; each kind of event is handled in its own
 //! file, all of them `impl App` blocks: `keys` (keyboard and mouse), `search`,
-//! `unread` (moving between conversations), `completion` (Tab and the input
+//! `unread` (moving between conversations), `stored` (the local history
+//! beyond what is loaded), `completion` (Tab and the input
 //! history), `attributes` (the Attributes pane), `panes` (list rows, opening
 //! a conversation), `sending` (the input line and slash commands), `events`
 //! (what the SDK pushes) and `results` (answers to commands).
@@ -21,6 +22,7 @@ mod results;
 mod search;
 mod sending;
 mod state;
+mod stored;
 mod unread;
 
 #[cfg(test)]
@@ -36,7 +38,7 @@ use super::ChatOptions;
 use super::conversation::{ConvId, Conversation};
 use super::input::InputLine;
 use super::keymap::Keymap;
-use super::layout::MainLayout;
+use super::layout::{MainLayout, SidePanes};
 use super::notify::NotifyPolicy;
 use super::selection::Selection;
 use super::theme::Theme;
@@ -44,8 +46,8 @@ use crate::client::{ChannelId, ConnectionState, PeerOnlineState, Uid};
 use completion::{Completion, HistoryNav};
 pub use messages::{Command, CommandResult, Event};
 pub use state::{
-    AttrRef, ChannelInfo, Focus, HelpOverlay, LoginState, Outgoing, Screen, SearchState, Status,
-    StatusKind, UiConfig,
+    AttrRef, ChannelInfo, Focus, HelpOverlay, LoginState, Outgoing, Panel, Screen, SearchState,
+    Status, StatusKind, UiConfig,
 };
 
 /// How long a note ("bob is online") or an answer ("joined #general") stays
@@ -56,10 +58,17 @@ pub const NOTE_TTL_MS: u64 = 6_000;
 pub const ERROR_TTL_MS: u64 = 20_000;
 /// The most a message may carry (spec §3: 32 KB of UTF-8 text), in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 32 * 1024;
+/// A channel opened again within this many ms of asking for its
+/// attributes is not asked again (the refresh key always asks).
+pub const ATTRS_FRESH_MS: u64 = 10_000;
 /// How long a changed attribute row stays highlighted, in ms.
 pub const CHANGED_TTL_MS: u64 = 4_000;
 /// Lines scrolled by the mouse wheel.
 const WHEEL_LINES: usize = 3;
+/// Peers and channel members followed for their presence without being
+/// watched; the server allows 512 subscriptions, and the watched list
+/// needs room too.
+const MAX_FOLLOWED: usize = 384;
 /// The input box grows with its text up to this many rows.
 pub const MAX_INPUT_ROWS: usize = 6;
 
@@ -103,6 +112,9 @@ pub struct App {
     token_command: bool,
     /// `settings.history`: keep messages in the local history file.
     keep_history: bool,
+    /// The local history is open (its start-up load came): older pages
+    /// and searches of it can be asked for.
+    history_ready: bool,
     /// Channels with history that we are not in: listed after the joined
     /// ones, marked as left, readable but not writable.
     pub(crate) past_channels: BTreeSet<ChannelId>,
@@ -134,7 +146,14 @@ pub struct App {
     /// terminal selects text. The event loop applies each change.
     pub(crate) mouse_capture: bool,
     pub(crate) help: Option<HelpOverlay>,
+    /// `/members` or `/attrs`, drawn over the screen.
+    pub(crate) panel: Option<Panel>,
+    /// The side panes as the side-panes key left them.
+    pub(crate) side_panes: SidePanes,
     pub(crate) status: Option<Status>,
+    /// The age of the open channel's attributes as last drawn ("2 min
+    /// ago"): a tick redraws only when it changes.
+    age_shown: Option<String>,
     pub(crate) size: (u16, u16),
     next_id: u64,
     dirty: bool,
@@ -154,6 +173,19 @@ fn join_names<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> Strin
         .map(|i| i.to_string())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// How long ago `then` was, in words: "just now", "40 s ago", "2 min ago",
+/// "3 h ago", "2 d ago".
+pub fn age_words(now: u64, then: u64) -> String {
+    let s = now.saturating_sub(then) / 1000;
+    match s {
+        0..10 => "just now".to_string(),
+        10..60 => format!("{s} s ago"),
+        60..3_600 => format!("{} min ago", s / 60),
+        3_600..86_400 => format!("{} h ago", s / 3_600),
+        _ => format!("{} d ago", s / 86_400),
+    }
 }
 
 /// Orders peers: online, unreachable, unknown, offline; then by name.
@@ -204,6 +236,7 @@ impl App {
             following: BTreeSet::new(),
             token_command: options.settings.token_command.is_some(),
             keep_history: s.history,
+            history_ready: false,
             past_channels: BTreeSet::new(),
             watched: BTreeSet::new(),
             channels: BTreeMap::new(),
@@ -222,7 +255,10 @@ impl App {
             outbox: Vec::new(),
             mouse_capture: s.mouse,
             help: None,
+            panel: None,
+            side_panes: SidePanes::Auto,
             status: None,
+            age_shown: None,
             size: (80, 24),
             next_id: 1,
             dirty: true,
@@ -255,7 +291,8 @@ impl App {
         self.clock = clock;
     }
 
-    fn now(&self) -> u64 {
+    /// The app's clock, ms since the epoch (fixed in tests).
+    pub fn now(&self) -> u64 {
         (self.clock)()
     }
 
@@ -322,14 +359,30 @@ impl App {
 
     /// Subscribes to the presence of someone we talk with, once.
     fn follow(&mut self, peer: &Uid, out: &mut Vec<Command>) {
-        if self.me.is_none()
-            || self.me.as_ref() == Some(peer)
-            || self.watched.contains(peer)
-            || !self.following.insert(peer.clone())
-        {
+        self.follow_all([peer.clone()], out);
+    }
+
+    /// Subscribes, in one request, to the presence of those of `peers` not
+    /// followed or watched yet, within [`MAX_FOLLOWED`].
+    fn follow_all(&mut self, peers: impl IntoIterator<Item = Uid>, out: &mut Vec<Command>) {
+        if self.me.is_none() {
             return;
         }
-        out.push(Command::Subscribe(vec![peer.clone()]));
+        let mut new = Vec::new();
+        for peer in peers {
+            if self.following.len() >= MAX_FOLLOWED {
+                break;
+            }
+            if self.me.as_ref() != Some(&peer)
+                && !self.watched.contains(&peer)
+                && self.following.insert(peer.clone())
+            {
+                new.push(peer);
+            }
+        }
+        if !new.is_empty() {
+            out.push(Command::Subscribe(new));
+        }
     }
 
     pub fn channel(&self, id: &ChannelId) -> Option<&ChannelInfo> {
@@ -344,15 +397,25 @@ impl App {
         self.help.is_some()
     }
 
+    pub fn panel(&self) -> Option<Panel> {
+        self.panel
+    }
+
     pub fn layout(&self) -> MainLayout {
         self.layout_in(Rect::new(0, 0, self.size.0, self.size.1))
     }
 
     /// The layout for `area`, with the input box as tall as its text.
     pub fn layout_in(&self, area: Rect) -> MainLayout {
-        let width = usize::from(MainLayout::new(area).input.width.saturating_sub(2)).max(1);
+        let width = usize::from(
+            MainLayout::arrange(area, 1, self.side_panes)
+                .input
+                .width
+                .saturating_sub(2),
+        )
+        .max(1);
         let rows = self.input.row_count(width).min(MAX_INPUT_ROWS);
-        MainLayout::with_input_rows(area, u16::try_from(rows).unwrap_or(1))
+        MainLayout::arrange(area, u16::try_from(rows).unwrap_or(1), self.side_panes)
     }
 
     // ------------------------------------------------------------- update
@@ -429,6 +492,14 @@ impl App {
                 self.dirty = true;
             }
         }
+        if self.screen == Screen::Main {
+            // A /members or /attrs panel lives while its pane has the focus.
+            if self.panel.is_some_and(|p| p.focus() != self.focus) {
+                self.panel = None;
+                self.dirty = true;
+            }
+            self.after_update(&mut out);
+        }
         out
     }
 
@@ -452,6 +523,15 @@ impl App {
                 }
         {
             self.status = None;
+            self.dirty = true;
+        }
+        let age = self
+            .selected_channel()
+            .and_then(|c| self.channels.get(c))
+            .and_then(|i| i.attrs_at)
+            .map(|at| age_words(now, at));
+        if age != self.age_shown {
+            self.age_shown = age;
             self.dirty = true;
         }
         for info in self.channels.values_mut() {

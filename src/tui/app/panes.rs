@@ -7,6 +7,7 @@ use super::*;
 use crate::client::{ChannelId, Uid};
 use crate::tui::conversation::ConvId;
 use crate::tui::input::InputLine;
+use crate::tui::layout::SidePanes;
 
 impl App {
     // ------------------------------------------------------------ derived
@@ -60,6 +61,9 @@ impl App {
 
     pub(super) fn pane_visible(&self, focus: Focus) -> bool {
         let l = self.layout();
+        if self.panel.is_some_and(|p| p.focus() == focus) {
+            return true;
+        }
         match focus {
             Focus::Peers => l.peers.is_some(),
             Focus::Channels => l.channels.is_some(),
@@ -89,6 +93,99 @@ impl App {
         if let Some(target) = target {
             self.open(target, out);
             self.focus = Focus::Input;
+        }
+    }
+
+    /// The side-panes key: hides the side panes when the right column
+    /// shows, else shows them (on a small screen too).
+    pub(super) fn toggle_side_panes(&mut self) {
+        let key = self
+            .keymap
+            .first_key(
+                crate::tui::keymap::Context::Global,
+                crate::tui::keymap::Action::ToggleSidePanes,
+            )
+            .map_or_else(|| "the side-panes key".to_string(), |k| k.label());
+        if self.layout().members.is_some() {
+            self.side_panes = SidePanes::Hidden;
+            self.note(format!("side panes hidden; {key} shows them"));
+        } else {
+            self.side_panes = SidePanes::Shown;
+            if self.layout().members.is_some() {
+                self.note(format!("side panes shown; {key} hides them"));
+            } else {
+                self.side_panes = SidePanes::Hidden;
+                self.note(
+                    "the terminal is too small for the side panes; /members and /attrs show them",
+                );
+            }
+        }
+        if !self.pane_visible(self.focus) {
+            self.focus = Focus::Input;
+        }
+    }
+
+    /// `/members` and `/attrs`: the pane drawn large over the screen.
+    pub(super) fn open_panel(&mut self, panel: Panel) -> Result<(), String> {
+        match (&self.selected, panel) {
+            (Some(ConvId::Channel(c)), Panel::Members) if !self.channels.contains_key(c) => {
+                return Err(format!("you are not in #{c}; /join {c} to see its members"));
+            }
+            (Some(ConvId::Channel(_)), _) | (_, Panel::Attributes) => {}
+            (_, Panel::Members) => {
+                return Err("no channel is open: /members shows the open channel's".into());
+            }
+        }
+        self.help = None;
+        self.search = None;
+        self.panel = Some(panel);
+        self.focus = panel.focus();
+        match panel {
+            Panel::Members if self.members_list.selected().is_none() => {
+                self.members_list.select_first(&self.member_rows());
+            }
+            Panel::Attributes if self.attrs_list.selected().is_none() => {
+                self.attrs_list.select_first(&self.attribute_rows());
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Asks for all of a joined channel's attributes, for the pane.
+    pub(super) fn fetch_channel_attributes(&mut self, channel: ChannelId, out: &mut Vec<Command>) {
+        let now = self.now();
+        if let Some(info) = self.channels.get_mut(&channel) {
+            info.attrs_asked_at = Some(now);
+        }
+        out.push(Command::GetChannelAttributes {
+            channel,
+            keys: None,
+            explicit: false,
+        });
+    }
+
+    /// The refresh key: reads again what the side panes show of the open
+    /// conversation (a channel's members and attributes, a peer's attributes).
+    pub(super) fn refresh(&mut self, out: &mut Vec<Command>) {
+        match self.selected.clone() {
+            Some(ConvId::Channel(c)) if self.channels.contains_key(&c) => {
+                self.fetch_channel_attributes(c.clone(), out);
+                self.note(format!("reading #{c}'s members and attributes again…"));
+                out.push(Command::GetMembers(c));
+            }
+            Some(ConvId::Channel(c)) => {
+                self.note(format!("you are not in #{c}; /join {c} to see its members"));
+            }
+            Some(ConvId::Peer(p)) => {
+                self.note(format!("reading {p}'s attributes again…"));
+                out.push(Command::GetUserAttributes {
+                    uid: p,
+                    keys: None,
+                    explicit: false,
+                });
+            }
+            None => self.note("no conversation is open"),
         }
     }
 
@@ -134,6 +231,16 @@ impl App {
         if let ConvId::Channel(c) = &id {
             self.channels_list.select(c.clone());
             self.members_list.clear();
+            // Someone may have changed them without telling the members:
+            // what the pane shows is read again, unless it just was.
+            let now = self.now();
+            if let Some(info) = self.channels.get(c)
+                && info
+                    .attrs_asked_at
+                    .is_none_or(|at| now.saturating_sub(at) >= ATTRS_FRESH_MS)
+            {
+                self.fetch_channel_attributes(c.clone(), out);
+            }
         }
         self.attrs_list.scroll_to_top();
         self.selected = Some(id);

@@ -8,7 +8,7 @@ use crate::client::{
     Uid,
 };
 use crate::tui::commands::AttrWrite;
-use crate::tui::conversation::{ConvId, Delivery, Entry, EntryKind};
+use crate::tui::conversation::{ConvId, Delivery, Entry, EntryKind, Stored};
 use crate::tui::history::{HistoryRecord, LoadedConversation};
 use crate::tui::input::InputLine;
 
@@ -26,10 +26,25 @@ impl App {
             } => self.on_channel_message_sent(channel, id, result, out),
             CommandResult::Joined { channel, result } => self.on_joined(channel, result, out),
             CommandResult::Left { channel, result } => self.on_left(channel, result, out),
-            CommandResult::Members { channel, result } => self.on_members(channel, result),
+            CommandResult::Members { channel, result } => self.on_members(channel, result, out),
             CommandResult::Subscribed { peers, result } => {
                 if let Err(e) = result {
-                    self.error(format!("cannot watch {}: {e}", join_names(&peers)));
+                    // Peers followed on our own (members, those we talk
+                    // with) are followed again next time; only a failed
+                    // /watch is the user's business.
+                    let (watched, followed): (Vec<Uid>, Vec<Uid>) =
+                        peers.into_iter().partition(|p| self.watched.contains(p));
+                    for p in &followed {
+                        self.following.remove(p);
+                    }
+                    if watched.is_empty() {
+                        tracing::warn!(
+                            "cannot follow the presence of {}: {e}",
+                            join_names(&followed)
+                        );
+                    } else {
+                        self.error(format!("cannot watch {}: {e}", join_names(&watched)));
+                    }
                 }
             }
             CommandResult::Unsubscribed { peers, result } => {
@@ -83,6 +98,16 @@ impl App {
                 Err(e) => self.error(e),
             },
             CommandResult::HistoryFailed(e) => self.error(format!("{e}; history not saved")),
+            CommandResult::HistoryPage {
+                conv,
+                before,
+                result,
+            } => self.on_history_page(conv, before, result),
+            CommandResult::HistoryFound {
+                conv,
+                query,
+                result,
+            } => self.on_history_found(conv, query, result),
         }
     }
 
@@ -231,14 +256,10 @@ impl App {
             &channel,
             EntryKind::Quiet(format!("-- you joined #{channel}")),
         );
+        // Opening it asks for its attributes.
         self.open(ConvId::Channel(channel.clone()), out);
         self.info(format!("joined #{channel}"));
-        out.push(Command::GetMembers(channel.clone()));
-        out.push(Command::GetChannelAttributes {
-            channel,
-            keys: None,
-            explicit: false,
-        });
+        out.push(Command::GetMembers(channel));
     }
 
     fn on_left(
@@ -273,12 +294,20 @@ impl App {
         self.info(format!("left #{channel}"));
     }
 
-    fn on_members(&mut self, channel: ChannelId, result: Result<Vec<Uid>, RtmError>) {
+    fn on_members(
+        &mut self,
+        channel: ChannelId,
+        result: Result<Vec<Uid>, RtmError>,
+        out: &mut Vec<Command>,
+    ) {
         match result {
             Ok(members) => {
                 if let Some(info) = self.channels.get_mut(&channel) {
                     info.member_count = Some(members.len().try_into().unwrap_or(u32::MAX));
-                    info.members = members.into_iter().collect();
+                    info.members = members.iter().cloned().collect();
+                    // Their presence, so that a member whose link dropped
+                    // shows ◐ here as in the Peers pane (within the cap).
+                    self.follow_all(members, out);
                 }
             }
             Err(e) => self.error(format!("cannot list the members of #{channel}: {e}")),
@@ -401,7 +430,16 @@ impl App {
     ) {
         let attrs = match result {
             Ok(attrs) => attrs,
-            Err(e) => return self.error(format!("cannot read #{channel} attributes: {e}")),
+            Err(e) => {
+                if all_keys && let Some(info) = self.channels.get_mut(&channel) {
+                    // What is shown stays, marked as not refreshed.
+                    info.attrs_error = Some(e.to_string());
+                }
+                if explicit || !self.channels.contains_key(&channel) {
+                    self.error(format!("cannot read #{channel} attributes: {e}"));
+                }
+                return;
+            }
         };
         if explicit {
             self.info(if attrs.is_empty() {
@@ -419,6 +457,11 @@ impl App {
                 .get(&channel)
                 .is_some_and(|i| !i.attributes.is_empty());
             self.set_channel_attributes(&channel, attrs, mark);
+            let now = self.now();
+            if let Some(info) = self.channels.get_mut(&channel) {
+                info.attrs_at = Some(now);
+                info.attrs_error = None;
+            }
         }
     }
 
@@ -445,8 +488,11 @@ impl App {
         convs: Vec<LoadedConversation>,
         out: &mut Vec<Command>,
     ) {
-        let recent = convs.first().map(|(id, _)| id.clone());
-        for (id, mut entries) in convs {
+        let recent = convs.first().map(|l| l.conv.clone());
+        self.history_ready = true;
+        let mut peers = Vec::new();
+        for LoadedConversation { conv: id, page } in convs {
+            let mut entries = page.entries;
             for e in &mut entries {
                 if let EntryKind::Message {
                     from,
@@ -458,11 +504,19 @@ impl App {
                     *mention = self.is_mention(from, text);
                 }
             }
-            if let ConvId::Channel(c) = &id {
-                self.past_channels.insert(c.clone());
+            match &id {
+                ConvId::Channel(c) => {
+                    self.past_channels.insert(c.clone());
+                }
+                ConvId::Peer(p) => peers.push(p.clone()),
             }
-            self.conversations.entry(id).or_default().prepend(entries);
+            let conv = self.conversations.entry(id).or_default();
+            conv.prepend(entries);
+            conv.stored = Stored::after_page(page.older);
         }
+        // The peers listed from the history show their presence, as those
+        // we talk with do: subscribed to at once, in one request.
+        self.follow_all(peers, out);
         // Entry indexes moved; find the hits again.
         self.run_search();
         if self.selected.is_none()

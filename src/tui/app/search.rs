@@ -23,6 +23,7 @@ impl App {
             hits: Vec::new(),
             current: None,
             origin: conv.scroll,
+            ..SearchState::default()
         });
         self.run_search();
     }
@@ -30,6 +31,7 @@ impl App {
     /// Finds the query's hits and shows the newest one (as you type).
     pub(super) fn run_search(&mut self) {
         let (width, page) = (self.text_width(), self.page_height());
+        let history = self.history_readable();
         let Some(search) = &mut self.search else {
             return;
         };
@@ -43,6 +45,13 @@ impl App {
         };
         search.hits = conv.search(search.query.text());
         search.current = search.hits.len().checked_sub(1);
+        // The local history is asked too (by `after_update`), for the
+        // matches that are not loaded.
+        search.stored.clear();
+        search.asked = None;
+        search.fetching_hit = false;
+        search.store_pending =
+            history && conv.stored.next_page().is_some() && !search.query.is_empty();
         match search.current_entry() {
             Some(e) => conv.show_entry(e, width, page),
             None => conv.scroll = search.origin,
@@ -61,16 +70,18 @@ impl App {
             return;
         };
         let n = search.hits.len();
-        if n == 0 {
-            return;
-        }
-        let i = search.current.unwrap_or(n - 1);
-        let next = if older {
-            i.checked_sub(1)
-        } else {
-            (i + 1 < n).then_some(i + 1)
+        let next = match search.current {
+            Some(i) if older => i.checked_sub(1),
+            Some(i) => (i + 1 < n).then_some(i + 1),
+            None => n.checked_sub(1),
         };
         let Some(next) = next else {
+            if older && !search.stored.is_empty() {
+                // The next older match is in the local history: read down
+                // to it (`after_update` asks, the page steps to it).
+                search.fetching_hit = true;
+                return;
+            }
             let end = if older { "oldest" } else { "newest" };
             self.note(format!("that was the {end} match"));
             return;

@@ -345,7 +345,7 @@ impl App {
                 self.start_search(text);
                 if let Some(s) = &mut self.search {
                     s.editing = false;
-                    if s.hits.is_empty() {
+                    if !s.may_match() {
                         let q = s.query.text().to_string();
                         self.search = None;
                         self.note(format!("no match for {q:?}"));
@@ -384,9 +384,15 @@ impl App {
                 conv.to_bottom();
                 conv.marker = None;
                 conv.first_unread = None;
+                // Cleared lines do not come back from the local history.
+                conv.stored = crate::tui::conversation::Stored::Nothing;
+                conv.loading_older = false;
+                conv.to_oldest = false;
                 self.search = None;
             }
             SlashCommand::Quit => self.quit(out),
+            SlashCommand::Members => self.open_panel(Panel::Members)?,
+            SlashCommand::Attrs => self.open_panel(Panel::Attributes)?,
         }
         Ok(())
     }

@@ -50,11 +50,35 @@ pub struct SearchState {
     pub current: Option<usize>,
     /// Where the view was when the search began (Esc goes back there).
     pub origin: Scroll,
+    /// Matches in the local history that are not loaded yet, as row ids,
+    /// newest first; they are older than every loaded entry.
+    pub stored: Vec<i64>,
+    /// The query the local history was last asked about.
+    pub asked: Option<String>,
+    /// The local history has not answered `asked` yet.
+    pub store_pending: bool,
+    /// Stepping to the newest of `stored`: its page is being read.
+    pub fetching_hit: bool,
 }
 
 impl SearchState {
     pub fn current_entry(&self) -> Option<usize> {
         self.current.and_then(|i| self.hits.get(i).copied())
+    }
+
+    /// All matches: the loaded ones and those still in the local history.
+    pub fn total(&self) -> usize {
+        self.hits.len() + self.stored.len()
+    }
+
+    /// The number (from the oldest, 1-based) of the match shown.
+    pub fn position(&self) -> Option<usize> {
+        self.current.map(|i| self.stored.len() + i + 1)
+    }
+
+    /// Matches exist, or may (the local history has not answered yet).
+    pub fn may_match(&self) -> bool {
+        self.total() > 0 || self.store_pending || self.fetching_hit
     }
 }
 
@@ -119,6 +143,33 @@ pub struct ChannelInfo {
     pub attributes: Vec<ChannelAttribute>,
     /// Keys changed by the last update, with when (ms), for a brief highlight.
     pub changed: BTreeMap<String, u64>,
+    /// When the attributes shown were read from the server (or pushed to
+    /// us with a notification), ms: the pane says how old they are.
+    pub attrs_at: Option<u64>,
+    /// When they were last asked for, ms: opening a channel again soon
+    /// does not ask again (the server allows 10 reads per 5 s).
+    pub attrs_asked_at: Option<u64>,
+    /// Why the last reading failed, shown under what is still shown.
+    pub attrs_error: Option<String>,
+}
+
+/// `/members` and `/attrs`: the open channel's Members or Attributes pane
+/// drawn large over the screen, for terminals too small for the right
+/// column. While it shows, the focus is on that pane (its keys work);
+/// it closes when the focus leaves it (Esc, Enter on a member).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Panel {
+    Members,
+    Attributes,
+}
+
+impl Panel {
+    pub fn focus(self) -> Focus {
+        match self {
+            Panel::Members => Focus::Members,
+            Panel::Attributes => Focus::Attributes,
+        }
+    }
 }
 
 /// The help overlay and how far it is scrolled.

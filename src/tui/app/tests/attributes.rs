@@ -31,7 +31,7 @@ fn attributes_pane_keys_edit_add_and_delete_with_confirmation() {
     assert_eq!(app.focus(), Focus::Input);
     assert_eq!(
         app.input_text(),
-        r#"/cattr put #general "topic=launch day" --notify"#
+        r#"/cattr put #general "topic=launch day""#
     );
     // Sending it parses back to the same key and value.
     let out = app.update(key(KeyCode::Enter));
@@ -65,10 +65,10 @@ fn attributes_pane_keys_edit_add_and_delete_with_confirmation() {
             notify: true,
         }]
     );
-    // Insert: an add command for the open channel.
+    // Insert: an add command for the open channel (members are told by default).
     focus_attributes(&mut app);
     app.update(key(KeyCode::Insert));
-    assert_eq!(app.input_text(), "/cattr put #general --notify ");
+    assert_eq!(app.input_text(), "/cattr put #general ");
     // In other lists the same keys are just typing.
     app.update(key(KeyCode::Esc));
     let mut app = logged_in(options(None));

@@ -259,3 +259,234 @@ fn mute_and_unmute_silence_a_conversation_and_are_saved() {
     assert!(type_line(&mut app, "/mute a*b").is_empty());
     assert!(status_error(&app).contains("/mute"));
 }
+
+fn page_requests(out: &[Command]) -> Vec<(Option<i64>, Option<i64>)> {
+    out.iter()
+        .filter_map(|c| match c {
+            Command::LoadHistoryPage { before, until, .. } => Some((*before, *until)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn page_answer(
+    conv: &ConvId,
+    before: Option<i64>,
+    from: u64,
+    to: u64,
+    older: Option<i64>,
+) -> Event {
+    use crate::tui::history::HistoryPage;
+    Event::CommandResult(CommandResult::HistoryPage {
+        conv: conv.clone(),
+        before,
+        result: Ok(HistoryPage {
+            entries: (from..=to)
+                .map(|i| stored("bob", &format!("m{i}"), NOW - 20_000 + i))
+                .collect(),
+            older,
+        }),
+    })
+}
+
+/// Issue 16: after a restart only the newest 500 are loaded; scrolling up
+/// past them reads older pages from the local history, the view staying
+/// on the lines it showed, and Ctrl-Home goes on to the very first line.
+#[test]
+fn scrolling_up_past_what_is_loaded_reads_older_pages_from_the_history() {
+    let mut app = logged_in(history_on());
+    let bob = ConvId::Peer(uid("bob"));
+    // Rows are numbered like messages here: m_i is row i; m9601..m10100 loaded.
+    let out = app.update(history_loaded_with_more(vec![(
+        bob.clone(),
+        (9_601..=10_100)
+            .map(|i| stored("bob", &format!("m{i}"), NOW - 20_000 + i))
+            .collect(),
+        Some(9_601),
+    )]));
+    assert!(page_requests(&out).is_empty(), "the view is at the bottom");
+    // Page up until the top of the view nears the oldest loaded entry.
+    let mut asked = Vec::new();
+    for _ in 0..40 {
+        asked.extend(page_requests(&app.update(key(KeyCode::PageUp))));
+    }
+    assert_eq!(asked, [(Some(9_601), None)], "one page asked, once");
+    // The lines on screen stay put. (The day line above the oldest loaded
+    // message moves up to the new oldest when they share a day, so the
+    // comparison skips day lines.)
+    let messages = |app: &App| {
+        conversation_text(app)
+            .into_iter()
+            .filter(|l| !l.starts_with('─'))
+            .collect::<Vec<_>>()
+    };
+    let before = messages(&app);
+    let out = app.update(page_answer(&bob, Some(9_601), 9_101, 9_600, Some(9_101)));
+    assert!(page_requests(&out).is_empty());
+    let after = messages(&app);
+    assert_eq!(
+        after[after.len() - before.len()..],
+        before[..],
+        "the view did not jump"
+    );
+    assert_eq!(bob_conv(&app).entries.len(), 1_000);
+    // A second answer changes nothing.
+    app.update(page_answer(&bob, Some(9_601), 9_101, 9_600, Some(9_101)));
+    assert_eq!(bob_conv(&app).entries.len(), 1_000);
+    // Ctrl-Home: page after page until the start, the view on the first line.
+    let mut out = app.update(Event::Key(KeyEvent::new(
+        KeyCode::Home,
+        KeyModifiers::CONTROL,
+    )));
+    let mut before = Some(9_101);
+    let mut pages = 0;
+    loop {
+        assert_eq!(page_requests(&out), [(before, None)]);
+        let to = before.unwrap() - 1;
+        let from = (to - 499).max(101);
+        let older = (from > 101).then_some(from);
+        out = app.update(page_answer(&bob, before, from as u64, to as u64, older));
+        pages += 1;
+        before = older;
+        if before.is_none() {
+            break;
+        }
+    }
+    assert!(page_requests(&out).is_empty(), "the start was reached");
+    assert_eq!(pages, 18);
+    assert_eq!(bob_conv(&app).entries.len(), 10_000);
+    // The very first stored message, under the line naming its day.
+    assert!(
+        messages(&app)[0].ends_with("bob: m101"),
+        "{:?}",
+        conversation_text(&app)
+    );
+    // Nothing more is asked at the top once everything is loaded.
+    assert!(page_requests(&app.update(key(KeyCode::PageUp))).is_empty());
+}
+
+/// /clear forgets the lines on screen: they do not come back from the
+/// history, not even from a page asked for just before.
+#[test]
+fn cleared_lines_do_not_come_back_from_the_history() {
+    let mut app = logged_in(history_on());
+    let bob = ConvId::Peer(uid("bob"));
+    // 50 lines: the top of the view is near the oldest, so the next page
+    // is asked for at once.
+    let out = app.update(history_loaded_with_more(vec![(
+        bob.clone(),
+        (9_951..=10_000)
+            .map(|i| stored("bob", &format!("m{i}"), NOW - 20_000 + i))
+            .collect(),
+        Some(9_951),
+    )]));
+    assert_eq!(page_requests(&out), [(Some(9_951), None)]);
+    type_line(&mut app, "/clear");
+    app.update(page_answer(&bob, Some(9_951), 9_451, 9_950, Some(9_451)));
+    assert!(bob_conv(&app).entries.is_empty());
+    assert!(page_requests(&app.update(key(KeyCode::PageUp))).is_empty());
+    assert!(!screen_text(&app).contains("reading older"));
+}
+
+/// Issue 16: a search finds the stored matches that are not loaded too,
+/// counts them, and stepping to an older one loads down to it.
+#[test]
+fn search_covers_the_stored_history_and_steps_into_it() {
+    let mut app = logged_in(history_on());
+    let bob = ConvId::Peer(uid("bob"));
+    let mut loaded: Vec<_> = (9_601..=10_100)
+        .map(|i| stored("bob", &format!("m{i}"), NOW - 20_000 + i))
+        .collect();
+    loaded[399].kind = stored("bob", "m10000 the needle", NOW).kind;
+    app.update(history_loaded_with_more(vec![(
+        bob.clone(),
+        loaded,
+        Some(9_601),
+    )]));
+    // Typing the query asks the history about the rows not loaded.
+    app.update(ctrl('f'));
+    let mut out = Vec::new();
+    for c in "NEEDLE".chars() {
+        out.extend(app.update(char_key(c)));
+    }
+    let asked: Vec<_> = out
+        .iter()
+        .filter_map(|c| match c {
+            Command::SearchHistory { query, before, .. } => Some((query.clone(), *before)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked.last(), Some(&("NEEDLE".to_string(), Some(9_601))));
+    // An answer for an older query is ignored; the current one is counted.
+    for q in ["NEEDL", "NEEDLE"] {
+        app.update(Event::CommandResult(CommandResult::HistoryFound {
+            conv: bob.clone(),
+            query: q.into(),
+            result: Ok(vec![9_000, 5_000, 250]),
+        }));
+    }
+    app.update(key(KeyCode::Enter));
+    let s = app.search_state().unwrap();
+    assert_eq!((s.position(), s.total()), (Some(4), 4));
+    assert!(
+        screen_text(&app).contains("match 4/4"),
+        "{}",
+        screen_text(&app)
+    );
+    // n: the next older match is stored; its page is read down to it.
+    let out = app.update(char_key('n'));
+    assert_eq!(page_requests(&out), [(Some(9_601), Some(9_000))]);
+    let Event::CommandResult(CommandResult::HistoryPage {
+        result: Ok(mut page),
+        ..
+    }) = page_answer(&bob, Some(9_601), 8_980, 9_600, Some(8_980))
+    else {
+        unreachable!()
+    };
+    page.entries[20].kind = stored("bob", "m9000 a needle", NOW).kind;
+    app.update(Event::CommandResult(CommandResult::HistoryPage {
+        conv: bob.clone(),
+        before: Some(9_601),
+        result: Ok(page),
+    }));
+    let s = app.search_state().unwrap();
+    assert_eq!((s.position(), s.total()), (Some(3), 4));
+    let hit = s.current_entry().unwrap();
+    assert_eq!(bob_conv(&app).entries[hit].kind.text(), "m9000 a needle");
+    assert!(
+        conversation_text(&app)
+            .iter()
+            .any(|l| l.ends_with("bob: m9000 a needle")),
+        "{:?}",
+        conversation_text(&app)
+    );
+    // Near the top of what is loaded now: the next page is read as usual.
+    let out = app.update(char_key('N'));
+    assert!(page_requests(&out).is_empty(), "m10000 is near the bottom");
+}
+
+/// Issue 16: the peers restored from the history are subscribed to at
+/// start, in one request, so their presence marks are not "unknown".
+#[test]
+fn peers_restored_from_history_are_subscribed_at_start() {
+    let mut app = logged_in(history_on());
+    let out = app.update(history_loaded(vec![
+        (
+            ConvId::Peer(uid("bob")),
+            vec![stored("bob", "hi", NOW - 1_000)],
+        ),
+        (
+            ConvId::Channel(ch("general")),
+            vec![stored("carol", "yo", NOW - 2_000)],
+        ),
+        (
+            ConvId::Peer(uid("dave")),
+            vec![stored("dave", "hey", NOW - 3_000)],
+        ),
+    ]));
+    let subs: Vec<_> = out
+        .iter()
+        .filter(|c| matches!(c, Command::Subscribe(_)))
+        .collect();
+    assert_eq!(subs, [&Command::Subscribe(vec![uid("bob"), uid("dave")])]);
+}

@@ -55,12 +55,14 @@ fn joining_fetches_members_and_attributes() {
         out,
         vec![
             Command::Join(ch("general")),
-            Command::GetMembers(ch("general")),
             Command::GetChannelAttributes {
                 channel: ch("general"),
                 keys: None,
                 explicit: false
             },
+            Command::GetMembers(ch("general")),
+            // The members' presence, for their marks (not our own).
+            Command::Subscribe(vec![uid("bob")]),
         ]
     );
     assert_eq!(app.member_rows(), vec![uid("alice"), uid("bob")]);

@@ -8,6 +8,7 @@ mod history;
 mod live;
 mod login;
 mod outbox;
+mod panels;
 mod search;
 mod sending;
 mod slash;
@@ -19,7 +20,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKi
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-use super::{AttrRef, Command, CommandResult, Event, Focus, Screen, StatusKind};
+use super::{AttrRef, Command, CommandResult, Event, Focus, Panel, Screen, StatusKind};
 use crate::client::ErrorBody;
 use crate::client::{
     ChannelAttribute, ChannelEvent, ClientEvent, ConnectionChangeReason, ConnectionState,
@@ -100,8 +101,24 @@ fn stored(from: &str, text: &str, ts: u64) -> crate::tui::conversation::Entry {
     }
 }
 
+/// The start-up load of the local history, each conversation complete.
 fn history_loaded(convs: Vec<(ConvId, Vec<crate::tui::conversation::Entry>)>) -> Event {
-    Event::CommandResult(CommandResult::HistoryLoaded(Ok(convs)))
+    history_loaded_with_more(convs.into_iter().map(|(c, e)| (c, e, None)).collect())
+}
+
+/// The start-up load, each conversation with the row id older pages start
+/// before (`None`: it is all loaded).
+fn history_loaded_with_more(
+    convs: Vec<(ConvId, Vec<crate::tui::conversation::Entry>, Option<i64>)>,
+) -> Event {
+    use crate::tui::history::{HistoryPage, LoadedConversation};
+    Event::CommandResult(CommandResult::HistoryLoaded(Ok(convs
+        .into_iter()
+        .map(|(conv, entries, older)| LoadedConversation {
+            conv,
+            page: HistoryPage { entries, older },
+        })
+        .collect())))
 }
 
 fn history_commands(out: &[Command]) -> Vec<&Command> {

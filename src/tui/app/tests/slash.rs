@@ -63,7 +63,7 @@ fn slash_commands_parse_to_commands() {
             }],
         ),
         (
-            "/cattr clear general",
+            "/cattr clear general --quiet",
             vec![Command::ChannelAttrWrite {
                 channel: ch("general"),
                 op: AttrWrite::Clear,
