@@ -400,6 +400,12 @@ where
             close = &mut close_rx => break close.ok().flatten(),
             r = write => if r.is_err() { break None },
         }
+        // Idle again: the buffers go back, so a quiet connection stays small
+        // (`recv_many` reserves room for a whole batch, ~10 KB).
+        if rx.is_empty() {
+            incoming = Vec::new();
+            batch = VecDeque::new();
+        }
     };
     if let Some((close, drop_backlog)) = close {
         if !drop_backlog {
