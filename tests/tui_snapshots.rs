@@ -501,30 +501,21 @@ fn with_attributes(w: u16, h: u16) -> App {
 }
 
 #[test]
-fn members_overlay_80x24_and_160x48() {
-    for (w, h) in [(80, 24), (160, 48)] {
-        let mut app = with_attributes(w, h);
-        // Clear the half-typed message first (Ctrl-U), then the command.
-        app.update(Event::Key(KeyEvent::new(
-            KeyCode::Char('u'),
-            KeyModifiers::CONTROL,
-        )));
-        type_line(&mut app, "/members");
-        insta::assert_snapshot!(format!("members_overlay_{w}x{h}"), screen(&app, w, h));
-    }
-}
-
-#[test]
-fn attributes_overlay_80x24_and_160x48() {
-    for (w, h) in [(80, 24), (160, 48)] {
-        let mut app = with_attributes(w, h);
-        // Clear the half-typed message first (Ctrl-U), then the command.
-        app.update(Event::Key(KeyEvent::new(
-            KeyCode::Char('u'),
-            KeyModifiers::CONTROL,
-        )));
-        type_line(&mut app, "/attrs");
-        insta::assert_snapshot!(format!("attributes_overlay_{w}x{h}"), screen(&app, w, h));
+fn members_and_attributes_overlays_at_80x24_and_160x48() {
+    for (command, name) in [
+        ("/members", "members_overlay"),
+        ("/attrs", "attributes_overlay"),
+    ] {
+        for (w, h) in [(80, 24), (160, 48)] {
+            let mut app = with_attributes(w, h);
+            // Clear the half-typed message first (Ctrl-U), then the command.
+            app.update(Event::Key(KeyEvent::new(
+                KeyCode::Char('u'),
+                KeyModifiers::CONTROL,
+            )));
+            type_line(&mut app, command);
+            insta::assert_snapshot!(format!("{name}_{w}x{h}"), screen(&app, w, h));
+        }
     }
 }
 

@@ -227,19 +227,9 @@ fn attribute_panel_lines(app: &App, width: usize) -> (Vec<Line<'static>>, Option
         }
         None => {}
     }
-    if let Some(me) = &app.me {
-        if !lines.is_empty() {
-            lines.push(Line::default());
-        }
-        lines.push(Line::styled(format!("you ({me})"), theme.heading));
-        if app.my_attrs.is_empty() {
-            lines.push(Line::styled("  none · /attr put k=v", theme.dim));
-        }
-        for (k, v) in &app.my_attrs {
-            let sel = app.attrs_list.is_selected(&AttrRef::Mine(k.clone()));
-            row(&mut lines, k, v, None, false, sel);
-        }
-    }
+    my_attributes(app, theme, &mut lines, |lines, k, v, sel| {
+        row(lines, k, v, None, false, sel)
+    });
     (lines, selected)
 }
 
@@ -855,6 +845,28 @@ fn member_line(app: &App, m: &crate::client::Uid) -> Line<'static> {
 }
 
 /// Two lines per attribute: `key = value`, then who changed it and when.
+/// "you (uid)" and the user's own attributes, below the channel's or the
+/// peer's; `row` draws one (key, value, selected) in the caller's style.
+fn my_attributes(
+    app: &App,
+    theme: &Theme,
+    lines: &mut Vec<Line<'static>>,
+    mut row: impl FnMut(&mut Vec<Line<'static>>, &str, &str, bool),
+) {
+    let Some(me) = &app.me else { return };
+    if !lines.is_empty() {
+        lines.push(Line::default());
+    }
+    lines.push(Line::styled(format!("you ({me})"), theme.heading));
+    if app.my_attrs.is_empty() {
+        lines.push(Line::styled("  none · /attr put k=v", theme.dim));
+    }
+    for (k, v) in &app.my_attrs {
+        let selected = app.attrs_list.is_selected(&AttrRef::Mine(k.clone()));
+        row(lines, k, v, selected);
+    }
+}
+
 fn attribute_lines(
     theme: &Theme,
     width: usize,
@@ -960,19 +972,17 @@ fn attributes_pane(app: &App, frame: &mut Frame, area: Rect) {
         }
         None => {}
     }
-    if let Some(me) = &app.me {
-        if !lines.is_empty() {
-            lines.push(Line::default());
-        }
-        lines.push(Line::styled(format!("you ({me})"), theme.heading));
-        if app.my_attrs.is_empty() {
-            lines.push(Line::styled("  none · /attr put k=v", theme.dim));
-        }
-        for (k, v) in &app.my_attrs {
-            let selected = focused && app.attrs_list.is_selected(&AttrRef::Mine(k.clone()));
-            lines.extend(attribute_lines(theme, width, k, v, None, false, selected));
-        }
-    }
+    my_attributes(app, theme, &mut lines, |lines, k, v, sel| {
+        lines.extend(attribute_lines(
+            theme,
+            width,
+            k,
+            v,
+            None,
+            false,
+            focused && sel,
+        ))
+    });
     let h = usize::from(inside.height);
     let scroll = app.attrs_list.offset().min(lines.len().saturating_sub(h));
     let lines: Vec<Line> = lines.into_iter().skip(scroll).collect();
