@@ -155,6 +155,11 @@ pub(super) async fn run(
                         let _ = tx.send(Ok(info));
                     }
                     None => {
+                        // A fresh session after a reconnection: the server
+                        // ended the invitations of the old one.
+                        if !info.resumed {
+                            shared.end_invitations();
+                        }
                         tokio::spawn(restore(shared.clone()));
                     }
                 }
@@ -244,11 +249,14 @@ pub(super) async fn run(
 
 /// After a session ended for good, nothing is left to restore.
 fn clear_session(shared: &Shared) {
-    let mut st = shared.lock();
-    st.joined.clear();
-    st.attributes.clear();
-    st.subscriptions.clear();
-    st.task = None;
+    {
+        let mut st = shared.lock();
+        st.joined.clear();
+        st.attributes.clear();
+        st.subscriptions.clear();
+        st.task = None;
+    }
+    shared.end_invitations();
 }
 
 async fn connect_and_login(
@@ -325,6 +333,7 @@ async fn connect_and_login(
                         server_ts,
                         dev_mode,
                         token_expires_in_s,
+                        resumed,
                         ..
                     },
             }) => {
@@ -335,6 +344,7 @@ async fn connect_and_login(
                         server_ts,
                         dev_mode,
                         token_expires_in_s,
+                        resumed,
                     },
                 ));
             }
@@ -481,7 +491,10 @@ async fn pump(
 
 /// Turns a server event into client events; returns how the link will end
 /// when the event announces it.
-fn dispatch(shared: &Shared, event: Event) -> Option<LinkEnd> {
+fn dispatch(shared: &Arc<Shared>, event: Event) -> Option<LinkEnd> {
+    if shared.on_invitation_event(&event) {
+        return None;
+    }
     match event {
         Event::MessageFromPeer {
             peer_id,
@@ -532,6 +545,14 @@ fn dispatch(shared: &Shared, event: Event) -> Option<LinkEnd> {
         Event::TokenExpired => return Some(LinkEnd::TokenExpired),
         Event::ServerShutdown => sdk_event!(INFO, "server is shutting down; will reconnect"),
         Event::MessagesMissed { count } => shared.emit(ClientEvent::MessagesMissed { count }),
+        // Taken by `on_invitation_event` above.
+        Event::RemoteInvitationReceived { .. }
+        | Event::LocalInvitationReceivedByPeer { .. }
+        | Event::LocalInvitationAccepted { .. }
+        | Event::LocalInvitationRefused { .. }
+        | Event::LocalInvitationFailure { .. }
+        | Event::RemoteInvitationCanceled { .. }
+        | Event::RemoteInvitationFailure { .. } => {}
     }
     None
 }

@@ -162,6 +162,25 @@ pub enum ClientEvent {
         /// How many messages were lost.
         count: u64,
     },
+    /// Something happened to an invitation this client sent (accepted,
+    /// refused, failed …). Never dropped when the stream lags.
+    LocalInvitation {
+        /// The invitation, in its new state.
+        invitation: LocalInvitation,
+        /// What happened.
+        event: LocalInvitationEvent,
+    },
+    /// Someone rings this user (the reference's `RemoteInvitationReceived`):
+    /// accept or refuse it. Never dropped when the stream lags.
+    RemoteInvitationReceived(RemoteInvitation),
+    /// Something happened to an invitation this client received (canceled,
+    /// answered, failed …). Never dropped when the stream lags.
+    RemoteInvitation {
+        /// The invitation, in its new state.
+        invitation: RemoteInvitation,
+        /// What happened.
+        event: RemoteInvitationEvent,
+    },
     /// The application fell behind: this many of the oldest messages,
     /// presence changes and channel events were dropped from this stream to
     /// keep it within [`ClientConfig::event_queue_capacity`]. Conversations

@@ -108,6 +108,7 @@ mod channel;
 mod connection;
 mod error;
 mod events;
+mod invitation;
 mod presence;
 mod queue;
 pub(crate) mod sdk_log;
@@ -127,6 +128,9 @@ pub use error::RtmError;
 pub use events::{
     ChannelEvent, ClientEvent, ClientEvents, ConnectionChangeReason, ConnectionState,
 };
+pub use invitation::{
+    LocalInvitation, LocalInvitationEvent, RemoteInvitation, RemoteInvitationEvent,
+};
 use queue::{EventQueue, QueueItem};
 
 /// This SDK's version (the crate's), as Agora's `AgoraRTM.VERSION`.
@@ -134,7 +138,9 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 pub use crate::protocol::{
     CallFamily, ChannelAttribute, ChannelAttributeOptions, ChannelId, ChannelMemberCount,
-    ErrorBody, ErrorKind, IdError, MessageProps, PeerOnlineState, RtmMessage, SendMessageOptions,
+    ErrorBody, ErrorKind, IdError, LocalInvitationFailureReason, LocalInvitationState,
+    MAX_INVITATION_CONTENT_BYTES, MAX_INVITATION_RESPONSE_BYTES, MessageProps, PeerOnlineState,
+    RemoteInvitationFailureReason, RemoteInvitationState, RtmMessage, SendMessageOptions,
     SubscriptionOption, Uid, now_ms,
 };
 use crate::protocol::{ClientFrame, Reply, Request};
@@ -227,6 +233,10 @@ pub struct LoginInfo {
     /// mode). [`ClientEvent::TokenPrivilegeWillExpire`] warns before it does:
     /// call [`RtmClient::renew_token`].
     pub token_expires_in_s: Option<u64>,
+    /// This login took over a session of the same uid whose link had
+    /// dropped within the server's grace: its channels, subscriptions and
+    /// open invitations were kept.
+    pub resumed: bool,
 }
 
 /// Result of `send_message_to_peer`.
@@ -294,6 +304,10 @@ struct Shared {
     link_changed: Notify,
     /// How many requests wait for the link now (at most [`MAX_HELD_REQUESTS`]).
     held: AtomicUsize,
+    /// The next [`LocalInvitation::id`]; starts from the clock so that a
+    /// restarted program that resumes a session does not reuse the ids of
+    /// invitations the server still holds for it.
+    next_invitation_id: AtomicU64,
 }
 
 impl Drop for Shared {
@@ -337,6 +351,11 @@ struct State {
     handles_gone: bool,
     /// Stored messages already delivered; kept across reconnections.
     seen: SeenIds,
+    /// Sent invitations not yet ended, by id: their events find them here,
+    /// even when the application dropped its handles.
+    local_invitations: HashMap<u64, Arc<invitation::LocalInner>>,
+    /// Received invitations not yet ended, by caller and id.
+    remote_invitations: HashMap<(Uid, u64), Arc<invitation::RemoteInner>>,
 }
 
 /// Held by every [`RtmClient`] handle (channels hold a client handle): when
@@ -590,9 +609,14 @@ impl RtmClient {
                 task: None,
                 handles_gone: false,
                 seen: SeenIds::default(),
+                local_invitations: HashMap::new(),
+                remote_invitations: HashMap::new(),
             }),
             link_changed: Notify::new(),
             held: AtomicUsize::new(0),
+            // Milliseconds × 1024 stays below 2^53 (safe in any JSON
+            // library) for centuries, and leaves room for 1024 a millisecond.
+            next_invitation_id: AtomicU64::new(now_ms().saturating_mul(1024) % (1 << 53)),
         });
         let life = Arc::new(Lifeline {
             shared: shared.clone(),
@@ -718,11 +742,26 @@ impl RtmClient {
             st.ready = false;
         }
         self.shared.fail_pending();
+        self.shared.end_invitations();
         self.shared.set_state(
             ConnectionState::Disconnected,
             ConnectionChangeReason::Logout,
         );
         Ok(())
+    }
+
+    /// A call invitation to `callee_id` (the reference's
+    /// `createLocalInvitation`): set its content and channel, then
+    /// [`LocalInvitation::send`]. Local; nothing is sent yet.
+    ///
+    /// Errors: `INVALID_USERID` for a malformed uid.
+    pub fn create_local_invitation(&self, callee_id: &str) -> Result<LocalInvitation, RtmError> {
+        let callee = Uid::new(callee_id)?;
+        let id = self
+            .shared
+            .next_invitation_id
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(LocalInvitation::new(&self.shared, id, callee))
     }
 
     /// Swaps in a fresh token without reconnecting (sends `renew_token`; the

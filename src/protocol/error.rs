@@ -82,6 +82,19 @@ pub enum ErrorKind {
     /// again later); separate from [`ErrorKind::TooOften`], which counts joins
     /// of all channels.
     JoinSameChannelTooOften,
+    /// An invitation call needs the invitation sent first (`cancel` before
+    /// `send`); the reference's `INVITATION_API_CALL_ERR_NOT_STARTED`.
+    NotStarted,
+    /// The invitation has ended (accepted, refused, canceled, failed or
+    /// expired); nothing more can be done with it. The reference's
+    /// `INVITATION_API_CALL_ERR_ALREADY_END`.
+    AlreadyEnd,
+    /// The invitation was already answered (accepted, or refused); the
+    /// reference's `INVITATION_API_CALL_ERR_ALREADY_ACCEPT`.
+    AlreadyAccept,
+    /// The invitation was already sent; create a new one to ring again. The
+    /// reference's `INVITATION_API_CALL_ERR_ALREADY_SENT`.
+    AlreadySent,
 }
 
 impl ErrorKind {
@@ -110,6 +123,10 @@ impl ErrorKind {
             ErrorKind::QuotaExceeded => 602,
             ErrorKind::InvalidUserId => 103,
             ErrorKind::JoinSameChannelTooOften => 204,
+            ErrorKind::NotStarted => 701,
+            ErrorKind::AlreadyEnd => 702,
+            ErrorKind::AlreadyAccept => 703,
+            ErrorKind::AlreadySent => 704,
         }
     }
 
@@ -138,6 +155,10 @@ impl ErrorKind {
             ErrorKind::QuotaExceeded => "QUOTA_EXCEEDED",
             ErrorKind::InvalidUserId => "INVALID_USERID",
             ErrorKind::JoinSameChannelTooOften => "JOIN_SAME_CHANNEL_TOO_OFTEN",
+            ErrorKind::NotStarted => "NOT_STARTED",
+            ErrorKind::AlreadyEnd => "ALREADY_END",
+            ErrorKind::AlreadyAccept => "ALREADY_ACCEPT",
+            ErrorKind::AlreadySent => "ALREADY_SENT",
         }
     }
 }
@@ -177,11 +198,14 @@ pub enum CallFamily {
     QueryPeersBySubscriptionOption,
     /// Every user and channel attribute call (`AttributeOperationError`).
     AttributeOperation,
+    /// `LocalInvitation::send`/`cancel`, `RemoteInvitation::accept`/`refuse`
+    /// (`InvitationApiCallError`).
+    InvitationApiCall,
 }
 
 impl CallFamily {
     /// Every family, for tables and tests.
-    pub const ALL: [CallFamily; 13] = [
+    pub const ALL: [CallFamily; 14] = [
         CallFamily::Login,
         CallFamily::Logout,
         CallFamily::RenewToken,
@@ -195,6 +219,7 @@ impl CallFamily {
         CallFamily::PeerSubscriptionStatus,
         CallFamily::QueryPeersBySubscriptionOption,
         CallFamily::AttributeOperation,
+        CallFamily::InvitationApiCall,
     ];
 
     /// The family of an SDK method, by its rtm name (`"send_message_to_peer"`)
@@ -249,6 +274,7 @@ impl CallFamily {
             | "getChannelAttributes"
             | "get_channel_attributes_by_keys"
             | "getChannelAttributesByKeys" => CallFamily::AttributeOperation,
+            "accept" | "refuse" | "cancel" | "send" => CallFamily::InvitationApiCall,
             _ => return None,
         })
     }
@@ -386,6 +412,17 @@ impl ErrorKind {
                 K::UserNotFound => 6,
                 K::Timeout => 7,
                 _ => 2,
+            },
+            // InvitationApiCallError: INVALID_ARGUMENT 1, NOT_STARTED 2,
+            // ALREADY_END 3, ALREADY_ACCEPT 4, ALREADY_SENT 5; it has no
+            // general failure, so the rest have no number.
+            F::InvitationApiCall => match self {
+                K::InvalidArgument | K::InvalidUserId => 1,
+                K::NotStarted => 2,
+                K::AlreadyEnd => 3,
+                K::AlreadyAccept => 4,
+                K::AlreadySent => 5,
+                _ => return None,
             },
         };
         Some(code)

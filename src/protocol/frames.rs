@@ -9,7 +9,10 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use super::{ChannelId, ErrorBody, ErrorKind, MAX_MESSAGE_BYTES, Uid};
+use super::{
+    ChannelId, ErrorBody, ErrorKind, LocalInvitationFailureReason, MAX_MESSAGE_BYTES,
+    RemoteInvitationFailureReason, Uid,
+};
 
 /// The protocol version this build speaks, sent as `protocol` in `login`.
 /// A server answers any other value with `REJECTED` (PROTOCOL.md §4.1).
@@ -440,6 +443,66 @@ pub enum Request {
         /// The highest [`MessageProps::message_id`] the client has taken.
         up_to: u64,
     },
+    /// `send_local_invitation`: the caller rings `callee_id`; answered
+    /// [`Reply::InvitationSent`]. See PROTOCOL.md §7.26 and §15.
+    SendLocalInvitation {
+        /// Chosen by the caller, unique among its open invitations; the
+        /// callee sees it with the caller's uid, and every later frame about
+        /// this invitation names it.
+        invitation_id: u64,
+        /// Who is rung.
+        callee_id: Uid,
+        /// Free text for the callee, at most
+        /// [`MAX_INVITATION_CONTENT_BYTES`](super::MAX_INVITATION_CONTENT_BYTES)
+        /// (optional, default `""`).
+        #[serde(default)]
+        content: String,
+        /// The call's channel, a free string of at most
+        /// [`MAX_INVITATION_CHANNEL_BYTES`](super::MAX_INVITATION_CHANNEL_BYTES)
+        /// (optional).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        channel_id: Option<String>,
+    },
+    /// `cancel_local_invitation`: the caller stops ringing; answered `done`,
+    /// the callee gets `remote_invitation_canceled`. See PROTOCOL.md §7.27.
+    CancelLocalInvitation {
+        /// The caller's id of the invitation.
+        invitation_id: u64,
+    },
+    /// `ack_remote_invitation`: the callee's client confirms that the
+    /// invitation rings there (sent by the SDK on receipt); answered `done`,
+    /// the caller gets `local_invitation_received_by_peer`. See PROTOCOL.md §7.28.
+    AckRemoteInvitation {
+        /// Who rang.
+        caller_id: Uid,
+        /// The caller's id of the invitation.
+        invitation_id: u64,
+    },
+    /// `accept_remote_invitation`: the callee accepts; answered `done` once
+    /// the caller was told (`local_invitation_accepted`). See PROTOCOL.md §7.29.
+    AcceptRemoteInvitation {
+        /// Who rang.
+        caller_id: Uid,
+        /// The caller's id of the invitation.
+        invitation_id: u64,
+        /// Free text for the caller, at most
+        /// [`MAX_INVITATION_RESPONSE_BYTES`](super::MAX_INVITATION_RESPONSE_BYTES)
+        /// (optional, default `""`).
+        #[serde(default)]
+        response: String,
+    },
+    /// `refuse_remote_invitation`: the callee refuses; answered `done` once
+    /// the caller was told (`local_invitation_refused`). See PROTOCOL.md §7.30.
+    RefuseRemoteInvitation {
+        /// Who rang.
+        caller_id: Uid,
+        /// The caller's id of the invitation.
+        invitation_id: u64,
+        /// Free text for the caller (optional, default `""`); same limit as
+        /// for accepting.
+        #[serde(default)]
+        response: String,
+    },
 }
 
 impl Request {
@@ -473,6 +536,11 @@ impl Request {
             Request::ClearChannelAttributes { .. } => "clear_channel_attributes",
             Request::GetChannelAttributes { .. } => "get_channel_attributes",
             Request::AckOffline { .. } => "ack_offline",
+            Request::SendLocalInvitation { .. } => "send_local_invitation",
+            Request::CancelLocalInvitation { .. } => "cancel_local_invitation",
+            Request::AckRemoteInvitation { .. } => "ack_remote_invitation",
+            Request::AcceptRemoteInvitation { .. } => "accept_remote_invitation",
+            Request::RefuseRemoteInvitation { .. } => "refuse_remote_invitation",
         }
     }
 }
@@ -641,6 +709,18 @@ pub enum Reply {
         /// Server time when answering (ms since the epoch).
         server_ts: u64,
     },
+    /// `invitation_sent`: the server's answer to `send_local_invitation`.
+    /// See PROTOCOL.md §7.26.
+    InvitationSent {
+        /// True when the callee is logged in and the invitation rings there
+        /// (or waits in its resume buffer while its link is down). False
+        /// when the callee is offline: the invitation has failed
+        /// (`PEER_OFFLINE`) and the server keeps nothing.
+        peer_online: bool,
+        /// Milliseconds until the invitation expires unanswered
+        /// (`INVITATION_EXPIRE`); 0 when `peer_online` is false.
+        expires_in_ms: u64,
+    },
 }
 
 /// Something the server pushes without being asked, the `event` of
@@ -739,6 +819,72 @@ pub enum Event {
     MessagesMissed {
         /// How many peer or channel messages were lost.
         count: u64,
+    },
+    /// `remote_invitation_received`: sent to the callee of
+    /// `send_local_invitation`; its SDK answers `ack_remote_invitation`.
+    /// See PROTOCOL.md §15.
+    RemoteInvitationReceived {
+        /// Who rings.
+        caller_id: Uid,
+        /// The caller's id of the invitation.
+        invitation_id: u64,
+        /// The caller's text (may be empty).
+        content: String,
+        /// The call's channel, when the caller named one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        channel_id: Option<String>,
+        /// Milliseconds left until it expires unanswered.
+        expires_in_ms: u64,
+    },
+    /// `local_invitation_received_by_peer`: sent to the caller when the
+    /// callee's client confirmed the invitation. See PROTOCOL.md §15.
+    LocalInvitationReceivedByPeer {
+        /// The caller's id of the invitation.
+        invitation_id: u64,
+    },
+    /// `local_invitation_accepted`: sent to the caller when the callee
+    /// accepted (ended). See PROTOCOL.md §15.
+    LocalInvitationAccepted {
+        /// The caller's id of the invitation.
+        invitation_id: u64,
+        /// The callee's text (may be empty).
+        response: String,
+    },
+    /// `local_invitation_refused`: sent to the caller when the callee
+    /// refused (ended). See PROTOCOL.md §15.
+    LocalInvitationRefused {
+        /// The caller's id of the invitation.
+        invitation_id: u64,
+        /// The callee's text (may be empty).
+        response: String,
+    },
+    /// `local_invitation_failure`: sent to the caller when its invitation
+    /// failed (ended). See PROTOCOL.md §15.
+    LocalInvitationFailure {
+        /// The caller's id of the invitation.
+        invitation_id: u64,
+        /// Why.
+        reason: LocalInvitationFailureReason,
+    },
+    /// `remote_invitation_canceled`: sent to the callee when the caller
+    /// canceled (ended). See PROTOCOL.md §15.
+    RemoteInvitationCanceled {
+        /// Who rang.
+        caller_id: Uid,
+        /// The caller's id of the invitation.
+        invitation_id: u64,
+        /// The invitation's content, as received.
+        content: String,
+    },
+    /// `remote_invitation_failure`: sent to the callee when the invitation
+    /// failed (ended). See PROTOCOL.md §15.
+    RemoteInvitationFailure {
+        /// Who rang.
+        caller_id: Uid,
+        /// The caller's id of the invitation.
+        invitation_id: u64,
+        /// Why.
+        reason: RemoteInvitationFailureReason,
     },
 }
 

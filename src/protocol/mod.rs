@@ -5,10 +5,12 @@ mod compact;
 mod error;
 mod frames;
 mod ids;
+mod invitation;
 pub mod limits;
 
 pub use compact::encode_compact_event;
 pub use error::{CallFamily, ErrorBody, ErrorKind};
 pub use frames::*;
 pub use ids::{ChannelId, ID_PUNCTUATION, IdError, MAX_ID_BYTES, Uid, validate_id};
+pub use invitation::*;
 pub use limits::*;

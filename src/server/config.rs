@@ -59,6 +59,9 @@ pub struct ServerFile {
     pub offline_window: Option<usize>,
     pub offline_window_bytes: Option<usize>,
     pub resume_buffer_bytes: Option<usize>,
+    // Call invitations.
+    pub invitation_expiry_s: Option<u64>,
+    pub invitation_ack_timeout_s: Option<u64>,
     // The connection layer under attack and faults.
     pub queue_bytes: Option<usize>,
     pub handshake_timeout_s: Option<u64>,
@@ -119,6 +122,10 @@ impl ServerFile {
             offline_window: self.offline_window.or(base.offline_window),
             offline_window_bytes: self.offline_window_bytes.or(base.offline_window_bytes),
             resume_buffer_bytes: self.resume_buffer_bytes.or(base.resume_buffer_bytes),
+            invitation_expiry_s: self.invitation_expiry_s.or(base.invitation_expiry_s),
+            invitation_ack_timeout_s: self
+                .invitation_ack_timeout_s
+                .or(base.invitation_ack_timeout_s),
             queue_bytes: self.queue_bytes.or(base.queue_bytes),
             handshake_timeout_s: self.handshake_timeout_s.or(base.handshake_timeout_s),
             message_timeout_s: self.message_timeout_s.or(base.message_timeout_s),
@@ -202,6 +209,8 @@ impl ServerConfig {
                 offline_window: f.offline_window.unwrap_or(256).max(1),
                 offline_window_bytes: f.offline_window_bytes.unwrap_or(512 * 1024),
                 resume_buffer_bytes: f.resume_buffer_bytes.unwrap_or(256 * 1024),
+                invitation_expiry: secs(f.invitation_expiry_s.unwrap_or(60).max(1)),
+                invitation_ack_timeout: secs(f.invitation_ack_timeout_s.unwrap_or(30).max(1)),
                 dev_mode: true,
             },
             conn: ConnConfig {

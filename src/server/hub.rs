@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
 mod attributes;
+mod invitations;
 mod offline;
 
 use super::clock::Timing;
@@ -55,6 +56,12 @@ pub struct HubConfig {
     /// Most bytes of peer and channel messages kept for a user whose link is
     /// down, delivered if it resumes within the grace.
     pub resume_buffer_bytes: usize,
+    /// An invitation nobody answers within this long after sending expires
+    /// (`INVITATION_EXPIRE`).
+    pub invitation_expiry: Duration,
+    /// An invitation the callee's client does not confirm within this long
+    /// fails (`PEER_NO_RESPONSE`).
+    pub invitation_ack_timeout: Duration,
     /// True when logins are not checked against an app certificate.
     pub dev_mode: bool,
 }
@@ -111,6 +118,8 @@ struct HubState {
     attribute_writes: HashMap<ChannelId, AttributeWrites>,
     /// Source of `Channel::generation`.
     channel_generations: u64,
+    /// Open call invitations and their indexes (see `hub::invitations`).
+    invitations: invitations::Invitations,
 }
 
 /// Attribute writes of one channel are numbered when submitted (under the
@@ -389,6 +398,7 @@ impl Hub {
 
     /// Removes a departed user from its channels and the watcher index.
     fn drop_user_state(self: &Arc<Self>, st: &mut HubState, uid: &Uid, user: User) {
+        self.end_invitations_of(st, uid);
         for ch in &user.channels {
             self.remove_member(st, ch, uid);
         }

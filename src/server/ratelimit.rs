@@ -92,6 +92,8 @@ pub struct SessionLimits {
     pub member_count: SlidingWindow,
     pub joins: SlidingWindow,
     pub renew_token: SlidingWindow,
+    /// Call invitations sent (rtm's own limit; the reference has none).
+    pub invitations: SlidingWindow,
     /// Joins of one channel: 2 per 5 s each. Entries whose window emptied are
     /// dropped as new ones come, so the map stays small.
     join_same: std::collections::HashMap<crate::protocol::ChannelId, SlidingWindow>,
@@ -138,6 +140,7 @@ impl SessionLimits {
             member_count: w(1, 1),
             joins: w(50, 3),
             renew_token: w(2, 1),
+            invitations: w(10, 5),
             join_same: std::collections::HashMap::new(),
             scale: scale.0,
         }
@@ -160,6 +163,7 @@ impl SessionLimits {
             &mut self.member_count,
             &mut self.joins,
             &mut self.renew_token,
+            &mut self.invitations,
         ];
         windows.into_iter().all(|w| w.is_idle()) && self.join_same.values_mut().all(|w| w.is_idle())
     }

@@ -8,8 +8,9 @@ use super::hub::Hub;
 use super::ratelimit::CallLimits;
 use super::session::SessionHandle;
 use crate::protocol::{
-    ErrorBody, ErrorKind, KeyListUse, MAX_MEMBER_COUNT_CHANNELS, Reply, Request, Uid,
-    check_key_list,
+    ErrorBody, ErrorKind, KeyListUse, MAX_INVITATION_CHANNEL_BYTES, MAX_INVITATION_CONTENT_BYTES,
+    MAX_INVITATION_RESPONSE_BYTES, MAX_MEMBER_COUNT_CHANNELS, Reply, Request, Uid,
+    check_invitation_text, check_key_list,
 };
 
 pub(super) async fn handle_request(
@@ -84,6 +85,44 @@ pub(super) async fn handle_request(
         Request::QueryPeersBySubscriptionOption { option: _ } => {
             limits.with(|l| l.query_subscription.check("subscription queries"))?;
             hub.subscriptions(uid)
+        }
+        Request::SendLocalInvitation {
+            invitation_id,
+            callee_id,
+            content,
+            channel_id,
+        } => {
+            check_invitation_text("content", &content, MAX_INVITATION_CONTENT_BYTES)?;
+            if let Some(ch) = &channel_id {
+                check_invitation_text("channel id", ch, MAX_INVITATION_CHANNEL_BYTES)?;
+            }
+            limits.with(|l| l.invitations.check("call invitations"))?;
+            hub.send_invitation(uid, invitation_id, &callee_id, content, channel_id)
+        }
+        // Not rate limited: each acts on one open invitation, and a user has
+        // few of those.
+        Request::CancelLocalInvitation { invitation_id } => {
+            hub.cancel_invitation(uid, invitation_id)
+        }
+        Request::AckRemoteInvitation {
+            caller_id,
+            invitation_id,
+        } => hub.ack_invitation(uid, &caller_id, invitation_id),
+        Request::AcceptRemoteInvitation {
+            caller_id,
+            invitation_id,
+            response,
+        } => {
+            check_invitation_text("response", &response, MAX_INVITATION_RESPONSE_BYTES)?;
+            hub.answer_invitation(uid, &caller_id, invitation_id, response, true)
+        }
+        Request::RefuseRemoteInvitation {
+            caller_id,
+            invitation_id,
+            response,
+        } => {
+            check_invitation_text("response", &response, MAX_INVITATION_RESPONSE_BYTES)?;
+            hub.answer_invitation(uid, &caller_id, invitation_id, response, false)
         }
         other => Box::pin(attribute_request(hub, uid, limits, other)).await,
     }

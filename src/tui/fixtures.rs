@@ -93,6 +93,7 @@ pub fn login_answer(name: &str) -> Event {
             server_ts: NOW,
             dev_mode: true,
             token_expires_in_s: None,
+            resumed: false,
         }),
     })
 }

@@ -105,6 +105,10 @@ impl App {
 
     pub(super) fn on_client_event(&mut self, ev: ClientEvent, out: &mut Vec<Command>) {
         match ev {
+            // Call invitations: shown by the messenger's call pane (issue 17).
+            ClientEvent::LocalInvitation { .. }
+            | ClientEvent::RemoteInvitationReceived(_)
+            | ClientEvent::RemoteInvitation { .. } => {}
             ClientEvent::ConnectionStateChanged { state, reason } => {
                 self.connection = state;
                 self.on_connection_change(state, reason);
