@@ -12,16 +12,13 @@ mod common;
 use rtm::server::store::OfflineQuota;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
 use rtm::client::{ChannelEvent, ClientEvent, ClientEvents, ConnectionState};
 use rtm::protocol::{PeerOnlineState, RtmMessage, SendMessageOptions};
 use rtm::server::{MemoryStore, ServerConfig, ServerHandle, Store};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::AbortHandle;
 
 const OFFLINE: SendMessageOptions = SendMessageOptions {
     enable_offline_messaging: true,
@@ -29,69 +26,6 @@ const OFFLINE: SendMessageOptions = SendMessageOptions {
 
 /// Messages stored for the receiver in the mailbox tests.
 const STORED: usize = 3000;
-
-/// A TCP proxy in front of the server: `cut` drops every connection through
-/// it (as a dead network would), `block` refuses new ones until unblocked.
-struct Proxy {
-    addr: SocketAddr,
-    links: Arc<Mutex<Vec<AbortHandle>>>,
-    blocked: Arc<std::sync::atomic::AtomicBool>,
-    accept: AbortHandle,
-}
-
-impl Proxy {
-    async fn start(server: SocketAddr) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
-        let addr = listener.local_addr().expect("proxy address");
-        let links: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
-        let blocked: Arc<std::sync::atomic::AtomicBool> = Arc::default();
-        let (l, b) = (links.clone(), blocked.clone());
-        let accept = tokio::spawn(async move {
-            while let Ok((mut down, _)) = listener.accept().await {
-                if b.load(std::sync::atomic::Ordering::SeqCst) {
-                    continue; // dropped at once: the server is "unreachable"
-                }
-                let Ok(mut up) = TcpStream::connect(server).await else {
-                    continue;
-                };
-                let link = tokio::spawn(async move {
-                    let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
-                });
-                l.lock().unwrap().push(link.abort_handle());
-            }
-        })
-        .abort_handle();
-        Proxy {
-            addr,
-            links,
-            blocked,
-            accept,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("ws://{}", self.addr)
-    }
-
-    /// Drops every connection through the proxy, both ends at once.
-    fn cut(&self) {
-        for link in self.links.lock().unwrap().drain(..) {
-            link.abort();
-        }
-    }
-
-    fn block(&self, blocked: bool) {
-        self.blocked
-            .store(blocked, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.accept.abort();
-        self.cut();
-    }
-}
 
 fn generous(mut c: ServerConfig) -> ServerConfig {
     c.limit_scale = 1000;

@@ -96,6 +96,12 @@ pub(super) async fn handle_request(
             if let Some(ch) = &channel_id {
                 check_invitation_text("channel id", ch, MAX_INVITATION_CHANNEL_BYTES)?;
             }
+            if &callee_id == uid {
+                return Err(ErrorBody::new(
+                    ErrorKind::InvalidArgument,
+                    "you cannot ring yourself; name another user",
+                ));
+            }
             limits.with(|l| l.invitations.check("call invitations"))?;
             hub.send_invitation(uid, invitation_id, &callee_id, content, channel_id)
         }

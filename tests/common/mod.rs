@@ -10,7 +10,10 @@ use futures_util::{SinkExt, StreamExt};
 use rtm::client::{ClientConfig, ClientEvent, ClientEvents, ConnectionState, RtmClient};
 use rtm::protocol::{ServerFrame, close_code};
 use rtm::server::{self, MemoryStore, ServerConfig, ServerHandle, Store};
-use tokio::net::TcpStream;
+use std::net::SocketAddr;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::AbortHandle;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -240,5 +243,68 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A TCP proxy in front of the server: `cut` drops every connection through
+/// it (as a dead network would), `block` refuses new ones until unblocked.
+pub struct Proxy {
+    addr: SocketAddr,
+    links: Arc<std::sync::Mutex<Vec<AbortHandle>>>,
+    blocked: Arc<std::sync::atomic::AtomicBool>,
+    accept: AbortHandle,
+}
+
+impl Proxy {
+    pub async fn start(server: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        let links: Arc<std::sync::Mutex<Vec<AbortHandle>>> = Arc::default();
+        let blocked: Arc<std::sync::atomic::AtomicBool> = Arc::default();
+        let (l, b) = (links.clone(), blocked.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut down, _)) = listener.accept().await {
+                if b.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped at once: the server is "unreachable"
+                }
+                let Ok(mut up) = TcpStream::connect(server).await else {
+                    continue;
+                };
+                let link = tokio::spawn(async move {
+                    let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
+                });
+                l.lock().unwrap().push(link.abort_handle());
+            }
+        })
+        .abort_handle();
+        Proxy {
+            addr,
+            links,
+            blocked,
+            accept,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    /// Drops every connection through the proxy, both ends at once.
+    pub fn cut(&self) {
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    pub fn block(&self, blocked: bool) {
+        self.blocked
+            .store(blocked, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
     }
 }

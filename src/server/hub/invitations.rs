@@ -145,12 +145,6 @@ impl Hub {
         content: String,
         channel_id: Option<String>,
     ) -> Result<Reply, ErrorBody> {
-        if caller == callee {
-            return Err(err(
-                ErrorKind::InvalidArgument,
-                "you cannot ring yourself; name another user",
-            ));
-        }
         let mut st = self.lock();
         let key = (caller.clone(), invitation_id);
         if st.invitations.open.contains_key(&key) {
