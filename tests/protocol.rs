@@ -7,11 +7,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rtm::protocol::{
     ChannelAttribute, ChannelAttributeOptions, ChannelId, ChannelMemberCount, ClientFrame,
-    DecodeError, ErrorBody, ErrorKind, Event, ID_PUNCTUATION, MAX_ATTRIBUTE_KEY_BYTES,
-    MAX_ATTRIBUTE_KEYS, MAX_ATTRIBUTE_VALUE_BYTES, MAX_CHANNEL_ATTRIBUTES_BYTES, MAX_ID_BYTES,
-    MAX_JOINED_CHANNELS, MAX_MEMBER_COUNT_CHANNELS, MAX_MESSAGE_BYTES, MAX_QUERY_PEERS,
-    MAX_SUBSCRIPTIONS, MAX_USER_ATTRIBUTES_BYTES, MEMBER_EVENTS_MAX_MEMBERS, MessageProps,
-    PROTOCOL_VERSION, PeerOnlineState, Reply, Request, RtmMessage, SendMessageOptions, ServerFrame,
+    DecodeError, ErrorBody, ErrorKind, Event, ID_PUNCTUATION, LocalInvitationFailureReason,
+    MAX_ATTRIBUTE_KEY_BYTES, MAX_ATTRIBUTE_KEYS, MAX_ATTRIBUTE_VALUE_BYTES,
+    MAX_CHANNEL_ATTRIBUTES_BYTES, MAX_ID_BYTES, MAX_JOINED_CHANNELS, MAX_MEMBER_COUNT_CHANNELS,
+    MAX_MESSAGE_BYTES, MAX_QUERY_PEERS, MAX_SUBSCRIPTIONS, MAX_USER_ATTRIBUTES_BYTES,
+    MEMBER_EVENTS_MAX_MEMBERS, MessageProps, PROTOCOL_VERSION, PeerOnlineState,
+    RemoteInvitationFailureReason, Reply, Request, RtmMessage, SendMessageOptions, ServerFrame,
     SubscriptionOption, Uid, base64_encode, close_code, encode_event,
 };
 
@@ -168,6 +169,33 @@ fn sample_requests() -> Vec<Request> {
             keys: Some(vec!["topic".into()]),
         },
         Request::AckOffline { up_to: 42 },
+        Request::SendLocalInvitation {
+            invitation_id: 1_733_000_000_000,
+            callee_id: uid("bob"),
+            content: "lunch?".into(),
+            channel_id: Some("call-42".into()),
+        },
+        Request::SendLocalInvitation {
+            invitation_id: 7,
+            callee_id: uid("bob"),
+            content: String::new(),
+            channel_id: None,
+        },
+        Request::CancelLocalInvitation { invitation_id: 7 },
+        Request::AckRemoteInvitation {
+            caller_id: uid("alice"),
+            invitation_id: 7,
+        },
+        Request::AcceptRemoteInvitation {
+            caller_id: uid("alice"),
+            invitation_id: 7,
+            response: "sure".into(),
+        },
+        Request::RefuseRemoteInvitation {
+            caller_id: uid("alice"),
+            invitation_id: 7,
+            response: String::new(),
+        },
     ]
 }
 
@@ -201,9 +229,14 @@ fn request_variant(r: &Request) -> usize {
         Request::ClearChannelAttributes { .. } => 22,
         Request::GetChannelAttributes { .. } => 23,
         Request::AckOffline { .. } => 24,
+        Request::SendLocalInvitation { .. } => 25,
+        Request::CancelLocalInvitation { .. } => 26,
+        Request::AckRemoteInvitation { .. } => 27,
+        Request::AcceptRemoteInvitation { .. } => 28,
+        Request::RefuseRemoteInvitation { .. } => 29,
     }
 }
-const REQUEST_VARIANTS: usize = 25;
+const REQUEST_VARIANTS: usize = 30;
 
 fn sample_replies() -> Vec<Reply> {
     vec![
@@ -274,6 +307,10 @@ fn sample_replies() -> Vec<Reply> {
             attributes: vec![],
         },
         Reply::Pong { server_ts: TS },
+        Reply::InvitationSent {
+            peer_online: true,
+            expires_in_ms: 60_000,
+        },
     ]
 }
 
@@ -292,9 +329,10 @@ fn reply_variant(r: &Reply) -> usize {
         Reply::UserAttributes { .. } => 9,
         Reply::ChannelAttributes { .. } => 10,
         Reply::Pong { .. } => 11,
+        Reply::InvitationSent { .. } => 12,
     }
 }
-const REPLY_VARIANTS: usize = 12;
+const REPLY_VARIANTS: usize = 13;
 
 fn sample_events() -> Vec<Event> {
     vec![
@@ -359,6 +397,36 @@ fn sample_events() -> Vec<Event> {
         Event::TokenExpired,
         Event::ServerShutdown,
         Event::MessagesMissed { count: 12 },
+        Event::RemoteInvitationReceived {
+            caller_id: uid("alice"),
+            invitation_id: 7,
+            content: "lunch?".into(),
+            channel_id: Some("call-42".into()),
+            expires_in_ms: 60_000,
+        },
+        Event::LocalInvitationReceivedByPeer { invitation_id: 7 },
+        Event::LocalInvitationAccepted {
+            invitation_id: 7,
+            response: "sure".into(),
+        },
+        Event::LocalInvitationRefused {
+            invitation_id: 7,
+            response: String::new(),
+        },
+        Event::LocalInvitationFailure {
+            invitation_id: 7,
+            reason: LocalInvitationFailureReason::PeerNoResponse,
+        },
+        Event::RemoteInvitationCanceled {
+            caller_id: uid("alice"),
+            invitation_id: 7,
+            content: "lunch?".into(),
+        },
+        Event::RemoteInvitationFailure {
+            caller_id: uid("alice"),
+            invitation_id: 7,
+            reason: RemoteInvitationFailureReason::InvitationExpire,
+        },
     ]
 }
 
@@ -377,11 +445,18 @@ fn event_variant(e: &Event) -> usize {
         Event::TokenExpired => 9,
         Event::ServerShutdown => 10,
         Event::MessagesMissed { .. } => 11,
+        Event::RemoteInvitationReceived { .. } => 12,
+        Event::LocalInvitationReceivedByPeer { .. } => 13,
+        Event::LocalInvitationAccepted { .. } => 14,
+        Event::LocalInvitationRefused { .. } => 15,
+        Event::LocalInvitationFailure { .. } => 16,
+        Event::RemoteInvitationCanceled { .. } => 17,
+        Event::RemoteInvitationFailure { .. } => 18,
     }
 }
-const EVENT_VARIANTS: usize = 12;
+const EVENT_VARIANTS: usize = 19;
 
-const ALL_ERROR_KINDS: [ErrorKind; 22] = [
+const ALL_ERROR_KINDS: [ErrorKind; 26] = [
     ErrorKind::Unknown,
     ErrorKind::InvalidArgument,
     ErrorKind::Rejected,
@@ -404,6 +479,10 @@ const ALL_ERROR_KINDS: [ErrorKind; 22] = [
     ErrorKind::QuotaExceeded,
     ErrorKind::InvalidUserId,
     ErrorKind::JoinSameChannelTooOften,
+    ErrorKind::NotStarted,
+    ErrorKind::AlreadyEnd,
+    ErrorKind::AlreadyAccept,
+    ErrorKind::AlreadySent,
 ];
 
 /// The close codes with the names the docs use for them.

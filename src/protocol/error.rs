@@ -288,7 +288,8 @@ impl ErrorKind {
     /// (its `RtmErrorCode` enumerations), so code that switches on Agora's
     /// numbers keeps working. A kind the family has no member for maps to the
     /// family's general failure (`FAILURE`/`UNKNOWN`); `None` only where the
-    /// family has no general failure either (`logout` knows just 102).
+    /// family has no general failure either (`logout` knows just 102; the
+    /// invitation calls know only misuse, their other failures being events).
     pub fn agora_code(self, family: CallFamily) -> Option<u32> {
         use CallFamily as F;
         use ErrorKind as K;
@@ -476,7 +477,7 @@ mod tests {
     use super::*;
 
     /// Every kind, so that a new one cannot be forgotten in these tables.
-    const KINDS: [ErrorKind; 22] = [
+    const KINDS: [ErrorKind; 26] = [
         ErrorKind::Unknown,
         ErrorKind::InvalidArgument,
         ErrorKind::Rejected,
@@ -499,6 +500,10 @@ mod tests {
         ErrorKind::QuotaExceeded,
         ErrorKind::InvalidUserId,
         ErrorKind::JoinSameChannelTooOften,
+        ErrorKind::NotStarted,
+        ErrorKind::AlreadyEnd,
+        ErrorKind::AlreadyAccept,
+        ErrorKind::AlreadySent,
     ];
 
     #[test]
@@ -508,7 +513,7 @@ mod tests {
             codes,
             [
                 1, 2, 3, 4, 5, 6, 7, 8, 9, 101, 102, 201, 202, 203, 301, 302, 401, 501, 601, 602,
-                103, 204
+                103, 204, 701, 702, 703, 704
             ]
         );
         for k in KINDS {
@@ -660,6 +665,16 @@ mod tests {
                     (K::NotLoggedIn, 102),
                 ],
             ),
+            (
+                F::InvitationApiCall,
+                &[
+                    (K::InvalidArgument, 1),
+                    (K::NotStarted, 2),
+                    (K::AlreadyEnd, 3),
+                    (K::AlreadyAccept, 4),
+                    (K::AlreadySent, 5),
+                ],
+            ),
         ];
         assert_eq!(table.len(), CallFamily::ALL.len(), "every family listed");
         for (family, rows) in table {
@@ -675,11 +690,27 @@ mod tests {
 
     #[test]
     fn every_kind_has_a_number_in_every_family_but_logout() {
+        use ErrorKind as K;
         for family in CallFamily::ALL {
             for kind in KINDS {
                 let code = kind.agora_code(family);
                 if family == CallFamily::Logout && kind != ErrorKind::NotLoggedIn {
                     assert_eq!(code, None, "{kind}: logout has no general failure");
+                } else if family == CallFamily::InvitationApiCall
+                    && !matches!(
+                        kind,
+                        K::InvalidArgument
+                            | K::InvalidUserId
+                            | K::NotStarted
+                            | K::AlreadyEnd
+                            | K::AlreadyAccept
+                            | K::AlreadySent
+                            | K::NotLoggedIn
+                    )
+                {
+                    // Its failures that are not misuse come as failure
+                    // events (reasons), not as numbered call errors.
+                    assert_eq!(code, None, "{kind}: the invitation calls have no general failure");
                 } else {
                     assert!(code.is_some(), "{kind} in {family:?}");
                 }

@@ -59,7 +59,7 @@ pub fn now_ms() -> u64 {
 /// At most [`MAX_MESSAGE_BYTES`] (32 768 bytes, see [`RtmMessage::size`]);
 /// a TEXT must not be empty. See PROTOCOL.md §6.
 ///
-/// Non-exhaustive: media types (the model's `FILE`, `IMAGE`; PROTOCOL.md §16)
+/// Non-exhaustive: media types (the model's `FILE`, `IMAGE`; PROTOCOL.md §17)
 /// may be added, so a `match` needs a `_` arm.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "UPPERCASE")]
