@@ -710,7 +710,10 @@ mod tests {
                 {
                     // Its failures that are not misuse come as failure
                     // events (reasons), not as numbered call errors.
-                    assert_eq!(code, None, "{kind}: the invitation calls have no general failure");
+                    assert_eq!(
+                        code, None,
+                        "{kind}: the invitation calls have no general failure"
+                    );
                 } else {
                     assert!(code.is_some(), "{kind} in {family:?}");
                 }
