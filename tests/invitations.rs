@@ -723,3 +723,66 @@ async fn a_caller_back_after_the_grace_finds_its_calls_ended() {
     assert_eq!(call.state(), LS::Failure);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_send_held_through_a_dead_link_stays_idle_and_can_be_sent_later() {
+    let server = start_server().await;
+    let proxy = Proxy::start(server.addr).await;
+    let config = rtm::client::ClientConfig {
+        request_timeout: Duration::from_millis(300),
+        ..fast_client_config()
+    };
+    let (alice, mut ae) = login_with(&proxy.url(), "alice", config).await;
+    let (_bob, mut be) = login(&server.url(), "bob").await;
+    proxy.block(true);
+    proxy.cut();
+    wait_state(&mut ae, rtm::client::ConnectionState::Reconnecting).await;
+    let call = alice.create_local_invitation("bob").unwrap();
+    // Never sent: the link did not come back in time.
+    assert_eq!(kind(call.send().await), ErrorKind::Timeout);
+    assert_eq!(call.state(), LS::Idle);
+    proxy.block(false);
+    wait_state(&mut ae, rtm::client::ConnectionState::Connected).await;
+    call.send().await.unwrap();
+    assert_eq!(next_received(&mut be).await.id(), call.id());
+    server.shutdown().await;
+}
+
+/// A server that logs anyone in and then never answers again.
+async fn start_mute_server() -> String {
+    use futures_util::{SinkExt, StreamExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+                    return;
+                };
+                let reply = r#"{"type":"ok","id":0,"result":{"kind":"logged_in","uid":"alice","server_ts":1,"heartbeat_interval_ms":5000,"resumed":false,"dev_mode":true}}"#;
+                if ws.next().await.is_some() {
+                    let _ = ws.send(reply.to_string().into()).await;
+                }
+                // Read (and answer pings), reply to nothing.
+                while let Some(Ok(_)) = ws.next().await {}
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn a_send_whose_reply_never_comes_fails_as_unknown() {
+    let url = start_mute_server().await;
+    let config = rtm::client::ClientConfig {
+        request_timeout: Duration::from_millis(300),
+        ..fast_client_config()
+    };
+    let (alice, mut ae) = login_with(&url, "alice", config).await;
+    let call = alice.create_local_invitation("bob").unwrap();
+    assert_eq!(kind(call.send().await), ErrorKind::Timeout);
+    let (_, event) = next_local(&mut ae, WAIT).await;
+    assert_eq!(event, LocalInvitationEvent::Failure(LocalReason::Unknown));
+    assert_eq!(call.state(), LS::Failure);
+    assert_eq!(LocalReason::Unknown.code(), 99);
+}
