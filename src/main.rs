@@ -216,6 +216,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )
     })?;
     let store = Arc::new(SqliteStore::open_dir(&settings.data_dir)?);
+    settings.server.hub.media.dir = Some(settings.data_dir.join("media"));
     let stats = store.stats().await?;
     let listener = server::bind(&settings.listen).await?;
     let addr = listener.local_addr()?;

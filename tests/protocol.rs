@@ -11,7 +11,7 @@ use rtm::protocol::{
     MAX_ATTRIBUTE_KEY_BYTES, MAX_ATTRIBUTE_KEYS, MAX_ATTRIBUTE_VALUE_BYTES,
     MAX_CHANNEL_ATTRIBUTES_BYTES, MAX_ID_BYTES, MAX_JOINED_CHANNELS, MAX_MEMBER_COUNT_CHANNELS,
     MAX_MESSAGE_BYTES, MAX_QUERY_PEERS, MAX_SUBSCRIPTIONS, MAX_USER_ATTRIBUTES_BYTES,
-    MEMBER_EVENTS_MAX_MEMBERS, MessageProps, PROTOCOL_VERSION, PeerOnlineState,
+    MEMBER_EVENTS_MAX_MEMBERS, MediaType, MessageProps, PROTOCOL_VERSION, PeerOnlineState,
     RemoteInvitationFailureReason, Reply, Request, RtmMessage, SendMessageOptions, ServerFrame,
     SubscriptionOption, Uid, base64_encode, close_code, encode_event,
 };
@@ -196,8 +196,31 @@ fn sample_requests() -> Vec<Request> {
             invitation_id: 7,
             response: String::new(),
         },
+        Request::RequestMediaUpload {
+            media_type: MediaType::File,
+            size: 1_048_576,
+            sha256: "9f2c".repeat(16),
+            file_name: "report.pdf".into(),
+            resume_media_id: None,
+        },
+        Request::RequestMediaUpload {
+            media_type: MediaType::Image,
+            size: 1_048_576,
+            sha256: "9f2c".repeat(16),
+            file_name: "cat.png".into(),
+            resume_media_id: Some(MEDIA_ID.into()),
+        },
+        Request::RequestMediaDownload {
+            media_id: MEDIA_ID.into(),
+            offset: 0,
+        },
+        Request::CancelMediaUpload {
+            media_id: MEDIA_ID.into(),
+        },
     ]
 }
+
+const MEDIA_ID: &str = "3f8a9c1e5b7d4f2a8c6e1b3d5f7a9c2e";
 
 /// Exhaustive on purpose: a new request variant fails to compile here until
 /// it gets a sample (and, through `every_frame_kind_has_a_documented_example`,
@@ -234,9 +257,12 @@ fn request_variant(r: &Request) -> usize {
         Request::AckRemoteInvitation { .. } => 27,
         Request::AcceptRemoteInvitation { .. } => 28,
         Request::RefuseRemoteInvitation { .. } => 29,
+        Request::RequestMediaUpload { .. } => 30,
+        Request::RequestMediaDownload { .. } => 31,
+        Request::CancelMediaUpload { .. } => 32,
     }
 }
-const REQUEST_VARIANTS: usize = 30;
+const REQUEST_VARIANTS: usize = 33;
 
 fn sample_replies() -> Vec<Reply> {
     vec![
@@ -311,6 +337,20 @@ fn sample_replies() -> Vec<Reply> {
             peer_online: true,
             expires_in_ms: 60_000,
         },
+        Reply::MediaUploadTicket {
+            media_id: MEDIA_ID.into(),
+            ticket: "b1946ac92492d2347c6235b4d2611184".into(),
+            offset: 0,
+            expires_in_ms: 60_000,
+        },
+        Reply::MediaDownloadTicket {
+            media_id: MEDIA_ID.into(),
+            ticket: "b1946ac92492d2347c6235b4d2611184".into(),
+            size: 1_048_576,
+            sha256: "9f2c".repeat(16),
+            file_name: "report.pdf".into(),
+            expires_in_ms: 60_000,
+        },
     ]
 }
 
@@ -330,9 +370,11 @@ fn reply_variant(r: &Reply) -> usize {
         Reply::ChannelAttributes { .. } => 10,
         Reply::Pong { .. } => 11,
         Reply::InvitationSent { .. } => 12,
+        Reply::MediaUploadTicket { .. } => 13,
+        Reply::MediaDownloadTicket { .. } => 14,
     }
 }
-const REPLY_VARIANTS: usize = 13;
+const REPLY_VARIANTS: usize = 15;
 
 fn sample_events() -> Vec<Event> {
     vec![
@@ -456,7 +498,7 @@ fn event_variant(e: &Event) -> usize {
 }
 const EVENT_VARIANTS: usize = 19;
 
-const ALL_ERROR_KINDS: [ErrorKind; 26] = [
+const ALL_ERROR_KINDS: [ErrorKind; 28] = [
     ErrorKind::Unknown,
     ErrorKind::InvalidArgument,
     ErrorKind::Rejected,
@@ -483,6 +525,8 @@ const ALL_ERROR_KINDS: [ErrorKind; 26] = [
     ErrorKind::AlreadyEnd,
     ErrorKind::AlreadyAccept,
     ErrorKind::AlreadySent,
+    ErrorKind::ConcurrencyLimitExceeded,
+    ErrorKind::Interrupted,
 ];
 
 /// The close codes with the names the docs use for them.
@@ -807,10 +851,10 @@ fn unknown_types_are_refused_with_the_frame_id() {
     assert_eq!(decode_err(r#"{"id":5,"type":"ok"}"#).id, Some(5));
     // Unknown message types and subscription options too.
     let e = decode_err(
-        r#"{"id":6,"type":"send_peer_message","peer_id":"bob","message":{"type":"FILE","media_id":"x"}}"#,
+        r#"{"id":6,"type":"send_peer_message","peer_id":"bob","message":{"type":"VIDEO","media_id":"x"}}"#,
     );
     assert_eq!(e.id, Some(6));
-    assert!(e.message.contains("`FILE`"), "{}", e.message);
+    assert!(e.message.contains("`VIDEO`"), "{}", e.message);
     let e =
         decode_err(r#"{"id":7,"type":"query_peers_by_subscription_option","option":"EVERYTHING"}"#);
     assert_eq!(e.id, Some(7));
@@ -1360,13 +1404,28 @@ fn reencode(text: &str) -> Option<(&'static str, String)> {
                 rtm::protocol::encode_compact_event(&event)?,
             ));
         }
-        return Some(("server frame", f.encode()));
+        let again = f.encode();
+        // A transfer connection's `error` frame has no id; it reads as a
+        // server frame with `"id":null`.
+        if again != text
+            && let Ok(m) = serde_json::from_str::<rtm::protocol::MediaServerFrame>(text)
+            && m.encode() == text
+        {
+            return Some(("transfer frame", m.encode()));
+        }
+        return Some(("server frame", again));
     }
     if let Ok(m) = serde_json::from_str::<RtmMessage>(text) {
         return Some(("message", serde_json::to_string(&m).unwrap()));
     }
     if let Ok(b) = serde_json::from_str::<ErrorBody>(text) {
         return Some(("error body", serde_json::to_string(&b).unwrap()));
+    }
+    if let Ok(f) = serde_json::from_str::<rtm::protocol::MediaServerFrame>(text) {
+        return Some(("transfer frame", f.encode()));
+    }
+    if let Ok(h) = serde_json::from_str::<rtm::protocol::MediaHello>(text) {
+        return Some(("transfer hello", serde_json::to_string(&h).unwrap()));
     }
     None
 }

@@ -171,7 +171,9 @@ async fn start_embedded(
             });
         }
     };
-    match server::spawn(&addr.to_string(), server::ServerConfig::default(), store).await {
+    let mut config = server::ServerConfig::default();
+    config.hub.media.dir = Some(data_dir.join("media"));
+    match server::spawn(&addr.to_string(), config, store).await {
         Ok(handle) => {
             tracing::info!(%addr, "started embedded server");
             Ok(Some(handle))

@@ -109,6 +109,7 @@ mod connection;
 mod error;
 mod events;
 mod invitation;
+mod media;
 mod presence;
 mod queue;
 pub(crate) mod sdk_log;
@@ -131,6 +132,7 @@ pub use events::{
 pub use invitation::{
     LocalInvitation, LocalInvitationEvent, RemoteInvitation, RemoteInvitationEvent,
 };
+pub use media::{MediaMessageOptions, MediaSource, TransferHandler, TransferProgress};
 use queue::{EventQueue, QueueItem};
 
 /// This SDK's version (the crate's), as Agora's `AgoraRTM.VERSION`.
@@ -139,9 +141,9 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub use crate::protocol::{
     CallFamily, ChannelAttribute, ChannelAttributeOptions, ChannelId, ChannelMemberCount,
     ErrorBody, ErrorKind, IdError, LocalInvitationFailureReason, LocalInvitationState,
-    MAX_INVITATION_CONTENT_BYTES, MAX_INVITATION_RESPONSE_BYTES, MessageProps, PeerOnlineState,
-    RemoteInvitationFailureReason, RemoteInvitationState, RtmMessage, SendMessageOptions,
-    SubscriptionOption, Uid, now_ms,
+    MAX_INVITATION_CONTENT_BYTES, MAX_INVITATION_RESPONSE_BYTES, MAX_MEDIA_BYTES, MediaType,
+    MessageProps, PeerOnlineState, RemoteInvitationFailureReason, RemoteInvitationState,
+    RtmMessage, SendMessageOptions, SubscriptionOption, Uid, now_ms,
 };
 use crate::protocol::{ClientFrame, Reply, Request};
 

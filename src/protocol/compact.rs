@@ -43,6 +43,8 @@ pub fn encode_compact_event(event: &Event) -> Option<String> {
                 base64_encode(raw),
                 description,
             )),
+            // Media messages are rare and small: the object form.
+            _ => return None,
         },
         Event::MessageFromPeer {
             peer_id,
@@ -57,6 +59,7 @@ pub fn encode_compact_event(event: &Event) -> Option<String> {
                 base64_encode(raw),
                 description,
             )),
+            _ => return None,
         },
         _ => return None,
     };

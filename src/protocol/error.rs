@@ -95,6 +95,12 @@ pub enum ErrorKind {
     /// The invitation was already sent; create a new one to ring again. The
     /// reference's `INVITATION_API_CALL_ERR_ALREADY_SENT`.
     AlreadySent,
+    /// Too many uploads and downloads at once (9 per user, as in the
+    /// reference); wait for one to finish.
+    ConcurrencyLimitExceeded,
+    /// A transfer stopped half-way: canceled, or its link broke and could
+    /// not be resumed. Nothing was kept. Never sent by the server.
+    Interrupted,
 }
 
 impl ErrorKind {
@@ -127,6 +133,8 @@ impl ErrorKind {
             ErrorKind::AlreadyEnd => 702,
             ErrorKind::AlreadyAccept => 703,
             ErrorKind::AlreadySent => 704,
+            ErrorKind::ConcurrencyLimitExceeded => 801,
+            ErrorKind::Interrupted => 802,
         }
     }
 
@@ -159,6 +167,8 @@ impl ErrorKind {
             ErrorKind::AlreadyEnd => "ALREADY_END",
             ErrorKind::AlreadyAccept => "ALREADY_ACCEPT",
             ErrorKind::AlreadySent => "ALREADY_SENT",
+            ErrorKind::ConcurrencyLimitExceeded => "CONCURRENCY_LIMIT_EXCEEDED",
+            ErrorKind::Interrupted => "INTERRUPTED",
         }
     }
 }
@@ -201,11 +211,15 @@ pub enum CallFamily {
     /// `LocalInvitation::send`/`cancel`, `RemoteInvitation::accept`/`refuse`
     /// (`InvitationApiCallError`).
     InvitationApiCall,
+    /// `create_media_message_by_uploading` (`UploadMediaError`).
+    UploadMedia,
+    /// `download_media` (`DownloadMediaError`).
+    DownloadMedia,
 }
 
 impl CallFamily {
     /// Every family, for tables and tests.
-    pub const ALL: [CallFamily; 14] = [
+    pub const ALL: [CallFamily; 16] = [
         CallFamily::Login,
         CallFamily::Logout,
         CallFamily::RenewToken,
@@ -220,6 +234,8 @@ impl CallFamily {
         CallFamily::QueryPeersBySubscriptionOption,
         CallFamily::AttributeOperation,
         CallFamily::InvitationApiCall,
+        CallFamily::UploadMedia,
+        CallFamily::DownloadMedia,
     ];
 
     /// The family of an SDK method, by its rtm name (`"send_message_to_peer"`)
@@ -275,6 +291,12 @@ impl CallFamily {
             | "get_channel_attributes_by_keys"
             | "getChannelAttributesByKeys" => CallFamily::AttributeOperation,
             "accept" | "refuse" | "cancel" | "send" => CallFamily::InvitationApiCall,
+            "create_media_message_by_uploading" | "createMediaMessageByUploading" => {
+                CallFamily::UploadMedia
+            }
+            "download_media" | "downloadMedia" | "download_media_to_file" => {
+                CallFamily::DownloadMedia
+            }
             _ => return None,
         })
     }
@@ -425,6 +447,26 @@ impl ErrorKind {
                 K::AlreadySent => 5,
                 _ => return None,
             },
+            // UploadMediaError: FAILURE 1, INVALID_ARGUMENT 2, TIMEOUT 3,
+            // SIZE_OVERFLOW 4, CONCURRENCY_LIMIT_EXCEEDED 5, INTERRUPTED 6.
+            F::UploadMedia => match self {
+                K::InvalidArgument | K::InvalidMessage => 2,
+                K::Timeout => 3,
+                K::SizeOverflow | K::QuotaExceeded => 4,
+                K::ConcurrencyLimitExceeded => 5,
+                K::Interrupted => 6,
+                _ => 1,
+            },
+            // DownloadMediaError: FAILURE 1, INVALID_ARGUMENT 2, TIMEOUT 3,
+            // NOT_EXIST 4, CONCURRENCY_LIMIT_EXCEEDED 5, INTERRUPTED 6.
+            F::DownloadMedia => match self {
+                K::InvalidArgument => 2,
+                K::Timeout => 3,
+                K::NotExist => 4,
+                K::ConcurrencyLimitExceeded => 5,
+                K::Interrupted => 6,
+                _ => 1,
+            },
         };
         Some(code)
     }
@@ -477,7 +519,7 @@ mod tests {
     use super::*;
 
     /// Every kind, so that a new one cannot be forgotten in these tables.
-    const KINDS: [ErrorKind; 26] = [
+    const KINDS: [ErrorKind; 28] = [
         ErrorKind::Unknown,
         ErrorKind::InvalidArgument,
         ErrorKind::Rejected,
@@ -504,6 +546,8 @@ mod tests {
         ErrorKind::AlreadyEnd,
         ErrorKind::AlreadyAccept,
         ErrorKind::AlreadySent,
+        ErrorKind::ConcurrencyLimitExceeded,
+        ErrorKind::Interrupted,
     ];
 
     #[test]
@@ -513,7 +557,7 @@ mod tests {
             codes,
             [
                 1, 2, 3, 4, 5, 6, 7, 8, 9, 101, 102, 201, 202, 203, 301, 302, 401, 501, 601, 602,
-                103, 204, 701, 702, 703, 704
+                103, 204, 701, 702, 703, 704, 801, 802
             ]
         );
         for k in KINDS {
@@ -673,6 +717,30 @@ mod tests {
                     (K::AlreadyEnd, 3),
                     (K::AlreadyAccept, 4),
                     (K::AlreadySent, 5),
+                ],
+            ),
+            (
+                F::UploadMedia,
+                &[
+                    (K::Unknown, 1),
+                    (K::InvalidArgument, 2),
+                    (K::Timeout, 3),
+                    (K::SizeOverflow, 4),
+                    (K::ConcurrencyLimitExceeded, 5),
+                    (K::Interrupted, 6),
+                    (K::NotLoggedIn, 102),
+                ],
+            ),
+            (
+                F::DownloadMedia,
+                &[
+                    (K::Unknown, 1),
+                    (K::InvalidArgument, 2),
+                    (K::Timeout, 3),
+                    (K::NotExist, 4),
+                    (K::ConcurrencyLimitExceeded, 5),
+                    (K::Interrupted, 6),
+                    (K::NotLoggedIn, 102),
                 ],
             ),
         ];

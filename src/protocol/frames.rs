@@ -59,8 +59,9 @@ pub fn now_ms() -> u64 {
 /// At most [`MAX_MESSAGE_BYTES`] (32 768 bytes, see [`RtmMessage::size`]);
 /// a TEXT must not be empty. See PROTOCOL.md §6.
 ///
-/// Non-exhaustive: media types (the model's `FILE`, `IMAGE`; PROTOCOL.md §17)
-/// may be added, so a `match` needs a `_` arm.
+/// `FILE` and `IMAGE` messages carry a media id of bytes uploaded to the
+/// server (PROTOCOL.md §16). Non-exhaustive: more types may be added, so a
+/// `match` needs a `_` arm.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "UPPERCASE")]
 #[non_exhaustive]
@@ -80,6 +81,49 @@ pub enum RtmMessage {
         /// always present in server frames. Counts towards the size limit.
         #[serde(default)]
         description: String,
+    },
+    /// `"FILE"`: a file uploaded to the server, fetched by `media_id`.
+    File {
+        /// What the upload returned (32 hex digits).
+        media_id: String,
+        /// The file's size in bytes, at most 32 MiB.
+        size: u64,
+        /// The file's name, 1–255 bytes, no path separators.
+        file_name: String,
+        /// Free text about the file (optional, default `""`).
+        #[serde(default)]
+        description: String,
+        /// A small preview, standard base64 in JSON (optional, default empty).
+        #[serde(default, with = "base64_bytes")]
+        thumbnail: Vec<u8>,
+    },
+    /// `"IMAGE"`: a picture uploaded to the server, fetched by `media_id`.
+    Image {
+        /// What the upload returned (32 hex digits).
+        media_id: String,
+        /// The file's size in bytes, at most 32 MiB.
+        size: u64,
+        /// The file's name, 1–255 bytes, no path separators.
+        file_name: String,
+        /// Free text about the picture (optional, default `""`).
+        #[serde(default)]
+        description: String,
+        /// A small preview (PNG or JPEG), standard base64 in JSON, shown
+        /// before the picture is downloaded (optional, default empty).
+        #[serde(default, with = "base64_bytes")]
+        thumbnail: Vec<u8>,
+        /// Width in pixels (0 when unknown).
+        #[serde(default)]
+        width: u32,
+        /// Height in pixels (0 when unknown).
+        #[serde(default)]
+        height: u32,
+        /// The thumbnail's width in pixels (0 without one).
+        #[serde(default)]
+        thumbnail_width: u32,
+        /// The thumbnail's height in pixels (0 without one).
+        #[serde(default)]
+        thumbnail_height: u32,
     },
 }
 
@@ -107,11 +151,34 @@ impl RtmMessage {
 
     /// Bytes counted against [`MAX_MESSAGE_BYTES`]: the UTF-8 bytes of a
     /// TEXT, or the decoded bytes of a RAW plus its description's UTF-8 bytes
-    /// (not the base64 or JSON-escaped length).
+    /// (not the base64 or JSON-escaped length); for FILE and IMAGE the file
+    /// name + description + thumbnail (the file itself is on the server).
     pub fn size(&self) -> usize {
         match self {
             RtmMessage::Text { text } => text.len(),
             RtmMessage::Raw { raw, description } => raw.len() + description.len(),
+            RtmMessage::File {
+                file_name,
+                description,
+                thumbnail,
+                ..
+            }
+            | RtmMessage::Image {
+                file_name,
+                description,
+                thumbnail,
+                ..
+            } => file_name.len() + description.len() + thumbnail.len(),
+        }
+    }
+
+    /// The media id of a FILE or IMAGE message.
+    pub fn media_id(&self) -> Option<&str> {
+        match self {
+            RtmMessage::File { media_id, .. } | RtmMessage::Image { media_id, .. } => {
+                Some(media_id)
+            }
+            _ => None,
         }
     }
 
@@ -124,7 +191,7 @@ impl RtmMessage {
             return Err(ErrorBody::new(
                 ErrorKind::InvalidMessage,
                 format!(
-                    "message is {size} bytes; the limit is {MAX_MESSAGE_BYTES} bytes (32 KB). Split it or send a file"
+                    "message is {size} bytes; the limit is {MAX_MESSAGE_BYTES} bytes (32 KB). Split it or send a file (a file's name, description and thumbnail count)"
                 ),
             ));
         }
@@ -135,6 +202,24 @@ impl RtmMessage {
                 ErrorKind::InvalidMessage,
                 "message text is empty",
             ));
+        }
+        if let RtmMessage::File {
+            media_id,
+            size,
+            file_name,
+            ..
+        }
+        | RtmMessage::Image {
+            media_id,
+            size,
+            file_name,
+            ..
+        } = self
+        {
+            let invalid = |e: ErrorBody| ErrorBody::new(ErrorKind::InvalidMessage, e.message);
+            super::check_media_id(media_id).map_err(invalid)?;
+            super::check_media_size(*size).map_err(invalid)?;
+            super::check_file_name(file_name).map_err(invalid)?;
         }
         Ok(())
     }
@@ -503,6 +588,40 @@ pub enum Request {
         #[serde(default)]
         response: String,
     },
+    /// `request_media_upload`: the client asks for a ticket to upload a file
+    /// over a transfer connection; answered [`Reply::MediaUploadTicket`].
+    /// See PROTOCOL.md §7.31 and §16.
+    RequestMediaUpload {
+        /// `"FILE"` or `"IMAGE"`.
+        media_type: super::MediaType,
+        /// The file's size in bytes, at most 32 MiB.
+        size: u64,
+        /// The SHA-256 of the whole file, 64 lowercase hex digits; the server
+        /// checks the bytes against it before it keeps them.
+        sha256: String,
+        /// The file's name (1–255 bytes, no path separators).
+        file_name: String,
+        /// Resumes an upload that broke: the media id it was given. The
+        /// server answers with how much it already has.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume_media_id: Option<String>,
+    },
+    /// `request_media_download`: the client asks for a ticket to download a
+    /// file; answered [`Reply::MediaDownloadTicket`]. See PROTOCOL.md §7.32.
+    RequestMediaDownload {
+        /// The media id of a FILE or IMAGE message.
+        media_id: String,
+        /// Start here (to resume a broken download); default 0.
+        #[serde(default)]
+        offset: u64,
+    },
+    /// `cancel_media_upload`: the uploader gives up an unfinished upload;
+    /// the server deletes what it received. Answered `done`.
+    /// See PROTOCOL.md §7.33.
+    CancelMediaUpload {
+        /// The media id the ticket came with.
+        media_id: String,
+    },
 }
 
 impl Request {
@@ -541,6 +660,9 @@ impl Request {
             Request::AckRemoteInvitation { .. } => "ack_remote_invitation",
             Request::AcceptRemoteInvitation { .. } => "accept_remote_invitation",
             Request::RefuseRemoteInvitation { .. } => "refuse_remote_invitation",
+            Request::RequestMediaUpload { .. } => "request_media_upload",
+            Request::RequestMediaDownload { .. } => "request_media_download",
+            Request::CancelMediaUpload { .. } => "cancel_media_upload",
         }
     }
 }
@@ -719,6 +841,35 @@ pub enum Reply {
         peer_online: bool,
         /// Milliseconds until the invitation expires unanswered
         /// (`INVITATION_EXPIRE`); 0 when `peer_online` is false.
+        expires_in_ms: u64,
+    },
+    /// `media_upload_ticket`: the server's answer to `request_media_upload`.
+    /// See PROTOCOL.md §7.31.
+    MediaUploadTicket {
+        /// The file's id, for the message that will carry it.
+        media_id: String,
+        /// Opens the transfer connection (`{"ticket":…}`), once, within
+        /// `expires_in_ms`.
+        ticket: String,
+        /// Bytes the server already has (after a broken upload); send from here.
+        offset: u64,
+        /// Milliseconds the ticket stays good.
+        expires_in_ms: u64,
+    },
+    /// `media_download_ticket`: the server's answer to
+    /// `request_media_download`. See PROTOCOL.md §7.32.
+    MediaDownloadTicket {
+        /// The file's id.
+        media_id: String,
+        /// Opens the transfer connection, once, within `expires_in_ms`.
+        ticket: String,
+        /// The whole file's size.
+        size: u64,
+        /// The SHA-256 of the whole file, to check what arrived.
+        sha256: String,
+        /// The name it was uploaded with.
+        file_name: String,
+        /// Milliseconds the ticket stays good.
         expires_in_ms: u64,
     },
 }

@@ -7,6 +7,7 @@ mod frames;
 mod ids;
 mod invitation;
 pub mod limits;
+mod media;
 
 pub use compact::encode_compact_event;
 pub use error::{CallFamily, ErrorBody, ErrorKind};
@@ -14,3 +15,4 @@ pub use frames::*;
 pub use ids::{ChannelId, ID_PUNCTUATION, IdError, MAX_ID_BYTES, Uid, validate_id};
 pub use invitation::*;
 pub use limits::*;
+pub use media::*;

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::clock::{SystemClock, Timing};
 use super::conn::{AppCertificate, ConnConfig};
 use super::hub::HubConfig;
+use super::media::MediaConfig;
 use super::ratelimit::LoginLimitsConfig;
 use super::store::OfflineQuota;
 use crate::config::{ConfigError, Paths, env, parse, read_optional};
@@ -62,6 +63,11 @@ pub struct ServerFile {
     // Call invitations.
     pub invitation_expiry_s: Option<u64>,
     pub invitation_ack_timeout_s: Option<u64>,
+    // Files and images.
+    pub media_ttl_days: Option<u64>,
+    pub media_partial_ttl_s: Option<u64>,
+    pub media_user_max_bytes: Option<u64>,
+    pub media_total_max_bytes: Option<u64>,
     // The connection layer under attack and faults.
     pub queue_bytes: Option<usize>,
     pub handshake_timeout_s: Option<u64>,
@@ -126,6 +132,10 @@ impl ServerFile {
             invitation_ack_timeout_s: self
                 .invitation_ack_timeout_s
                 .or(base.invitation_ack_timeout_s),
+            media_ttl_days: self.media_ttl_days.or(base.media_ttl_days),
+            media_partial_ttl_s: self.media_partial_ttl_s.or(base.media_partial_ttl_s),
+            media_user_max_bytes: self.media_user_max_bytes.or(base.media_user_max_bytes),
+            media_total_max_bytes: self.media_total_max_bytes.or(base.media_total_max_bytes),
             queue_bytes: self.queue_bytes.or(base.queue_bytes),
             handshake_timeout_s: self.handshake_timeout_s.or(base.handshake_timeout_s),
             message_timeout_s: self.message_timeout_s.or(base.message_timeout_s),
@@ -211,6 +221,15 @@ impl ServerConfig {
                 resume_buffer_bytes: f.resume_buffer_bytes.unwrap_or(256 * 1024),
                 invitation_expiry: secs(f.invitation_expiry_s.unwrap_or(60).max(1)),
                 invitation_ack_timeout: secs(f.invitation_ack_timeout_s.unwrap_or(30).max(1)),
+                media: MediaConfig {
+                    dir: None,
+                    ttl: secs(f.media_ttl_days.unwrap_or(7) * 24 * 3600),
+                    partial_ttl: secs(f.media_partial_ttl_s.unwrap_or(3600)),
+                    per_user_bytes: f.media_user_max_bytes.unwrap_or(512 * MIB),
+                    total_bytes: f.media_total_max_bytes.unwrap_or(8 * 1024 * MIB),
+                    ticket_ttl: secs(60),
+                    idle_timeout: secs(120),
+                },
                 dev_mode: true,
             },
             conn: ConnConfig {

@@ -24,8 +24,8 @@ use super::session::{
 };
 use super::transport::{FrameWatch, Watched, read_request_head};
 use crate::protocol::{
-    ClientFrame, ErrorBody, ErrorKind, Event, PROTOCOL_VERSION, Reply, Request, ServerFrame, Uid,
-    close_code, encode_event,
+    ClientFrame, ErrorBody, ErrorKind, Event, MEDIA_CHUNK_BYTES, MEDIA_PATH, PROTOCOL_VERSION,
+    Reply, Request, ServerFrame, Uid, close_code, encode_event,
 };
 use crate::token::{self, TokenError};
 
@@ -264,8 +264,18 @@ pub async fn serve_connection<S>(
         // Made room for a newer connection before the handshake was done.
         _ = admission.evicted.cancelled() => None,
     };
-    let Some(ws) = accepted else {
-        return;
+    let ws = match accepted {
+        Some(Accepted::Chat(ws)) => ws,
+        // A file transfer: its own connection, so it never queues in front
+        // of the user's chat frames (see `server::media`).
+        Some(Accepted::Media(ws)) => {
+            tokio::select! {
+                _ = hub.media().clone().serve(ws) => {}
+                _ = shutdown.cancelled() => {}
+            }
+            return;
+        }
+        None => return,
     };
     let (sink, mut stream) = ws.split();
     let (tx, rx, load) = Outbox::new(QueueLimits {
@@ -324,22 +334,38 @@ async fn accept<S>(
     peer: SocketAddr,
     config: &ConnConfig,
     watch: Arc<FrameWatch>,
-) -> Option<tokio_tungstenite::WebSocketStream<Watched<S>>>
+) -> Option<Accepted<S>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let handshake = async {
         let head = read_request_head(&mut stream).await?;
+        let media = is_media_request(&head);
+        let ws_config = if media {
+            // Chunks of a file, not chat frames: bigger frames, bigger reads.
+            watch.set_limit(MEDIA_CHUNK_BYTES);
+            WebSocketConfig::default()
+                .read_buffer_size(64 * 1024)
+                .max_message_size(Some(MEDIA_CHUNK_BYTES))
+                .max_frame_size(Some(MEDIA_CHUNK_BYTES))
+        } else {
+            config.websocket_config()
+        };
         let watched = Watched::new(stream, head, watch);
-        tokio_tungstenite::accept_async_with_config(watched, Some(config.websocket_config()))
+        tokio_tungstenite::accept_async_with_config(watched, Some(ws_config))
             .await
+            .map(|ws| (ws, media))
             .map_err(|e| e.to_string())
             .map_err(HandshakeError::WebSocket)
     };
     match tokio::time::timeout(config.handshake_timeout, handshake).await {
-        Ok(Ok(mut ws)) => {
+        Ok(Ok((mut ws, media))) => {
             ws.get_mut().coalesce_writes();
-            Some(ws)
+            Some(if media {
+                Accepted::Media(ws)
+            } else {
+                Accepted::Chat(ws)
+            })
         }
         Ok(Err(e)) => {
             tracing::debug!(%peer, "handshake failed: {e}");
@@ -350,6 +376,22 @@ where
             None
         }
     }
+}
+
+/// A WebSocket, by what it was opened for.
+enum Accepted<S> {
+    /// A chat session (any path but the transfer endpoint).
+    Chat(tokio_tungstenite::WebSocketStream<Watched<S>>),
+    /// A file transfer (`/media`, PROTOCOL.md §16).
+    Media(tokio_tungstenite::WebSocketStream<Watched<S>>),
+}
+
+/// Whether the request head asks for the transfer endpoint.
+fn is_media_request(head: &[u8]) -> bool {
+    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let target = line.split(|&b| b == b' ').nth(1).unwrap_or_default();
+    let path = target.split(|&b| b == b'?').next().unwrap_or_default();
+    path == MEDIA_PATH.as_bytes()
 }
 
 /// Why a connection got no WebSocket.

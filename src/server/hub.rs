@@ -22,6 +22,7 @@ mod invitations;
 mod offline;
 
 use super::clock::Timing;
+use super::media::{MediaConfig, MediaStore};
 use super::resume::ResumeBuffer;
 use super::session::{SessionHandle, SessionId};
 use super::store::{OfflineQuota, Store, StoreError};
@@ -62,6 +63,8 @@ pub struct HubConfig {
     /// An invitation the callee's client does not confirm within this long
     /// fails (`PEER_NO_RESPONSE`).
     pub invitation_ack_timeout: Duration,
+    /// Where and how files and images are kept.
+    pub media: MediaConfig,
     /// True when logins are not checked against an app certificate.
     pub dev_mode: bool,
 }
@@ -139,6 +142,8 @@ pub struct Hub {
     /// Shared with every connection of this server; fixed at start.
     timing: Timing,
     store: Arc<dyn Store>,
+    /// Files and images; the transfer connections reach it through the hub.
+    media: Arc<MediaStore>,
 }
 
 /// What `login` decided.
@@ -193,11 +198,13 @@ fn state_of(user: Option<&User>) -> PeerOnlineState {
 
 impl Hub {
     pub fn new(config: HubConfig, timing: Timing, store: Arc<dyn Store>) -> Arc<Self> {
+        let media = MediaStore::open(config.media.clone(), timing.clock.clone());
         Arc::new(Self {
             state: Mutex::new(HubState::default()),
             config,
             timing,
             store,
+            media,
         })
     }
 
@@ -209,6 +216,11 @@ impl Hub {
     /// The store behind this hub.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The files and images of this server.
+    pub fn media(&self) -> &Arc<MediaStore> {
+        &self.media
     }
 
     /// Milliseconds since the epoch, by the server's wall clock.

@@ -10,6 +10,7 @@ mod coalesce;
 pub mod config;
 pub mod conn;
 pub mod hub;
+pub mod media;
 pub mod ratelimit;
 mod requests;
 pub mod resume;

@@ -130,6 +130,24 @@ pub(super) async fn handle_request(
             check_invitation_text("response", &response, MAX_INVITATION_RESPONSE_BYTES)?;
             hub.answer_invitation(uid, &caller_id, invitation_id, response, false)
         }
+        Request::RequestMediaUpload {
+            media_type,
+            size,
+            sha256,
+            file_name,
+            resume_media_id,
+        } => hub.media().request_upload(
+            uid,
+            media_type,
+            size,
+            &sha256,
+            &file_name,
+            resume_media_id.as_deref(),
+        ),
+        Request::RequestMediaDownload { media_id, offset } => {
+            hub.media().request_download(uid, &media_id, offset)
+        }
+        Request::CancelMediaUpload { media_id } => hub.media().cancel_upload(uid, &media_id),
         other => Box::pin(attribute_request(hub, uid, limits, other)).await,
     }
 }

@@ -758,11 +758,27 @@ impl Store for SqliteStore {
         let quota = *quota;
         // The body as it is: the text's bytes or the raw bytes, never a
         // JSON-escaped frame (which made some texts 6 times larger).
-        let (kind, body, description) = match message {
-            RtmMessage::Text { text } => (KIND_TEXT, text.as_bytes().to_vec(), None),
-            RtmMessage::Raw { raw, description } => {
-                (KIND_RAW, raw.clone(), Some(description.clone()))
-            }
+        // Media messages (small: the file is elsewhere) keep their JSON
+        // form, which `message_from_row` reads for a row without a kind.
+        let (kind, body, description, json) = match message {
+            RtmMessage::Text { text } => (
+                Some(KIND_TEXT),
+                text.as_bytes().to_vec(),
+                None,
+                String::new(),
+            ),
+            RtmMessage::Raw { raw, description } => (
+                Some(KIND_RAW),
+                raw.clone(),
+                Some(description.clone()),
+                String::new(),
+            ),
+            _ => (
+                None,
+                Vec::new(),
+                None,
+                serde_json::to_string(message).unwrap_or_default(),
+            ),
         };
         let bytes = message.size() as u64;
         self.submit(move |conn, path| {
@@ -788,10 +804,10 @@ impl Store for SqliteStore {
             conn.prepare_cached(
                 "INSERT INTO offline_messages
                  (receiver, sender, message, kind, body, description, bytes, server_received_ts)
-                 VALUES (?1, ?2, '', ?3, ?4, ?5, ?6, ?7)",
+                 VALUES (?1, ?2, ?8, ?3, ?4, ?5, ?6, ?7)",
             )
             .and_then(|mut s| {
-                s.execute(params![to, from, kind, body, description, bytes as i64, ts])
+                s.execute(params![to, from, kind, body, description, bytes as i64, ts, json])
             })
             .map_err(&err)?;
             // Newest replace oldest: keep the newest messages that fit both

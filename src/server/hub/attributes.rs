@@ -189,6 +189,7 @@ impl Hub {
         let now = self.now_ms();
         let cutoff = now.saturating_sub(self.config.channel_attributes_ttl.as_millis() as u64);
         let oldest = now.saturating_sub(self.config.offline_ttl.as_millis() as u64);
+        self.media().sweep();
         let channels = self.store.sweep_empty_channels(cutoff);
         let offline = self.store.purge_offline(oldest);
         match channels.await {

@@ -18,6 +18,16 @@ fn text_of(message: &RtmMessage) -> String {
         RtmMessage::Raw { raw, description } => {
             format!("[raw message, {} bytes: {description}]", raw.len())
         }
+        RtmMessage::File {
+            file_name, size, ..
+        } => format!("[file {file_name}, {size} bytes]"),
+        RtmMessage::Image {
+            file_name,
+            size,
+            width,
+            height,
+            ..
+        } => format!("[image {file_name}, {width}×{height}, {size} bytes]"),
     }
 }
 
