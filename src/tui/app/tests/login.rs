@@ -72,6 +72,7 @@ fn configured_uid_logs_in_at_once_and_watched_peers_are_resubscribed() {
             server_ts: NOW,
             dev_mode: false,
             token_expires_in_s: None,
+            resumed: false,
         }),
     }));
     assert_eq!(out, vec![Command::Subscribe(vec![uid("bob")])]);
