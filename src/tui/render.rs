@@ -101,7 +101,16 @@ fn call_banner(app: &App, frame: &mut Frame) {
         frame.render_widget(Paragraph::new(rows).style(theme.ringing), inside);
         y += h;
     }
-    let hang_up = key_label(app, Context::Global, Action::HangUp, "/cancel");
+    // The hang-up key refuses a call that rings us first; only /cancel
+    // then reaches ours.
+    let hang_up = if app.banner_call().is_some() {
+        "/cancel hangs up".to_string()
+    } else {
+        format!(
+            "{} or /cancel hangs up",
+            key_label(app, Context::Global, Action::HangUp, "/cancel")
+        )
+    };
     for call in app.outgoing_calls().iter().rev() {
         if y >= bottom {
             break;
@@ -111,7 +120,7 @@ fn call_banner(app: &App, frame: &mut Frame) {
             (false, Dialing::PhoneRings) => format!("{}'s phone rings…", call.callee),
             (false, _) => format!("ringing {}…", call.callee),
         };
-        let text = format!(" {CALL_MARK} {what} · {hang_up} or /cancel hangs up");
+        let text = format!(" {CALL_MARK} {what} · {hang_up}");
         let r = Rect::new(conv.x, y, conv.width, 1);
         frame.render_widget(Clear, r);
         frame.render_widget(

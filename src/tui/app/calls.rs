@@ -60,13 +60,13 @@ pub struct OutgoingCall {
     pub hanging_up: bool,
 }
 
-/// `alice called (lunch?)`: who rang, with the call's text when it had one.
-fn called(who: &str, content: &str) -> String {
+/// ` (lunch?)`: the call's text for its line, when it had one.
+fn about(content: &str) -> String {
     let content = one_line(content);
     if content.is_empty() {
-        who.to_string()
+        String::new()
     } else {
-        format!("{who} ({content})")
+        format!(" ({content})")
     }
 }
 
@@ -397,7 +397,7 @@ impl App {
         }
         let c = self.outgoing.remove(at);
         let me = self.me.clone();
-        let you = format!("you called {}", called(c.callee.as_str(), &c.content));
+        let you = format!("you called {callee}{}", about(&c.content));
         let (line, status) = match event {
             LocalInvitationEvent::Accepted { response } => (
                 format!("{you} — {}", answered("accepted", &response)),
@@ -443,36 +443,45 @@ impl App {
             return;
         };
         let c = self.incoming.remove(at);
-        let who = called(caller.as_str(), &c.content);
+        let about = about(&c.content);
         let response = response.unwrap_or_default();
         let (line, missed) = match event {
             RemoteInvitationEvent::Accepted => {
                 self.note(format!("you accepted {caller}'s call"));
                 (
-                    format!("{who} called — {}", answered("accepted", &response)),
+                    format!(
+                        "{caller} called{about} — {}",
+                        answered("accepted", &response)
+                    ),
                     false,
                 )
             }
             RemoteInvitationEvent::Refused => {
                 self.note(format!("you refused {caller}'s call"));
                 (
-                    format!("{who} called — {}", answered("refused", &response)),
+                    format!(
+                        "{caller} called{about} — {}",
+                        answered("refused", &response)
+                    ),
                     false,
                 )
             }
             RemoteInvitationEvent::Canceled { .. } => {
                 self.note(format!("{caller} hung up"));
-                (format!("missed call from {who}"), true)
+                (format!("missed call from {caller}{about}"), true)
             }
             RemoteInvitationEvent::Failure(RemoteInvitationFailureReason::AcceptFailure) => {
                 let why = RemoteInvitationFailureReason::AcceptFailure.describe();
                 self.error(format!("{caller}'s call: {why}"));
-                (format!("{who} called — not accepted: {why}"), true)
+                (
+                    format!("{caller} called{about} — not accepted: {why}"),
+                    true,
+                )
             }
             RemoteInvitationEvent::Failure(reason) => {
                 self.note(format!("missed call from {caller}"));
                 (
-                    format!("missed call from {who} ({})", reason.describe()),
+                    format!("missed call from {caller}{about} — {}", reason.describe()),
                     true,
                 )
             }
@@ -591,8 +600,9 @@ impl App {
             self.incoming
                 .retain(|k| !(k.caller == c.caller && k.id == c.id));
             let line = format!(
-                "missed call from {} (nobody answered in time)",
-                called(c.caller.as_str(), &c.content)
+                "missed call from {}{} — nobody answered in time",
+                c.caller,
+                about(&c.content)
             );
             self.call_line(&c.caller, &c.caller, line, true, out);
             self.dirty = true;
