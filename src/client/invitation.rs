@@ -676,27 +676,29 @@ impl Shared {
                 let key = (caller_id.clone(), *invitation_id);
                 let fresh = {
                     let mut st = self.lock();
-                    if st.remote_invitations.contains_key(&key) {
-                        None
-                    } else {
-                        let inv = RemoteInvitation {
-                            inner: Arc::new(RemoteInner {
-                                id: *invitation_id,
-                                caller: caller_id.clone(),
-                                content: content.clone(),
-                                channel_id: channel_id.clone(),
-                                expires_at: Instant::now() + Duration::from_millis(*expires_in_ms),
-                                shared: Arc::downgrade(self),
-                                fields: Mutex::new(RemoteFields {
-                                    response: None,
-                                    state: RemoteInvitationState::InvitationReceived,
-                                    failure: None,
-                                    answered: false,
+                    match st.remote_invitations.entry(key) {
+                        std::collections::hash_map::Entry::Occupied(_) => None,
+                        std::collections::hash_map::Entry::Vacant(slot) => {
+                            let inv = RemoteInvitation {
+                                inner: Arc::new(RemoteInner {
+                                    id: *invitation_id,
+                                    caller: caller_id.clone(),
+                                    content: content.clone(),
+                                    channel_id: channel_id.clone(),
+                                    expires_at: Instant::now()
+                                        + Duration::from_millis(*expires_in_ms),
+                                    shared: Arc::downgrade(self),
+                                    fields: Mutex::new(RemoteFields {
+                                        response: None,
+                                        state: RemoteInvitationState::InvitationReceived,
+                                        failure: None,
+                                        answered: false,
+                                    }),
                                 }),
-                            }),
-                        };
-                        st.remote_invitations.insert(key, inv.inner.clone());
-                        Some(inv)
+                            };
+                            slot.insert(inv.inner.clone());
+                            Some(inv)
+                        }
                     }
                 };
                 // Acknowledged even when repeated (a resumed link may bring

@@ -327,11 +327,11 @@ impl Hub {
     ) -> Result<Reply, ErrorBody> {
         let mut st = self.lock();
         let key = (caller.clone(), invitation_id);
-        if !st
+        if st
             .invitations
             .open
             .get(&key)
-            .is_some_and(|i| &i.callee == callee)
+            .is_none_or(|i| &i.callee != callee)
         {
             return Err(ended(&format!(
                 "invitation {invitation_id} from {caller} cannot be answered"

@@ -486,7 +486,13 @@ impl App {
                 )
             }
         };
+        let accepted = event == RemoteInvitationEvent::Accepted;
         self.call_line(&caller, &caller, line, missed, out);
+        // Accepting is turning to the caller; otherwise, with nothing open,
+        // the line shows like a first message would.
+        if accepted || self.selected.is_none() {
+            self.open(ConvId::Peer(caller), out);
+        }
     }
 
     /// Adds a call's line to the direct conversation with `peer` and keeps

@@ -148,6 +148,8 @@ fn the_accept_and_refuse_keys_answer_the_call_in_the_banner() {
     ));
     assert!(app.incoming_calls().is_empty());
     assert_eq!(call_lines(&app, "bob"), ["bob called (lunch?) — accepted"]);
+    // Accepting turns to the caller.
+    assert_eq!(app.selected(), Some(&ConvId::Peer(uid("bob"))));
 
     app.update(incoming_call("carol", 3, ""));
     let out = app.update(ctrl('x'));
@@ -407,6 +409,7 @@ fn cancel_hangs_up_the_newest_or_the_named_call() {
 #[test]
 fn missed_calls_are_lines_and_count_as_unread() {
     let mut app = session();
+    app.open(ConvId::Peer(uid("carol")), &mut Vec::new());
     app.update(incoming_call("bob", 1, "lunch?"));
     app.update(incoming_call_event(
         "bob",
@@ -439,6 +442,8 @@ fn missed_calls_are_lines_and_count_as_unread() {
         ]
     );
     assert_eq!(bob_conv(&app).unread, 3);
+    // A missed call does not take the screen from what is open.
+    assert_eq!(app.selected(), Some(&ConvId::Peer(uid("carol"))));
     assert!(app.incoming_calls().is_empty());
 }
 
