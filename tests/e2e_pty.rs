@@ -373,3 +373,40 @@ async fn sigterm_and_sighup_restore_the_terminal_and_log_out() {
     .unwrap();
     server.shutdown().await;
 }
+
+/// A call through the real binaries: bob's screen rings with the text and
+/// a countdown, Ctrl-Y accepts, both conversations keep the call's line;
+/// a refusal carries its response; a call to someone offline fails at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_rings_on_the_other_screen_and_is_answered() {
+    let server = common::start_server().await;
+    let url = server.url();
+    let (alice, bob) = tokio::task::spawn_blocking(move || {
+        let mut alice = Chat::start(&url, "alice");
+        let mut bob = Chat::start(&url, "bob");
+        alice.wait_for("CONNECTED");
+        bob.wait_for("CONNECTED");
+        alice.type_line("/call bob lunch?");
+        bob.wait_for("alice is calling ·");
+        bob.wait_for("lunch?");
+        alice.wait_for("bob's phone rings");
+        // Ctrl-Y.
+        bob.writer.write_all(&[0x19]).unwrap();
+        bob.writer.flush().unwrap();
+        alice.wait_for("you called bob (lunch?) — accepted");
+        bob.wait_for("alice called (lunch?) — accepted");
+
+        alice.type_line("/call bob again?");
+        bob.wait_for("alice is calling ·");
+        bob.type_line("/refuse busy now");
+        alice.wait_for("you called bob (again?) — refused: busy now");
+
+        alice.type_line("/call nobody-here");
+        alice.wait_for("call to nobody-here failed: peer offline");
+        (alice, bob)
+    })
+    .await
+    .unwrap();
+    drop((alice, bob));
+    server.shutdown().await;
+}

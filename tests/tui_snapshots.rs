@@ -550,3 +550,45 @@ fn unread_out_of_view_80x24() {
     }
     insta::assert_snapshot!(screen(&app, 80, 24));
 }
+
+/// The busy session while bob rings us (13 s after his call came) and our
+/// own call to carol rings her phone.
+fn ringing_app(w: u16, h: u16) -> App {
+    let mut app = busy_app(160, 48, false);
+    let t = at(13);
+    app.update(fixtures::ctrl('u'));
+    let out = type_line(&mut app, "/call carol");
+    let call = out
+        .iter()
+        .find_map(|c| match c {
+            Command::Call { call, .. } => Some(*call),
+            _ => None,
+        })
+        .expect("a Call command");
+    app.update(fixtures::outgoing_call_event(
+        call,
+        "carol",
+        rtm::client::LocalInvitationEvent::ReceivedByPeer,
+    ));
+    app.update(fixtures::incoming_call(
+        "bob",
+        42,
+        "lunch at noon? the usual place",
+    ));
+    CLOCK.with(|c| c.set(t + 13_000));
+    app.update(Event::Tick);
+    app.update(Event::Resize(w, h));
+    app
+}
+
+#[test]
+fn ringing_banner_at_80x24_and_160x48() {
+    for (w, h) in [(80u16, 24u16), (160, 48)] {
+        let app = ringing_app(w, h);
+        insta::assert_snapshot!(format!("ringing_banner_{w}x{h}"), screen(&app, w, h));
+    }
+    // In colour, the banner stands out in the theme's ringing style.
+    let mut app = ringing_app(80, 24);
+    themed(&mut app, "dark");
+    insta::assert_snapshot!("ringing_banner_dark_80x24", styled_screen(&app, 80, 24));
+}

@@ -126,6 +126,48 @@ pub const COMMANDS: &[CommandSpec] = &[
         ],
     },
     CommandSpec {
+        name: "call",
+        args: "[uid] [text]",
+        description: "ring someone (alone in a direct conversation: its peer)",
+        details: &[
+            "Rings the peer; the first word is always who to ring, the rest of the line goes",
+            "with the call. In a direct conversation /call alone rings its peer.",
+            "Example: /call bob lunch?   The status bar says \"ringing bob…\", then",
+            "\"bob's phone rings\" once bob's messenger shows it; an unanswered call ends after 60 s.",
+            "Every call leaves a line in the direct conversation: accepted, refused, missed, failed.",
+            "/cancel (or Ctrl-X) hangs up before it is answered.",
+        ],
+    },
+    CommandSpec {
+        name: "accept",
+        args: "[caller] [response]",
+        description: "answer the ringing call yes, with an optional response (also Ctrl-Y)",
+        details: &[
+            "Accepts the call that rings, sending the rest of the line to the caller.",
+            "When several ring, name whose: /accept alice on my way",
+            "Ctrl-Y accepts the call in the banner without a response.",
+        ],
+    },
+    CommandSpec {
+        name: "refuse",
+        args: "[caller] [response]",
+        description: "answer the ringing call no, with an optional response (also Ctrl-X)",
+        details: &[
+            "Refuses the call that rings, sending the rest of the line to the caller.",
+            "When several ring, name whose: /refuse alice busy, later",
+            "Ctrl-X refuses the call in the banner without a response.",
+        ],
+    },
+    CommandSpec {
+        name: "cancel",
+        args: "[uid]",
+        description: "hang up your ringing call (default: the newest)",
+        details: &[
+            "Stops ringing before the call is answered; the callee sees a missed call.",
+            "Example: /cancel bob   (Ctrl-X hangs up too when no call rings here)",
+        ],
+    },
+    CommandSpec {
         name: "search",
         args: "<text>",
         description: "search the open conversation (also Ctrl-F, or / in a pane)",
@@ -233,6 +275,20 @@ pub enum SlashCommand {
     Mute(Option<ConvId>),
     Unmute(Option<ConvId>),
     Token(String),
+    /// `/call [uid] [text]`: `None` rings the open direct conversation's peer.
+    Call {
+        peer: Option<Uid>,
+        content: String,
+    },
+    /// `/accept` (`accept`) or `/refuse`, with the rest of the line as
+    /// typed: whether its first word names a caller depends on who rings,
+    /// which only the app knows.
+    Answer {
+        accept: bool,
+        rest: String,
+    },
+    /// `/cancel [uid]`: `None` hangs up the newest outgoing call.
+    Cancel(Option<Uid>),
     Clear,
     Quit,
 }
@@ -484,6 +540,25 @@ pub fn parse(line: &str) -> Result<SlashCommand, ParseError> {
             }
             Ok(SlashCommand::Search(text.to_string()))
         }
+        "call" => match next_token(rest) {
+            None => Ok(SlashCommand::Call {
+                peer: None,
+                content: String::new(),
+            }),
+            Some((peer, content)) => Ok(SlashCommand::Call {
+                peer: Some(cx.uid(&peer)?),
+                content: content.trim().to_string(),
+            }),
+        },
+        "accept" | "refuse" => Ok(SlashCommand::Answer {
+            accept: found.name == "accept",
+            rest: rest.trim().to_string(),
+        }),
+        "cancel" => match args.as_slice() {
+            [] => Ok(SlashCommand::Cancel(None)),
+            [peer] => Ok(SlashCommand::Cancel(Some(cx.uid(peer)?))),
+            _ => Err(cx.usage("one call at a time")),
+        },
         "mute" | "unmute" => {
             let target = match args.as_slice() {
                 [] => None,
@@ -625,6 +700,10 @@ mod tests {
             "/clear",
             "/members",
             "/attrs",
+            "/call bob",
+            "/accept",
+            "/refuse",
+            "/cancel",
         ];
         for spec in COMMANDS {
             let line = examples
@@ -633,6 +712,54 @@ mod tests {
                 .unwrap_or_else(|| panic!("no example for /{}", spec.name));
             assert!(parse(line).is_ok(), "{line}");
         }
+    }
+
+    #[test]
+    fn call_commands() {
+        assert_eq!(
+            parse("/call").unwrap(),
+            SlashCommand::Call {
+                peer: None,
+                content: String::new()
+            }
+        );
+        assert_eq!(
+            parse("/call bob  lunch? at  noon ").unwrap(),
+            SlashCommand::Call {
+                peer: Some(uid("bob")),
+                content: "lunch? at  noon".into()
+            }
+        );
+        assert_eq!(
+            parse(r#"/call "bob smith""#).unwrap(),
+            SlashCommand::Call {
+                peer: Some(uid("bob smith")),
+                content: String::new()
+            }
+        );
+        let e = parse("/call a*b hi").unwrap_err().to_string();
+        assert!(e.starts_with("/call:"), "{e}");
+        assert_eq!(
+            parse("/accept  alice sure ").unwrap(),
+            SlashCommand::Answer {
+                accept: true,
+                rest: "alice sure".into()
+            }
+        );
+        assert_eq!(
+            parse("/refuse").unwrap(),
+            SlashCommand::Answer {
+                accept: false,
+                rest: String::new()
+            }
+        );
+        assert_eq!(parse("/cancel").unwrap(), SlashCommand::Cancel(None));
+        assert_eq!(
+            parse("/cancel bob").unwrap(),
+            SlashCommand::Cancel(Some(uid("bob")))
+        );
+        let e = parse("/cancel bob carol").unwrap_err().to_string();
+        assert!(e.contains("one call at a time"), "{e}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use unicode_width::UnicodeWidthChar;
 
-use super::theme::{MENTION_MARK, Theme};
+use super::theme::{CALL_MARK, MENTION_MARK, Theme};
 use crate::client::{ChannelId, Uid};
 
 /// Oldest entries are dropped beyond this many, so a long-running session
@@ -69,6 +69,9 @@ pub enum EntryKind {
     /// Notes about the conversation ("bob is offline: stored …").
     System(String),
     Error(String),
+    /// How a call went: "alice called — accepted: sure", "missed call from
+    /// bob"; kept in the local history like a message.
+    Call(String),
 }
 
 impl EntryKind {
@@ -76,7 +79,10 @@ impl EntryKind {
     pub fn text(&self) -> &str {
         match self {
             EntryKind::Message { text, .. } => text,
-            EntryKind::Quiet(t) | EntryKind::System(t) | EntryKind::Error(t) => t,
+            EntryKind::Quiet(t)
+            | EntryKind::System(t)
+            | EntryKind::Error(t)
+            | EntryKind::Call(t) => t,
         }
     }
 }
@@ -639,6 +645,11 @@ pub fn entry_lines(
         EntryKind::Quiet(t) => segs.extend(highlighted(t, theme.dim, query, mark)),
         EntryKind::System(t) => segs.extend(highlighted(t, theme.system, query, mark)),
         EntryKind::Error(t) => segs.extend(highlighted(t, theme.error, query, mark)),
+        EntryKind::Call(t) => {
+            // The mark reads without colour, like the other marks.
+            segs.push((format!("{CALL_MARK} "), theme.call));
+            segs.extend(highlighted(t, theme.call, query, mark));
+        }
     }
     wrap(&segs, width, TIME_WIDTH)
 }

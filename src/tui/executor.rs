@@ -11,14 +11,15 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::app::{Command, CommandResult};
+use super::app::{CallEvent, Command, CommandResult, Event};
 use super::commands::AttrWrite;
 use super::conversation::ConvId;
 use super::history::HistoryWriter;
 use super::pacer::{Paced, Pacer};
 use super::{MUTED_FILE, WATCHED_FILE};
 use crate::client::{
-    ChannelAttributeOptions, RtmChannel, RtmClient, RtmError, RtmMessage, SendMessageOptions,
+    ChannelAttributeOptions, ClientEvent, LocalInvitation, RemoteInvitation, RtmChannel, RtmClient,
+    RtmError, RtmMessage, SendMessageOptions,
 };
 use crate::client::{ChannelId, Uid};
 use crate::config::ClientSettings;
@@ -42,6 +43,20 @@ struct Ctx {
     /// Holds reads and subscriptions under the server's limits and retries
     /// the ones refused "for now" (see `pacer`).
     pacer: Pacer,
+    /// The SDK's handles of the calls that have not ended. Locked only to
+    /// look up, insert or remove, never across an `.await`.
+    calls: std::sync::Mutex<Calls>,
+}
+
+/// The open calls' handles. The app names calls with plain data (its own
+/// id for ours, caller and id for those ringing us) and never holds a
+/// handle; the commands that act on a call find it here.
+#[derive(Default)]
+struct Calls {
+    /// Ours, by the SDK's invitation id: the app's id and the handle.
+    outgoing: std::collections::HashMap<u64, (u64, LocalInvitation)>,
+    /// Those ringing us, by caller and the caller's id.
+    incoming: std::collections::HashMap<(Uid, u64), RemoteInvitation>,
 }
 
 /// Hands commands to tasks; dropping it ends the ordered lane.
@@ -69,6 +84,7 @@ impl Executor {
             token_command: settings.token_command.clone(),
             joined: Default::default(),
             pacer: Pacer::default(),
+            calls: Default::default(),
         });
         let (ordered, mut rx) = mpsc::unbounded_channel::<Command>();
         let (lane_ctx, lane_results) = (ctx.clone(), results.clone());
@@ -105,9 +121,103 @@ impl Executor {
         self.history.take()
     }
 
+    /// An SDK event as the app takes it: a call's event becomes plain data
+    /// ([`Event::Call`]) and its handle is kept here (while the call is
+    /// open) for the commands that act on it; the rest pass as they are.
+    pub fn translate(&self, ev: ClientEvent) -> Event {
+        let mut calls = lock_calls(&self.ctx);
+        match ev {
+            ClientEvent::RemoteInvitationReceived(inv) => {
+                let event = CallEvent::Ringing {
+                    caller: inv.caller_id().clone(),
+                    id: inv.id(),
+                    content: inv.content().to_string(),
+                    channel: inv.channel_id().map(str::to_string),
+                    expires_in_ms: u64::try_from(inv.expires_in().as_millis()).unwrap_or(u64::MAX),
+                };
+                calls
+                    .incoming
+                    .insert((inv.caller_id().clone(), inv.id()), inv);
+                Event::Call(event)
+            }
+            ClientEvent::RemoteInvitation { invitation, event } => {
+                // Every event after the first ends the call.
+                calls
+                    .incoming
+                    .remove(&(invitation.caller_id().clone(), invitation.id()));
+                Event::Call(CallEvent::Incoming {
+                    caller: invitation.caller_id().clone(),
+                    id: invitation.id(),
+                    response: invitation.response(),
+                    event,
+                })
+            }
+            ClientEvent::LocalInvitation { invitation, event } => {
+                let ended = invitation.state().is_ended();
+                let found = if ended {
+                    calls.outgoing.remove(&invitation.id())
+                } else {
+                    calls.outgoing.get(&invitation.id()).cloned()
+                };
+                match found {
+                    Some((call, _)) => Event::Call(CallEvent::Outgoing {
+                        call,
+                        callee: invitation.callee_id().clone(),
+                        event,
+                    }),
+                    // Not one the app made: nothing shows it.
+                    None => Event::Rtm(ClientEvent::LocalInvitation { invitation, event }),
+                }
+            }
+            ev => Event::Rtm(ev),
+        }
+    }
+
+    /// `/call`: the invitation is made here, before anything is sent, so
+    /// that its events (which may overtake the send's answer) find it.
+    fn call(&self, call: u64, callee: Uid, content: String) {
+        let made = self
+            .ctx
+            .client
+            .create_local_invitation(callee.as_str())
+            .and_then(|inv| inv.set_content(content).map(|()| inv));
+        let inv = match made {
+            Ok(inv) => inv,
+            Err(e) => {
+                let _ = self.results.send(CommandResult::CallSent {
+                    call,
+                    callee,
+                    result: Err(e),
+                });
+                return;
+            }
+        };
+        lock_calls(&self.ctx)
+            .outgoing
+            .insert(inv.id(), (call, inv.clone()));
+        let (ctx, results) = (self.ctx.clone(), self.results.clone());
+        tokio::spawn(async move {
+            let result = inv.send().await;
+            if result.is_err() && !inv.state().is_ended() {
+                // Refused before it rang: no event will end it.
+                lock_calls(&ctx).outgoing.remove(&inv.id());
+            }
+            let _ = results.send(CommandResult::CallSent {
+                call,
+                callee,
+                result,
+            });
+        });
+    }
+
     /// Starts one command. `Quit` is the event loop's business and ignored here.
     pub fn dispatch(&self, cmd: Command) {
         match cmd {
+            Command::Call {
+                call,
+                callee,
+                content,
+            } => self.call(call, callee, content),
             Command::Quit | Command::Notify(_) | Command::Redraw | Command::SetMouseCapture(_) => {}
             // In order, on the history's own thread: never a tokio worker.
             Command::OpenHistory(uid) => {
@@ -196,9 +306,54 @@ fn uid_strs(v: &[Uid]) -> Vec<&str> {
     v.iter().map(Uid::as_str).collect()
 }
 
+fn lock_calls(ctx: &Ctx) -> std::sync::MutexGuard<'_, Calls> {
+    ctx.calls.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 async fn execute(ctx: &Ctx, cmd: Command) -> Option<CommandResult> {
     let client = &ctx.client;
     Some(match cmd {
+        // Dispatched before the executor's tasks (see `Executor::call`).
+        Command::Call { .. } => return None,
+        Command::CancelCall { call, callee } => {
+            let inv = lock_calls(ctx)
+                .outgoing
+                .values()
+                .find(|(c, _)| *c == call)
+                .map(|(_, inv)| inv.clone());
+            let result = match inv {
+                Some(inv) => inv.cancel().await,
+                // Ended meanwhile; its event told the app how.
+                None => Ok(()),
+            };
+            CommandResult::CallCanceled {
+                call,
+                callee,
+                result,
+            }
+        }
+        Command::AnswerCall {
+            caller,
+            id,
+            accept,
+            response,
+        } => {
+            let inv = lock_calls(ctx).incoming.get(&(caller.clone(), id)).cloned();
+            let result = match inv {
+                Some(inv) if accept => inv.accept(response).await,
+                Some(inv) => inv.refuse(response).await,
+                None => Err(RtmError::Local(crate::client::ErrorBody::new(
+                    crate::client::ErrorKind::AlreadyEnd,
+                    "the call has ended",
+                ))),
+            };
+            CommandResult::CallAnswered {
+                caller,
+                id,
+                accept,
+                result,
+            }
+        }
         Command::Quit
         | Command::Notify(_)
         | Command::Redraw

@@ -12,9 +12,10 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-use super::{App, ChatOptions, Command, CommandResult, Event, render};
+use super::{App, CallEvent, ChatOptions, Command, CommandResult, Event, render};
 use crate::client::{
-    ChannelEvent, ChannelId, ClientEvent, LoginInfo, MessageProps, RtmMessage, Uid,
+    ChannelEvent, ChannelId, ClientEvent, LocalInvitationEvent, LoginInfo, MessageProps,
+    RemoteInvitationEvent, RtmMessage, Uid,
 };
 use crate::config::{ClientSettings, Paths};
 
@@ -144,6 +145,42 @@ pub fn channel_message(name: &str, from: &str, text: &str, ts: u64) -> Event {
             },
         },
     )
+}
+
+/// `caller` rings us with `content`, as the event loop hands it to the app:
+/// 60 s before the server expires it.
+pub fn incoming_call(caller: &str, id: u64, content: &str) -> Event {
+    Event::Call(CallEvent::Ringing {
+        caller: uid(caller),
+        id,
+        content: content.to_string(),
+        channel: None,
+        expires_in_ms: 60_000,
+    })
+}
+
+/// What became of the call `id` from `caller` (our answer's text, if any).
+pub fn incoming_call_event(
+    caller: &str,
+    id: u64,
+    response: Option<&str>,
+    event: RemoteInvitationEvent,
+) -> Event {
+    Event::Call(CallEvent::Incoming {
+        caller: uid(caller),
+        id,
+        response: response.map(str::to_string),
+        event,
+    })
+}
+
+/// What became of our call `call` (the app's id) to `callee`.
+pub fn outgoing_call_event(call: u64, callee: &str, event: LocalInvitationEvent) -> Event {
+    Event::Call(CallEvent::Outgoing {
+        call,
+        callee: uid(callee),
+        event,
+    })
 }
 
 /// Draws `app` on a `w`x`h` test terminal; the rows of the screen as text.

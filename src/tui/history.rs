@@ -62,6 +62,9 @@ const MIGRATIONS: &[&str] = &[
          delivery TEXT NOT NULL    -- 'received', 'sending', 'sent' or 'failed'
      );
      CREATE INDEX messages_by_conv ON messages (conv_kind, conv, id);",
+    // 2: call lines ("alice called — accepted") kept among the messages,
+    // in their place; the rows of version 1 are all messages.
+    "ALTER TABLE messages ADD COLUMN kind TEXT NOT NULL DEFAULT 'message';",
 ];
 
 /// The schema version this binary writes and understands.
@@ -95,6 +98,15 @@ pub enum HistoryRecord {
         /// [`Delivery::Sending`] with the app's send id for our messages on
         /// their way; a later [`HistoryRecord::Delivery`] names that id.
         delivery: Delivery,
+    },
+    /// How a call went, as its line in the direct conversation reads.
+    Call {
+        conv: ConvId,
+        ts: u64,
+        /// Who rang: us or the peer.
+        caller: Uid,
+        text: String,
+        outgoing: bool,
     },
     /// Our message `id` (its [`Delivery::Sending`] id) was answered.
     Delivery {
@@ -354,7 +366,7 @@ impl HistoryStore {
         let mut rows = self
             .conn
             .prepare_cached(
-                "SELECT id, ts, sender, text, offline, delivery FROM messages
+                "SELECT id, ts, sender, text, offline, delivery, kind FROM messages
                  WHERE conv_kind = ?1 AND conv = ?2 AND id < ?3 ORDER BY id DESC LIMIT ?4",
             )
             .map_err(&err)?;
@@ -367,14 +379,20 @@ impl HistoryStore {
                 let text: String = r.get(3)?;
                 let offline: bool = r.get(4)?;
                 let delivery: String = r.get(5)?;
-                Ok((row, ts, sender, text, offline, delivery))
+                let kind: String = r.get(6)?;
+                Ok((row, ts, sender, text, offline, delivery, kind))
             })
             .map_err(&err)?
             .map(|row| {
-                let (row, ts, sender, text, offline, delivery) = row.map_err(&err)?;
+                let (row, ts, sender, text, offline, delivery, kind) = row.map_err(&err)?;
+                let ts = u64::try_from(ts).unwrap_or(0);
+                if kind == "call" {
+                    let kind = EntryKind::Call(text);
+                    return Ok((row, Some(Entry { ts, kind })));
+                }
                 // A row whose sender is not a valid uid is skipped, not fatal.
                 let entry = sender.parse().ok().map(|from| Entry {
-                    ts: u64::try_from(ts).unwrap_or(0),
+                    ts,
                     kind: EntryKind::Message {
                         from,
                         text,
@@ -451,6 +469,13 @@ impl HistoryStore {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .map_err(&err)?;
+            let mut insert_call = tx
+                .prepare_cached(
+                    "INSERT INTO messages
+                     (conv_kind, conv, ts, sender, text, offline, outgoing, delivery, kind)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, 'received', 'call')",
+                )
+                .map_err(&err)?;
             let mut update = tx
                 .prepare_cached("UPDATE messages SET delivery = ?1, ts = ?2 WHERE id = ?3")
                 .map_err(&err)?;
@@ -482,6 +507,26 @@ impl HistoryStore {
                         if let Delivery::Sending(send_id) | Delivery::Queued(send_id) = delivery {
                             sent.push((*send_id, tx.last_insert_rowid()));
                         }
+                        touched.insert(conv);
+                    }
+                    HistoryRecord::Call {
+                        conv,
+                        ts,
+                        caller,
+                        text,
+                        outgoing,
+                    } => {
+                        let (kind, id) = conv_key(conv);
+                        insert_call
+                            .execute(params![
+                                kind,
+                                id,
+                                sql_ts(*ts),
+                                caller.as_str(),
+                                text,
+                                outgoing
+                            ])
+                            .map_err(&err)?;
                         touched.insert(conv);
                     }
                     HistoryRecord::Delivery { id, delivery, ts } => {

@@ -77,6 +77,11 @@ pub enum Action {
     Redraw,
     /// Switch mouse capture off (the terminal selects text) or back on.
     ToggleMouse,
+    /// Accept the incoming call in the banner (the newest that rings).
+    AcceptCall,
+    /// Refuse the incoming call in the banner; with none ringing, hang up
+    /// our own newest ringing call.
+    HangUp,
 }
 
 /// Where a binding applies. The handler looks in the specific context first,
@@ -284,6 +289,20 @@ pub const DEFAULTS: &[DefaultBinding] = &[
         A::Refresh,
         &["f5"],
         "read the open channel's members and attributes again",
+    ),
+    bind(
+        C::Global,
+        "accept_call",
+        A::AcceptCall,
+        &["ctrl-y"],
+        "accept the ringing call (/accept [text] answers with words)",
+    ),
+    bind(
+        C::Global,
+        "hang_up",
+        A::HangUp,
+        &["ctrl-x"],
+        "refuse the ringing call; with none ringing, hang up your own call",
     ),
     bind(C::List, "up", A::Up, &["up"], "select the previous item"),
     bind(C::List, "down", A::Down, &["down"], "select the next item"),
@@ -754,10 +773,17 @@ impl Keymap {
                     return Some(a);
                 }
                 let global = self.lookup(C::Global, &key)?;
-                // Quitting always works; help too, except on the login screen.
-                (global == A::Quit || (global == A::Help && context == C::Search)).then_some(global)
+                // Quitting always works; help too, except on the login
+                // screen; and a ringing call can be answered while searching.
+                (global == A::Quit
+                    || (matches!(global, A::Help | A::AcceptCall | A::HangUp)
+                        && context == C::Search))
+                    .then_some(global)
             }
-            C::Overlay => self.lookup(C::Global, &key).filter(|a| *a == A::Quit),
+            // A call must be answerable whatever is open.
+            C::Overlay => self
+                .lookup(C::Global, &key)
+                .filter(|a| matches!(a, A::Quit | A::AcceptCall | A::HangUp)),
             C::Global | C::List | C::Conversation | C::Input => self.lookup(C::Global, &key),
         }
     }

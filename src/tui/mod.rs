@@ -61,7 +61,7 @@ use ratatui::backend::CrosstermBackend;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
-pub use app::{App, Command, CommandResult, Event, Focus, Screen, UiConfig};
+pub use app::{App, CallEvent, Command, CommandResult, Event, Focus, Screen, UiConfig};
 pub use conversation::ConvId;
 pub use render::render;
 
@@ -274,7 +274,7 @@ async fn event_loop(
                 None => return Ok(()),
             },
             // Messages, presence and connection changes pushed by the SDK.
-            Some(ev) = events.recv() => Event::Rtm(ev),
+            Some(ev) = events.recv() => executor.translate(ev),
             // Answers to commands from the executor.
             Some(r) = results.recv() => Event::CommandResult(r),
             // This messenger took over the embedded server.
@@ -301,7 +301,7 @@ async fn event_loop(
         // Coalesce bursts: apply whatever else is already waiting, then draw once.
         for _ in 0..MAX_BATCH {
             let ev = if let Some(ev) = events.try_recv() {
-                Event::Rtm(ev)
+                executor.translate(ev)
             } else if let Ok(r) = results.try_recv() {
                 Event::CommandResult(r)
             } else {

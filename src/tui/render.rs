@@ -9,12 +9,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 use unicode_width::UnicodeWidthStr;
 
-use super::app::{App, AttrRef, Focus, Panel, Screen, StatusKind, age_words};
+use super::app::{App, AttrRef, Dialing, Focus, Panel, Screen, StatusKind, age_words, one_line};
 use super::commands::{COMMANDS, CommandSpec};
 use super::conversation::{ConvId, Highlight, hhmm, wrap};
 use super::keymap::{Action, Context};
 use super::layout::{MainLayout, centered, has_border, inner};
-use super::theme::{MENTION_MARK, MUTED_MARK, Theme, presence_mark};
+use super::theme::{CALL_MARK, MENTION_MARK, MUTED_MARK, Theme, presence_mark};
 use crate::client::ConnectionState;
 
 /// Draws the whole screen for the current state.
@@ -34,6 +34,101 @@ pub fn render(app: &App, frame: &mut Frame) {
     }
     if let Some(help) = app.help {
         help_overlay(app, frame, area, help.scroll, help.topic);
+    }
+    if app.screen == Screen::Main {
+        // Over everything, the help included: a call must not go unseen.
+        call_banner(app, frame);
+    }
+}
+
+/// The ringing banner over the top of the conversation: the newest call
+/// that rings us (caller, text, seconds left, the keys), then our own
+/// calls still ringing, one row each.
+fn call_banner(app: &App, frame: &mut Frame) {
+    let theme = &app.theme;
+    // Inside the conversation pane's frame, so its title stays readable.
+    let conv = inner(app.layout_in(frame.area()).conversation);
+    let width = usize::from(conv.width);
+    if width < 8 || conv.height < 1 {
+        return;
+    }
+    let mut y = conv.y;
+    let bottom = conv.y + conv.height;
+    if let Some(call) = app.banner_call() {
+        let more = app
+            .incoming_calls()
+            .iter()
+            .filter(|c| c.answering.is_none())
+            .count()
+            - 1;
+        let mut title = format!(
+            " {CALL_MARK} {} is calling · {} s ",
+            call.caller,
+            app.seconds_left(call)
+        );
+        if more > 0 {
+            title.push_str(&format!("· {more} more ringing "));
+        }
+        let accept = key_label(app, Context::Global, Action::AcceptCall, "/accept");
+        let refuse = key_label(app, Context::Global, Action::HangUp, "/refuse");
+        let mut lines = Vec::new();
+        let content = one_line(&call.content);
+        if !content.is_empty() {
+            lines.push(content);
+        }
+        if let Some(ch) = &call.channel {
+            lines.push(format!("channel: {ch}"));
+        }
+        lines.push(format!(
+            "{accept} accept · {refuse} refuse · /accept [text] · /refuse [text]"
+        ));
+        let inner_w = width.saturating_sub(2).max(1);
+        let rows: Vec<Line> = lines
+            .iter()
+            .flat_map(|l| wrap(&[(l.clone(), theme.ringing)], inner_w, 0))
+            .collect();
+        let h = u16::try_from(rows.len() + 2)
+            .unwrap_or(u16::MAX)
+            .min(bottom - y);
+        let r = Rect::new(conv.x, y, conv.width, h);
+        frame.render_widget(Clear, r);
+        let block = Block::bordered()
+            .border_style(theme.ringing)
+            .style(theme.ringing)
+            .title(Line::styled(title, theme.ringing));
+        let inside = block.inner(r);
+        frame.render_widget(block, r);
+        frame.render_widget(Paragraph::new(rows).style(theme.ringing), inside);
+        y += h;
+    }
+    // The hang-up key refuses a call that rings us first; only /cancel
+    // then reaches ours.
+    let hang_up = if app.banner_call().is_some() {
+        "/cancel hangs up".to_string()
+    } else {
+        format!(
+            "{} or /cancel hangs up",
+            key_label(app, Context::Global, Action::HangUp, "/cancel")
+        )
+    };
+    for call in app.outgoing_calls().iter().rev() {
+        if y >= bottom {
+            break;
+        }
+        let what = match (call.hanging_up, call.state) {
+            (true, _) => format!("hanging up on {}…", call.callee),
+            (false, Dialing::PhoneRings) => format!("{}'s phone rings…", call.callee),
+            (false, _) => format!("ringing {}…", call.callee),
+        };
+        let text = format!(" {CALL_MARK} {what} · {hang_up}");
+        let r = Rect::new(conv.x, y, conv.width, 1);
+        frame.render_widget(Clear, r);
+        frame.render_widget(
+            Paragraph::new(Line::styled(truncate(&text, width), theme.ringing))
+                .style(theme.ringing),
+            r,
+        );
+        y += 1;
     }
 }
 

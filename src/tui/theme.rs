@@ -78,6 +78,10 @@ theme_slots! {
     search_current,
     /// Attribute rows changed in the last few seconds.
     changed,
+    /// Call lines in a conversation ("alice called — accepted").
+    call,
+    /// The banner of a ringing call, incoming or ours.
+    ringing,
     status_bar,
     conn_ok,
     conn_busy,
@@ -176,6 +180,8 @@ impl Theme {
             search_match: Style::new(),
             search_current: Style::new(),
             changed: Style::new(),
+            call: Style::new(),
+            ringing: Style::new(),
             status_bar: Style::new(),
             conn_ok: Style::new(),
             conn_busy: Style::new(),
@@ -272,6 +278,9 @@ pub fn presence_mark(state: Option<PeerOnlineState>) -> char {
 pub const MENTION_MARK: &str = "» ";
 /// The mark of a muted conversation in the panes.
 pub const MUTED_MARK: char = '⊘';
+/// Marks call lines and the ringing banner: a telephone, one column wide
+/// in every terminal (unlike the emoji telephone).
+pub const CALL_MARK: char = '☎';
 
 #[cfg(test)]
 mod tests {

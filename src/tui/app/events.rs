@@ -115,7 +115,8 @@ impl App {
 
     pub(super) fn on_client_event(&mut self, ev: ClientEvent, out: &mut Vec<Command>) {
         match ev {
-            // Call invitations: shown by the messenger's call pane (issue 17).
+            // Call invitations come as `Event::Call`: the event loop hands
+            // their SDK handles to the executor and the app plain data.
             ClientEvent::LocalInvitation { .. }
             | ClientEvent::RemoteInvitationReceived(_)
             | ClientEvent::RemoteInvitation { .. } => {}

@@ -23,6 +23,8 @@ impl App {
                 Some(Action::Up) => help.scroll = help.scroll.saturating_sub(1),
                 Some(Action::Down) => help.scroll = help.scroll.saturating_add(1),
                 Some(Action::Quit) => self.quit(out),
+                Some(Action::AcceptCall) => self.answer_newest_call(true, out),
+                Some(Action::HangUp) => self.hang_up(out),
                 _ => match self.keymap.action(Context::Global, &key) {
                     Some(Action::PageUp) => help.scroll = help.scroll.saturating_sub(10),
                     Some(Action::PageDown) => help.scroll = help.scroll.saturating_add(10),
@@ -90,6 +92,8 @@ impl App {
         };
         match self.keymap.action(Context::Search, &key) {
             Some(Action::Quit) => self.quit(out),
+            Some(Action::AcceptCall) => self.answer_newest_call(true, out),
+            Some(Action::HangUp) => self.hang_up(out),
             Some(Action::Back) => self.cancel_search(),
             Some(Action::Submit) => {
                 search.editing = false;
@@ -182,6 +186,8 @@ impl App {
                 }
             }
             Action::RetryFailed => self.retry_failed(out),
+            Action::AcceptCall => self.answer_newest_call(true, out),
+            Action::HangUp => self.hang_up(out),
             Action::Redraw => out.push(Command::Redraw),
             Action::ToggleMouse => {
                 self.mouse_capture = !self.mouse_capture;

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use crossterm::event::{KeyEvent, MouseEvent};
 
 use crate::client::{
-    ChannelAttribute, ChannelId, ClientEvent, LoginInfo, PeerMessageSendResult, RtmError, Uid,
+    ChannelAttribute, ChannelId, ClientEvent, LocalInvitationEvent, LoginInfo,
+    PeerMessageSendResult, RemoteInvitationEvent, RtmError, Uid,
 };
 use crate::tui::commands::AttrWrite;
 use crate::tui::conversation::ConvId;
@@ -36,6 +37,40 @@ pub enum Event {
     NowHosting {
         addr: String,
         kept_data: bool,
+    },
+    /// A call invitation arrived or changed: the SDK's invitation events as
+    /// plain data (the event loop hands the SDK's handles to the executor).
+    Call(CallEvent),
+}
+
+/// What happened to a call, without the SDK's handles: an app that holds
+/// no handle can be driven by tests, and only the executor acts on calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallEvent {
+    /// Someone rings us (`RemoteInvitationReceived`).
+    Ringing {
+        caller: Uid,
+        /// The caller's id of the call; with `caller` it names the call.
+        id: u64,
+        content: String,
+        /// The call's channel, when the caller set one.
+        channel: Option<String>,
+        /// How long until the server expires it unanswered, in ms.
+        expires_in_ms: u64,
+    },
+    /// One of our calls changed; `call` is the app's id from [`Command::Call`].
+    Outgoing {
+        call: u64,
+        callee: Uid,
+        event: LocalInvitationEvent,
+    },
+    /// A call to us changed (answered, canceled, failed).
+    Incoming {
+        caller: Uid,
+        id: u64,
+        /// Our answer's text, once we answered.
+        response: Option<String>,
+        event: RemoteInvitationEvent,
     },
 }
 
@@ -112,6 +147,25 @@ pub enum Command {
         query: String,
         before: Option<RowId>,
     },
+    /// Ring `callee` (`/call`); `call` is the app's id of the call, which
+    /// its [`CallEvent::Outgoing`] events and [`CommandResult::CallSent`] carry.
+    Call {
+        call: u64,
+        callee: Uid,
+        content: String,
+    },
+    /// Hang up our call `call` before it is answered.
+    CancelCall {
+        call: u64,
+        callee: Uid,
+    },
+    /// Accept (`accept`) or refuse the call `id` from `caller`.
+    AnswerCall {
+        caller: Uid,
+        id: u64,
+        accept: bool,
+        response: String,
+    },
     /// Ring the bell and/or show a desktop notification (the event loop writes it).
     Notify(Notification),
     /// Clear the terminal and draw everything again (Ctrl-L).
@@ -183,6 +237,26 @@ pub enum CommandResult {
         keys: Option<Vec<String>>,
         explicit: bool,
         result: Result<Vec<ChannelAttribute>, RtmError>,
+    },
+    /// The server took our call (it rings), or why not; a call refused
+    /// here never rang and gets no events.
+    CallSent {
+        call: u64,
+        callee: Uid,
+        result: Result<(), RtmError>,
+    },
+    /// Hanging up failed (the call had ended: its own event says how).
+    CallCanceled {
+        call: u64,
+        callee: Uid,
+        result: Result<(), RtmError>,
+    },
+    /// Our answer to a call went out, or why not.
+    CallAnswered {
+        caller: Uid,
+        id: u64,
+        accept: bool,
+        result: Result<(), RtmError>,
     },
     /// Uids read from `watched.txt` (or why it could not be read).
     WatchedLoaded(Result<Vec<Uid>, String>),

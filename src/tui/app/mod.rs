@@ -13,6 +13,7 @@
 //! (what the SDK pushes) and `results` (answers to commands).
 
 mod attributes;
+mod calls;
 mod completion;
 mod events;
 mod keys;
@@ -43,8 +44,9 @@ use super::notify::NotifyPolicy;
 use super::selection::Selection;
 use super::theme::Theme;
 use crate::client::{ChannelId, ConnectionState, PeerOnlineState, Uid};
+pub use calls::{CALL_GRACE_MS, Dialing, IncomingCall, OutgoingCall, one_line};
 use completion::{Completion, HistoryNav};
-pub use messages::{Command, CommandResult, Event};
+pub use messages::{CallEvent, Command, CommandResult, Event};
 pub use state::{
     AttrRef, ChannelInfo, Focus, HelpOverlay, LoginState, Outgoing, Panel, Screen, SearchState,
     Status, StatusKind, UiConfig,
@@ -151,6 +153,13 @@ pub struct App {
     /// The side panes as the side-panes key left them.
     pub(crate) side_panes: SidePanes,
     pub(crate) status: Option<Status>,
+    /// Calls ringing us, oldest first (the banner shows the newest).
+    pub(crate) incoming: Vec<calls::IncomingCall>,
+    /// Our calls not answered yet, oldest first.
+    pub(crate) outgoing: Vec<calls::OutgoingCall>,
+    /// The banner's countdown as last drawn, in seconds: a tick redraws
+    /// only when it changes.
+    countdown_shown: Option<u64>,
     /// The age of the open channel's attributes as last drawn ("2 min
     /// ago"): a tick redraws only when it changes.
     age_shown: Option<String>,
@@ -258,6 +267,9 @@ impl App {
             panel: None,
             side_panes: SidePanes::Auto,
             status: None,
+            incoming: Vec::new(),
+            outgoing: Vec::new(),
+            countdown_shown: None,
             age_shown: None,
             size: (80, 24),
             next_id: 1,
@@ -424,7 +436,11 @@ impl App {
     pub fn update(&mut self, event: Event) -> Vec<Command> {
         let mut out = Vec::new();
         match event {
-            Event::Tick => self.on_tick(),
+            Event::Tick => self.on_tick(&mut out),
+            Event::Call(ev) => {
+                self.on_call_event(ev, &mut out);
+                self.dirty = true;
+            }
             Event::Resize(w, h) => {
                 self.size = (w, h);
                 if !self.pane_visible(self.focus) {
@@ -513,7 +529,8 @@ impl App {
         self.mouse_capture
     }
 
-    fn on_tick(&mut self) {
+    fn on_tick(&mut self, out: &mut Vec<Command>) {
+        self.tick_calls(out);
         let now = self.now();
         if let Some(s) = &self.status
             && now.saturating_sub(s.at_ms)

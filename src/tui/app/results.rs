@@ -97,6 +97,9 @@ impl App {
                 Ok(convs) => self.on_history_loaded(convs, out),
                 Err(e) => self.error(e),
             },
+            r @ (CommandResult::CallSent { .. }
+            | CommandResult::CallCanceled { .. }
+            | CommandResult::CallAnswered { .. }) => self.on_call_result(r, out),
             CommandResult::HistoryFailed(e) => self.error(format!("{e}; history not saved")),
             CommandResult::HistoryPage {
                 conv,

@@ -390,6 +390,9 @@ impl App {
                 conv.to_oldest = false;
                 self.search = None;
             }
+            SlashCommand::Call { peer, content } => self.start_call(peer, content, out)?,
+            SlashCommand::Answer { accept, rest } => self.answer_call(accept, &rest, out)?,
+            SlashCommand::Cancel(peer) => self.cancel_call(peer, out)?,
             SlashCommand::Quit => self.quit(out),
             SlashCommand::Members => self.open_panel(Panel::Members)?,
             SlashCommand::Attrs => self.open_panel(Panel::Attributes)?,

@@ -2,6 +2,7 @@
 //! One file per part of the app; the sessions come from `tui::fixtures`.
 
 mod attributes;
+mod calls;
 mod editing;
 mod focus;
 mod history;
