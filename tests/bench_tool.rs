@@ -181,6 +181,62 @@ async fn rtm_connect_churn_and_presence_count_their_clients() {
     s.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rtm_invite_times_every_invitation_to_its_acceptance() {
+    let s = rtm_server().await;
+    let mut a = args(Scenario::Invite, Target::Rtm, &s.url(), 0, 60.0);
+    a.pairs = Some(4);
+    let r = run(a).await;
+    assert_eq!(r.clients, 8, "--pairs 4 is 4 callers and 4 callees");
+    assert_eq!(
+        (
+            r.sent,
+            r.received,
+            r.lost,
+            r.errors,
+            r.unanswered,
+            r.duplicates
+        ),
+        (60, 60, 0, 0, 0, 0),
+        "{r:?}"
+    );
+    assert!(r.throughput_per_s > 0.0);
+    let accepted = r.latency.clone().expect("send → accepted timed");
+    let by_peer = r.latency2.clone().expect("send → received by peer timed");
+    assert_eq!((accepted.count, by_peer.count), (60, 60));
+    assert!(accepted.p50_us > 0 && accepted.p50_us <= accepted.p99_us);
+    assert!(by_peer.p50_us > 0 && by_peer.p50_us <= by_peer.p99_us);
+    // Each invitation's acceptance comes after its confirmation.
+    assert!(
+        by_peer.p50_us <= accepted.p50_us,
+        "{by_peer:?} {accepted:?}"
+    );
+    assert_eq!(s.hub.open_invitations(), 0, "every invitation ended");
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rtm_invite_counts_what_the_server_refuses() {
+    // The real limit (10 invitations per 5 s per caller): one caller asked
+    // for 14 in a second gets 4 refused, and the report says so.
+    let config = ServerConfig {
+        limit_scale: 1,
+        ..ServerConfig::default()
+    };
+    let s = server::spawn("127.0.0.1:0", config, Arc::new(MemoryStore::new()))
+        .await
+        .expect("bind test server");
+    let r = run(args(Scenario::Invite, Target::Rtm, &s.url(), 2, 14.0)).await;
+    assert_eq!(
+        (r.sent, r.received, r.errors, r.lost, r.unanswered),
+        (14, 10, 4, 4, 0),
+        "{r:?}"
+    );
+    let e = r.first_error.unwrap_or_default();
+    assert!(e.contains("TOO_OFTEN"), "{e}");
+    s.shutdown().await;
+}
+
 /// The binary end to end: spawns the bare relay itself, splits the clients
 /// over two load processes, writes the JSON report.
 #[test]

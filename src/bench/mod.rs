@@ -1,8 +1,9 @@
 //! `rtm bench`: a load generator for rtm and, in the same run, for the
 //! references it is measured against.
 //!
-//! - [`scenarios`]: connect, peer, fanout, churn, presence, each written for
-//!   one share of the clients so several load processes can run it;
+//! - [`scenarios`]: connect, peer, fanout, fanout-max, churn, presence,
+//!   invite, each written for one share of the clients so several load
+//!   processes can run it;
 //! - [`wire`]: the adapters that speak rtm, the bare relay, NATS-over-WebSocket
 //!   and socket.io with raw WebSocket frames;
 //! - [`pacer`]: fixed-rate sending on a schedule (latency counts from the
@@ -43,6 +44,8 @@ use procs::{Workers, cpu_seconds, rss_kb};
 use scenarios::Ctx;
 use stats::{Partial, wall_us};
 
+use crate::protocol::MAX_OPEN_INVITATIONS;
+
 /// What to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -61,6 +64,11 @@ pub enum Scenario {
     Churn,
     /// N clients each watching K others while those come and go (rtm only).
     Presence,
+    /// Caller/callee pairs (--pairs) ringing at a fixed total --rate: each
+    /// invitation is acknowledged and accepted by its callee; times send →
+    /// received-by-peer and send → accepted at the caller, counts failed and
+    /// unanswered invitations (rtm only).
+    Invite,
     /// Run --scenarios against every one of --targets and write a table to --out.
     Compare,
 }
@@ -74,6 +82,7 @@ impl Scenario {
             Scenario::FanoutMax => "fanout-max",
             Scenario::Churn => "churn",
             Scenario::Presence => "presence",
+            Scenario::Invite => "invite",
             Scenario::Compare => "compare",
         }
     }
@@ -93,12 +102,15 @@ pub struct BenchArgs {
     /// The server under test.
     #[arg(long, value_enum, default_value = "rtm")]
     pub target: Target,
-    /// Number of clients (peer: two per pair; fanout: channel members;
-    /// presence: watchers).
+    /// Number of clients (peer, invite: two per pair; fanout: channel
+    /// members; presence: watchers).
     #[arg(long, default_value_t = 100)]
     pub clients: usize,
+    /// peer, invite: number of pairs (the same as --clients 2×N).
+    #[arg(long, conflicts_with = "clients")]
+    pub pairs: Option<usize>,
     /// Per second in total: messages (peer, fanout), cycles (churn),
-    /// logins+logouts (presence).
+    /// logins+logouts (presence), invitations (invite).
     #[arg(long, default_value_t = 1000.0)]
     pub rate: f64,
     /// Seconds of load (connect: how long the connections are held).
@@ -184,6 +196,14 @@ impl BenchArgs {
         a.target = target;
         a
     }
+
+    /// `--pairs N` is `--clients 2N`: the scenarios count clients.
+    fn with_pairs(mut self) -> BenchArgs {
+        if let Some(pairs) = self.pairs {
+            self.clients = pairs.saturating_mul(2);
+        }
+        self
+    }
 }
 
 /// The result of one scenario against one target.
@@ -204,11 +224,17 @@ pub struct Report {
     pub duplicates: u64,
     pub reordered: u64,
     pub errors: u64,
+    /// invite: invitations still open when the run ended (neither accepted
+    /// nor failed): the ones a server lost or answered too late.
+    #[serde(default)]
+    pub unanswered: u64,
     /// peer: round trips/s; fanout: deliveries/s; churn: cycles/s.
     pub throughput_per_s: f64,
-    /// peer: round trip; fanout: delivery; churn: cycle; presence: notification.
+    /// peer: round trip; fanout: delivery; churn: cycle; presence:
+    /// notification; invite: send → `local_invitation_accepted`.
     pub latency: Option<Latency>,
-    /// connect/peer/fanout: setup (connect+login+join) time; presence: login time.
+    /// connect/peer/fanout: setup (connect+login+join) time; presence: login
+    /// time; invite: send → `local_invitation_received_by_peer`.
     pub latency2: Option<Latency>,
     /// How far behind its schedule the load generator sent.
     pub send_lag: Option<Latency>,
@@ -246,6 +272,7 @@ impl Report {
             duplicates: p.duplicates,
             reordered: p.reordered,
             errors: p.errors,
+            unanswered: p.unanswered,
             throughput_per_s: if ctx.scenario == Scenario::Connect {
                 0.0
             } else {
@@ -288,7 +315,7 @@ pub async fn main(args: BenchArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     if args.scenario == Some(Scenario::Compare) {
-        let reports = compare(&args).await?;
+        let reports = compare(&args.with_pairs()).await?;
         println!("{}", markdown_table(&reports));
         return Ok(());
     }
@@ -299,6 +326,7 @@ pub async fn main(args: BenchArgs) -> anyhow::Result<()> {
 
 /// Runs one scenario against one target and writes `--json` if asked.
 pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
+    let args = args.with_pairs();
     let scenario = args.scenario.context("which scenario?")?;
     let report = if args.sdk {
         if args.target != Target::Rtm {
@@ -434,8 +462,26 @@ fn note(scenario: Scenario, args: &BenchArgs) -> String {
         Scenario::FanoutMax => format!("{} members, one publisher at most {} messages ahead of the slowest member; throughput = deliveries per second; latency = actual send → delivery", args.clients.max(2), args.window),
         Scenario::Churn => "throughput = cycles per second; latency = intended start → connect, login, join, leave, logout done".into(),
         Scenario::Presence => format!("{} watchers each watching {} churning users; latency = login/logout frame sent → watcher notified; latency2 = login time from the schedule", args.clients, args.watch),
+        Scenario::Invite => invite_note(args),
         Scenario::Compare => String::new(),
     }
+}
+
+/// What the invite report means, and the `limit_scale` a server given with
+/// `--server` needs: rtm allows 10 invitations per 5 s per caller, times the
+/// server's `limit_scale` (the spawned server has 100,000).
+fn invite_note(args: &BenchArgs) -> String {
+    let pairs = (args.clients / 2).max(1);
+    let per_caller = args.rate / pairs as f64;
+    let scale = (per_caller * 5.0 / 10.0).ceil().max(1.0);
+    format!(
+        "{pairs} caller/callee pairs, {per_caller:.1} invitations/s per caller; throughput = \
+         invitations accepted per second; latency = intended send → local_invitation_accepted \
+         at the caller; latency2 = intended send → local_invitation_received_by_peer; errors = \
+         invitations that failed (error reply, failure event, refusal, or not sent because the \
+         caller already had {MAX_OPEN_INVITATIONS} open); unanswered = still open at the end. \
+         A server given with --server needs limit_scale ≥ {scale} in its config"
+    )
 }
 
 /// Runs every scenario against every target, one after another, and writes
@@ -445,7 +491,7 @@ pub async fn compare(args: &BenchArgs) -> anyhow::Result<Vec<Report>> {
     for &scenario in &args.scenarios {
         if matches!(
             scenario,
-            Scenario::Compare | Scenario::Churn | Scenario::Presence
+            Scenario::Compare | Scenario::Churn | Scenario::Presence | Scenario::Invite
         ) {
             bail!(
                 "compare runs connect, peer and fanout; {} is rtm only",
@@ -723,18 +769,26 @@ pub fn print(r: &Report) {
         println!("duplicates      {}", r.duplicates);
         println!("reordered       {}", r.reordered);
         println!("errors          {}", r.errors);
+        if r.scenario == Some(Scenario::Invite) {
+            println!("unanswered      {}", r.unanswered);
+        }
         println!("throughput      {:.0} /s", r.throughput_per_s);
     }
     let show = |name: &str, l: &Option<Latency>| {
         if let Some(l) = l {
             println!(
-                "{name:<16}p50 {} µs  p99 {} µs  p99.9 {} µs  max {} µs  (n={})",
+                "{name:<15} p50 {} µs  p99 {} µs  p99.9 {} µs  max {} µs  (n={})",
                 l.p50_us, l.p99_us, l.p999_us, l.max_us, l.count
             );
         }
     };
-    show("latency", &r.latency);
-    show("latency2", &r.latency2);
+    if r.scenario == Some(Scenario::Invite) {
+        show("accepted", &r.latency);
+        show("received by peer", &r.latency2);
+    } else {
+        show("latency", &r.latency);
+        show("latency2", &r.latency2);
+    }
     show("send lag", &r.send_lag);
     if let (Some(b), Some(a)) = (r.server_rss_kb_before, r.server_rss_kb_loaded) {
         println!("server RSS      {b} kB → {a} kB");

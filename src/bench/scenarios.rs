@@ -3,9 +3,10 @@
 //! its clients, waits at the barrier for the common start, runs the load and
 //! returns its [`Partial`] counts.
 
+use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -21,7 +22,7 @@ use super::barrier::Barrier;
 use super::pacer::{self, Lane};
 use super::stats::{Partial, Seen, SeqTrack, parse_payload, payload, record, wall_us};
 use super::wire::{self, Decoder, Ev, Link, Target};
-use crate::protocol::Request;
+use crate::protocol::{Event, MAX_OPEN_INVITATIONS, Reply, Request, ServerFrame};
 
 /// Everything one load process needs to run its share (sent to workers as JSON).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -75,6 +76,7 @@ pub async fn run_shard(ctx: Ctx, barrier: Barrier) -> anyhow::Result<Partial> {
         Scenario::FanoutMax => fanout_max(ctx, barrier).await,
         Scenario::Churn => churn(ctx, barrier).await,
         Scenario::Presence => presence(ctx, barrier).await,
+        Scenario::Invite => invite(ctx, barrier).await,
         Scenario::Compare => bail!("compare is not a load scenario"),
     }
 }
@@ -770,4 +772,277 @@ async fn presence(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
         }
     }
     Ok(p)
+}
+
+/// invite: callers ic0…ic(P-1) each ring their own callee ie0…ie(P-1) at
+/// `rate / P` invitations per second. A callee's client confirms each one
+/// at once (`ack_remote_invitation`, as the SDK does) and accepts it with a
+/// short response. The caller times, from each invitation's intended send
+/// time, `local_invitation_received_by_peer` (latency2) and
+/// `local_invitation_accepted` (latency, the whole round trip).
+///
+/// Every invitation ends counted: accepted (`received`), failed (`errors`:
+/// an error reply, `peer_online: false`, a failure event, a refusal, or not
+/// sent because its caller already had the server's maximum open), or still
+/// open when the run ends (`unanswered`).
+async fn invite(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
+    if ctx.target != Target::Rtm {
+        bail!("invite runs against rtm only (call invitations are rtm's)");
+    }
+    let mut p = Partial::new();
+    let pairs_total = (ctx.clients / 2).max(1);
+    let pairs = ctx.range(pairs_total);
+    let callers = setup_many(&ctx, pairs.clone(), |i| format!("ic{i}"), false, &mut p).await?;
+    let mut p2 = Partial::new();
+    let callees = setup_many(&ctx, pairs.clone(), |i| format!("ie{i}"), false, &mut p2).await?;
+    p.merge(&p2);
+    // latency2 is the received-by-peer time here, not the setup time.
+    p.latency2.reset();
+    let stop = CancellationToken::new();
+    let mut answerers = JoinSet::new();
+    for (_, ws, dec) in callees {
+        let link = Link::start(Target::Rtm, ws, dec);
+        let tx = link.tx.clone();
+        let stop = stop.clone();
+        answerers.spawn(async move {
+            let mut part = Partial::new();
+            let mut id = 10u64;
+            read_loop(link.stream, link.decoder, link.tx, stop, |ev| {
+                match ev {
+                    Ev::Invitation(t) => match ServerFrame::decode(t) {
+                        Ok(ServerFrame::Event {
+                            event:
+                                Event::RemoteInvitationReceived {
+                                    caller_id,
+                                    invitation_id,
+                                    ..
+                                },
+                        }) => {
+                            let ack = Request::AckRemoteInvitation {
+                                caller_id: caller_id.clone(),
+                                invitation_id,
+                            };
+                            let accept = Request::AcceptRemoteInvitation {
+                                caller_id,
+                                invitation_id,
+                                response: "ok".into(),
+                            };
+                            id += 2;
+                            let _ = tx.send(wire::rtm_request(id - 1, ack));
+                            let _ = tx.send(wire::rtm_request(id, accept));
+                        }
+                        // The callee hears of a failure or cancellation;
+                        // its caller counts that invitation as failed.
+                        Ok(_) => {}
+                        Err(e) => part.error(format!("callee: unreadable frame ({e}): {t}")),
+                    },
+                    Ev::Error(e) => part.error(format!("callee: {e}")),
+                    _ => {}
+                }
+                false
+            })
+            .await;
+            part
+        });
+    }
+    let start = barrier.ready().await?;
+    let total = ctx.total();
+    // Invitation ids (and the request ids that send them) start at the run's
+    // start time: ids never repeat across runs, so an invitation a previous
+    // run against the same server left open (a session resumed within the
+    // grace keeps it) cannot make this run's send fail as ALREADY_SENT.
+    let first_id = start;
+    let mut readers = JoinSet::new();
+    let mut lanes = Vec::new();
+    let mut books = Vec::new();
+    for (i, ws, dec) in callers {
+        let link = Link::start(Target::Rtm, ws, dec);
+        let (count, first_us, interval_us) = pacer::split(total, ctx.rate, pairs_total, i, start);
+        let book = Arc::new(Mutex::new(Book::new(count)));
+        books.push(book.clone());
+        let tx = link.tx.clone();
+        let callee = wire::uid(&format!("ie{i}"))?;
+        let b = book.clone();
+        lanes.push(Lane {
+            count,
+            first_us,
+            interval_us,
+            send: Box::new(move |seq, at| {
+                let mut b = b.lock().unwrap_or_else(|e| e.into_inner());
+                // The server refuses one more than this open per caller;
+                // sending it anyway would only measure the refusal.
+                if b.open.len() >= MAX_OPEN_INVITATIONS {
+                    b.resolved += 1;
+                    b.part.error(format!(
+                        "invitation not sent: the caller already had {MAX_OPEN_INVITATIONS} \
+                         open, the server's limit (the server is behind the schedule)"
+                    ));
+                    return;
+                }
+                b.open.insert(seq, Open { at, by_peer: false });
+                drop(b);
+                let request = Request::SendLocalInvitation {
+                    invitation_id: first_id + seq,
+                    callee_id: callee.clone(),
+                    content: "bench".into(),
+                    channel_id: None,
+                };
+                let _ = tx.send(wire::rtm_request(first_id + seq, request));
+            }),
+        });
+        let stop = stop.clone();
+        readers.spawn(async move {
+            let tx = link.tx.clone();
+            read_loop(link.stream, link.decoder, tx, stop.clone(), |ev| {
+                let mut b = book.lock().unwrap_or_else(|e| e.into_inner());
+                if let Ev::Invitation(t) | Ev::Error(t) = ev {
+                    b.caller_frame(t, first_id);
+                }
+                b.resolved >= count
+            })
+            .await;
+            let mut b = book.lock().unwrap_or_else(|e| e.into_inner());
+            if !stop.is_cancelled() && b.resolved < count {
+                let left = count - b.resolved;
+                b.part.error(format!(
+                    "the server closed the connection of caller ic{i} with {left} of its \
+                     {count} invitations unresolved"
+                ));
+            }
+            drop(link.tx);
+        });
+    }
+    p.send_lag = pace(lanes, stop.clone()).await?;
+    drain(&mut readers, &stop, |()| {}).await;
+    stop.cancel();
+    // Read every book only now: the pacer has sent all it will, and each
+    // reader has ended, so what is still open stays open.
+    for book in books {
+        let mut b = book.lock().unwrap_or_else(|e| e.into_inner());
+        let count = b.count;
+        b.part.sent += count;
+        b.part.expected += count;
+        b.part.unanswered = b.open.len() as u64;
+        p.merge(&b.part);
+    }
+    while let Some(j) = answerers.join_next().await {
+        if let Ok(part) = j {
+            p.merge(&part);
+        }
+    }
+    Ok(p)
+}
+
+/// One open invitation at its caller.
+struct Open {
+    /// Intended send time, wall µs.
+    at: u64,
+    /// `local_invitation_received_by_peer` came.
+    by_peer: bool,
+}
+
+/// One caller's invitations, shared by its pacer lane (which opens them) and
+/// its reader (which ends them).
+struct Book {
+    /// Invitations this caller's lane sends.
+    count: u64,
+    /// By sequence number (invitation id − the run's first id).
+    open: HashMap<u64, Open>,
+    /// Invitations ended either way, or not sent.
+    resolved: u64,
+    part: Partial,
+}
+
+impl Book {
+    fn new(count: u64) -> Book {
+        Book {
+            count,
+            open: HashMap::with_capacity(count.min(MAX_OPEN_INVITATIONS as u64) as usize),
+            resolved: 0,
+            part: Partial::new(),
+        }
+    }
+
+    /// Ends invitation `seq` (if open) as failed for `why`.
+    fn fail(&mut self, seq: Option<u64>, why: impl std::fmt::Display) {
+        if let Some(seq) = seq
+            && self.open.remove(&seq).is_some()
+        {
+            self.resolved += 1;
+        }
+        let which = seq.map_or_else(
+            || "an invitation".to_string(),
+            |s| format!("invitation {s}"),
+        );
+        self.part.error(format!("{which} failed: {why}"));
+    }
+
+    /// A frame the caller's reader got: an `invitation_sent` reply, an
+    /// error reply or an invitation event.
+    fn caller_frame(&mut self, t: &str, first_id: u64) {
+        let now = wall_us();
+        let seq = |id: u64| id.checked_sub(first_id);
+        let frame = match ServerFrame::decode(t) {
+            Ok(f) => f,
+            Err(e) => {
+                self.part.error(format!("unreadable frame ({e}): {t}"));
+                return;
+            }
+        };
+        match frame {
+            ServerFrame::Ok {
+                id,
+                result:
+                    Reply::InvitationSent {
+                        peer_online: false, ..
+                    },
+            } => self.fail(seq(id), "the callee was offline when it was sent"),
+            ServerFrame::Ok { .. } => {}
+            ServerFrame::Error { id, error } => self.fail(
+                id.and_then(seq),
+                format_args!("{} ({})", error.message, error.kind.as_str()),
+            ),
+            ServerFrame::Event { event } => match event {
+                Event::LocalInvitationReceivedByPeer { invitation_id } => {
+                    match seq(invitation_id).and_then(|s| self.open.get_mut(&s)) {
+                        Some(o) if !o.by_peer => {
+                            o.by_peer = true;
+                            record(&mut self.part.latency2, now.saturating_sub(o.at));
+                        }
+                        _ => self.part.duplicates += 1,
+                    }
+                }
+                Event::LocalInvitationAccepted { invitation_id, .. } => {
+                    let s = seq(invitation_id);
+                    match s.and_then(|s| self.open.remove(&s)) {
+                        Some(o) => {
+                            self.resolved += 1;
+                            self.part.received += 1;
+                            record(&mut self.part.latency, now.saturating_sub(o.at));
+                            self.part.last_receipt_us = now;
+                            // The callee confirms before it accepts, and the
+                            // server keeps that order on the caller's link.
+                            if !o.by_peer {
+                                self.part.error(format!(
+                                    "invitation {} was accepted without \
+                                     local_invitation_received_by_peer first",
+                                    s.unwrap_or_default()
+                                ));
+                            }
+                        }
+                        None => self.part.duplicates += 1,
+                    }
+                }
+                Event::LocalInvitationRefused {
+                    invitation_id,
+                    response,
+                } => self.fail(seq(invitation_id), format_args!("refused ({response:?})")),
+                Event::LocalInvitationFailure {
+                    invitation_id,
+                    reason,
+                } => self.fail(seq(invitation_id), reason.describe()),
+                _ => {}
+            },
+        }
+    }
 }

@@ -117,6 +117,9 @@ pub struct Partial {
     pub reordered: u64,
     /// Error replies from the server (e.g. TOO_OFTEN) and failed operations.
     pub errors: u64,
+    /// invite: invitations still open at the end (neither accepted nor failed).
+    #[serde(default)]
+    pub unanswered: u64,
     /// Wall µs of the last counted receipt.
     pub last_receipt_us: u64,
     /// Main latency (round trip, delivery or notification).
@@ -148,6 +151,7 @@ impl Partial {
             duplicates: 0,
             reordered: 0,
             errors: 0,
+            unanswered: 0,
             last_receipt_us: 0,
             latency: new_hist(),
             latency2: new_hist(),
@@ -165,6 +169,7 @@ impl Partial {
         self.duplicates += o.duplicates;
         self.reordered += o.reordered;
         self.errors += o.errors;
+        self.unanswered += o.unanswered;
         self.last_receipt_us = self.last_receipt_us.max(o.last_receipt_us);
         let _ = self.latency.add(&o.latency);
         let _ = self.latency2.add(&o.latency2);

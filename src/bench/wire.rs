@@ -127,6 +127,9 @@ pub enum Ev<'a> {
     Open,
     /// rtm `peers_online_status_changed`: the whole frame.
     Presence(&'a str),
+    /// rtm call invitations, the whole frame: every `*_invitation_*` event
+    /// and the `invitation_sent` reply (whose `peer_online` matters).
+    Invitation(&'a str),
     /// Anything else (rtm member events, replies nobody waits for …).
     Other,
 }
@@ -190,6 +193,13 @@ fn rtm_text(t: &str) -> Option<&str> {
     Some(&t[at..at + end])
 }
 
+/// The `kind` of an rtm event frame: the event's first field, as the server
+/// writes it (`{"type":"event","event":{"kind":"…"`).
+fn event_kind(t: &str) -> Option<&str> {
+    let rest = t.strip_prefix(r#"{"type":"event","event":{"kind":""#)?;
+    rest.split('"').next()
+}
+
 fn decode_rtm(t: &str) -> Ev<'_> {
     // A compact live message (PROTOCOL.md §8.13): its text is the last field.
     if let Some(rest) = t
@@ -210,11 +220,17 @@ fn decode_rtm(t: &str) -> Ev<'_> {
         if let Some(text) = rtm_text(t) {
             return Ev::Payload(text);
         }
+        if event_kind(t).is_some_and(|k| k.contains("invitation")) {
+            return Ev::Invitation(t);
+        }
         if t.contains("peers_online_status_changed") {
             return Ev::Presence(t);
         }
         Ev::Other
     } else if head.contains("\"ok\"") {
+        if t.contains("\"kind\":\"invitation_sent\"") {
+            return Ev::Invitation(t);
+        }
         let id = t.find("\"id\":").and_then(|at| {
             let rest = &t[at + 5..];
             let end = rest
@@ -555,6 +571,36 @@ mod tests {
         assert_eq!(ev[0], r#"Payload("1:2:3")"#);
         assert_eq!(ev[1], "Reply(Some(17))");
         assert!(ev[2].starts_with("Error"));
+    }
+
+    #[test]
+    fn rtm_invitation_frames_come_whole() {
+        use crate::protocol::{Event, Reply, ServerFrame};
+        let frames = [
+            ServerFrame::Event {
+                event: Event::LocalInvitationAccepted {
+                    invitation_id: 3,
+                    // Text that looks like a load payload must not fool it.
+                    response: "1:2:3".into(),
+                },
+            },
+            ServerFrame::Ok {
+                id: 9,
+                result: Reply::InvitationSent {
+                    peer_online: false,
+                    expires_in_ms: 0,
+                },
+            },
+            ServerFrame::Ok {
+                id: 10,
+                result: Reply::Done,
+            },
+        ];
+        let msgs: Vec<Message> = frames.iter().map(|f| Message::text(f.encode())).collect();
+        let ev = events(Target::Rtm, &msgs);
+        assert!(ev[0].starts_with("Invitation(") && ev[0].contains("local_invitation_accepted"));
+        assert!(ev[1].starts_with("Invitation(") && ev[1].contains("peer_online"));
+        assert_eq!(ev[2], "Reply(Some(10))");
     }
 
     #[test]
