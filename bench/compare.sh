@@ -4,7 +4,8 @@
 # the same client counts and rates: fanout-max (the most deliveries/s each
 # sustains to one channel, nothing lost), fanout at a fixed rate (latency),
 # peer round trips and idle connections (memory). Writes bench/results/<date>.{json,md} and
-# bench/results/latest.{json,md}, and prints the table.
+# bench/results/latest.{json,md}, and prints the table. Then call invitations,
+# rtm only (the references have none): bench/results/invite-latest.json.
 #
 #   bench/compare.sh                       # the defaults below
 #   FANOUT_CLIENTS=2000 FANOUT_RATE=20 bench/compare.sh
@@ -19,6 +20,8 @@ FANOUT_WINDOW=${FANOUT_WINDOW:-1024}     # fanout-max: messages ahead of the slo
 PEER_CLIENTS=${PEER_CLIENTS:-200}        # 100 pairs
 PEER_RATE=${PEER_RATE:-5000}             # round trips/s in total
 CONNECT_CLIENTS=${CONNECT_CLIENTS:-10000}
+INVITE_PAIRS=${INVITE_PAIRS:-100}        # callers, each ringing its own callee
+INVITE_RATE=${INVITE_RATE:-5000}         # invitations/s in total
 DURATION=${DURATION:-10}
 TARGETS=${TARGETS:-rtm,bare,nats,socketio}
 
@@ -42,3 +45,7 @@ RTM=target/release/rtm
     --clients "$FANOUT_CLIENTS" --rate "$FANOUT_RATE" \
     --peer-clients "$PEER_CLIENTS" --peer-rate "$PEER_RATE" \
     --connect-clients "$CONNECT_CLIENTS" --duration "$DURATION" --out bench/results
+
+echo "== invite against rtm ($INVITE_PAIRS pairs, $INVITE_RATE/s)"
+"$RTM" bench invite --pairs "$INVITE_PAIRS" --rate "$INVITE_RATE" --duration "$DURATION" \
+    --json bench/results/invite-latest.json

@@ -67,7 +67,8 @@ pub enum Scenario {
     /// Caller/callee pairs (--pairs) ringing at a fixed total --rate: each
     /// invitation is acknowledged and accepted by its callee; times send →
     /// received-by-peer and send → accepted at the caller, counts failed and
-    /// unanswered invitations (rtm only).
+    /// unanswered invitations (rtm only; a --server needs limit_scale ≥
+    /// rate ÷ pairs ÷ 2 in its config, the spawned server has it).
     Invite,
     /// Run --scenarios against every one of --targets and write a table to --out.
     Compare,
