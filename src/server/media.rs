@@ -35,6 +35,9 @@ use crate::protocol::{
     check_sha256_hex,
 };
 
+/// How long a transfer connection may take to present its ticket.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Media settings; defaults come from the shipped `server.toml`.
 #[derive(Debug, Clone)]
 pub struct MediaConfig {
@@ -250,6 +253,11 @@ impl MediaStore {
                 .ok()
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .map_or(meta.created_ms, |d| d.as_millis() as u64);
+            if meta.complete && !dir.join(id).exists() {
+                tracing::warn!("media: {id} is recorded but its file is gone; forgetting it");
+                let _ = std::fs::remove_file(entry.path());
+                continue;
+            }
             let item = Item {
                 meta,
                 touched_ms,
@@ -550,7 +558,9 @@ impl MediaStore {
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     {
-        let hello = match tokio::time::timeout(self.config.idle_timeout, ws.next()).await {
+        // The ticket comes at once or never: a silent connection should not
+        // hold a connection slot for the whole idle timeout.
+        let hello = match tokio::time::timeout(HELLO_TIMEOUT, ws.next()).await {
             Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str::<MediaHello>(&t).ok(),
             _ => None,
         };
@@ -804,4 +814,91 @@ where
         .await
         .map_err(|_| ())?;
     ws.close(None).await.map_err(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::clock::SystemClock;
+
+    fn config(dir: &Path) -> MediaConfig {
+        MediaConfig {
+            dir: Some(dir.to_path_buf()),
+            ttl: Duration::from_secs(3600),
+            partial_ttl: Duration::from_secs(3600),
+            per_user_bytes: 0,
+            total_bytes: 0,
+            ticket_ttl: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(120),
+        }
+    }
+
+    fn meta(complete: bool, created_ms: u64) -> Meta {
+        Meta {
+            owner: "alice".parse().unwrap(),
+            media_type: MediaType::File,
+            size: 3,
+            sha256: "0".repeat(64),
+            file_name: "a".into(),
+            created_ms,
+            complete,
+        }
+    }
+
+    #[test]
+    fn start_up_keeps_what_is_whole_and_deletes_the_rest() {
+        let dir = std::env::temp_dir().join(format!("rtm-media-unit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let now = SystemClock.now_ms();
+        let write = |id: &str, m: &Meta| {
+            std::fs::write(
+                dir.join(format!("{id}.json")),
+                serde_json::to_vec(m).unwrap(),
+            )
+            .unwrap()
+        };
+        let (whole, lost, old, partial) = (
+            "a".repeat(32),
+            "b".repeat(32),
+            "c".repeat(32),
+            "d".repeat(32),
+        );
+        write(&whole, &meta(true, now));
+        std::fs::write(dir.join(&whole), b"abc").unwrap();
+        // Recorded complete, but its bytes are gone.
+        write(&lost, &meta(true, now));
+        // Complete and older than the ttl.
+        write(&old, &meta(true, now - 7_200_000));
+        std::fs::write(dir.join(&old), b"abc").unwrap();
+        // An upload under way (resumable).
+        write(&partial, &meta(false, now));
+        std::fs::write(dir.join(format!("{partial}.part")), b"a").unwrap();
+        // Bytes nobody recorded.
+        std::fs::write(dir.join("e".repeat(32)), b"zzz").unwrap();
+        std::fs::write(dir.join("garbage.json"), b"{not json").unwrap();
+
+        let store = MediaStore::open(config(&dir), Arc::new(SystemClock));
+        assert_eq!(
+            store.file_count(),
+            2,
+            "the whole file and the resumable upload"
+        );
+        assert_eq!(store.stored_bytes(), 6);
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            vec![
+                whole.clone(),
+                format!("{whole}.json"),
+                format!("{partial}.json"),
+                format!("{partial}.part"),
+            ]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
