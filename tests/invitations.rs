@@ -30,6 +30,23 @@ async fn next_local(
     .await
 }
 
+/// The event that ends one of this client's sent invitations (skipping
+/// `ReceivedByPeer`, which may or may not come first).
+async fn next_local_end(
+    events: &mut ClientEvents,
+    within: Duration,
+) -> (LocalInvitation, LocalInvitationEvent) {
+    wait_for_within(events, within, |e| match e {
+        ClientEvent::LocalInvitation { invitation, event }
+            if event != &LocalInvitationEvent::ReceivedByPeer =>
+        {
+            Some((invitation.clone(), event.clone()))
+        }
+        _ => None,
+    })
+    .await
+}
+
 /// The next incoming invitation.
 async fn next_received(events: &mut ClientEvents) -> RemoteInvitation {
     wait_for(events, |e| match e {
@@ -140,15 +157,7 @@ async fn a_refused_call_carries_the_response_to_the_caller() {
     assert_eq!(ringing.state(), RS::Refused);
     let (_, event) = next_remote(&mut be, WAIT).await;
     assert_eq!(event, RemoteInvitationEvent::Refused);
-    let (_, event) = wait_for(&mut ae, |e| match e {
-        ClientEvent::LocalInvitation { invitation, event }
-            if event != &LocalInvitationEvent::ReceivedByPeer =>
-        {
-            Some((invitation.clone(), event.clone()))
-        }
-        _ => None,
-    })
-    .await;
+    let (_, event) = next_local_end(&mut ae, WAIT).await;
     assert_eq!(
         event,
         LocalInvitationEvent::Refused {
@@ -179,15 +188,7 @@ async fn a_canceled_call_stops_ringing_and_cannot_be_answered() {
 
     call.cancel().await.unwrap();
     assert_eq!(call.state(), LS::Canceled);
-    let (_, event) = wait_for(&mut ae, |e| match e {
-        ClientEvent::LocalInvitation { invitation, event }
-            if event != &LocalInvitationEvent::ReceivedByPeer =>
-        {
-            Some((invitation.clone(), event.clone()))
-        }
-        _ => None,
-    })
-    .await;
+    let (_, event) = next_local_end(&mut ae, WAIT).await;
     assert_eq!(event, LocalInvitationEvent::Canceled);
 
     let (_, event) = next_remote(&mut be, WAIT).await;
@@ -321,15 +322,7 @@ async fn a_callee_that_logs_out_fails_the_call_with_peer_offline() {
         RemoteInvitationEvent::Failure(RemoteReason::PeerOffline)
     );
     assert_eq!(ringing.state(), RS::Failure);
-    let (_, event) = wait_for(&mut ae, |e| match e {
-        ClientEvent::LocalInvitation { invitation, event }
-            if event != &LocalInvitationEvent::ReceivedByPeer =>
-        {
-            Some((invitation.clone(), event.clone()))
-        }
-        _ => None,
-    })
-    .await;
+    let (_, event) = next_local_end(&mut ae, WAIT).await;
     assert_eq!(
         event,
         LocalInvitationEvent::Failure(LocalReason::PeerOffline)
@@ -347,15 +340,7 @@ async fn a_caller_that_logs_out_fails_the_call_with_peer_offline_and_not_loggedi
     call.send().await.unwrap();
     let ringing = next_received(&mut be).await;
     alice.logout().await.unwrap();
-    let (_, event) = wait_for(&mut ae, |e| match e {
-        ClientEvent::LocalInvitation { invitation, event }
-            if event != &LocalInvitationEvent::ReceivedByPeer =>
-        {
-            Some((invitation.clone(), event.clone()))
-        }
-        _ => None,
-    })
-    .await;
+    let (_, event) = next_local_end(&mut ae, WAIT).await;
     assert_eq!(
         event,
         LocalInvitationEvent::Failure(LocalReason::NotLoggedin)
@@ -391,15 +376,7 @@ async fn a_remote_login_of_the_callee_ends_its_calls() {
         RemoteInvitationEvent::Failure(RemoteReason::PeerOffline)
     );
     assert_eq!(ringing.state(), RS::Failure);
-    let (_, event) = wait_for(&mut ae, |e| match e {
-        ClientEvent::LocalInvitation { invitation, event }
-            if event != &LocalInvitationEvent::ReceivedByPeer =>
-        {
-            Some((invitation.clone(), event.clone()))
-        }
-        _ => None,
-    })
-    .await;
+    let (_, event) = next_local_end(&mut ae, WAIT).await;
     assert_eq!(
         event,
         LocalInvitationEvent::Failure(LocalReason::PeerOffline)
@@ -707,15 +684,7 @@ async fn a_caller_back_after_the_grace_finds_its_calls_ended() {
     assert_eq!(ringing.state(), RS::Failure);
     // alice comes back to a fresh session: her client ends the call too.
     proxy.block(false);
-    let (_, event) = wait_for_within(&mut ae, Duration::from_secs(120), |e| match e {
-        ClientEvent::LocalInvitation { invitation, event }
-            if event != &LocalInvitationEvent::ReceivedByPeer =>
-        {
-            Some((invitation.clone(), event.clone()))
-        }
-        _ => None,
-    })
-    .await;
+    let (_, event) = next_local_end(&mut ae, Duration::from_secs(120)).await;
     assert_eq!(
         event,
         LocalInvitationEvent::Failure(LocalReason::NotLoggedin)

@@ -460,7 +460,10 @@ impl Shared {
         }
     }
 
-    async fn open_transfer(&self, ticket: &str) -> Result<(MediaWs, u64, u64), RtmError> {
+    /// Opens a transfer connection with `ticket`; `Broken` when the server
+    /// could not be reached or the link broke (worth resuming), an error
+    /// when the server refused.
+    async fn open_transfer(&self, ticket: &str) -> Result<Attempt<(MediaWs, u64, u64)>, RtmError> {
         let url = media_url(&self.url);
         let ws_config = WebSocketConfig::default()
             .read_buffer_size(64 * 1024)
@@ -495,13 +498,17 @@ impl Shared {
             ticket: ticket.to_string(),
         })
         .unwrap_or_default();
-        ws.send(Message::Text(hello.into()))
-            .await
-            .map_err(|_| interrupted("the link broke"))?;
-        match next_frame(&mut ws).await? {
-            Some(MediaServerFrame::Ready { offset, size }) => Ok((ws, offset, size)),
-            Some(MediaServerFrame::Error { error }) => Err(RtmError::Server(error)),
-            _ => Err(interrupted("the link broke")),
+        if ws.send(Message::Text(hello.into())).await.is_err() {
+            return Ok(Attempt::Broken(interrupted("the link broke")));
+        }
+        match next_frame(&mut ws).await {
+            Ok(Some(MediaServerFrame::Ready { offset, size })) => {
+                Ok(Attempt::Done((ws, offset, size)))
+            }
+            Ok(Some(MediaServerFrame::Error { error })) => Err(RtmError::Server(error)),
+            Ok(_) => Ok(Attempt::Broken(interrupted("the link broke"))),
+            Err(e) if e.kind() == ErrorKind::Interrupted => Ok(Attempt::Broken(e)),
+            Err(e) => Err(e),
         }
     }
 
@@ -573,13 +580,9 @@ impl Shared {
         ticket: &str,
         handler: &TransferHandler,
     ) -> Result<Attempt<()>, RtmError> {
-        let (mut ws, offset, size) = match self.open_transfer(ticket).await {
-            Ok(x) => x,
-            Err(e) if e.kind() == ErrorKind::Interrupted => return Ok(Attempt::Broken(e)),
-            Err(RtmError::Connect { url, reason }) => {
-                return Ok(Attempt::Broken(RtmError::Connect { url, reason }));
-            }
-            Err(e) => return Err(e),
+        let (mut ws, offset, size) = match self.open_transfer(ticket).await? {
+            Attempt::Done(x) => x,
+            Attempt::Broken(e) => return Ok(Attempt::Broken(e)),
         };
         handler.set(offset, size);
         let mut sent = offset;
@@ -693,13 +696,9 @@ impl Shared {
         have: &mut u64,
         handler: &TransferHandler,
     ) -> Result<Attempt<()>, RtmError> {
-        let (mut ws, _offset, size) = match self.open_transfer(ticket).await {
-            Ok(x) => x,
-            Err(e) if e.kind() == ErrorKind::Interrupted => return Ok(Attempt::Broken(e)),
-            Err(RtmError::Connect { url, reason }) => {
-                return Ok(Attempt::Broken(RtmError::Connect { url, reason }));
-            }
-            Err(e) => return Err(e),
+        let (mut ws, _offset, size) = match self.open_transfer(ticket).await? {
+            Attempt::Done(x) => x,
+            Attempt::Broken(e) => return Ok(Attempt::Broken(e)),
         };
         handler.set(*have, size);
         loop {

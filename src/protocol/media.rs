@@ -42,15 +42,18 @@ pub enum MediaType {
     Image,
 }
 
+/// `len` lowercase hex digits.
+fn is_lower_hex(s: &str, len: usize) -> bool {
+    s.len() == len
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// Checks a media id: 32 lowercase hex digits, as the server makes them.
 /// Anything else is `INVALID_ARGUMENT` (the reference's "mediaId is in the
 /// wrong format").
 pub fn check_media_id(id: &str) -> Result<(), ErrorBody> {
-    if id.len() == 32
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
+    if is_lower_hex(id, 32) {
         Ok(())
     } else {
         Err(ErrorBody::new(
@@ -62,11 +65,7 @@ pub fn check_media_id(id: &str) -> Result<(), ErrorBody> {
 
 /// Checks a SHA-256 in hex: 64 lowercase hex digits.
 pub fn check_sha256_hex(hash: &str) -> Result<(), ErrorBody> {
-    if hash.len() == 64
-        && hash
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
+    if is_lower_hex(hash, 64) {
         Ok(())
     } else {
         Err(ErrorBody::new(

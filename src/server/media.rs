@@ -654,13 +654,7 @@ impl MediaStore {
                 .map_err(|e| io_err("store the upload", e))?;
             have = 0;
         }
-        ws.send(Message::Text(
-            MediaServerFrame::Ready { offset: have, size }
-                .encode()
-                .into(),
-        ))
-        .await
-        .map_err(|e| io_err("answer", io::Error::other(e)))?;
+        ready(ws, have, size).await?;
         while have < size {
             let frame = match tokio::time::timeout(self.config.idle_timeout, ws.next()).await {
                 Err(_) => {
@@ -764,11 +758,7 @@ impl MediaStore {
         file.seek(io::SeekFrom::Start(offset))
             .await
             .map_err(|e| io_err("read the file", e))?;
-        ws.send(Message::Text(
-            MediaServerFrame::Ready { offset, size }.encode().into(),
-        ))
-        .await
-        .map_err(|e| io_err("answer", io::Error::other(e)))?;
+        ready(ws, offset, size).await?;
         let mut left = size - offset;
         while left > 0 {
             let mut chunk = vec![0u8; (MEDIA_CHUNK_BYTES as u64).min(left) as usize];
@@ -800,6 +790,17 @@ fn no_dir() -> ErrorBody {
         "this server keeps no files (it runs without a data directory); send a link instead, or \
          ask its operator to start it with one",
     )
+}
+
+/// Tells the client the transfer may start at `offset`.
+async fn ready<S>(ws: &mut WebSocketStream<S>, offset: u64, size: u64) -> Result<(), ErrorBody>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let frame = MediaServerFrame::Ready { offset, size }.encode();
+    ws.send(Message::Text(frame.into()))
+        .await
+        .map_err(|_| err(ErrorKind::Interrupted, "the link broke"))
 }
 
 /// Sends the last frame and closes the transfer connection.
