@@ -12,7 +12,7 @@ use rtm::client::{
     CallFamily, ClientEvent, ClientEvents, ErrorKind, LocalInvitation, LocalInvitationEvent,
     LocalInvitationFailureReason as LocalReason, LocalInvitationState as LS, RemoteInvitation,
     RemoteInvitationEvent, RemoteInvitationFailureReason as RemoteReason,
-    RemoteInvitationState as RS, RtmError,
+    RemoteInvitationState as RS, RtmClient, RtmError,
 };
 use rtm::protocol::{Event, Reply, ServerFrame};
 
@@ -45,6 +45,33 @@ async fn next_local_end(
         _ => None,
     })
     .await
+}
+
+/// alice (caller) and bob (callee), logged in, with alice's call ringing
+/// at bob's.
+struct Ringing {
+    alice: RtmClient,
+    ae: ClientEvents,
+    bob: RtmClient,
+    be: ClientEvents,
+    call: LocalInvitation,
+    ringing: RemoteInvitation,
+}
+
+async fn alice_rings_bob(url: &str) -> Ringing {
+    let (alice, ae) = login(url, "alice").await;
+    let (bob, mut be) = login(url, "bob").await;
+    let call = alice.create_local_invitation("bob").unwrap();
+    call.send().await.unwrap();
+    let ringing = next_received(&mut be).await;
+    Ringing {
+        alice,
+        ae,
+        bob,
+        be,
+        call,
+        ringing,
+    }
 }
 
 /// The next incoming invitation.
@@ -147,11 +174,14 @@ async fn an_accepted_call_moves_both_sides_through_every_state() {
 #[tokio::test]
 async fn a_refused_call_carries_the_response_to_the_caller() {
     let server = start_server().await;
-    let (alice, mut ae) = login(&server.url(), "alice").await;
-    let (_bob, mut be) = login(&server.url(), "bob").await;
-    let call = alice.create_local_invitation("bob").unwrap();
-    call.send().await.unwrap();
-    let ringing = next_received(&mut be).await;
+    let Ringing {
+        alice: _alice,
+        mut ae,
+        bob: _bob,
+        mut be,
+        call,
+        ringing,
+    } = alice_rings_bob(&server.url()).await;
     assert_eq!(ringing.content(), "", "content is optional");
     ringing.refuse("busy, later").await.unwrap();
     assert_eq!(ringing.state(), RS::Refused);
@@ -309,11 +339,14 @@ async fn a_callee_whose_client_never_confirms_is_peer_no_response_after_30_s() {
 #[tokio::test]
 async fn a_callee_that_logs_out_fails_the_call_with_peer_offline() {
     let server = start_server().await;
-    let (alice, mut ae) = login(&server.url(), "alice").await;
-    let (bob, mut be) = login(&server.url(), "bob").await;
-    let call = alice.create_local_invitation("bob").unwrap();
-    call.send().await.unwrap();
-    let ringing = next_received(&mut be).await;
+    let Ringing {
+        alice: _alice,
+        mut ae,
+        bob,
+        mut be,
+        call: _call,
+        ringing,
+    } = alice_rings_bob(&server.url()).await;
     bob.logout().await.unwrap();
     // bob's own client ends what rang there: he went offline.
     let (_, event) = next_remote(&mut be, WAIT).await;
@@ -334,11 +367,14 @@ async fn a_callee_that_logs_out_fails_the_call_with_peer_offline() {
 #[tokio::test]
 async fn a_caller_that_logs_out_fails_the_call_with_peer_offline_and_not_loggedin() {
     let server = start_server().await;
-    let (alice, mut ae) = login(&server.url(), "alice").await;
-    let (_bob, mut be) = login(&server.url(), "bob").await;
-    let call = alice.create_local_invitation("bob").unwrap();
-    call.send().await.unwrap();
-    let ringing = next_received(&mut be).await;
+    let Ringing {
+        alice,
+        mut ae,
+        bob: _bob,
+        mut be,
+        call,
+        ringing,
+    } = alice_rings_bob(&server.url()).await;
     alice.logout().await.unwrap();
     let (_, event) = next_local_end(&mut ae, WAIT).await;
     assert_eq!(
@@ -363,11 +399,14 @@ async fn a_caller_that_logs_out_fails_the_call_with_peer_offline_and_not_loggedi
 #[tokio::test]
 async fn a_remote_login_of_the_callee_ends_its_calls() {
     let server = start_server().await;
-    let (alice, mut ae) = login(&server.url(), "alice").await;
-    let (_bob, mut be) = login(&server.url(), "bob").await;
-    let call = alice.create_local_invitation("bob").unwrap();
-    call.send().await.unwrap();
-    let ringing = next_received(&mut be).await;
+    let Ringing {
+        alice: _alice,
+        mut ae,
+        bob: _bob,
+        mut be,
+        call: _call,
+        ringing,
+    } = alice_rings_bob(&server.url()).await;
     // bob logs in from somewhere else: the old session is kicked.
     let (_bob2, _be2) = login(&server.url(), "bob").await;
     let (_, event) = next_remote(&mut be, WAIT).await;
