@@ -36,15 +36,12 @@ async fn next_local_end(
     events: &mut ClientEvents,
     within: Duration,
 ) -> (LocalInvitation, LocalInvitationEvent) {
-    wait_for_within(events, within, |e| match e {
-        ClientEvent::LocalInvitation { invitation, event }
-            if event != &LocalInvitationEvent::ReceivedByPeer =>
-        {
-            Some((invitation.clone(), event.clone()))
+    loop {
+        let (invitation, event) = next_local(events, within).await;
+        if event != LocalInvitationEvent::ReceivedByPeer {
+            return (invitation, event);
         }
-        _ => None,
-    })
-    .await
+    }
 }
 
 /// alice (caller) and bob (callee), logged in, with alice's call ringing
