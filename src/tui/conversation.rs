@@ -3,13 +3,15 @@
 //! a conversation of tens of thousands of entries draws as fast as a short one.
 
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use unicode_width::UnicodeWidthChar;
 
-use super::theme::{CALL_MARK, MENTION_MARK, Theme};
+use super::media::{Media, bar, human_size, percent};
+use super::theme::{CALL_MARK, FILE_MARK, IMAGE_MARK, MENTION_MARK, Theme};
 use crate::client::{ChannelId, Uid};
 
 /// Oldest entries are dropped beyond this many, so a long-running session
@@ -63,6 +65,9 @@ pub enum EntryKind {
         delivery: Delivery,
         /// The text names us (decided once, on arrival).
         mention: bool,
+        /// A FILE or IMAGE message: what it carries (then `text` is its
+        /// summary, for searches, notifications and the history).
+        media: Option<Arc<Media>>,
     },
     /// Joins and leaves: `-- bob joined`, drawn dim.
     Quiet(String),
@@ -72,6 +77,26 @@ pub enum EntryKind {
     /// How a call went: "alice called — accepted: sure", "missed call from
     /// bob"; kept in the local history like a message.
     Call(String),
+    /// A file on its way up or down, with its progress bar; replaced by
+    /// the file's message (an upload) or a "saved to" line when done.
+    Transfer(TransferLine),
+}
+
+/// What a transfer's line shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferLine {
+    /// The app's id of the transfer (the executor's key of its handler).
+    pub id: u64,
+    /// Ours going up (`/file`, `/image`), or a `/save` coming down.
+    pub upload: bool,
+    pub file_name: String,
+    pub current: u64,
+    /// 0 until the size is known.
+    pub total: u64,
+    /// Bytes a second, once it can be told.
+    pub speed: Option<u64>,
+    /// Esc was pressed; the executor is stopping it.
+    pub canceling: bool,
 }
 
 impl EntryKind {
@@ -83,6 +108,15 @@ impl EntryKind {
             | EntryKind::System(t)
             | EntryKind::Error(t)
             | EntryKind::Call(t) => t,
+            EntryKind::Transfer(t) => &t.file_name,
+        }
+    }
+
+    /// The media of a FILE or IMAGE message.
+    pub fn media(&self) -> Option<&Arc<Media>> {
+        match self {
+            EntryKind::Message { media, .. } => media.as_ref(),
+            _ => None,
         }
     }
 }
@@ -614,6 +648,7 @@ pub fn entry_lines(
             offline,
             delivery,
             mention,
+            media,
         } => {
             let name_style = if Some(from) == me {
                 theme.own_name
@@ -630,7 +665,14 @@ pub fn entry_lines(
             }
             segs.push((from.to_string(), name_style));
             segs.push((": ".into(), Style::new()));
-            segs.extend(highlighted(text, text_style, query, mark));
+            if let Some(m) = media {
+                // The mark says file or picture without colour.
+                let mark_char = if m.is_image() { IMAGE_MARK } else { FILE_MARK };
+                segs.push((format!("{mark_char} "), theme.media));
+                segs.extend(highlighted(&m.summary(), theme.media, query, mark));
+            } else {
+                segs.extend(highlighted(text, text_style, query, mark));
+            }
             if *offline {
                 segs.push((" (offline)".into(), theme.dim));
             }
@@ -650,8 +692,90 @@ pub fn entry_lines(
             segs.push((format!("{CALL_MARK} "), theme.call));
             segs.extend(highlighted(t, theme.call, query, mark));
         }
+        EntryKind::Transfer(t) => segs.extend(transfer_segments(t, theme, query, mark)),
     }
-    wrap(&segs, width, TIME_WIDTH)
+    let mut lines = wrap(&segs, width, TIME_WIDTH);
+    if let EntryKind::Message { media: Some(m), .. } = &entry.kind
+        && let Some(p) = &m.preview
+    {
+        lines.extend(preview_lines(p, width));
+    }
+    lines
+}
+
+/// `↑ report.pdf ██████░░░░░░ 45% · 1.2 MB of 2.6 MB · 3.4 MB/s · Esc cancels`.
+fn transfer_segments(
+    t: &TransferLine,
+    theme: &Theme,
+    query: Option<&str>,
+    mark: Style,
+) -> Vec<(String, Style)> {
+    let arrow = if t.upload {
+        "↑ sending "
+    } else {
+        "↓ saving "
+    };
+    let mut segs = vec![(arrow.to_string(), theme.transfer)];
+    segs.extend(highlighted(&t.file_name, theme.transfer, query, mark));
+    let mut rest = format!(
+        " {} {:>3}%",
+        bar(t.current, t.total, 16),
+        percent(t.current, t.total)
+    );
+    if t.total > 0 {
+        rest.push_str(&format!(
+            " · {} of {}",
+            human_size(t.current),
+            human_size(t.total)
+        ));
+    }
+    if let Some(speed) = t.speed {
+        rest.push_str(&format!(" · {}/s", human_size(speed)));
+    }
+    segs.push((rest, theme.transfer));
+    let tail = if t.canceling {
+        " · canceling…"
+    } else {
+        " · Esc cancels"
+    };
+    segs.push((tail.to_string(), theme.dim));
+    segs
+}
+
+/// A picture's preview in coloured half-blocks, indented like the text
+/// under the time, cut to the width.
+fn preview_lines(p: &super::media::Preview, width: usize) -> Vec<Line<'static>> {
+    use ratatui::style::Color;
+    let indent = if TIME_WIDTH * 2 > width {
+        0
+    } else {
+        TIME_WIDTH
+    };
+    let cols = usize::from(p.cols).min(width.saturating_sub(indent));
+    if cols == 0 {
+        return Vec::new();
+    }
+    let rgb = |c: [u8; 3]| Color::Rgb(c[0], c[1], c[2]);
+    (0..usize::from(p.rows))
+        .map(|r| {
+            let mut spans = vec![Span::raw(" ".repeat(indent))];
+            let row = &p.cells[r * usize::from(p.cols)..][..cols];
+            spans.extend(row.iter().map(|&(top, bottom)| {
+                Span::styled("▀", Style::new().fg(rgb(top)).bg(rgb(bottom)))
+            }));
+            Line::from(spans)
+        })
+        .collect()
+}
+
+/// The rows of entry `i`'s preview within its block, when it has one:
+/// (the first row, rows, columns), counted from the block's top, so a
+/// graphics protocol can draw over them.
+pub fn preview_span(entry: &Entry) -> Option<(u16, u16)> {
+    match &entry.kind {
+        EntryKind::Message { media: Some(m), .. } => m.preview.as_ref().map(|p| (p.cols, p.rows)),
+        _ => None,
+    }
 }
 
 /// Characters that would move the terminal's cursor or change its state are
@@ -801,6 +925,7 @@ mod tests {
                 offline: false,
                 delivery: Delivery::Received,
                 mention: false,
+                media: None,
             },
         }
     }

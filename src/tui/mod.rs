@@ -43,6 +43,7 @@ pub mod history;
 pub mod input;
 pub mod keymap;
 pub mod layout;
+pub mod media;
 pub mod notify;
 mod pacer;
 pub mod render;
