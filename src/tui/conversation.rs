@@ -19,7 +19,7 @@ use crate::client::{ChannelId, Uid};
 pub const MAX_ENTRIES: usize = 50_000;
 
 /// Width of `HH:MM `: continuation lines of a wrapped entry are indented by it.
-const TIME_WIDTH: usize = 6;
+pub const TIME_WIDTH: usize = 6;
 
 /// Which conversation: a direct one with a peer, or a channel.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -516,6 +516,57 @@ impl Conversation {
         rev
     }
 
+    /// The pictures whose whole preview is in a `width` x `height` view,
+    /// for drawing them again with the terminal's graphics: the entry, and
+    /// the view row (from the top, with short conversations at the bottom,
+    /// as drawn) of the preview's first row. Counts lines like
+    /// [`visible_lines`](Self::visible_lines), only the entries on screen.
+    pub fn visible_previews(&self, width: usize, height: usize) -> Vec<(usize, usize)> {
+        let Some((e, l)) = self.anchor(width) else {
+            return Vec::new();
+        };
+        // Going up from the bottom row: each entry's visible lines, and
+        // where its preview's lines are within them.
+        let mut blocks: Vec<(usize, usize, Option<(usize, usize)>)> = Vec::new();
+        let mut total = 0;
+        let mut i = e;
+        loop {
+            let full = self.lines_in(i, width);
+            let shown = if i == e { (l + 1).min(full) } else { full };
+            let preview = match &self.entries[i].kind {
+                EntryKind::Message { media: Some(m), .. } => m.preview.as_ref().map(|p| {
+                    let rows = usize::from(p.rows);
+                    (full.saturating_sub(rows), rows)
+                }),
+                _ => None,
+            };
+            blocks.push((i, shown, preview));
+            total += shown;
+            if total >= height || i == 0 {
+                break;
+            }
+            i -= 1;
+        }
+        let shown_total = total.min(height);
+        let pad = height - shown_total;
+        // Rows above the view, cut off the top block.
+        let mut cut = total - shown_total;
+        let mut row = pad;
+        let mut out = Vec::new();
+        for (entry, shown, preview) in blocks.into_iter().rev() {
+            let first_visible = cut.min(shown);
+            cut -= first_visible;
+            if let Some((start, rows)) = preview
+                && start >= first_visible
+                && start + rows <= shown
+            {
+                out.push((entry, row + start - first_visible));
+            }
+            row += shown - first_visible;
+        }
+        out
+    }
+
     /// Entries whose text contains `query` (any case), oldest first.
     pub fn search(&self, query: &str) -> Vec<usize> {
         if query.is_empty() {
@@ -768,15 +819,6 @@ fn preview_lines(p: &super::media::Preview, width: usize) -> Vec<Line<'static>> 
         .collect()
 }
 
-/// The rows of entry `i`'s preview within its block, when it has one:
-/// (the first row, rows, columns), counted from the block's top, so a
-/// graphics protocol can draw over them.
-pub fn preview_span(entry: &Entry) -> Option<(u16, u16)> {
-    match &entry.kind {
-        EntryKind::Message { media: Some(m), .. } => m.preview.as_ref().map(|p| (p.cols, p.rows)),
-        _ => None,
-    }
-}
 
 /// Characters that would move the terminal's cursor or change its state are
 /// shown as a replacement mark instead; tabs become a space.
@@ -986,6 +1028,62 @@ mod tests {
         short.push(message(1, "only".into()));
         short.scroll_up(3, 40, 10);
         assert_eq!(short.scroll, Scroll::Bottom);
+    }
+
+    /// The rows `visible_previews` names are where the half-block preview
+    /// is drawn, at every scroll position; a preview cut by the top or the
+    /// bottom of the view is left out.
+    #[test]
+    fn visible_previews_are_where_the_half_blocks_are_drawn() {
+        let theme = Theme::blank();
+        let mut c = Conversation::default();
+        let pic = crate::tui::fixtures::image_message("p.png", 200, 100, 1);
+        for i in 0..12u64 {
+            if i % 5 == 2 {
+                let m = Media::from_message(&pic).unwrap();
+                c.push(Entry {
+                    ts: i * 60_000,
+                    kind: EntryKind::Message {
+                        from: Uid::new("bob").unwrap(),
+                        text: m.summary(),
+                        offline: false,
+                        delivery: Delivery::Received,
+                        mention: false,
+                        media: Some(Arc::new(m)),
+                    },
+                });
+            } else {
+                c.push(message(i, format!("line {i}")));
+            }
+        }
+        let (w, h) = (40, 12);
+        let hl = Highlight::default();
+        let mut seen = 0;
+        for _ in 0..40 {
+            let lines = plain(&c.visible_lines(None, &theme, w, h, hl));
+            let pad = h - lines.len();
+            let rows: Vec<String> = std::iter::repeat_n(String::new(), pad).chain(lines).collect();
+            let found = c.visible_previews(w, h);
+            // Whole previews on screen: 8 rows of blocks from the named row.
+            let mut expected = Vec::new();
+            let mut r = 0;
+            while r < rows.len() {
+                if rows[r].contains('▀') {
+                    let n = rows[r..].iter().take_while(|l| l.contains('▀')).count();
+                    if n == 8 {
+                        expected.push(r);
+                    }
+                    r += n;
+                } else {
+                    r += 1;
+                }
+            }
+            let got: Vec<usize> = found.iter().map(|&(_, row)| row).collect();
+            assert_eq!(got, expected, "{rows:#?}");
+            seen += got.len();
+            c.scroll_up(1, w, h);
+        }
+        assert!(seen > 5, "{seen}");
     }
 
     #[test]

@@ -37,6 +37,7 @@ pub mod app;
 pub mod commands;
 pub mod conversation;
 mod executor;
+mod graphics;
 #[doc(hidden)]
 pub mod fixtures;
 pub mod history;
@@ -184,6 +185,13 @@ pub async fn run(options: ChatOptions) -> anyhow::Result<()> {
     let mut app = App::new(&options);
     app.configure(ui);
 
+    // Asked once, before raw mode (the query switches it on and off
+    // itself): which graphics the terminal draws pictures with.
+    let mut graphics = if io::IsTerminal::is_terminal(&io::stdout()) {
+        graphics::Graphics::detect()
+    } else {
+        None
+    };
     let guard = TerminalGuard::enter(app.mouse_capture())
         .context("cannot switch the terminal to full-screen mode")?;
     let mut takeover = options.takeover.clone();
@@ -193,6 +201,7 @@ pub async fn run(options: ChatOptions) -> anyhow::Result<()> {
         &mut events,
         &mut results,
         &mut takeover,
+        &mut graphics,
     )
     .await;
     // The screen goes back to the shell at once; then log out so that peers
@@ -240,7 +249,16 @@ async fn event_loop(
     events: &mut ClientEvents,
     results: &mut mpsc::UnboundedReceiver<CommandResult>,
     takeover: &mut Option<tokio::sync::watch::Receiver<Option<Hosting>>>,
+    graphics: &mut Option<graphics::Graphics>,
 ) -> anyhow::Result<()> {
+    // The frame as `render` draws it, then the pictures with the
+    // terminal's graphics over their half-blocks, where it has them.
+    let mut draw = |app: &App, frame: &mut ratatui::Frame| {
+        render(app, frame);
+        if let Some(g) = graphics.as_mut() {
+            g.draw(app, frame);
+        }
+    };
     let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))
         .context("cannot draw on the terminal")?;
     let size = terminal.size().context("cannot read the terminal size")?;
@@ -260,7 +278,7 @@ async fn event_loop(
     loop {
         if app.take_dirty() {
             terminal
-                .draw(|frame| render(app, frame))
+                .draw(|frame| draw(app, frame))
                 .context("cannot draw on the terminal")?;
         }
         let event = tokio::select! {
@@ -318,7 +336,7 @@ async fn event_loop(
                 Command::Redraw => {
                     terminal.clear().context("cannot redraw the terminal")?;
                     terminal
-                        .draw(|frame| render(app, frame))
+                        .draw(|frame| draw(app, frame))
                         .context("cannot draw on the terminal")?;
                 }
                 Command::SetMouseCapture(on) => {
