@@ -187,7 +187,10 @@ pub async fn run(options: ChatOptions) -> anyhow::Result<()> {
 
     // Asked once, before raw mode (the query switches it on and off
     // itself): which graphics the terminal draws pictures with.
-    let mut graphics = if io::IsTerminal::is_terminal(&io::stdout()) {
+    // RTM_IMAGES=blocks skips the query (half-blocks only): for terminals
+    // that answer no status report, where the query's reader would wait.
+    let blocks_only = std::env::var("RTM_IMAGES").is_ok_and(|v| v == "blocks");
+    let mut graphics = if !blocks_only && io::IsTerminal::is_terminal(&io::stdout()) {
         graphics::Graphics::detect()
     } else {
         None
