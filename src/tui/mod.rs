@@ -22,6 +22,11 @@
 //! - [`render`]: pure drawing of `&App`, one function per pane; [`theme`]:
 //!   styles from `assets/themes/*.toml` or a user theme; [`layout`]: pane
 //!   rectangles for a terminal size; [`notify`]: when to ring the bell.
+//! - [`media`]: files and pictures: what a FILE or IMAGE line shows, its
+//!   half-block preview, sizes in words, `/save`'s destination (never over a
+//!   file), the checks and thumbnail of `/file` and `/image`; `graphics`:
+//!   previews with the terminal's own graphics (ratatui-image), drawn by the
+//!   event loop over the half-blocks.
 //! - [`history`]: the local message history (SQLite, one file per uid in the
 //!   data dir) on its own thread; loaded after login, written as messages
 //!   come. It reports with its own `HistoryReport`, so it depends on
