@@ -527,7 +527,10 @@ impl Conversation {
         };
         // Going up from the bottom row: each entry's visible lines, and
         // where its preview's lines are within them.
-        let mut blocks: Vec<(usize, usize, Option<(usize, usize)>)> = Vec::new();
+        /// An entry, its lines on screen, and its preview's first line
+        /// and rows within its block.
+        type Block = (usize, usize, Option<(usize, usize)>);
+        let mut blocks: Vec<Block> = Vec::new();
         let mut total = 0;
         let mut i = e;
         loop {
@@ -819,7 +822,6 @@ fn preview_lines(p: &super::media::Preview, width: usize) -> Vec<Line<'static>> 
         .collect()
 }
 
-
 /// Characters that would move the terminal's cursor or change its state are
 /// shown as a replacement mark instead; tabs become a space.
 fn sanitize(c: char) -> char {
@@ -1062,7 +1064,9 @@ mod tests {
         for _ in 0..40 {
             let lines = plain(&c.visible_lines(None, &theme, w, h, hl));
             let pad = h - lines.len();
-            let rows: Vec<String> = std::iter::repeat_n(String::new(), pad).chain(lines).collect();
+            let rows: Vec<String> = std::iter::repeat_n(String::new(), pad)
+                .chain(lines)
+                .collect();
             let found = c.visible_previews(w, h);
             // Whole previews on screen: 8 rows of blocks from the named row.
             let mut expected = Vec::new();

@@ -28,6 +28,38 @@ pub struct Graphics {
     cache: HashMap<(String, u16, u16), Option<Protocol>>,
 }
 
+/// Whether to ask the terminal for its graphics: `RTM_IMAGES=blocks` never,
+/// `RTM_IMAGES=graphics` always; otherwise only where the environment
+/// names a terminal with a graphics protocol (kitty, iTerm2, WezTerm,
+/// Ghostty, Konsole, foot, mlterm, Windows Terminal) and not inside tmux or
+/// screen. The query's answer is read on a thread that waits for the
+/// terminal; one that never answers (a multiplexer with no terminal
+/// attached, a test emulator) would leave that thread reading the
+/// keyboard, so the question is not asked on a guess.
+pub fn worth_asking(env: impl Fn(&str) -> Option<String>) -> bool {
+    match env("RTM_IMAGES").as_deref() {
+        Some("blocks") => return false,
+        Some("graphics") => return true,
+        _ => {}
+    }
+    let set = |k: &str| env(k).is_some_and(|v| !v.is_empty());
+    if set("TMUX") || env("TERM").is_some_and(|t| t.starts_with("screen") || t.starts_with("tmux"))
+    {
+        return false;
+    }
+    let term = env("TERM").unwrap_or_default();
+    let program = env("TERM_PROGRAM").unwrap_or_default();
+    set("KITTY_WINDOW_ID")
+        || set("WEZTERM_EXECUTABLE")
+        || set("KONSOLE_VERSION")
+        || set("WT_SESSION")
+        || term.contains("kitty")
+        || term.contains("foot")
+        || term.contains("mlterm")
+        || term.contains("ghostty")
+        || ["iTerm.app", "WezTerm", "ghostty", "mintty"].contains(&program.as_str())
+}
+
 impl Graphics {
     /// Asks the terminal what it can draw. Call before the terminal is
     /// switched to raw mode (the query switches it and back) and only on a
@@ -61,8 +93,7 @@ impl Graphics {
             return;
         }
         let indent = crate::tui::conversation::TIME_WIDTH as u16;
-        for (entry, row) in
-            conv.visible_previews(usize::from(area.width), usize::from(area.height))
+        for (entry, row) in conv.visible_previews(usize::from(area.width), usize::from(area.height))
         {
             let Some(media) = conv.entries.get(entry).and_then(|e| e.kind.media()) else {
                 continue;
@@ -92,5 +123,40 @@ impl Graphics {
                 frame.render_widget(Image::new(proto), rect);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn the_terminal_is_asked_only_where_it_has_graphics() {
+        assert!(worth_asking(env(&[("TERM", "xterm-kitty")])));
+        assert!(worth_asking(env(&[("TERM_PROGRAM", "iTerm.app")])));
+        assert!(!worth_asking(env(&[("TERM", "xterm-256color")])));
+        // tmux: the half-blocks, unless asked for.
+        let tmux = [
+            ("TERM", "tmux-256color"),
+            ("TMUX", "/tmp/t,1,0"),
+            ("KITTY_WINDOW_ID", "1"),
+        ];
+        assert!(!worth_asking(env(&tmux)));
+        assert!(worth_asking(env(&[
+            ("TMUX", "x"),
+            ("RTM_IMAGES", "graphics")
+        ])));
+        assert!(!worth_asking(env(&[
+            ("TERM", "xterm-kitty"),
+            ("RTM_IMAGES", "blocks")
+        ])));
     }
 }

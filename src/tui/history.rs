@@ -900,6 +900,51 @@ mod tests {
         ConvId::Channel(ChannelId::new(s).unwrap())
     }
 
+    /// A picture's line comes back after a restart as the same picture:
+    /// its media id (for /save), its sender and its preview.
+    #[test]
+    fn file_and_image_lines_are_kept_with_their_media() {
+        let dir = temp_dir("media");
+        let bob = peer("bob");
+        let mut store = HistoryStore::open(&dir, &uid("alice")).unwrap();
+        let image = crate::tui::fixtures::image_message("cat.png", 640, 480, 9);
+        store
+            .write(
+                &[
+                    HistoryRecord::Media {
+                        conv: bob.clone(),
+                        ts: 5,
+                        from: uid("bob"),
+                        message: image.clone(),
+                        offline: false,
+                        outgoing: false,
+                        delivery: Delivery::Received,
+                    },
+                    HistoryRecord::Delivery {
+                        id: 1,
+                        delivery: Delivery::Sent,
+                        ts: 6,
+                    },
+                ],
+                CAP_PER_CONVERSATION,
+            )
+            .unwrap();
+        let loaded = store.load(10, 10).unwrap();
+        let entry = &loaded[0].page.entries[0];
+        let EntryKind::Message {
+            from, media, text, ..
+        } = &entry.kind
+        else {
+            panic!("{entry:?}");
+        };
+        assert_eq!(from.as_str(), "bob");
+        assert_eq!(text, "[cat.png · 300 KB · 640×480]");
+        let media = media.as_ref().expect("the media");
+        assert_eq!(media.to_message(), image);
+        assert!(media.preview.is_some());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     fn msg(conv: &ConvId, from: &str, text: &str, ts: u64) -> HistoryRecord {
         HistoryRecord::Message {
             conv: conv.clone(),

@@ -396,8 +396,10 @@ pub fn prepare_upload(path: &Path, typed: &str, image: bool) -> Result<PreparedU
         .unwrap_or_else(|| "file".into());
     let size = meta.len();
     if size > MAX_MEDIA_BYTES {
+        // In bytes too: just over the limit reads "32.0 MB" in words.
         return Err(format!(
-            "{file_name} is {}; files can be at most 32 MiB",
+            "{file_name} is {} ({size} bytes); files can be at most 32 MiB ({MAX_MEDIA_BYTES} \
+             bytes)",
             human_size(size)
         ));
     }
@@ -588,7 +590,10 @@ mod tests {
         let f = std::fs::File::create(&big).unwrap();
         f.set_len(MAX_MEDIA_BYTES + 1).unwrap();
         let e = prepare_upload(&big, "big.bin", false).unwrap_err();
-        assert_eq!(e, "big.bin is 32.0 MB; files can be at most 32 MiB");
+        assert_eq!(
+            e,
+            "big.bin is 32.0 MB (33554433 bytes); files can be at most 32 MiB (33554432 bytes)"
+        );
         let text = d.join("notes.txt");
         std::fs::write(&text, "hello").unwrap();
         assert_eq!(prepare_upload(&text, "notes.txt", false).unwrap().size, 5);

@@ -42,9 +42,9 @@ pub mod app;
 pub mod commands;
 pub mod conversation;
 mod executor;
-mod graphics;
 #[doc(hidden)]
 pub mod fixtures;
+mod graphics;
 pub mod history;
 pub mod input;
 pub mod keymap;
@@ -191,11 +191,13 @@ pub async fn run(options: ChatOptions) -> anyhow::Result<()> {
     app.configure(ui);
 
     // Asked once, before raw mode (the query switches it on and off
-    // itself): which graphics the terminal draws pictures with.
-    // RTM_IMAGES=blocks skips the query (half-blocks only): for terminals
-    // that answer no status report, where the query's reader would wait.
-    let blocks_only = std::env::var("RTM_IMAGES").is_ok_and(|v| v == "blocks");
-    let mut graphics = if !blocks_only && io::IsTerminal::is_terminal(&io::stdout()) {
+    // itself): which graphics the terminal draws pictures with. Only where
+    // the environment names a terminal that has graphics (see
+    // `graphics::worth_asking`): a terminal that does not answer would
+    // leave the query's reader waiting on the keyboard.
+    let mut graphics = if io::IsTerminal::is_terminal(&io::stdout())
+        && graphics::worth_asking(|k| std::env::var(k).ok())
+    {
         graphics::Graphics::detect()
     } else {
         None

@@ -188,11 +188,12 @@ impl App {
             .rev()
             .map(|(id, t)| (*id, t))
             .find(|(id, t)| {
-                t.conv == open && !self.conversations.get(&open).is_some_and(|c| {
-                    c.entries.iter().rev().any(
+                t.conv == open
+                    && !self.conversations.get(&open).is_some_and(|c| {
+                        c.entries.iter().rev().any(
                         |e| matches!(&e.kind, EntryKind::Transfer(l) if l.id == *id && l.canceling),
                     )
-                })
+                    })
             })
             .map(|(id, t)| (id, t.upload, t.file_name.clone()));
         let Some((id, upload, name)) = newest else {
@@ -239,18 +240,21 @@ impl App {
         let Some(transfer) = self.transfers.remove(&id) else {
             return;
         };
+        let result = result.and_then(|message| match Media::from_message(&message) {
+            Some(media) => Ok((message, media)),
+            None => Err("the server's answer was not a file".to_string()),
+        });
         let (message, media) = match result {
-            Ok(message) => match Media::from_message(&message) {
-                Some(media) => (message, media),
-                None => return,
-            },
+            Ok(sent) => sent,
             Err(e) => {
                 let kind = if canceling {
                     EntryKind::System(format!("sending {} canceled", transfer.file_name))
                 } else {
                     EntryKind::Error(format!("could not send {}: {e}", transfer.file_name))
                 };
-                if !canceling {
+                if canceling {
+                    self.note(format!("sending {} canceled", transfer.file_name));
+                } else {
                     self.error(format!("could not send {}: {e}", transfer.file_name));
                 }
                 self.replace_transfer(&transfer.conv, id, kind);
@@ -300,7 +304,10 @@ impl App {
                 self.info(format!("saved to {}", path.display()));
                 EntryKind::System(format!("saved {name} to {}", path.display()))
             }
-            Err(_) if canceling => EntryKind::System(format!("saving {name} canceled")),
+            Err(_) if canceling => {
+                self.note(format!("saving {name} canceled"));
+                EntryKind::System(format!("saving {name} canceled"))
+            }
             Err(e) => {
                 self.error(format!("could not save {name}: {e}"));
                 EntryKind::Error(format!("could not save {name}: {e}"))
