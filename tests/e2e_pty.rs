@@ -4,7 +4,8 @@
 //! and is highlighted when bob jumps to it; quitting restores the terminal;
 //! a restarted messenger shows the earlier conversation from its local
 //! history, and with `--no-history` neither writes nor shows one; SIGTERM
-//! and SIGHUP restore the terminal and log out.
+//! and SIGHUP restore the terminal and log out; a file sent with /file is
+//! saved with /save byte for byte.
 
 mod common;
 
@@ -48,6 +49,8 @@ impl Chat {
         cmd.args(flags);
         cmd.env("RTM_HOME", &home);
         cmd.env("TERM", "xterm-256color");
+        // The emulator here answers no terminal queries: no graphics query.
+        cmd.env("RTM_IMAGES", "blocks");
         let child = pty.slave.spawn_command(cmd).expect("spawn rtm chat");
         drop(pty.slave);
         let mut reader = pty.master.try_clone_reader().expect("pty reader");
@@ -408,5 +411,51 @@ async fn a_call_rings_on_the_other_screen_and_is_answered() {
     .await
     .unwrap();
     drop((alice, bob));
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_sent_with_file_is_saved_with_save_byte_for_byte() {
+    let dir = std::env::temp_dir().join(format!("rtm-e2e-files-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("saved")).unwrap();
+    let mut config = common::test_config();
+    config.hub.media.dir = Some(dir.join("media"));
+    let server = common::start_server_with(config).await;
+    let url = server.url();
+    // 300 KB of varied bytes: more than one transfer chunk.
+    let bytes: Vec<u8> = (0..300_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let source = dir.join("report.bin");
+    std::fs::write(&source, &bytes).unwrap();
+    let saved_dir = dir.join("saved");
+    let (alice, bob) = tokio::task::spawn_blocking(move || {
+        let mut alice = Chat::start(&url, "alice");
+        let mut bob = Chat::start(&url, "bob");
+        alice.wait_for("CONNECTED");
+        bob.wait_for("CONNECTED");
+        alice.type_line("/msg bob a file is coming");
+        bob.wait_for("alice: a file is coming");
+        alice.type_line(&format!("/file {}", source.display()));
+        // Sent: alice's line turns into the file's line; bob sees it.
+        alice.wait_for("alice: ▤ report.bin · 293 KB");
+        bob.wait_for("alice: ▤ report.bin · 293 KB");
+        bob.type_line(&format!("/save {}", saved_dir.display()));
+        bob.wait_for("saved to");
+        // Saved again: the name is taken, so " (1)" — nothing overwritten.
+        bob.type_line(&format!("/save {}", saved_dir.display()));
+        bob.wait_for("report (1).bin");
+        (alice, bob)
+    })
+    .await
+    .unwrap();
+    assert_eq!(std::fs::read(dir.join("saved/report.bin")).unwrap(), bytes);
+    assert_eq!(
+        std::fs::read(dir.join("saved/report (1).bin")).unwrap(),
+        bytes
+    );
+    drop((alice, bob));
+    let _ = std::fs::remove_dir_all(&dir);
     server.shutdown().await;
 }

@@ -592,3 +592,54 @@ fn ringing_banner_at_80x24_and_160x48() {
     themed(&mut app, "dark");
     insta::assert_snapshot!("ringing_banner_dark_80x24", styled_screen(&app, 80, 24));
 }
+
+/// A direct conversation with files: bob's file, our upload at 40 % with
+/// its bar, and bob's picture previewed from its thumbnail in half-blocks
+/// (the test backend has no graphics protocol, so what any terminal
+/// without one shows). The styles hold the preview's colours.
+fn files_app() -> App {
+    at(0);
+    let mut app = fixtures::logged_in(options(false));
+    app.set_clock(clock);
+    type_line(&mut app, "/msg bob here is the report");
+    at(1);
+    app.update(fixtures::peer_rtm_message(
+        "bob",
+        fixtures::file_message("minutes 2023-11-14.pdf", 2_726_298, 1),
+        at(1),
+    ));
+    at(2);
+    let out = type_line(&mut app, "/file ~/slides.pdf");
+    let id = out
+        .iter()
+        .find_map(|c| match c {
+            Command::Upload { id, .. } => Some(*id),
+            _ => None,
+        })
+        .expect("an upload");
+    at(3);
+    result(
+        &mut app,
+        CommandResult::TransferProgress {
+            id,
+            current: 4 * 1024 * 1024,
+            total: 10 * 1024 * 1024,
+        },
+    );
+    app.update(fixtures::peer_rtm_message(
+        "bob",
+        fixtures::image_message("sunset.png", 1200, 800, 2),
+        at(3),
+    ));
+    app
+}
+
+#[test]
+fn files_progress_and_an_image_preview_in_half_blocks() {
+    let app = files_app();
+    insta::assert_snapshot!(screen(&app, 100, 24));
+    insta::assert_snapshot!(
+        "files_progress_and_an_image_preview_styled",
+        styled_screen(&app, 100, 24)
+    );
+}

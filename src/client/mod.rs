@@ -141,9 +141,9 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub use crate::protocol::{
     CallFamily, ChannelAttribute, ChannelAttributeOptions, ChannelId, ChannelMemberCount,
     ErrorBody, ErrorKind, IdError, LocalInvitationFailureReason, LocalInvitationState,
-    MAX_INVITATION_CONTENT_BYTES, MAX_INVITATION_RESPONSE_BYTES, MAX_MEDIA_BYTES, MediaType,
-    MessageProps, PeerOnlineState, RemoteInvitationFailureReason, RemoteInvitationState,
-    RtmMessage, SendMessageOptions, SubscriptionOption, Uid, now_ms,
+    MAX_INVITATION_CONTENT_BYTES, MAX_INVITATION_RESPONSE_BYTES, MAX_MEDIA_BYTES,
+    MAX_MEDIA_META_BYTES, MediaType, MessageProps, PeerOnlineState, RemoteInvitationFailureReason,
+    RemoteInvitationState, RtmMessage, SendMessageOptions, SubscriptionOption, Uid, now_ms,
 };
 use crate::protocol::{ClientFrame, Reply, Request};
 

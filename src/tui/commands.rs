@@ -168,6 +168,39 @@ pub const COMMANDS: &[CommandSpec] = &[
         ],
     },
     CommandSpec {
+        name: "file",
+        args: "<path>",
+        description: "send a file (up to 32 MiB) to the open conversation",
+        details: &[
+            "Uploads the file and sends it to the open conversation; a progress bar shows",
+            "how far it is. Esc (with the input line empty) cancels the newest transfer here.",
+            "~ is your home directory; a relative path starts where rtm was started.",
+            "Example: /file ~/docs/report 2026.pdf   (spaces need no quotes)",
+        ],
+    },
+    CommandSpec {
+        name: "image",
+        args: "<path>",
+        description: "send a picture (PNG, JPEG, GIF, BMP) with a preview",
+        details: &[
+            "Like /file, with a small thumbnail sent along, so the receiver sees the",
+            "picture at once (in the terminal's graphics, or coloured blocks).",
+            "Example: /image ~/Pictures/cat.png",
+        ],
+    },
+    CommandSpec {
+        name: "save",
+        args: "[destination]",
+        description: "download the newest file here (or the search hit) to your downloads",
+        details: &[
+            "Saves the newest file or picture of the open conversation; with a search",
+            "hit on a file (Ctrl-F, n/N), that one. Without a destination it goes to your",
+            "download folder under its own name; a folder puts it there; a taken name gets",
+            "\" (1)\" and so on, so nothing is overwritten. Esc cancels, as for /file.",
+            "Example: /save   /save ~/Desktop   /save ~/notes/copy.pdf",
+        ],
+    },
+    CommandSpec {
         name: "search",
         args: "<text>",
         description: "search the open conversation (also Ctrl-F, or / in a pane)",
@@ -289,6 +322,13 @@ pub enum SlashCommand {
     },
     /// `/cancel [uid]`: `None` hangs up the newest outgoing call.
     Cancel(Option<Uid>),
+    /// `/file <path>` (`image`: false) or `/image <path>`, the path as typed.
+    SendFile {
+        path: String,
+        image: bool,
+    },
+    /// `/save [destination]`, as typed.
+    Save(Option<String>),
     Clear,
     Quit,
 }
@@ -411,6 +451,19 @@ impl Ctx {
             _ => return Ok(None),
         }))
     }
+}
+
+/// A path argument: the rest of the line as typed (so spaces need no
+/// quotes), or the quoted word when it starts with a quote.
+fn path_arg(rest: &str) -> Option<String> {
+    let rest = rest.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    if rest.starts_with('"') {
+        return next_token(rest).map(|(p, _)| p).filter(|p| !p.is_empty());
+    }
+    Some(rest.to_string())
 }
 
 /// Parses a line that starts with `/`.
@@ -559,6 +612,14 @@ pub fn parse(line: &str) -> Result<SlashCommand, ParseError> {
             [peer] => Ok(SlashCommand::Cancel(Some(cx.uid(peer)?))),
             _ => Err(cx.usage("one call at a time")),
         },
+        "file" | "image" => match path_arg(rest) {
+            Some(path) => Ok(SlashCommand::SendFile {
+                path,
+                image: found.name == "image",
+            }),
+            None => Err(cx.usage("say which file")),
+        },
+        "save" => Ok(SlashCommand::Save(path_arg(rest))),
         "mute" | "unmute" => {
             let target = match args.as_slice() {
                 [] => None,
@@ -704,6 +765,9 @@ mod tests {
             "/accept",
             "/refuse",
             "/cancel",
+            "/file x.pdf",
+            "/image x.png",
+            "/save",
         ];
         for spec in COMMANDS {
             let line = examples
@@ -712,6 +776,31 @@ mod tests {
                 .unwrap_or_else(|| panic!("no example for /{}", spec.name));
             assert!(parse(line).is_ok(), "{line}");
         }
+    }
+
+    #[test]
+    fn file_commands_take_the_rest_of_the_line_as_the_path() {
+        assert_eq!(
+            parse("/file ~/docs/report 2026.pdf ").unwrap(),
+            SlashCommand::SendFile {
+                path: "~/docs/report 2026.pdf".into(),
+                image: false
+            }
+        );
+        assert_eq!(
+            parse(r#"/image "my cat.png""#).unwrap(),
+            SlashCommand::SendFile {
+                path: "my cat.png".into(),
+                image: true
+            }
+        );
+        let e = parse("/file").unwrap_err().to_string();
+        assert_eq!(e, "/file: say which file. Usage: /file <path>");
+        assert_eq!(parse("/save").unwrap(), SlashCommand::Save(None));
+        assert_eq!(
+            parse("/save ~/Desktop").unwrap(),
+            SlashCommand::Save(Some("~/Desktop".into()))
+        );
     }
 
     #[test]

@@ -3,13 +3,15 @@
 //! a conversation of tens of thousands of entries draws as fast as a short one.
 
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use unicode_width::UnicodeWidthChar;
 
-use super::theme::{CALL_MARK, MENTION_MARK, Theme};
+use super::media::{Media, bar, human_size, percent};
+use super::theme::{CALL_MARK, FILE_MARK, IMAGE_MARK, MENTION_MARK, Theme};
 use crate::client::{ChannelId, Uid};
 
 /// Oldest entries are dropped beyond this many, so a long-running session
@@ -17,7 +19,7 @@ use crate::client::{ChannelId, Uid};
 pub const MAX_ENTRIES: usize = 50_000;
 
 /// Width of `HH:MM `: continuation lines of a wrapped entry are indented by it.
-const TIME_WIDTH: usize = 6;
+pub const TIME_WIDTH: usize = 6;
 
 /// Which conversation: a direct one with a peer, or a channel.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -63,6 +65,9 @@ pub enum EntryKind {
         delivery: Delivery,
         /// The text names us (decided once, on arrival).
         mention: bool,
+        /// A FILE or IMAGE message: what it carries (then `text` is its
+        /// summary, for searches, notifications and the history).
+        media: Option<Arc<Media>>,
     },
     /// Joins and leaves: `-- bob joined`, drawn dim.
     Quiet(String),
@@ -72,6 +77,26 @@ pub enum EntryKind {
     /// How a call went: "alice called — accepted: sure", "missed call from
     /// bob"; kept in the local history like a message.
     Call(String),
+    /// A file on its way up or down, with its progress bar; replaced by
+    /// the file's message (an upload) or a "saved to" line when done.
+    Transfer(TransferLine),
+}
+
+/// What a transfer's line shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferLine {
+    /// The app's id of the transfer (the executor's key of its handler).
+    pub id: u64,
+    /// Ours going up (`/file`, `/image`), or a `/save` coming down.
+    pub upload: bool,
+    pub file_name: String,
+    pub current: u64,
+    /// 0 until the size is known.
+    pub total: u64,
+    /// Bytes a second, once it can be told.
+    pub speed: Option<u64>,
+    /// Esc was pressed; the executor is stopping it.
+    pub canceling: bool,
 }
 
 impl EntryKind {
@@ -83,6 +108,15 @@ impl EntryKind {
             | EntryKind::System(t)
             | EntryKind::Error(t)
             | EntryKind::Call(t) => t,
+            EntryKind::Transfer(t) => &t.file_name,
+        }
+    }
+
+    /// The media of a FILE or IMAGE message.
+    pub fn media(&self) -> Option<&Arc<Media>> {
+        match self {
+            EntryKind::Message { media, .. } => media.as_ref(),
+            _ => None,
         }
     }
 }
@@ -482,6 +516,60 @@ impl Conversation {
         rev
     }
 
+    /// The pictures whose whole preview is in a `width` x `height` view,
+    /// for drawing them again with the terminal's graphics: the entry, and
+    /// the view row (from the top, with short conversations at the bottom,
+    /// as drawn) of the preview's first row. Counts lines like
+    /// [`visible_lines`](Self::visible_lines), only the entries on screen.
+    pub fn visible_previews(&self, width: usize, height: usize) -> Vec<(usize, usize)> {
+        let Some((e, l)) = self.anchor(width) else {
+            return Vec::new();
+        };
+        // Going up from the bottom row: each entry's visible lines, and
+        // where its preview's lines are within them.
+        /// An entry, its lines on screen, and its preview's first line
+        /// and rows within its block.
+        type Block = (usize, usize, Option<(usize, usize)>);
+        let mut blocks: Vec<Block> = Vec::new();
+        let mut total = 0;
+        let mut i = e;
+        loop {
+            let full = self.lines_in(i, width);
+            let shown = if i == e { (l + 1).min(full) } else { full };
+            let preview = match &self.entries[i].kind {
+                EntryKind::Message { media: Some(m), .. } => m.preview.as_ref().map(|p| {
+                    let rows = usize::from(p.rows);
+                    (full.saturating_sub(rows), rows)
+                }),
+                _ => None,
+            };
+            blocks.push((i, shown, preview));
+            total += shown;
+            if total >= height || i == 0 {
+                break;
+            }
+            i -= 1;
+        }
+        let shown_total = total.min(height);
+        let pad = height - shown_total;
+        // Rows above the view, cut off the top block.
+        let mut cut = total - shown_total;
+        let mut row = pad;
+        let mut out = Vec::new();
+        for (entry, shown, preview) in blocks.into_iter().rev() {
+            let first_visible = cut.min(shown);
+            cut -= first_visible;
+            if let Some((start, rows)) = preview
+                && start >= first_visible
+                && start + rows <= shown
+            {
+                out.push((entry, row + start - first_visible));
+            }
+            row += shown - first_visible;
+        }
+        out
+    }
+
     /// Entries whose text contains `query` (any case), oldest first.
     pub fn search(&self, query: &str) -> Vec<usize> {
         if query.is_empty() {
@@ -614,6 +702,7 @@ pub fn entry_lines(
             offline,
             delivery,
             mention,
+            media,
         } => {
             let name_style = if Some(from) == me {
                 theme.own_name
@@ -630,7 +719,14 @@ pub fn entry_lines(
             }
             segs.push((from.to_string(), name_style));
             segs.push((": ".into(), Style::new()));
-            segs.extend(highlighted(text, text_style, query, mark));
+            if let Some(m) = media {
+                // The mark says file or picture without colour.
+                let mark_char = if m.is_image() { IMAGE_MARK } else { FILE_MARK };
+                segs.push((format!("{mark_char} "), theme.media));
+                segs.extend(highlighted(&m.summary(), theme.media, query, mark));
+            } else {
+                segs.extend(highlighted(text, text_style, query, mark));
+            }
             if *offline {
                 segs.push((" (offline)".into(), theme.dim));
             }
@@ -650,8 +746,80 @@ pub fn entry_lines(
             segs.push((format!("{CALL_MARK} "), theme.call));
             segs.extend(highlighted(t, theme.call, query, mark));
         }
+        EntryKind::Transfer(t) => segs.extend(transfer_segments(t, theme, query, mark)),
     }
-    wrap(&segs, width, TIME_WIDTH)
+    let mut lines = wrap(&segs, width, TIME_WIDTH);
+    if let EntryKind::Message { media: Some(m), .. } = &entry.kind
+        && let Some(p) = &m.preview
+    {
+        lines.extend(preview_lines(p, width));
+    }
+    lines
+}
+
+/// `↑ report.pdf ██████░░░░░░ 45% · 1.2 MB of 2.6 MB · 3.4 MB/s · Esc cancels`.
+fn transfer_segments(
+    t: &TransferLine,
+    theme: &Theme,
+    query: Option<&str>,
+    mark: Style,
+) -> Vec<(String, Style)> {
+    let arrow = if t.upload {
+        "↑ sending "
+    } else {
+        "↓ saving "
+    };
+    let mut segs = vec![(arrow.to_string(), theme.transfer)];
+    segs.extend(highlighted(&t.file_name, theme.transfer, query, mark));
+    let mut rest = format!(
+        " {} {:>3}%",
+        bar(t.current, t.total, 16),
+        percent(t.current, t.total)
+    );
+    if t.total > 0 {
+        rest.push_str(&format!(
+            " · {} of {}",
+            human_size(t.current),
+            human_size(t.total)
+        ));
+    }
+    if let Some(speed) = t.speed {
+        rest.push_str(&format!(" · {}/s", human_size(speed)));
+    }
+    segs.push((rest, theme.transfer));
+    let tail = if t.canceling {
+        " · canceling…"
+    } else {
+        " · Esc cancels"
+    };
+    segs.push((tail.to_string(), theme.dim));
+    segs
+}
+
+/// A picture's preview in coloured half-blocks, indented like the text
+/// under the time, cut to the width.
+fn preview_lines(p: &super::media::Preview, width: usize) -> Vec<Line<'static>> {
+    use ratatui::style::Color;
+    let indent = if TIME_WIDTH * 2 > width {
+        0
+    } else {
+        TIME_WIDTH
+    };
+    let cols = usize::from(p.cols).min(width.saturating_sub(indent));
+    if cols == 0 {
+        return Vec::new();
+    }
+    let rgb = |c: [u8; 3]| Color::Rgb(c[0], c[1], c[2]);
+    (0..usize::from(p.rows))
+        .map(|r| {
+            let mut spans = vec![Span::raw(" ".repeat(indent))];
+            let row = &p.cells[r * usize::from(p.cols)..][..cols];
+            spans.extend(row.iter().map(|&(top, bottom)| {
+                Span::styled("▀", Style::new().fg(rgb(top)).bg(rgb(bottom)))
+            }));
+            Line::from(spans)
+        })
+        .collect()
 }
 
 /// Characters that would move the terminal's cursor or change its state are
@@ -801,6 +969,7 @@ mod tests {
                 offline: false,
                 delivery: Delivery::Received,
                 mention: false,
+                media: None,
             },
         }
     }
@@ -861,6 +1030,64 @@ mod tests {
         short.push(message(1, "only".into()));
         short.scroll_up(3, 40, 10);
         assert_eq!(short.scroll, Scroll::Bottom);
+    }
+
+    /// The rows `visible_previews` names are where the half-block preview
+    /// is drawn, at every scroll position; a preview cut by the top or the
+    /// bottom of the view is left out.
+    #[test]
+    fn visible_previews_are_where_the_half_blocks_are_drawn() {
+        let theme = Theme::blank();
+        let mut c = Conversation::default();
+        let pic = crate::tui::fixtures::image_message("p.png", 200, 100, 1);
+        for i in 0..12u64 {
+            if i % 5 == 2 {
+                let m = Media::from_message(&pic).unwrap();
+                c.push(Entry {
+                    ts: i * 60_000,
+                    kind: EntryKind::Message {
+                        from: Uid::new("bob").unwrap(),
+                        text: m.summary(),
+                        offline: false,
+                        delivery: Delivery::Received,
+                        mention: false,
+                        media: Some(Arc::new(m)),
+                    },
+                });
+            } else {
+                c.push(message(i, format!("line {i}")));
+            }
+        }
+        let (w, h) = (40, 12);
+        let hl = Highlight::default();
+        let mut seen = 0;
+        for _ in 0..40 {
+            let lines = plain(&c.visible_lines(None, &theme, w, h, hl));
+            let pad = h - lines.len();
+            let rows: Vec<String> = std::iter::repeat_n(String::new(), pad)
+                .chain(lines)
+                .collect();
+            let found = c.visible_previews(w, h);
+            // Whole previews on screen: 8 rows of blocks from the named row.
+            let mut expected = Vec::new();
+            let mut r = 0;
+            while r < rows.len() {
+                if rows[r].contains('▀') {
+                    let n = rows[r..].iter().take_while(|l| l.contains('▀')).count();
+                    if n == 8 {
+                        expected.push(r);
+                    }
+                    r += n;
+                } else {
+                    r += 1;
+                }
+            }
+            let got: Vec<usize> = found.iter().map(|&(_, row)| row).collect();
+            assert_eq!(got, expected, "{rows:#?}");
+            seen += got.len();
+            c.scroll_up(1, w, h);
+        }
+        assert!(seen > 5, "{seen}");
     }
 
     #[test]

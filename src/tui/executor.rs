@@ -15,11 +15,13 @@ use super::app::{CallEvent, Command, CommandResult, Event};
 use super::commands::AttrWrite;
 use super::conversation::ConvId;
 use super::history::HistoryWriter;
+use super::media::{PreparedUpload, prepare_upload, reserve_destination};
 use super::pacer::{Paced, Pacer};
 use super::{MUTED_FILE, WATCHED_FILE};
 use crate::client::{
-    ChannelAttributeOptions, ClientEvent, LocalInvitation, RemoteInvitation, RtmChannel, RtmClient,
-    RtmError, RtmMessage, SendMessageOptions,
+    ChannelAttributeOptions, ClientEvent, ErrorKind, LocalInvitation, MediaMessageOptions,
+    MediaSource, MediaType, RemoteInvitation, RtmChannel, RtmClient, RtmError, RtmMessage,
+    SendMessageOptions, TransferHandler,
 };
 use crate::client::{ChannelId, Uid};
 use crate::config::ClientSettings;
@@ -46,7 +48,16 @@ struct Ctx {
     /// The SDK's handles of the calls that have not ended. Locked only to
     /// look up, insert or remove, never across an `.await`.
     calls: std::sync::Mutex<Calls>,
+    /// The handler of every running upload and download, by the app's
+    /// transfer id (Esc cancels through it). Locked like `calls`.
+    transfers: std::sync::Mutex<std::collections::HashMap<u64, TransferHandler>>,
+    /// Where `/save` puts files without a destination.
+    download_dir: PathBuf,
 }
+
+/// The most progress reports a transfer sends the UI a second: enough for
+/// a smooth bar, few enough never to flood the loop.
+const PROGRESS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The open calls' handles. The app names calls with plain data (its own
 /// id for ours, caller and id for those ringing us) and never holds a
@@ -85,6 +96,12 @@ impl Executor {
             joined: Default::default(),
             pacer: Pacer::default(),
             calls: Default::default(),
+            transfers: Default::default(),
+            // The user's download folder (XDG_DOWNLOAD_DIR …); without one,
+            // a folder in rtm's data dir.
+            download_dir: directories::UserDirs::new()
+                .and_then(|u| u.download_dir().map(Path::to_path_buf))
+                .unwrap_or_else(|| settings.paths.data_dir.join("downloads")),
         });
         let (ordered, mut rx) = mpsc::unbounded_channel::<Command>();
         let (lane_ctx, lane_results) = (ctx.clone(), results.clone());
@@ -210,9 +227,55 @@ impl Executor {
         });
     }
 
+    /// Runs an upload or download on a task of its own, its handler kept
+    /// under `id` while it runs, its progress sent at most every
+    /// [`PROGRESS_INTERVAL`]; `end` makes the final result.
+    fn transfer<F, Fut>(&self, id: u64, work: F)
+    where
+        F: FnOnce(Arc<Ctx>, TransferHandler) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = CommandResult> + Send + 'static,
+    {
+        let handler = TransferHandler::new();
+        lock_transfers(&self.ctx).insert(id, handler.clone());
+        let (ctx, results) = (self.ctx.clone(), self.results.clone());
+        tokio::spawn(async move {
+            let progress = forward_progress(id, handler.clone(), results.clone());
+            let result = tokio::select! {
+                r = work(ctx.clone(), handler) => r,
+                // Never ends by itself: it stops with the work.
+                () = progress => return,
+            };
+            lock_transfers(&ctx).remove(&id);
+            let _ = results.send(result);
+        });
+    }
+
     /// Starts one command. `Quit` is the event loop's business and ignored here.
     pub fn dispatch(&self, cmd: Command) {
         match cmd {
+            Command::Upload {
+                id,
+                path,
+                typed,
+                kind,
+            } => self.transfer(id, move |ctx, handler| async move {
+                let result = upload(&ctx, path, typed, kind, &handler).await;
+                CommandResult::Uploaded { id, result }
+            }),
+            Command::Download {
+                id,
+                media_id,
+                file_name,
+                dest,
+            } => self.transfer(id, move |ctx, handler| async move {
+                let result = download(&ctx, &media_id, &file_name, dest, &handler).await;
+                CommandResult::Saved { id, result }
+            }),
+            Command::CancelTransfer(id) => {
+                if let Some(h) = lock_transfers(&self.ctx).get(&id) {
+                    h.cancel();
+                }
+            }
             Command::Call {
                 call,
                 callee,
@@ -262,6 +325,7 @@ impl Executor {
             },
             Command::SendPeer { .. }
             | Command::SendChannel { .. }
+            | Command::SendMedia { .. }
             | Command::SaveWatched(_)
             | Command::SaveMuted(_) => {
                 let _ = self.ordered.send(cmd);
@@ -310,6 +374,118 @@ fn lock_calls(ctx: &Ctx) -> std::sync::MutexGuard<'_, Calls> {
     ctx.calls.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+fn lock_transfers(
+    ctx: &Ctx,
+) -> std::sync::MutexGuard<'_, std::collections::HashMap<u64, TransferHandler>> {
+    ctx.transfers.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Sends transfer `id`'s progress to the UI as it changes, at most once
+/// every [`PROGRESS_INTERVAL`] (the latest figure, never a backlog).
+async fn forward_progress(
+    id: u64,
+    handler: TransferHandler,
+    results: mpsc::UnboundedSender<CommandResult>,
+) {
+    let mut rx = handler.watch();
+    while rx.changed().await.is_ok() {
+        let p = *rx.borrow_and_update();
+        if results
+            .send(CommandResult::TransferProgress {
+                id,
+                current: p.current,
+                total: p.total,
+            })
+            .is_err()
+        {
+            break;
+        }
+        tokio::time::sleep(PROGRESS_INTERVAL).await;
+    }
+    // The handler lives as long as the work: wait for it to end.
+    std::future::pending::<()>().await
+}
+
+/// An SDK error of a transfer, in words: a cancel is not an error to show.
+fn transfer_error(e: RtmError) -> String {
+    match &e {
+        RtmError::Local(body) | RtmError::Server(body) if body.kind == ErrorKind::Interrupted => {
+            body.message.clone()
+        }
+        _ => e.to_string(),
+    }
+}
+
+/// `/file`, `/image`: checks the file and makes a picture's thumbnail (off
+/// the async workers: it reads and decodes), then uploads it.
+async fn upload(
+    ctx: &Ctx,
+    path: PathBuf,
+    typed: String,
+    kind: MediaType,
+    handler: &TransferHandler,
+) -> Result<RtmMessage, String> {
+    let image = kind == MediaType::Image;
+    let checked = path.clone();
+    let prepared: PreparedUpload =
+        tokio::task::spawn_blocking(move || prepare_upload(&checked, &typed, image))
+            .await
+            .map_err(|e| format!("cannot read the file: {e}"))??;
+    if handler.is_canceled() {
+        return Err("canceled".into());
+    }
+    let thumbnail = prepared
+        .thumbnail
+        .unwrap_or_else(|| crate::tui::media::Thumbnail {
+            bytes: Vec::new(),
+            width: 0,
+            height: 0,
+        });
+    let options = MediaMessageOptions {
+        message_type: kind,
+        file_name: Some(prepared.file_name),
+        width: prepared.width,
+        height: prepared.height,
+        thumbnail: thumbnail.bytes,
+        thumbnail_width: thumbnail.width,
+        thumbnail_height: thumbnail.height,
+        ..MediaMessageOptions::default()
+    };
+    ctx.client
+        .create_media_message_by_uploading(MediaSource::Path(path), options, Some(handler))
+        .await
+        .map_err(transfer_error)
+}
+
+/// `/save`: takes a free destination on disk, then downloads into it (the
+/// SDK checks the SHA-256); a failed download leaves nothing behind.
+async fn download(
+    ctx: &Ctx,
+    media_id: &str,
+    file_name: &str,
+    dest: Option<PathBuf>,
+    handler: &TransferHandler,
+) -> Result<PathBuf, String> {
+    let (default_dir, name) = (ctx.download_dir.clone(), file_name.to_string());
+    let path = tokio::task::spawn_blocking(move || {
+        reserve_destination(dest.as_deref(), &default_dir, &name)
+    })
+    .await
+    .map_err(|e| format!("cannot save: {e}"))??;
+    match ctx
+        .client
+        .download_media_to_file(media_id, &path, Some(handler))
+        .await
+    {
+        Ok(_) => Ok(path),
+        Err(e) => {
+            // The empty file that held the name.
+            let _ = tokio::fs::remove_file(&path).await;
+            Err(transfer_error(e))
+        }
+    }
+}
+
 async fn execute(ctx: &Ctx, cmd: Command) -> Option<CommandResult> {
     let client = &ctx.client;
     Some(match cmd {
@@ -354,6 +530,10 @@ async fn execute(ctx: &Ctx, cmd: Command) -> Option<CommandResult> {
                 result,
             }
         }
+        // Dispatched before the executor's tasks (see `Executor::dispatch`).
+        Command::Upload { .. } | Command::Download { .. } | Command::CancelTransfer(_) => {
+            return None;
+        }
         Command::Quit
         | Command::Notify(_)
         | Command::Redraw
@@ -388,6 +568,28 @@ async fn execute(ctx: &Ctx, cmd: Command) -> Option<CommandResult> {
                 .await;
             CommandResult::PeerMessageSent { peer, id, result }
         }
+        Command::SendMedia { conv, message, id } => match conv {
+            ConvId::Peer(peer) => {
+                let options = SendMessageOptions {
+                    enable_offline_messaging: ctx.offline_messages,
+                };
+                let result = client
+                    .send_message_to_peer(message, peer.as_str(), options)
+                    .await;
+                CommandResult::PeerMessageSent { peer, id, result }
+            }
+            ConvId::Channel(ch) => {
+                let result = match channel(ctx, &ch) {
+                    Ok(c) => c.send_message(message).await,
+                    Err(e) => Err(e),
+                };
+                CommandResult::ChannelMessageSent {
+                    channel: ch,
+                    id,
+                    result,
+                }
+            }
+        },
         Command::SendChannel {
             channel: ch,
             text,

@@ -195,3 +195,67 @@ pub fn screen_rows(app: &App, w: u16, h: u16) -> Vec<String> {
         .map(|y| (0..w).map(|x| buf[(x, y)].symbol()).collect())
         .collect()
 }
+
+/// A media id as the server makes them (32 hex digits), from a small number.
+pub fn media_id(n: u32) -> String {
+    format!("{n:032x}")
+}
+
+/// A FILE message.
+pub fn file_message(name: &str, size: u64, n: u32) -> RtmMessage {
+    RtmMessage::File {
+        media_id: media_id(n),
+        size,
+        file_name: name.to_string(),
+        description: String::new(),
+        thumbnail: Vec::new(),
+    }
+}
+
+/// A picture of `w` x `h` pixels as PNG bytes: a fixed pattern (a colour
+/// gradient with a dark disc), the same on every run.
+pub fn png(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        let (cx, cy) = (i64::from(w) / 2, i64::from(h) / 2);
+        let (dx, dy) = (i64::from(x) - cx, i64::from(y) - cy);
+        let r = i64::from(w.min(h)) / 4;
+        if dx * dx + dy * dy < r * r {
+            image::Rgb([20, 20, 40])
+        } else {
+            image::Rgb([(x * 255 / w.max(1)) as u8, (y * 255 / h.max(1)) as u8, 160])
+        }
+    });
+    let mut out = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .unwrap_or_else(|e| panic!("encoding a test picture cannot fail: {e}"));
+    out
+}
+
+/// An IMAGE message of a `w` x `h` picture with a 64-pixel-wide thumbnail.
+pub fn image_message(name: &str, w: u32, h: u32, n: u32) -> RtmMessage {
+    let (tw, th) = (64, (64 * h / w.max(1)).max(1));
+    RtmMessage::Image {
+        media_id: media_id(n),
+        size: u64::from(w) * u64::from(h),
+        file_name: name.to_string(),
+        description: String::new(),
+        thumbnail: png(tw, th),
+        width: w,
+        height: h,
+        thumbnail_width: tw,
+        thumbnail_height: th,
+    }
+}
+
+/// A message of any kind from `from`, at `ts`.
+pub fn peer_rtm_message(from: &str, message: RtmMessage, ts: u64) -> Event {
+    Event::Rtm(ClientEvent::MessageFromPeer {
+        message,
+        peer_id: uid(from),
+        props: MessageProps {
+            server_received_ts: ts,
+            is_offline_message: false,
+            message_id: None,
+        },
+    })
+}

@@ -108,6 +108,18 @@ pub enum HistoryRecord {
         text: String,
         outgoing: bool,
     },
+    /// A file or picture message, incoming or ours: kept as the message's
+    /// JSON (kind `media`), so it can be saved after a restart (files stay
+    /// on the server for 7 days) and its preview drawn again.
+    Media {
+        conv: ConvId,
+        ts: u64,
+        from: Uid,
+        message: crate::client::RtmMessage,
+        offline: bool,
+        outgoing: bool,
+        delivery: Delivery,
+    },
     /// Our message `id` (its [`Delivery::Sending`] id) was answered.
     Delivery {
         id: u64,
@@ -390,6 +402,25 @@ impl HistoryStore {
                     let kind = EntryKind::Call(text);
                     return Ok((row, Some(Entry { ts, kind })));
                 }
+                if kind == "media" {
+                    // A row that no longer parses is skipped, not fatal.
+                    let entry = serde_json::from_str::<crate::client::RtmMessage>(&text)
+                        .ok()
+                        .and_then(|m| crate::tui::media::Media::from_message(&m))
+                        .zip(sender.parse().ok())
+                        .map(|(m, from)| Entry {
+                            ts,
+                            kind: EntryKind::Message {
+                                from,
+                                text: format!("[{}]", m.summary()),
+                                offline,
+                                delivery: delivery_of(&delivery),
+                                mention: false,
+                                media: Some(std::sync::Arc::new(m)),
+                            },
+                        });
+                    return Ok((row, entry));
+                }
                 // A row whose sender is not a valid uid is skipped, not fatal.
                 let entry = sender.parse().ok().map(|from| Entry {
                     ts,
@@ -399,6 +430,7 @@ impl HistoryStore {
                         offline,
                         delivery: delivery_of(&delivery),
                         mention: false,
+                        media: None,
                     },
                 });
                 Ok((row, entry))
@@ -476,6 +508,13 @@ impl HistoryStore {
                      VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, 'received', 'call')",
                 )
                 .map_err(&err)?;
+            let mut insert_media = tx
+                .prepare_cached(
+                    "INSERT INTO messages
+                     (conv_kind, conv, ts, sender, text, offline, outgoing, delivery, kind)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'media')",
+                )
+                .map_err(&err)?;
             let mut update = tx
                 .prepare_cached("UPDATE messages SET delivery = ?1, ts = ?2 WHERE id = ?3")
                 .map_err(&err)?;
@@ -527,6 +566,34 @@ impl HistoryStore {
                                 outgoing
                             ])
                             .map_err(&err)?;
+                        touched.insert(conv);
+                    }
+                    HistoryRecord::Media {
+                        conv,
+                        ts,
+                        from,
+                        message,
+                        offline,
+                        outgoing,
+                        delivery,
+                    } => {
+                        let (kind, id) = conv_key(conv);
+                        let json = serde_json::to_string(message).unwrap_or_default();
+                        insert_media
+                            .execute(params![
+                                kind,
+                                id,
+                                sql_ts(*ts),
+                                from.as_str(),
+                                json,
+                                offline,
+                                outgoing,
+                                delivery_word(*delivery)
+                            ])
+                            .map_err(&err)?;
+                        if let Delivery::Sending(send_id) | Delivery::Queued(send_id) = delivery {
+                            sent.push((*send_id, tx.last_insert_rowid()));
+                        }
                         touched.insert(conv);
                     }
                     HistoryRecord::Delivery { id, delivery, ts } => {
@@ -831,6 +898,51 @@ mod tests {
 
     fn channel(s: &str) -> ConvId {
         ConvId::Channel(ChannelId::new(s).unwrap())
+    }
+
+    /// A picture's line comes back after a restart as the same picture:
+    /// its media id (for /save), its sender and its preview.
+    #[test]
+    fn file_and_image_lines_are_kept_with_their_media() {
+        let dir = temp_dir("media");
+        let bob = peer("bob");
+        let mut store = HistoryStore::open(&dir, &uid("alice")).unwrap();
+        let image = crate::tui::fixtures::image_message("cat.png", 640, 480, 9);
+        store
+            .write(
+                &[
+                    HistoryRecord::Media {
+                        conv: bob.clone(),
+                        ts: 5,
+                        from: uid("bob"),
+                        message: image.clone(),
+                        offline: false,
+                        outgoing: false,
+                        delivery: Delivery::Received,
+                    },
+                    HistoryRecord::Delivery {
+                        id: 1,
+                        delivery: Delivery::Sent,
+                        ts: 6,
+                    },
+                ],
+                CAP_PER_CONVERSATION,
+            )
+            .unwrap();
+        let loaded = store.load(10, 10).unwrap();
+        let entry = &loaded[0].page.entries[0];
+        let EntryKind::Message {
+            from, media, text, ..
+        } = &entry.kind
+        else {
+            panic!("{entry:?}");
+        };
+        assert_eq!(from.as_str(), "bob");
+        assert_eq!(text, "[cat.png · 300 KB · 640×480]");
+        let media = media.as_ref().expect("the media");
+        assert_eq!(media.to_message(), image);
+        assert!(media.preview.is_some());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     fn msg(conv: &ConvId, from: &str, text: &str, ts: u64) -> HistoryRecord {

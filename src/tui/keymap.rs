@@ -253,7 +253,7 @@ pub const DEFAULTS: &[DefaultBinding] = &[
         "back",
         A::Back,
         &["esc"],
-        "close the search; back to the input",
+        "close the search; back to the input; in an empty input: cancel the newest file transfer here",
     ),
     bind(
         C::Global,

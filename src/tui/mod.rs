@@ -22,6 +22,11 @@
 //! - [`render`]: pure drawing of `&App`, one function per pane; [`theme`]:
 //!   styles from `assets/themes/*.toml` or a user theme; [`layout`]: pane
 //!   rectangles for a terminal size; [`notify`]: when to ring the bell.
+//! - [`media`]: files and pictures: what a FILE or IMAGE line shows, its
+//!   half-block preview, sizes in words, `/save`'s destination (never over a
+//!   file), the checks and thumbnail of `/file` and `/image`; `graphics`:
+//!   previews with the terminal's own graphics (ratatui-image), drawn by the
+//!   event loop over the half-blocks.
 //! - [`history`]: the local message history (SQLite, one file per uid in the
 //!   data dir) on its own thread; loaded after login, written as messages
 //!   come. It reports with its own `HistoryReport`, so it depends on
@@ -39,10 +44,12 @@ pub mod conversation;
 mod executor;
 #[doc(hidden)]
 pub mod fixtures;
+mod graphics;
 pub mod history;
 pub mod input;
 pub mod keymap;
 pub mod layout;
+pub mod media;
 pub mod notify;
 mod pacer;
 pub mod render;
@@ -183,6 +190,18 @@ pub async fn run(options: ChatOptions) -> anyhow::Result<()> {
     let mut app = App::new(&options);
     app.configure(ui);
 
+    // Asked once, before raw mode (the query switches it on and off
+    // itself): which graphics the terminal draws pictures with. Only where
+    // the environment names a terminal that has graphics (see
+    // `graphics::worth_asking`): a terminal that does not answer would
+    // leave the query's reader waiting on the keyboard.
+    let mut graphics = if io::IsTerminal::is_terminal(&io::stdout())
+        && graphics::worth_asking(|k| std::env::var(k).ok())
+    {
+        graphics::Graphics::detect()
+    } else {
+        None
+    };
     let guard = TerminalGuard::enter(app.mouse_capture())
         .context("cannot switch the terminal to full-screen mode")?;
     let mut takeover = options.takeover.clone();
@@ -192,6 +211,7 @@ pub async fn run(options: ChatOptions) -> anyhow::Result<()> {
         &mut events,
         &mut results,
         &mut takeover,
+        &mut graphics,
     )
     .await;
     // The screen goes back to the shell at once; then log out so that peers
@@ -239,7 +259,16 @@ async fn event_loop(
     events: &mut ClientEvents,
     results: &mut mpsc::UnboundedReceiver<CommandResult>,
     takeover: &mut Option<tokio::sync::watch::Receiver<Option<Hosting>>>,
+    graphics: &mut Option<graphics::Graphics>,
 ) -> anyhow::Result<()> {
+    // The frame as `render` draws it, then the pictures with the
+    // terminal's graphics over their half-blocks, where it has them.
+    let mut draw = |app: &App, frame: &mut ratatui::Frame| {
+        render(app, frame);
+        if let Some(g) = graphics.as_mut() {
+            g.draw(app, frame);
+        }
+    };
     let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))
         .context("cannot draw on the terminal")?;
     let size = terminal.size().context("cannot read the terminal size")?;
@@ -259,7 +288,7 @@ async fn event_loop(
     loop {
         if app.take_dirty() {
             terminal
-                .draw(|frame| render(app, frame))
+                .draw(|frame| draw(app, frame))
                 .context("cannot draw on the terminal")?;
         }
         let event = tokio::select! {
@@ -317,7 +346,7 @@ async fn event_loop(
                 Command::Redraw => {
                     terminal.clear().context("cannot redraw the terminal")?;
                     terminal
-                        .draw(|frame| render(app, frame))
+                        .draw(|frame| draw(app, frame))
                         .context("cannot draw on the terminal")?;
                 }
                 Command::SetMouseCapture(on) => {

@@ -82,6 +82,10 @@ theme_slots! {
     call,
     /// The banner of a ringing call, incoming or ours.
     ringing,
+    /// File and image lines in a conversation ("▤ report.pdf · 2.6 MB").
+    media,
+    /// The progress bar of a file being sent or saved.
+    transfer,
     status_bar,
     conn_ok,
     conn_busy,
@@ -182,6 +186,8 @@ impl Theme {
             changed: Style::new(),
             call: Style::new(),
             ringing: Style::new(),
+            media: Style::new(),
+            transfer: Style::new(),
             status_bar: Style::new(),
             conn_ok: Style::new(),
             conn_busy: Style::new(),
@@ -281,6 +287,10 @@ pub const MUTED_MARK: char = '⊘';
 /// Marks call lines and the ringing banner: a telephone, one column wide
 /// in every terminal (unlike the emoji telephone).
 pub const CALL_MARK: char = '☎';
+/// Marks a file's line (a page with lines), one column wide.
+pub const FILE_MARK: char = '▤';
+/// Marks a picture's line, one column wide.
+pub const IMAGE_MARK: char = '▨';
 
 #[cfg(test)]
 mod tests {

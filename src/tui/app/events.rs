@@ -7,6 +7,7 @@ use crate::client::{
     ConnectionState, PeerOnlineState, RtmMessage, Uid,
 };
 use crate::tui::conversation::{ConvId, Delivery, Entry, EntryKind, Scroll, mentions};
+use crate::tui::media::Media;
 use crate::tui::notify::{Notification, NotifyLevel};
 
 fn text_of(message: &RtmMessage) -> String {
@@ -28,6 +29,16 @@ fn text_of(message: &RtmMessage) -> String {
             height,
             ..
         } => format!("[image {file_name}, {width}×{height}, {size} bytes]"),
+    }
+}
+
+/// A message's text, and for a file or picture its media (the thumbnail
+/// decoded here, once): the text is then "[report.pdf · 2.6 MB]", which
+/// searches, notifications and the history read.
+fn text_and_media(message: &RtmMessage) -> (String, Option<std::sync::Arc<Media>>) {
+    match Media::from_message(message) {
+        Some(m) => (format!("[{}]", m.summary()), Some(std::sync::Arc::new(m))),
+        None => (text_of(message), None),
     }
 }
 
@@ -157,15 +168,16 @@ impl App {
                 } else {
                     self.now()
                 };
-                let text = text_of(&message);
+                let (text, media) = text_and_media(&message);
                 let entry = Entry {
                     ts,
                     kind: EntryKind::Message {
-                        mention: self.is_mention(&peer_id, &text),
+                        mention: media.is_none() && self.is_mention(&peer_id, &text),
                         from: peer_id.clone(),
                         text,
                         offline: props.is_offline_message,
                         delivery: Delivery::Received,
+                        media,
                     },
                 };
                 let id = ConvId::Peer(peer_id.clone());
@@ -329,15 +341,16 @@ impl App {
                 } else {
                     now
                 };
-                let text = text_of(&message);
+                let (text, media) = text_and_media(&message);
                 let entry = Entry {
                     ts,
                     kind: EntryKind::Message {
-                        mention: self.is_mention(&member_id, &text),
+                        mention: media.is_none() && self.is_mention(&member_id, &text),
                         from: member_id,
                         text,
                         offline: props.is_offline_message,
                         delivery: Delivery::Received,
+                        media,
                     },
                 };
                 self.record_history(&id, &entry, out);

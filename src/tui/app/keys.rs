@@ -181,6 +181,13 @@ impl App {
                     self.search = None;
                 } else if self.focus == Focus::Input && self.attr_edit.is_some() {
                     self.cancel_attribute_edit();
+                } else if self.focus == Focus::Input
+                    && self.input.is_empty()
+                    && self.cancel_newest_transfer(out)
+                {
+                    // Esc in an empty input line stops the newest file
+                    // transfer of the open conversation (a typed line is
+                    // never at risk: with text, Esc does nothing to it).
                 } else {
                     self.focus = Focus::Input;
                 }

@@ -2,12 +2,13 @@
 //! the executor, and the [`CommandResult`]s it answers with.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use crossterm::event::{KeyEvent, MouseEvent};
 
 use crate::client::{
-    ChannelAttribute, ChannelId, ClientEvent, LocalInvitationEvent, LoginInfo,
-    PeerMessageSendResult, RemoteInvitationEvent, RtmError, Uid,
+    ChannelAttribute, ChannelId, ClientEvent, LocalInvitationEvent, LoginInfo, MediaType,
+    PeerMessageSendResult, RemoteInvitationEvent, RtmError, RtmMessage, Uid,
 };
 use crate::tui::commands::AttrWrite;
 use crate::tui::conversation::ConvId;
@@ -166,6 +167,33 @@ pub enum Command {
         accept: bool,
         response: String,
     },
+    /// `/file`, `/image`: check the file at `path` (typed as `typed`),
+    /// make an image's thumbnail and upload it; progress comes back as
+    /// [`CommandResult::TransferProgress`], the end as [`CommandResult::Uploaded`].
+    Upload {
+        id: u64,
+        path: PathBuf,
+        typed: String,
+        kind: MediaType,
+    },
+    /// `/save`: download `media_id` to `dest` (a file, or a directory to
+    /// put `file_name` in; `None`: the user's download directory), never
+    /// over an existing file. Ends with [`CommandResult::Saved`].
+    Download {
+        id: u64,
+        media_id: String,
+        file_name: String,
+        dest: Option<PathBuf>,
+    },
+    /// Esc: stop transfer `id` (its end comes as usual, as canceled).
+    CancelTransfer(u64),
+    /// Send an uploaded file's FILE or IMAGE message under the app's id
+    /// `id` (answered like a text: `PeerMessageSent`, `ChannelMessageSent`).
+    SendMedia {
+        conv: ConvId,
+        message: RtmMessage,
+        id: u64,
+    },
     /// Ring the bell and/or show a desktop notification (the event loop writes it).
     Notify(Notification),
     /// Clear the terminal and draw everything again (Ctrl-L).
@@ -257,6 +285,22 @@ pub enum CommandResult {
         id: u64,
         accept: bool,
         result: Result<(), RtmError>,
+    },
+    /// How far transfer `id` is (at most about ten a second).
+    TransferProgress {
+        id: u64,
+        current: u64,
+        total: u64,
+    },
+    /// Upload `id` ended: the message to send, or why not (in words).
+    Uploaded {
+        id: u64,
+        result: Result<RtmMessage, String>,
+    },
+    /// Download `id` ended: where the file is, or why not (in words).
+    Saved {
+        id: u64,
+        result: Result<PathBuf, String>,
     },
     /// Uids read from `watched.txt` (or why it could not be read).
     WatchedLoaded(Result<Vec<Uid>, String>),

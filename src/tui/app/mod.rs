@@ -24,6 +24,7 @@ mod search;
 mod sending;
 mod state;
 mod stored;
+mod transfers;
 mod unread;
 
 #[cfg(test)]
@@ -51,6 +52,7 @@ pub use state::{
     AttrRef, ChannelInfo, Focus, HelpOverlay, LoginState, Outgoing, Panel, Screen, SearchState,
     Status, StatusKind, UiConfig,
 };
+pub use transfers::Transfer;
 
 /// How long a note ("bob is online") or an answer ("joined #general") stays
 /// in the status bar, in ms.
@@ -157,6 +159,10 @@ pub struct App {
     pub(crate) incoming: Vec<calls::IncomingCall>,
     /// Our calls not answered yet, oldest first.
     pub(crate) outgoing: Vec<calls::OutgoingCall>,
+    /// Files going up or down, by id (their lines show the progress).
+    transfers: BTreeMap<u64, transfers::Transfer>,
+    /// What `~` in a typed path stands for.
+    home: Option<PathBuf>,
     /// The banner's countdown as last drawn, in seconds: a tick redraws
     /// only when it changes.
     countdown_shown: Option<u64>,
@@ -269,6 +275,8 @@ impl App {
             status: None,
             incoming: Vec::new(),
             outgoing: Vec::new(),
+            transfers: BTreeMap::new(),
+            home: directories::BaseDirs::new().map(|d| d.home_dir().to_path_buf()),
             countdown_shown: None,
             age_shown: None,
             size: (80, 24),

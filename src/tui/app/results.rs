@@ -16,6 +16,11 @@ impl App {
     pub(super) fn on_result(&mut self, r: CommandResult, out: &mut Vec<Command>) {
         match r {
             CommandResult::LoggedIn { uid, result } => self.on_logged_in(uid, result, out),
+            CommandResult::TransferProgress { id, current, total } => {
+                self.on_transfer_progress(id, current, total)
+            }
+            CommandResult::Uploaded { id, result } => self.on_uploaded(id, result, out),
+            CommandResult::Saved { id, result } => self.on_saved(id, result),
             CommandResult::PeerMessageSent { peer, id, result } => {
                 self.on_peer_message_sent(peer, id, result, out)
             }
@@ -536,6 +541,7 @@ impl App {
             text,
             offline,
             delivery,
+            media,
             ..
         } = &entry.kind
         else {
@@ -547,6 +553,18 @@ impl App {
         if let ConvId::Channel(c) = id {
             // Listed (as left) after leaving, as it will be at the next start.
             self.past_channels.insert(c.clone());
+        }
+        if let Some(m) = media {
+            out.push(Command::RecordHistory(HistoryRecord::Media {
+                conv: id.clone(),
+                ts: entry.ts,
+                from: from.clone(),
+                message: m.to_message(),
+                offline: *offline,
+                outgoing: self.me.as_ref() == Some(from),
+                delivery: *delivery,
+            }));
+            return;
         }
         out.push(Command::RecordHistory(HistoryRecord::Message {
             conv: id.clone(),

@@ -88,6 +88,7 @@ impl App {
                     Delivery::Sending(msg_id)
                 },
                 mention: false,
+                media: None,
             },
         };
         self.record_history(&id, &entry, out);
@@ -105,7 +106,7 @@ impl App {
                 plural(self.outbox.len(), "message")
             ));
         } else {
-            out.push(send_command(id, text, msg_id));
+            out.push(send_command(id, text, None, msg_id));
         }
         Ok(())
     }
@@ -145,15 +146,19 @@ impl App {
         }
         let n = self.outbox.len();
         for o in std::mem::take(&mut self.outbox) {
+            let mut media = None;
             if let Some(entry) = self
                 .conversations
                 .get_mut(&o.conv)
                 .and_then(|c| c.sending_mut(o.id))
-                && let EntryKind::Message { delivery, .. } = &mut entry.kind
+                && let EntryKind::Message {
+                    delivery, media: m, ..
+                } = &mut entry.kind
             {
                 *delivery = Delivery::Sending(o.id);
+                media = m.clone();
             }
-            out.push(send_command(o.conv, o.text, o.id));
+            out.push(send_command(o.conv, o.text, media.as_deref(), o.id));
         }
         self.note(format!(
             "connected again: sending {} from the outbox",
@@ -198,7 +203,12 @@ impl App {
         let mut again = Vec::new();
         if let Some(conv) = self.conversations.get_mut(&conv_id) {
             for e in &mut conv.entries {
-                if let EntryKind::Message { delivery, text, .. } = &mut e.kind
+                if let EntryKind::Message {
+                    delivery,
+                    text,
+                    media,
+                    ..
+                } = &mut e.kind
                     && let Delivery::Unsent(id) = *delivery
                 {
                     *delivery = if queued {
@@ -206,7 +216,7 @@ impl App {
                     } else {
                         Delivery::Sending(id)
                     };
-                    again.push((id, text.clone()));
+                    again.push((id, text.clone(), media.clone()));
                 }
             }
         }
@@ -214,11 +224,11 @@ impl App {
             return self.info("nothing to send again here");
         }
         let n = again.len();
-        for (id, text) in again {
+        for (id, text, media) in again {
             if queued {
                 self.requeue(conv_id.clone(), id, text);
             } else {
-                out.push(send_command(conv_id.clone(), text, id));
+                out.push(send_command(conv_id.clone(), text, media.as_deref(), id));
             }
         }
         if queued {
@@ -369,7 +379,8 @@ impl App {
                     return Err("no conversation is open".into());
                 };
                 // Keep messages still on their way (their results must find
-                // them) and those waiting to be sent or sent again.
+                // them), those waiting to be sent or sent again, and the
+                // lines of running transfers.
                 conv.entries.retain(|e| {
                     matches!(
                         e.kind,
@@ -378,7 +389,7 @@ impl App {
                                 | Delivery::Queued(_)
                                 | Delivery::Unsent(_),
                             ..
-                        }
+                        } | EntryKind::Transfer(_)
                     )
                 });
                 conv.to_bottom();
@@ -393,6 +404,8 @@ impl App {
             SlashCommand::Call { peer, content } => self.start_call(peer, content, out)?,
             SlashCommand::Answer { accept, rest } => self.answer_call(accept, &rest, out)?,
             SlashCommand::Cancel(peer) => self.cancel_call(peer, out)?,
+            SlashCommand::SendFile { path, image } => self.send_file(path, image, out)?,
+            SlashCommand::Save(dest) => self.save_file(dest, out)?,
             SlashCommand::Quit => self.quit(out),
             SlashCommand::Members => self.open_panel(Panel::Members)?,
             SlashCommand::Attrs => self.open_panel(Panel::Attributes)?,
@@ -401,8 +414,21 @@ impl App {
     }
 }
 
-/// The command that sends `text` to a conversation under the app's id `id`.
-fn send_command(conv: ConvId, text: String, id: u64) -> Command {
+/// The command that sends `text` to a conversation under the app's id `id`
+/// (a file's message when the entry carries `media`).
+fn send_command(
+    conv: ConvId,
+    text: String,
+    media: Option<&crate::tui::media::Media>,
+    id: u64,
+) -> Command {
+    if let Some(m) = media {
+        return Command::SendMedia {
+            conv,
+            message: m.to_message(),
+            id,
+        };
+    }
     match conv {
         ConvId::Peer(peer) => Command::SendPeer { peer, text, id },
         ConvId::Channel(channel) => Command::SendChannel { channel, text, id },

@@ -4,6 +4,7 @@
 mod attributes;
 mod calls;
 mod editing;
+mod files;
 mod focus;
 mod history;
 mod live;
@@ -98,6 +99,7 @@ fn stored(from: &str, text: &str, ts: u64) -> crate::tui::conversation::Entry {
                 Delivery::Received
             },
             mention: false,
+            media: None,
         },
     }
 }
