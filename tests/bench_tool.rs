@@ -366,6 +366,8 @@ fn media_moves_every_byte_and_times_chat_without_and_with_uploads() {
     assert!(l.count > 0, "{busy:?}");
     assert_eq!(l.count + busy.between_uploads, busy.received);
     assert!(l.p50_us > 0 && l.p50_us <= l.p99_us, "{l:?}");
+    let to_server = busy.to_server.clone().expect("the sender's share timed");
+    assert_eq!(to_server.count, l.count);
     assert!(busy.upload_busy_s > 0.0 && busy.upload_busy_s <= busy.duration_s);
 
     let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())

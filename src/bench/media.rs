@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::procs::{self, hwm_kb, rss_kb};
 use super::sdk::{bench_client_config, connect_many};
-use super::stats::{Latency, new_hist, record};
+use super::stats::{Latency, new_hist, record, wall_us};
 use super::{BenchArgs, Report, Scenario, Target};
 use crate::client::{
     ClientEvent, ClientEvents, MediaMessageOptions, MediaSource, RtmClient, RtmMessage,
@@ -104,6 +104,11 @@ pub struct ChatPhase {
     /// message without uploads; only those sent while an upload was running
     /// with them.
     pub latency: Option<Latency>,
+    /// The same messages, intended send time → the server's receipt stamp
+    /// (`server_received_ts`, whole milliseconds): the sender's share of
+    /// `latency`; the rest is the server's delivery and the receiver.
+    #[serde(default)]
+    pub to_server: Option<Latency>,
     /// With uploads: messages sent in the gaps between two uploads, left
     /// out of `latency`.
     pub between_uploads: u64,
@@ -457,6 +462,7 @@ impl Chat<'_> {
         first_error: &mut Option<String>,
     ) -> ChatPhase {
         let base = Instant::now();
+        let base_wall_us = wall_us();
         let with_upload = upload.is_some();
         let uploading = Arc::new(AtomicBool::new(false));
         let completed = Arc::new(AtomicU64::new(0));
@@ -538,6 +544,7 @@ impl Chat<'_> {
         };
         let receive = async {
             let mut counted = new_hist();
+            let mut to_server = new_hist();
             let mut between = 0u64;
             let mut received = 0u64;
             let mut done_at: Option<Instant> = None;
@@ -545,6 +552,7 @@ impl Chat<'_> {
                 match tokio::time::timeout(Duration::from_millis(50), events.recv()).await {
                     Ok(Some(ClientEvent::MessageFromPeer {
                         message: RtmMessage::Text { text },
+                        props,
                         ..
                     })) => {
                         let now_us = base.elapsed().as_micros() as u64;
@@ -554,6 +562,11 @@ impl Chat<'_> {
                             received += 1;
                             if !with_upload || during {
                                 record(&mut counted, now_us.saturating_sub(at_us));
+                                let server_us = props.server_received_ts.saturating_mul(1000);
+                                record(
+                                    &mut to_server,
+                                    server_us.saturating_sub(base_wall_us + at_us),
+                                );
                             } else {
                                 between += 1;
                             }
@@ -572,9 +585,9 @@ impl Chat<'_> {
                     }
                 }
             }
-            (counted, between, received)
+            (counted, to_server, between, received)
         };
-        let ((), (counted, between_uploads, received)) = tokio::join!(send, receive);
+        let ((), (counted, to_server, between_uploads, received)) = tokio::join!(send, receive);
         stop.cancel();
         let done = match uploader {
             Some(task) => match task.await {
@@ -598,6 +611,7 @@ impl Chat<'_> {
             received,
             errors,
             latency: (!counted.is_empty()).then(|| Latency::of(&counted)),
+            to_server: (!to_server.is_empty()).then(|| Latency::of(&to_server)),
             between_uploads,
             uploads: done.uploads,
             upload_bytes: done.bytes,
@@ -680,8 +694,21 @@ pub(super) fn print(m: &MediaReport) {
             c.errors
         );
     };
+    let sender_share = |c: &ChatPhase| {
+        if let Some(l) = &c.to_server {
+            println!(
+                "{:<15} of which to the server: p50 {}  p99 {}  max {} (server clock, 1 ms steps)",
+                "",
+                human_us(l.p50_us),
+                human_us(l.p99_us),
+                human_us(l.max_us)
+            );
+        }
+    };
     chat("chat, idle", &m.chat_idle);
+    sender_share(&m.chat_idle);
     chat("chat, upload", &m.chat_upload);
+    sender_share(&m.chat_upload);
     let u = &m.chat_upload;
     println!(
         "{:<15} {} upload(s) of {:.1} MB on the sending client, under way {:.1} of {:.1} s; {} \
