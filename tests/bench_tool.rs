@@ -303,3 +303,81 @@ fn markdown_table_has_ratios_to_rtm() {
     assert!(nats.contains("| 0.50 |"), "{nats}");
     assert!(nats.contains("| 2.00 |"), "{nats}");
 }
+
+/// `rtm bench media` end to end: spawns `rtm serve`, uploads two 2 MB files
+/// at once and downloads them, reads the server's memory, times chat
+/// without and with uploads on the sending client, and leaves no data
+/// directory behind.
+#[test]
+fn media_moves_every_byte_and_times_chat_without_and_with_uploads() {
+    let dir = std::env::temp_dir().join(format!("rtm-bench-media-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("r.json");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_rtm"))
+        .args(["bench", "media", "--transfers", "2", "--size-mb", "2"])
+        .args(["--chat-rate", "100", "--duration", "1", "--json"])
+        .arg(&json)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run rtm bench");
+    // The spawned server's data directory is named after the bench's pid.
+    let data_prefix = format!("rtm-bench-{}-rtm-", child.id());
+    let out = child.wait_with_output().expect("wait for rtm bench");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Report = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let m = r.media.clone().expect("a media report");
+    assert_eq!(r.errors, 0, "{r:?}");
+    assert_eq!((m.transfers, m.file_bytes), (2, 2 * 1024 * 1024));
+    for t in [&m.upload, &m.download] {
+        assert_eq!(
+            (t.files, t.bytes, t.failed),
+            (2, 4 * 1024 * 1024, 0),
+            "{t:?}"
+        );
+        assert!(t.mb_per_s > 0.0 && t.per_transfer_mb_per_s > 0.0, "{t:?}");
+        let time = t.time.clone().expect("transfer times");
+        assert_eq!(time.count, 2);
+        assert!(time.p50_us > 0 && time.p50_us <= time.p99_us, "{time:?}");
+    }
+    let before = m.server_rss_kb_before.expect("the spawned server's memory");
+    let peak = m
+        .server_rss_kb_upload_peak
+        .expect("its peak during uploads");
+    assert!(before > 0 && peak >= before, "{before} {peak}");
+    assert!(m.server_rss_kb_download_peak.is_some());
+
+    let idle = &m.chat_idle;
+    assert_eq!(idle.sent, 100, "100/s for 1 s");
+    assert_eq!((idle.received, idle.errors, idle.uploads), (100, 0, 0));
+    let l = idle.latency.clone().expect("chat timed without uploads");
+    assert_eq!(l.count, 100);
+    assert!(l.p50_us > 0 && l.p50_us <= l.p99_us, "{l:?}");
+
+    let busy = &m.chat_upload;
+    assert!(busy.uploads >= 1, "{busy:?}");
+    assert_eq!(busy.upload_bytes, busy.uploads * 2 * 1024 * 1024);
+    assert!(busy.sent >= 100 && busy.received == busy.sent, "{busy:?}");
+    let l = busy.latency.clone().expect("chat timed during uploads");
+    assert!(l.count > 0, "{busy:?}");
+    assert_eq!(l.count + busy.between_uploads, busy.received);
+    assert!(l.p50_us > 0 && l.p50_us <= l.p99_us, "{l:?}");
+    let to_server = busy.to_server.clone().expect("the sender's share timed");
+    assert_eq!(to_server.count, l.count);
+    assert!(busy.upload_busy_s > 0.0 && busy.upload_busy_s <= busy.duration_s);
+
+    let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&data_prefix))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "the server's data directory was left: {left:?}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -4,6 +4,8 @@
 //! - [`scenarios`]: connect, peer, fanout, fanout-max, churn, presence,
 //!   invite, each written for one share of the clients so several load
 //!   processes can run it;
+//! - [`media`]: file upload and download throughput, the server's memory
+//!   during uploads, and chat latency while the same client uploads;
 //! - [`wire`]: the adapters that speak rtm, the bare relay, NATS-over-WebSocket
 //!   and socket.io with raw WebSocket frames;
 //! - [`pacer`]: fixed-rate sending on a schedule (latency counts from the
@@ -21,6 +23,7 @@
 
 pub mod bare;
 pub mod barrier;
+pub mod media;
 mod pacer;
 pub mod procs;
 pub mod scenarios;
@@ -70,6 +73,13 @@ pub enum Scenario {
     /// unanswered invitations (rtm only; a --server needs limit_scale ≥
     /// rate ÷ pairs ÷ 2 in its config, the spawned server has it).
     Invite,
+    /// Files through the SDK against a spawned `rtm serve` (rtm only):
+    /// --transfers uploads of --size-mb at once (one user each), then their
+    /// downloads, with MB/s and transfer times; the server's memory before
+    /// and during the uploads; then one client's chat messages at
+    /// --chat-rate for --duration, one way, without and then with that
+    /// client uploading files one after another (p50/p99 side by side).
+    Media,
     /// Run --scenarios against every one of --targets and write a table to --out.
     Compare,
 }
@@ -84,6 +94,7 @@ impl Scenario {
             Scenario::Churn => "churn",
             Scenario::Presence => "presence",
             Scenario::Invite => "invite",
+            Scenario::Media => "media",
             Scenario::Compare => "compare",
         }
     }
@@ -177,6 +188,16 @@ pub struct BenchArgs {
     /// Bare relay: send every n-th delivery twice (to test the duplicate count).
     #[arg(long, default_value_t = 0)]
     pub fault_dup_every: u64,
+    /// media: transfers at once (each by its own user).
+    #[arg(long, default_value_t = 1)]
+    pub transfers: usize,
+    /// media: size of each file in MB (1 MB = 1,048,576 bytes; at most 32,
+    /// the server's limit).
+    #[arg(long, default_value_t = 32.0)]
+    pub size_mb: f64,
+    /// media: chat messages per second in the latency phases.
+    #[arg(long, default_value_t = 100.0)]
+    pub chat_rate: f64,
     /// Internal: run one share of a scenario as a load worker.
     #[arg(long, hide = true)]
     pub worker: Option<String>,
@@ -251,6 +272,9 @@ pub struct Report {
     pub per_server_cpu_s: Option<f64>,
     pub first_error: Option<String>,
     pub notes: Vec<String>,
+    /// media: transfers, server memory, chat without and with uploads.
+    #[serde(default)]
+    pub media: Option<media::MediaReport>,
 }
 
 impl Report {
@@ -329,7 +353,9 @@ pub async fn main(args: BenchArgs) -> anyhow::Result<()> {
 pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
     let args = args.with_pairs();
     let scenario = args.scenario.context("which scenario?")?;
-    let report = if args.sdk {
+    let report = if scenario == Scenario::Media {
+        media::run(&args).await?
+    } else if args.sdk {
         if args.target != Target::Rtm {
             bail!("--sdk drives rtm only");
         }
@@ -464,7 +490,7 @@ fn note(scenario: Scenario, args: &BenchArgs) -> String {
         Scenario::Churn => "throughput = cycles per second; latency = intended start → connect, login, join, leave, logout done".into(),
         Scenario::Presence => format!("{} watchers each watching {} churning users; latency = login/logout frame sent → watcher notified; latency2 = login time from the schedule", args.clients, args.watch),
         Scenario::Invite => invite_note(args),
-        Scenario::Compare => String::new(),
+        Scenario::Media | Scenario::Compare => String::new(),
     }
 }
 
@@ -492,7 +518,11 @@ pub async fn compare(args: &BenchArgs) -> anyhow::Result<Vec<Report>> {
     for &scenario in &args.scenarios {
         if matches!(
             scenario,
-            Scenario::Compare | Scenario::Churn | Scenario::Presence | Scenario::Invite
+            Scenario::Compare
+                | Scenario::Churn
+                | Scenario::Presence
+                | Scenario::Invite
+                | Scenario::Media
         ) {
             bail!(
                 "compare runs connect, peer and fanout; {} is rtm only",
@@ -758,6 +788,16 @@ pub fn markdown_table(reports: &[Report]) -> String {
 pub fn print(r: &Report) {
     println!("scenario        {}", r.scenario.map_or("", Scenario::name));
     println!("target          {}", r.target.map_or("", Target::name));
+    if let Some(m) = &r.media {
+        media::print(m);
+        if let Some(e) = &r.first_error {
+            println!("first error     {e}");
+        }
+        for n in &r.notes {
+            println!("note            {n}");
+        }
+        return;
+    }
     println!(
         "clients         {} ({} failed to set up, {} load process(es))",
         r.clients, r.connect_failures, r.load_processes

@@ -36,10 +36,26 @@ impl Drop for Spawned {
 
 /// Resident memory of a process in kB (VmRSS of /proc/PID/status).
 pub fn rss_kb(pid: u32) -> Option<u64> {
+    status_kb(pid, "VmRSS:")
+}
+
+/// The most resident memory a process has had since it started, in kB
+/// (VmHWM of /proc/PID/status): catches a peak between two samples of
+/// [`rss_kb`].
+pub fn hwm_kb(pid: u32) -> Option<u64> {
+    status_kb(pid, "VmHWM:")
+}
+
+fn status_kb(pid: u32, key: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_status_kb(&status, key)
+}
+
+/// The kB value of `key` (with its colon) in the text of /proc/PID/status.
+pub(super) fn parse_status_kb(status: &str, key: &str) -> Option<u64> {
     status
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
+        .find(|l| l.starts_with(key))?
         .split_whitespace()
         .nth(1)?
         .parse()
@@ -98,6 +114,12 @@ pub async fn spawn(target: Target, peers_dir: &Path) -> anyhow::Result<Spawned> 
         }
         r => r,
     }
+}
+
+/// Starts `rtm serve` with `config` (server.toml text) on a free loopback
+/// port, with its own temporary data directory that is deleted on drop.
+pub async fn spawn_rtm(config: &str) -> anyhow::Result<Spawned> {
+    spawn_with(Target::Rtm, Path::new("."), config).await
 }
 
 async fn spawn_with(target: Target, peers_dir: &Path, rtm_config: &str) -> anyhow::Result<Spawned> {

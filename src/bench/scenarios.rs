@@ -77,6 +77,7 @@ pub async fn run_shard(ctx: Ctx, barrier: Barrier) -> anyhow::Result<Partial> {
         Scenario::Churn => churn(ctx, barrier).await,
         Scenario::Presence => presence(ctx, barrier).await,
         Scenario::Invite => invite(ctx, barrier).await,
+        Scenario::Media => bail!("media runs through the SDK in one process, not in shards"),
         Scenario::Compare => bail!("compare is not a load scenario"),
     }
 }

@@ -33,7 +33,7 @@ pub async fn run(scenario: Scenario, url: &str, args: &BenchArgs) -> anyhow::Res
     Ok(r)
 }
 
-fn bench_client_config() -> ClientConfig {
+pub(super) fn bench_client_config() -> ClientConfig {
     ClientConfig {
         request_timeout: Duration::from_secs(30),
         login_timeout: Duration::from_secs(30),
@@ -45,7 +45,7 @@ fn bench_client_config() -> ClientConfig {
     }
 }
 
-async fn connect_many(
+pub(super) async fn connect_many(
     url: &str,
     prefix: &str,
     n: usize,
