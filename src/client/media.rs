@@ -30,6 +30,62 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How many times a broken transfer is resumed before it fails.
 const RESUME_ATTEMPTS: usize = 3;
 
+/// The nice value of the SDK's transfer threads (0 is normal, 19 the
+/// lowest): on a busy machine the application's chat goes first.
+#[cfg(unix)]
+const TRANSFER_NICE: i32 = 10;
+
+/// File transfers run here: two threads of their own at a lower CPU
+/// priority, so hashing, copying and masking 32 MB never delays the chat
+/// the application sends meanwhile on its own runtime. `None` when it could
+/// not be started (then transfers run where they are called).
+fn transfer_runtime() -> Option<&'static tokio::runtime::Runtime> {
+    static RUNTIME: std::sync::OnceLock<Option<tokio::runtime::Runtime>> =
+        std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .max_blocking_threads(4)
+                .thread_name("rtm-sdk-media")
+                .on_thread_start(lower_priority)
+                .enable_all()
+                .build()
+                .map_err(|e| tracing::warn!("no transfer runtime ({e}); transfers share yours"))
+                .ok()
+        })
+        .as_ref()
+}
+
+fn lower_priority() {
+    #[cfg(unix)]
+    if let Err(e) =
+        rustix::process::setpriority_process(Some(rustix::thread::gettid()), TRANSFER_NICE)
+    {
+        tracing::debug!("cannot lower a transfer thread's priority: {e}");
+    }
+}
+
+/// Runs `work` on the transfer runtime and waits for it; dropping the wait
+/// stops the work.
+async fn on_transfer_runtime<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T, RtmError>> + Send + 'static,
+) -> Result<T, RtmError> {
+    let task = match transfer_runtime() {
+        Some(rt) => rt.spawn(work),
+        None => tokio::spawn(work),
+    };
+    struct AbortOnDrop(tokio::task::AbortHandle);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let _guard = AbortOnDrop(task.abort_handle());
+    task.await
+        .map_err(|e| interrupted(&format!("the transfer stopped: {e}")))?
+}
+
 /// Where the bytes of an upload come from.
 #[derive(Debug, Clone)]
 pub enum MediaSource {
@@ -181,11 +237,23 @@ struct Scanned {
     head: Vec<u8>,
 }
 
+/// SHA-256 of bytes in memory, a megabyte at a time with a yield between:
+/// hashing 32 MB in one go would hold the application's runtime thread (and
+/// the chat this client sends meanwhile) for tens of milliseconds.
+async fn hash_yielding(bytes: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    for piece in bytes.chunks(1024 * 1024) {
+        hasher.update(piece);
+        tokio::task::yield_now().await;
+    }
+    hex(&hasher.finalize())
+}
+
 async fn scan(source: &MediaSource) -> Result<Scanned, RtmError> {
     match source {
         MediaSource::Bytes(bytes) => Ok(Scanned {
             size: bytes.len() as u64,
-            sha256: hex(&Sha256::digest(bytes)),
+            sha256: hash_yielding(bytes).await,
             head: bytes[..bytes.len().min(64 * 1024)].to_vec(),
         }),
         MediaSource::Path(path) => {
@@ -275,27 +343,29 @@ impl RtmClient {
             height = height.or(Some(dim.height as u32));
         }
         handler.set(0, scanned.size);
-        let media_id = self
-            .shared
-            .upload(
-                &source,
-                &scanned,
-                options.message_type,
-                &file_name,
-                &handler,
-            )
-            .await?;
+        let size = scanned.size;
+        let media_id = {
+            let shared = self.shared.clone();
+            let (handler, file_name) = (handler.clone(), file_name.clone());
+            let media_type = options.message_type;
+            on_transfer_runtime(async move {
+                shared
+                    .upload(&source, &scanned, media_type, &file_name, &handler)
+                    .await
+            })
+            .await?
+        };
         Ok(match options.message_type {
             MediaType::File => RtmMessage::File {
                 media_id,
-                size: scanned.size,
+                size,
                 file_name,
                 description: options.description,
                 thumbnail: options.thumbnail,
             },
             MediaType::Image => RtmMessage::Image {
                 media_id,
-                size: scanned.size,
+                size,
                 file_name,
                 description: options.description,
                 thumbnail: options.thumbnail,
@@ -322,11 +392,15 @@ impl RtmClient {
         handler: Option<&TransferHandler>,
     ) -> Result<Vec<u8>, RtmError> {
         let handler = handler.cloned().unwrap_or_default();
-        let mut sink = Vec::new();
-        self.shared
-            .download(media_id, &mut MemorySink(&mut sink), &handler)
-            .await?;
-        Ok(sink)
+        let (shared, media_id) = (self.shared.clone(), media_id.to_string());
+        on_transfer_runtime(async move {
+            let mut sink = Vec::new();
+            shared
+                .download(&media_id, &mut MemorySink(&mut sink), &handler)
+                .await?;
+            Ok(sink)
+        })
+        .await
     }
 
     /// Downloads the file a FILE or IMAGE message names into `destination`,
@@ -349,9 +423,12 @@ impl RtmClient {
             )
         };
         let file = tokio::fs::File::create(&part).await.map_err(cannot)?;
-        let mut sink = FileSink { file, path: &part };
-        let result = self.shared.download(media_id, &mut sink, &handler).await;
-        drop(sink);
+        let (shared, id, path) = (self.shared.clone(), media_id.to_string(), part.clone());
+        let result = on_transfer_runtime(async move {
+            let mut sink = FileSink { file, path: &path };
+            shared.download(&id, &mut sink, &handler).await
+        })
+        .await;
         match result {
             Ok(size) => {
                 tokio::fs::rename(&part, destination).await.map_err(|e| {
@@ -391,7 +468,7 @@ impl Sink for MemorySink<'_> {
         Ok(())
     }
     async fn sha256(&mut self) -> Result<String, RtmError> {
-        Ok(hex(&Sha256::digest(&self.0)))
+        Ok(hash_yielding(self.0).await)
     }
 }
 
@@ -627,6 +704,9 @@ impl Shared {
             }
             sent += n as u64;
             handler.set(sent, size);
+            // A fast link takes chunk after chunk without ever making this
+            // task wait; yield so the client's chat goes out in between.
+            tokio::task::yield_now().await;
         }
         match next_frame(&mut ws).await {
             Ok(Some(MediaServerFrame::Done { .. })) => Ok(Attempt::Done(())),

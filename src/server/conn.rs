@@ -270,7 +270,7 @@ pub async fn serve_connection<S>(
         // of the user's chat frames (see `server::media`).
         Some(Accepted::Media(ws)) => {
             tokio::select! {
-                _ = hub.media().clone().serve(ws) => {}
+                _ = super::media::serve_transfer(hub.media().clone(), ws) => {}
                 _ = shutdown.cancelled() => {}
             }
             return;

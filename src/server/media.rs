@@ -35,6 +35,66 @@ use crate::protocol::{
     check_sha256_hex,
 };
 
+/// The nice value of the transfer threads (0 is normal, 19 the lowest):
+/// file bytes yield the CPU to chat whenever both want it.
+const TRANSFER_NICE: i32 = 10;
+
+/// Threads of the transfer runtime: two keep a 32 MB upload and a download
+/// moving at once without taking the chat's cores.
+const TRANSFER_THREADS: usize = 2;
+
+/// The runtime file transfers run on: its own threads at a lower CPU
+/// priority, so a big upload's unmasking, copying and hashing never delays
+/// the reading and relaying of chat frames on the server's main runtime.
+/// `None` when it could not be started (then transfers share the main one).
+fn transfer_runtime() -> Option<&'static tokio::runtime::Runtime> {
+    static RUNTIME: std::sync::OnceLock<Option<tokio::runtime::Runtime>> =
+        std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(TRANSFER_THREADS)
+                .max_blocking_threads(2 * TRANSFER_THREADS)
+                .thread_name("rtm-media")
+                .on_thread_start(|| {
+                    let tid = rustix::thread::gettid();
+                    if let Err(e) = rustix::process::setpriority_process(Some(tid), TRANSFER_NICE) {
+                        tracing::debug!("media: cannot lower a transfer thread's priority: {e}");
+                    }
+                })
+                .enable_all()
+                .build()
+                .map_err(|e| tracing::warn!("media: no transfer runtime ({e}); using the main one"))
+                .ok()
+        })
+        .as_ref()
+}
+
+/// Serves a transfer connection on the transfer runtime (see
+/// [`transfer_runtime`]) and waits for it; the socket stays registered with
+/// the caller's runtime, only the work moves.
+pub async fn serve_transfer<S>(store: Arc<MediaStore>, ws: WebSocketStream<S>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let task = match transfer_runtime() {
+        Some(rt) => rt.spawn(store.serve(ws)),
+        None => tokio::spawn(store.serve(ws)),
+    };
+    // Dropped (server shutdown): the transfer stops too.
+    let abort = task.abort_handle();
+    let _guard = AbortOnDrop(abort);
+    let _ = task.await;
+}
+
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// How long a transfer connection may take to present its ticket.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -276,22 +336,34 @@ impl MediaStore {
         self.sweep_at(now);
     }
 
-    fn write_meta(&self, id: &str, meta: &Meta) -> Result<(), ErrorBody> {
-        let Some(path) = self.path(id, ".json") else {
+    async fn write_meta_off_thread(&self, id: &str, meta: &Meta) -> Result<(), ErrorBody> {
+        let (Some(path), Some(tmp)) = (self.path(id, ".json"), self.path(id, ".json.tmp")) else {
             return Err(no_dir());
         };
-        let tmp = self.path(id, ".json.tmp").unwrap_or_else(|| path.clone());
         let bytes = serde_json::to_vec(meta).unwrap_or_default();
-        std::fs::write(&tmp, bytes)
-            .and_then(|()| std::fs::rename(&tmp, &path))
-            .map_err(|e| io_err("record the file", e))
+        tokio::task::spawn_blocking(move || {
+            std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, &path))
+        })
+        .await
+        .map_err(|e| io_err("record the file", io::Error::other(e)))?
+        .map_err(|e| io_err("record the file", e))
     }
 
+    /// Deletes a file's bytes and record in the background: callers run on
+    /// chat connections and the sweeper, which must not wait on the disk.
     fn remove_files(&self, id: &str) {
-        for suffix in ["", ".part", ".json"] {
-            if let Some(p) = self.path(id, suffix) {
+        let paths: Vec<PathBuf> = ["", ".part", ".json"]
+            .iter()
+            .filter_map(|suffix| self.path(id, suffix))
+            .collect();
+        let remove = move || {
+            for p in paths {
                 let _ = std::fs::remove_file(p);
             }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn_blocking(remove)),
+            Err(_) => remove(),
         }
     }
 
@@ -414,10 +486,11 @@ impl MediaStore {
             created_ms: self.clock.now_ms(),
             complete: false,
         };
-        if let Err(e) = self.write_meta(&id, &meta) {
-            st.release(uid);
-            return Err(e);
-        }
+        // Nothing is written to disk here: this runs on the user's chat
+        // connection, and a write can wait long on a disk busy flushing
+        // another upload — the user's chat would wait with it. The record is
+        // written when the upload completes; an unfinished one lives in
+        // memory (and `<id>.part`) and does not outlive a restart.
         st.add(
             id.clone(),
             Item {
@@ -726,7 +799,7 @@ impl MediaStore {
             .map_err(|e| io_err("store the upload", e))?;
         meta.complete = true;
         meta.created_ms = self.clock.now_ms();
-        self.write_meta(id, &meta)?;
+        self.write_meta_off_thread(id, &meta).await?;
         if let Some(item) = self.lock().items.get_mut(id) {
             item.meta = meta;
         }
