@@ -186,6 +186,24 @@ fn delivery_word(d: Delivery) -> &'static str {
     }
 }
 
+/// The media of a file row (its message's JSON); `None` when it no longer parses.
+fn media_of_row(json: &str) -> Option<crate::tui::media::Media> {
+    serde_json::from_str::<crate::client::RtmMessage>(json)
+        .ok()
+        .and_then(|m| crate::tui::media::Media::from_message(&m))
+}
+
+/// The text a file line shows, the same for a loaded line and a stored
+/// search.
+fn line_text(media: &crate::tui::media::Media) -> String {
+    format!("[{}]", media.summary())
+}
+
+/// What a file row's line shows, for the stored search.
+fn media_line_text(json: &str) -> Option<String> {
+    media_of_row(json).map(|m| line_text(&m))
+}
+
 fn delivery_of(word: &str) -> Delivery {
     match word {
         "received" => Delivery::Received,
@@ -404,15 +422,13 @@ impl HistoryStore {
                 }
                 if kind == "media" {
                     // A row that no longer parses is skipped, not fatal.
-                    let entry = serde_json::from_str::<crate::client::RtmMessage>(&text)
-                        .ok()
-                        .and_then(|m| crate::tui::media::Media::from_message(&m))
+                    let entry = media_of_row(&text)
                         .zip(sender.parse().ok())
                         .map(|(m, from)| Entry {
                             ts,
                             kind: EntryKind::Message {
                                 from,
-                                text: format!("[{}]", m.summary()),
+                                text: line_text(&m),
                                 offline,
                                 delivery: delivery_of(&delivery),
                                 mention: false,
@@ -468,19 +484,29 @@ impl HistoryStore {
         let mut rows = self
             .conn
             .prepare_cached(
-                "SELECT id, text FROM messages
+                "SELECT id, text, kind FROM messages
                  WHERE conv_kind = ?1 AND conv = ?2 AND id < ?3 ORDER BY id DESC",
             )
             .map_err(&err)?;
         let mut hits = Vec::new();
         let found = rows
             .query_map(params![kind, id, before], |r| {
-                Ok((r.get::<_, RowId>(0)?, r.get::<_, String>(1)?))
+                Ok((
+                    r.get::<_, RowId>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ))
             })
             .map_err(&err)?;
         for row in found {
-            let (row, text) = row.map_err(&err)?;
-            if text.to_lowercase().contains(&q) {
+            let (row, text, kind) = row.map_err(&err)?;
+            // A file row holds the message's JSON (with its base64
+            // thumbnail): match what its line shows, not the JSON.
+            let shown = match kind.as_deref() {
+                Some("media") => media_line_text(&text),
+                _ => Some(text),
+            };
+            if shown.is_some_and(|t| t.to_lowercase().contains(&q)) {
                 hits.push(row);
             }
         }
@@ -942,6 +968,24 @@ mod tests {
         let media = media.as_ref().expect("the media");
         assert_eq!(media.to_message(), image);
         assert!(media.preview.is_some());
+        // The stored search finds what the line shows, never the JSON
+        // behind it (keys, the media id, the thumbnail's base64).
+        assert_eq!(
+            store
+                .search(&bob, "CAT.png", Some(RowId::MAX))
+                .unwrap()
+                .len(),
+            1
+        );
+        for hidden in ["thumbnail", "media_id", "\"type\"", "IMAGE"] {
+            assert!(
+                store
+                    .search(&bob, hidden, Some(RowId::MAX))
+                    .unwrap()
+                    .is_empty(),
+                "{hidden:?} is not on the line"
+            );
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 
