@@ -57,6 +57,10 @@ pub mod token;
 #[deny(missing_docs)]
 pub mod client;
 
+// File transfers of the server and the SDK give way to chat.
+#[cfg(any(feature = "client", feature = "server"))]
+mod lowprio;
+
 #[cfg(feature = "server")]
 pub mod config;
 #[cfg(feature = "server")]

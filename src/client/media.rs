@@ -30,59 +30,14 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How many times a broken transfer is resumed before it fails.
 const RESUME_ATTEMPTS: usize = 3;
 
-/// The nice value of the SDK's transfer threads (0 is normal, 19 the
-/// lowest): on a busy machine the application's chat goes first.
-#[cfg(unix)]
-const TRANSFER_NICE: i32 = 10;
-
-/// File transfers run here: two threads of their own at a lower CPU
-/// priority, so hashing, copying and masking 32 MB never delays the chat
-/// the application sends meanwhile on its own runtime. `None` when it could
-/// not be started (then transfers run where they are called).
-fn transfer_runtime() -> Option<&'static tokio::runtime::Runtime> {
-    static RUNTIME: std::sync::OnceLock<Option<tokio::runtime::Runtime>> =
-        std::sync::OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .max_blocking_threads(4)
-                .thread_name("rtm-sdk-media")
-                .on_thread_start(lower_priority)
-                .enable_all()
-                .build()
-                .map_err(|e| tracing::warn!("no transfer runtime ({e}); transfers share yours"))
-                .ok()
-        })
-        .as_ref()
-}
-
-fn lower_priority() {
-    #[cfg(unix)]
-    if let Err(e) =
-        rustix::process::setpriority_process(Some(rustix::thread::gettid()), TRANSFER_NICE)
-    {
-        tracing::debug!("cannot lower a transfer thread's priority: {e}");
-    }
-}
-
-/// Runs `work` on the transfer runtime and waits for it; dropping the wait
-/// stops the work.
+/// Runs `work` on the low-priority transfer runtime (`crate::lowprio`), so
+/// hashing, copying and masking a big file never delays the chat the
+/// application sends meanwhile; dropping the wait stops the work.
 async fn on_transfer_runtime<T: Send + 'static>(
     work: impl std::future::Future<Output = Result<T, RtmError>> + Send + 'static,
 ) -> Result<T, RtmError> {
-    let task = match transfer_runtime() {
-        Some(rt) => rt.spawn(work),
-        None => tokio::spawn(work),
-    };
-    struct AbortOnDrop(tokio::task::AbortHandle);
-    impl Drop for AbortOnDrop {
-        fn drop(&mut self) {
-            self.0.abort();
-        }
-    }
-    let _guard = AbortOnDrop(task.abort_handle());
-    task.await
+    crate::lowprio::run(work)
+        .await
         .map_err(|e| interrupted(&format!("the transfer stopped: {e}")))?
 }
 

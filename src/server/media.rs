@@ -35,63 +35,15 @@ use crate::protocol::{
     check_sha256_hex,
 };
 
-/// The nice value of the transfer threads (0 is normal, 19 the lowest):
-/// file bytes yield the CPU to chat whenever both want it.
-const TRANSFER_NICE: i32 = 10;
-
-/// Threads of the transfer runtime: two keep a 32 MB upload and a download
-/// moving at once without taking the chat's cores.
-const TRANSFER_THREADS: usize = 2;
-
-/// The runtime file transfers run on: its own threads at a lower CPU
-/// priority, so a big upload's unmasking, copying and hashing never delays
-/// the reading and relaying of chat frames on the server's main runtime.
-/// `None` when it could not be started (then transfers share the main one).
-fn transfer_runtime() -> Option<&'static tokio::runtime::Runtime> {
-    static RUNTIME: std::sync::OnceLock<Option<tokio::runtime::Runtime>> =
-        std::sync::OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(TRANSFER_THREADS)
-                .max_blocking_threads(2 * TRANSFER_THREADS)
-                .thread_name("rtm-media")
-                .on_thread_start(|| {
-                    let tid = rustix::thread::gettid();
-                    if let Err(e) = rustix::process::setpriority_process(Some(tid), TRANSFER_NICE) {
-                        tracing::debug!("media: cannot lower a transfer thread's priority: {e}");
-                    }
-                })
-                .enable_all()
-                .build()
-                .map_err(|e| tracing::warn!("media: no transfer runtime ({e}); using the main one"))
-                .ok()
-        })
-        .as_ref()
-}
-
-/// Serves a transfer connection on the transfer runtime (see
-/// [`transfer_runtime`]) and waits for it; the socket stays registered with
-/// the caller's runtime, only the work moves.
+/// Serves a transfer connection on the low-priority runtime
+/// (`crate::lowprio`) and waits for it; the socket stays registered with the
+/// caller's runtime, only the work moves.
 pub async fn serve_transfer<S>(store: Arc<MediaStore>, ws: WebSocketStream<S>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let task = match transfer_runtime() {
-        Some(rt) => rt.spawn(store.serve(ws)),
-        None => tokio::spawn(store.serve(ws)),
-    };
-    // Dropped (server shutdown): the transfer stops too.
-    let abort = task.abort_handle();
-    let _guard = AbortOnDrop(abort);
-    let _ = task.await;
-}
-
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
+    if let Err(e) = crate::lowprio::run(store.serve(ws)).await {
+        tracing::warn!("media transfer stopped: {e}");
     }
 }
 
