@@ -377,7 +377,6 @@ impl MediaStore {
                 Some(item)
                     if &item.meta.owner == uid
                         && !item.meta.complete
-                        && !item.writing
                         && item.meta.size == size
                         && item.meta.sha256 == sha256 =>
                 {
@@ -630,17 +629,25 @@ impl MediaStore {
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     {
-        let size = {
-            let mut st = self.lock();
-            let item = st.items.get_mut(id).ok_or_else(|| not_exist(id))?;
-            if item.writing {
+        // A resume can come before the connection it replaces has noticed
+        // its link is gone: give that one a moment to stop writing.
+        let deadline = Instant::now() + HELLO_TIMEOUT;
+        let size = loop {
+            {
+                let mut st = self.lock();
+                let item = st.items.get_mut(id).ok_or_else(|| not_exist(id))?;
+                if !item.writing {
+                    item.writing = true;
+                    break item.meta.size;
+                }
+            }
+            if Instant::now() >= deadline {
                 return Err(err(
                     ErrorKind::ConcurrencyLimitExceeded,
-                    "this upload is already being written by another connection",
+                    "this upload is still being written by another connection; retry in a moment",
                 ));
             }
-            item.writing = true;
-            item.meta.size
+            tokio::time::sleep(Duration::from_millis(20)).await;
         };
         let result = self.receive_bytes(ws, id, size).await;
         let mut st = self.lock();
