@@ -304,9 +304,17 @@ async fn unknown_and_expired_ids_are_not_exist() {
     assert_eq!(e.kind(), ErrorKind::NotExist);
     assert!(e.to_string().contains("7 days"), "{e}");
     assert!(!dest.exists() && !dir.path().join("a.txt.part").exists());
-    let left: Vec<_> = std::fs::read_dir(dir.path().join("media"))
-        .unwrap()
-        .collect();
+    // Deleted from disk in the background (the sweeper does not wait on
+    // the disk): soon, not at once.
+    let media = dir.path().join("media");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let left = loop {
+        let left: Vec<_> = std::fs::read_dir(&media).unwrap().collect();
+        if left.is_empty() || tokio::time::Instant::now() > deadline {
+            break left;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
     assert!(
         left.is_empty(),
         "the expired file is deleted from disk: {left:?}"
