@@ -2,6 +2,8 @@
 //! clients and raw WebSocket clients that speak the protocol by hand.
 #![allow(dead_code)]
 
+pub mod redis;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
