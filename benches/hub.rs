@@ -61,7 +61,7 @@ impl World {
                     .with_compact_events(compact),
             );
             rt.block_on(hub.login(1, s.clone(), None));
-            hub.join(&s, &channel).expect("join");
+            rt.block_on(hub.join(&s, &channel)).expect("join");
             sessions.push(s);
             queues.push(rx);
         }

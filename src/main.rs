@@ -134,6 +134,11 @@ struct ServeArgs {
     /// The PEM private key of --tls-cert
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Run as a node of a cluster on this Redis (redis://HOST:PORT[/DB]);
+    /// offline messages and channel attributes then live in Redis
+    /// [env: RTM_CLUSTER] (config: cluster.redis_url)
+    #[arg(long, value_name = "REDIS_URL")]
+    cluster: Option<String>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -215,7 +220,23 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             settings.data_dir.display()
         )
     })?;
-    let store = Arc::new(SqliteStore::open_dir(&settings.data_dir)?);
+    let cluster_url = args
+        .cluster
+        .or_else(|| std::env::var("RTM_CLUSTER").ok())
+        .filter(|u| !u.is_empty());
+    if let Some(url) = cluster_url {
+        let mut c = settings
+            .server
+            .cluster
+            .take()
+            .unwrap_or_else(|| server::cluster::ClusterConfig::new(url.clone()));
+        c.redis_url = url;
+        settings.server.cluster = Some(c);
+    }
+    let store: Arc<dyn Store> = match &settings.server.cluster {
+        Some(_) => Arc::new(SqliteStore::open_dir(&settings.data_dir)?),
+        None => Arc::new(SqliteStore::open_dir(&settings.data_dir)?),
+    };
     settings.server.hub.media.dir = Some(settings.data_dir.join("media"));
     let stats = store.stats().await?;
     let listener = server::bind(&settings.listen).await?;
@@ -224,6 +245,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     spawn_signal_handler(shutdown.clone());
     println!("rtm server listening on {scheme}://{addr}");
     println!("data: {}", store.location());
+    if let Some(c) = &settings.server.cluster {
+        println!(
+            "cluster: a node on Redis {} (prefix {})",
+            server::cluster::redact_url(&c.redis_url),
+            c.prefix
+        );
+    }
     println!(
         "stored: {} offline message(s) for {} user(s), attributes of {} channel(s)",
         stats.offline_messages, stats.offline_receivers, stats.channels_with_attributes

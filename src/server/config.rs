@@ -72,6 +72,8 @@ pub struct ServerFile {
     pub queue_bytes: Option<usize>,
     pub handshake_timeout_s: Option<u64>,
     pub message_timeout_s: Option<u64>,
+    /// `[cluster]`: run as a node of a cluster on Redis.
+    pub cluster: Option<ClusterFile>,
     pub fd_reserve: Option<u64>,
 }
 
@@ -140,7 +142,50 @@ impl ServerFile {
             handshake_timeout_s: self.handshake_timeout_s.or(base.handshake_timeout_s),
             message_timeout_s: self.message_timeout_s.or(base.message_timeout_s),
             fd_reserve: self.fd_reserve.or(base.fd_reserve),
+            cluster: match (self.cluster, base.cluster) {
+                (Some(a), Some(b)) => Some(a.over(b)),
+                (a, b) => a.or(b),
+            },
         }
+    }
+}
+
+/// `[cluster]` in `server.toml`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterFile {
+    /// `redis://HOST:PORT[/DB]`; empty: a single server.
+    pub redis_url: Option<String>,
+    /// Before every Redis key and topic of this cluster.
+    pub prefix: Option<String>,
+    pub heartbeat_ms: Option<u64>,
+    pub node_ttl_ms: Option<u64>,
+}
+
+impl ClusterFile {
+    fn over(self, base: ClusterFile) -> ClusterFile {
+        ClusterFile {
+            redis_url: self.redis_url.or(base.redis_url),
+            prefix: self.prefix.or(base.prefix),
+            heartbeat_ms: self.heartbeat_ms.or(base.heartbeat_ms),
+            node_ttl_ms: self.node_ttl_ms.or(base.node_ttl_ms),
+        }
+    }
+
+    /// The node settings, when a Redis URL is given.
+    pub fn to_config(&self) -> Option<super::cluster::ClusterConfig> {
+        let url = self.redis_url.as_deref().filter(|u| !u.is_empty())?;
+        let mut c = super::cluster::ClusterConfig::new(url);
+        if let Some(p) = &self.prefix {
+            c.prefix = p.clone();
+        }
+        if let Some(ms) = self.heartbeat_ms {
+            c.heartbeat = Duration::from_millis(ms.max(50));
+        }
+        if let Some(ms) = self.node_ttl_ms {
+            c.node_ttl = Duration::from_millis(ms.max(100));
+        }
+        Some(c)
     }
 }
 
@@ -166,6 +211,9 @@ pub struct ServerConfig {
     /// File descriptors kept free below the process's limit: the
     /// connection caps are lowered to fit under `RLIMIT_NOFILE − fd_reserve`.
     pub fd_reserve: u64,
+    /// Cluster mode: a node of several sharing this Redis (`None`: a single
+    /// server).
+    pub cluster: Option<super::cluster::ClusterConfig>,
 }
 
 // The hub's and the connection's own defaults are their parts of the
@@ -252,6 +300,7 @@ impl ServerConfig {
             limit_scale,
             tls: None,
             fd_reserve: f.fd_reserve.unwrap_or(64),
+            cluster: f.cluster.as_ref().and_then(ClusterFile::to_config),
         }
     }
 
@@ -284,6 +333,13 @@ impl std::fmt::Debug for ServerConfig {
             .field("limit_scale", &self.limit_scale)
             .field("tls", &self.tls.is_some())
             .field("fd_reserve", &self.fd_reserve)
+            .field(
+                "cluster",
+                &self
+                    .cluster
+                    .as_ref()
+                    .map(|c| super::cluster::redact_url(&c.redis_url)),
+            )
             .finish()
     }
 }

@@ -11,17 +11,21 @@
 //! or logout touches only the sessions that watch that uid, not every session.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
 mod attributes;
+mod cluster;
 mod invitations;
 mod offline;
 
+pub use cluster::Departure;
+
 use super::clock::Timing;
+use super::cluster::Cluster;
 use super::media::{MediaConfig, MediaStore};
 use super::resume::ResumeBuffer;
 use super::session::{SessionHandle, SessionId};
@@ -109,6 +113,16 @@ struct Channel {
     /// Distinguishes this channel from an earlier one of the same id (emptied
     /// and recreated), so a stale flush task does nothing.
     generation: u64,
+    /// In cluster mode: members on every node, as Redis last counted them.
+    global_count: Option<u32>,
+}
+
+impl Channel {
+    /// Members in the whole service (this node's alone on a single server).
+    fn count(&self) -> usize {
+        self.global_count
+            .map_or(self.members.len(), |n| (n as usize).max(self.members.len()))
+    }
 }
 
 #[derive(Default)]
@@ -144,6 +158,8 @@ pub struct Hub {
     store: Arc<dyn Store>,
     /// Files and images; the transfer connections reach it through the hub.
     media: Arc<MediaStore>,
+    /// Set once at start in cluster mode (see `hub::cluster`).
+    cluster: OnceLock<Arc<Cluster>>,
 }
 
 /// What `login` decided.
@@ -173,6 +189,23 @@ impl MessageFrames {
             full: event_frame(event),
             compact: encode_compact_event(event).map(text_frame),
         }
+    }
+
+    /// From frames another node encoded.
+    fn from_texts(full: String, compact: Option<String>) -> Self {
+        MessageFrames {
+            full: text_frame(full),
+            compact: compact.map(text_frame),
+        }
+    }
+
+    /// The encoded texts, for another node.
+    fn texts(&self) -> (String, Option<String>) {
+        let text = |m: &Message| match m {
+            Message::Text(t) => t.as_str().to_string(),
+            _ => String::new(),
+        };
+        (text(&self.full), self.compact.as_ref().map(text))
     }
 
     /// The frame `session` asked for at login.
@@ -205,6 +238,7 @@ impl Hub {
             timing,
             store,
             media,
+            cluster: OnceLock::new(),
         })
     }
 
@@ -262,9 +296,17 @@ impl Hub {
         let min_ts = self
             .now_ms()
             .saturating_sub(self.config.offline_ttl.as_millis() as u64);
+        // Cluster mode: who held the uid before, anywhere (awaited before
+        // the lock; a single server has only its own memory to ask).
+        let claim = self.cluster_claim(&session).await;
         let resumed = {
             let mut st = self.lock();
-            let resumed = self.register(&mut st, &session);
+            let resumed = match claim {
+                Some(claim) if !st.users.contains_key(&uid) => {
+                    self.register_claimed(&mut st, &session, claim)
+                }
+                _ => self.register(&mut st, &session),
+            };
             if let Some(user) = st.users.get_mut(&uid) {
                 // A resumed user keeps what an earlier session still held
                 // back, then what arrived while its link was down.
@@ -319,6 +361,7 @@ impl Hub {
                         c.members.insert(uid.clone(), session.clone());
                     }
                 }
+                self.cluster_set_link(&uid, session.id, true);
                 self.notify_watchers(st, &uid, PeerOnlineState::Online);
                 true
             }
@@ -331,7 +374,7 @@ impl Hub {
                         close_code::REMOTE_LOGIN,
                         "logged in from another place with the same user id",
                     );
-                    self.drop_user_state(st, &uid, old);
+                    self.drop_user_state(st, &uid, old, Departure::Gone);
                 }
                 self.insert_user(st, session.clone());
                 false
@@ -365,7 +408,7 @@ impl Hub {
         if st.users.get(uid).is_some_and(|u| u.session.id == session)
             && let Some(user) = st.users.remove(uid)
         {
-            self.drop_user_state(&mut st, uid, user);
+            self.drop_user_state(&mut st, uid, user, Departure::Gone);
             self.notify_watchers(&st, uid, PeerOnlineState::Offline);
         }
     }
@@ -385,6 +428,7 @@ impl Hub {
             user.link = Link::Down;
             let cap = self.config.resume_buffer_bytes;
             user.resume.get_or_insert_with(|| ResumeBuffer::new(cap));
+            self.cluster_set_link(uid, session, false);
             self.notify_watchers(&st, uid, PeerOnlineState::Unreachable);
         }
         let hub = Arc::clone(self);
@@ -403,29 +447,59 @@ impl Hub {
             .get(uid)
             .is_some_and(|u| u.session.id == session && u.link == Link::Down);
         if still_down && let Some(user) = st.users.remove(uid) {
-            self.drop_user_state(&mut st, uid, user);
+            self.drop_user_state(&mut st, uid, user, Departure::Gone);
             self.notify_watchers(&st, uid, PeerOnlineState::Offline);
         }
     }
 
-    /// Removes a departed user from its channels and the watcher index.
-    fn drop_user_state(self: &Arc<Self>, st: &mut HubState, uid: &Uid, user: User) {
-        self.end_invitations_of(st, uid);
+    /// Removes a departed user from its channels and the watcher index. A
+    /// user that moved to another node (cluster mode) leaves quietly: it is
+    /// still in its channels, through that node.
+    fn drop_user_state(self: &Arc<Self>, st: &mut HubState, uid: &Uid, user: User, how: Departure) {
+        let quiet = how == Departure::Moved;
+        if !quiet {
+            self.end_invitations_of(st, uid);
+            self.cluster_depart(uid, user.session.id);
+        }
         for ch in &user.channels {
-            self.remove_member(st, ch, uid);
+            self.remove_member(st, ch, uid, quiet);
         }
         for watched in &user.subscriptions {
-            if let Some(set) = st.watchers.get_mut(watched) {
-                set.remove(uid);
-                if set.is_empty() {
-                    st.watchers.remove(watched);
+            self.remove_watcher(st, watched, uid);
+        }
+    }
+
+    /// `watcher` no longer watches `watched`.
+    fn remove_watcher(&self, st: &mut HubState, watched: &Uid, watcher: &Uid) {
+        if let Some(set) = st.watchers.get_mut(watched) {
+            set.remove(watcher);
+            if set.is_empty() {
+                st.watchers.remove(watched);
+                if let Some(c) = self.cluster() {
+                    c.unlisten(&c.topic_presence(watched.as_str()));
                 }
             }
         }
     }
 
-    /// Tells everyone watching `uid` its new state; the frame is encoded once.
+    /// Tells everyone watching `uid` its new state, here and (cluster mode)
+    /// on the other nodes.
     fn notify_watchers(&self, st: &HubState, uid: &Uid, state: PeerOnlineState) {
+        if let Some(c) = self.cluster() {
+            c.publish(
+                c.topic_presence(uid.as_str()),
+                &super::cluster::BusEvent::State {
+                    uid: uid.to_string(),
+                    state,
+                },
+            );
+        }
+        self.notify_local_watchers(st, uid, state);
+    }
+
+    /// Tells this node's sessions watching `uid` its new state; the frame is
+    /// encoded once.
+    fn notify_local_watchers(&self, st: &HubState, uid: &Uid, state: PeerOnlineState) {
         let Some(watchers) = st.watchers.get(uid) else {
             return;
         };
@@ -469,51 +543,43 @@ impl Hub {
             if let Some(peer) = st.users.get_mut(to)
                 && peer.link == Link::Up
             {
-                let held = peer.delivery.as_mut().and_then(|d| d.held.as_mut());
-                let delivered = match held {
-                    // Offline messages are being handed over: wait behind them.
-                    Some(held) if held.len() < MAX_HELD_FRAMES => {
-                        held.push(frames.for_session(&peer.session));
-                        true
-                    }
-                    Some(_) => {
-                        peer.session.kill_with(
-                            close_code::SLOW_CONSUMER,
-                            "slow consumer: too many messages waiting; reconnect",
-                        );
-                        false
-                    }
-                    None => {
-                        let sent = peer.session.send(frames.for_session(&peer.session));
-                        if !sent && !options.enable_offline_messaging {
-                            // Its connection is ending: kept for a resume
-                            // (in the object form: the resuming client may
-                            // not ask for compact events).
-                            self.keep_for_resume(peer, frames.full);
-                        }
-                        sent
-                    }
-                };
+                let delivered =
+                    self.deliver_live_peer(peer, &frames, options.enable_offline_messaging);
                 return Ok(Reply::PeerMessageSent {
                     has_peer_received: delivered,
                     server_received_ts: ts,
                     cached: false,
                 });
             }
-            if !options.enable_offline_messaging {
-                // A user within the grace gets it if it resumes.
-                if let Some(peer) = st.users.get_mut(to) {
-                    self.keep_for_resume(peer, frames.full);
+            if !st.users.contains_key(to) && self.cluster().is_some() {
+                // Not on this node: maybe on another one.
+                None
+            } else {
+                if !options.enable_offline_messaging {
+                    // A user within the grace gets it if it resumes.
+                    if let Some(peer) = st.users.get_mut(to) {
+                        self.keep_for_resume(peer, frames.full);
+                    }
+                    return Ok(Reply::PeerMessageSent {
+                        has_peer_received: false,
+                        server_received_ts: ts,
+                        cached: false,
+                    });
                 }
-                return Ok(Reply::PeerMessageSent {
-                    has_peer_received: false,
-                    server_received_ts: ts,
-                    cached: false,
-                });
+                // Submitted under the lock: a login after this point reads it.
+                Some(
+                    self.store
+                        .push_offline(to, from, message, ts, &self.config.offline_quota),
+                )
             }
-            // Submitted under the lock: a login after this point reads it.
-            self.store
-                .push_offline(to, from, message, ts, &self.config.offline_quota)
+        };
+        let Some(stored) = stored else {
+            let Some(c) = self.cluster() else {
+                return Err(err(ErrorKind::Unknown, "no cluster; this is a server bug"));
+            };
+            return self
+                .send_peer_remote(c, from, to, message, options, ts, &frames)
+                .await;
         };
         match stored.await {
             Ok(()) => {}
@@ -530,6 +596,37 @@ impl Hub {
         })
     }
 
+    /// Hands a live peer message to a user whose link is up: behind its
+    /// stored messages while those are handed over, else straight to its
+    /// queue. True when queued (or held for the queue).
+    fn deliver_live_peer(&self, peer: &mut User, frames: &MessageFrames, offline: bool) -> bool {
+        let held = peer.delivery.as_mut().and_then(|d| d.held.as_mut());
+        match held {
+            // Offline messages are being handed over: wait behind them.
+            Some(held) if held.len() < MAX_HELD_FRAMES => {
+                held.push(frames.for_session(&peer.session));
+                true
+            }
+            Some(_) => {
+                peer.session.kill_with(
+                    close_code::SLOW_CONSUMER,
+                    "slow consumer: too many messages waiting; reconnect",
+                );
+                false
+            }
+            None => {
+                let sent = peer.session.send(frames.for_session(&peer.session));
+                if !sent && !offline {
+                    // Its connection is ending: kept for a resume (in the
+                    // object form: the resuming client may not ask for
+                    // compact events).
+                    self.keep_for_resume(peer, frames.full.clone());
+                }
+                sent
+            }
+        }
+    }
+
     /// Keeps a message for a user whose connection is ending or down, for
     /// the session that may resume it within the grace.
     fn keep_for_resume(&self, user: &mut User, frame: Message) {
@@ -541,32 +638,93 @@ impl Hub {
 
     // -------------------------------------------------------------- channels
 
-    pub fn join(
+    pub async fn join(
         self: &Arc<Self>,
         session: &Arc<SessionHandle>,
         ch: &ChannelId,
     ) -> Result<Reply, ErrorBody> {
         let uid = &session.uid;
-        let mut st = self.lock();
-        let user = st
-            .users
-            .get_mut(uid)
-            .ok_or_else(|| err(ErrorKind::NotLoggedIn, "log in before joining a channel"))?;
-        if user.channels.contains(ch) {
-            return Err(err(
-                ErrorKind::AlreadyJoined,
-                format!("you are already in channel {ch}"),
-            ));
-        }
-        if user.channels.len() >= MAX_JOINED_CHANNELS {
-            return Err(err(
-                ErrorKind::ExceedLimit,
-                format!(
-                    "you are in {MAX_JOINED_CHANNELS} channels, the most allowed; leave one before joining {ch}"
-                ),
-            ));
-        }
-        user.channels.insert(ch.clone());
+        let (count, clustered) = {
+            let mut st = self.lock();
+            let user = st
+                .users
+                .get_mut(uid)
+                .ok_or_else(|| err(ErrorKind::NotLoggedIn, "log in before joining a channel"))?;
+            if user.channels.contains(ch) {
+                return Err(err(
+                    ErrorKind::AlreadyJoined,
+                    format!("you are already in channel {ch}"),
+                ));
+            }
+            if user.channels.len() >= MAX_JOINED_CHANNELS {
+                return Err(err(
+                    ErrorKind::ExceedLimit,
+                    format!(
+                        "you are in {MAX_JOINED_CHANNELS} channels, the most allowed; leave one before joining {ch}"
+                    ),
+                ));
+            }
+            user.channels.insert(ch.clone());
+            let was_empty = self.add_local_member(&mut st, ch, session);
+            let Some(channel) = st.channels.get_mut(ch) else {
+                return Err(err(ErrorKind::Unknown, "the channel vanished; retry"));
+            };
+            if let Some(n) = channel.global_count.as_mut() {
+                *n += 1;
+            }
+            let count = channel.count();
+            if count <= MEMBER_EVENTS_MAX_MEMBERS {
+                let frame = event_frame(&Event::MemberJoined {
+                    channel_id: ch.clone(),
+                    member_id: uid.clone(),
+                });
+                for (m, s) in &channel.members {
+                    if m != uid {
+                        s.send(frame.clone());
+                    }
+                }
+            }
+            self.schedule_count(&mut st, ch);
+            let clustered = match self.cluster() {
+                // Subscribed before Redis counts the member in, so nothing
+                // sent to the channel after this join can be missed.
+                Some(c) => Some((
+                    was_empty.then(|| c.listen(c.topic_channel(ch.as_str()))),
+                    c.call(c.script("join", &[ch.as_str(), uid.as_str(), c.node()])),
+                )),
+                None => {
+                    if was_empty {
+                        self.store
+                            .set_channel_empty_since(ch, None)
+                            .log_failure("marking a channel occupied");
+                    }
+                    None
+                }
+            };
+            (count, clustered)
+        };
+        let Some((listening, joined)) = clustered else {
+            return Ok(Reply::Joined {
+                member_count: count as u32,
+            });
+        };
+        let count = self
+            .cluster_joined(ch, listening, joined)
+            .await
+            .unwrap_or(count);
+        Ok(Reply::Joined {
+            member_count: count as u32,
+        })
+    }
+
+    /// Adds `session` to the local channel (made if new); true when this node
+    /// had no member in it before.
+    fn add_local_member(
+        &self,
+        st: &mut HubState,
+        ch: &ChannelId,
+        session: &Arc<SessionHandle>,
+    ) -> bool {
         st.channel_generations += 1;
         let generation = st.channel_generations;
         let channel = st.channels.entry(ch.clone()).or_insert_with(|| Channel {
@@ -574,30 +732,11 @@ impl Hub {
             last_count_sent: None,
             count_flush_pending: false,
             generation,
+            global_count: None,
         });
         let was_empty = channel.members.is_empty();
-        channel.members.insert(uid.clone(), session.clone());
-        let count = channel.members.len();
-        if count <= MEMBER_EVENTS_MAX_MEMBERS {
-            let frame = event_frame(&Event::MemberJoined {
-                channel_id: ch.clone(),
-                member_id: uid.clone(),
-            });
-            for (m, s) in &channel.members {
-                if m != uid {
-                    s.send(frame.clone());
-                }
-            }
-        }
-        self.schedule_count(&mut st, ch);
-        if was_empty {
-            self.store
-                .set_channel_empty_since(ch, None)
-                .log_failure("marking a channel occupied");
-        }
-        Ok(Reply::Joined {
-            member_count: count as u32,
-        })
+        channel.members.insert(session.uid.clone(), session.clone());
+        was_empty
     }
 
     pub fn leave(self: &Arc<Self>, uid: &Uid, ch: &ChannelId) -> Result<Reply, ErrorBody> {
@@ -612,25 +751,40 @@ impl Hub {
                 format!("you are not in channel {ch}"),
             ));
         }
-        self.remove_member(&mut st, ch, uid);
+        self.remove_member(&mut st, ch, uid, false);
+        self.cluster_leave(ch, uid);
         Ok(Reply::Done)
     }
 
-    fn remove_member(self: &Arc<Self>, st: &mut HubState, ch: &ChannelId, uid: &Uid) {
+    /// Takes `uid` out of this node's part of the channel, telling the other
+    /// members here unless `quiet` (the user moved to another node and is
+    /// still a member there).
+    fn remove_member(self: &Arc<Self>, st: &mut HubState, ch: &ChannelId, uid: &Uid, quiet: bool) {
         let Some(channel) = st.channels.get_mut(ch) else {
             return;
         };
         if channel.members.remove(uid).is_none() {
             return;
         }
+        if !quiet && let Some(n) = channel.global_count.as_mut() {
+            *n = n.saturating_sub(1);
+        }
         if channel.members.is_empty() {
             st.channels.remove(ch);
-            self.store
-                .set_channel_empty_since(ch, Some(self.now_ms()))
-                .log_failure("marking a channel empty");
+            match self.cluster() {
+                // Whether the channel is empty everywhere, Redis tells.
+                Some(c) => c.unlisten(&c.topic_channel(ch.as_str())),
+                None => self
+                    .store
+                    .set_channel_empty_since(ch, Some(self.now_ms()))
+                    .log_failure("marking a channel empty"),
+            }
             return;
         }
-        if channel.members.len() < MEMBER_EVENTS_MAX_MEMBERS {
+        if quiet {
+            return;
+        }
+        if channel.count() < MEMBER_EVENTS_MAX_MEMBERS {
             let frame = event_frame(&Event::MemberLeft {
                 channel_id: ch.clone(),
                 member_id: uid.clone(),
@@ -652,7 +806,7 @@ impl Hub {
             return;
         }
         channel.count_flush_pending = true;
-        let interval = if channel.members.len() > MEMBER_EVENTS_MAX_MEMBERS {
+        let interval = if channel.count() > MEMBER_EVENTS_MAX_MEMBERS {
             self.config.member_count_interval_large
         } else {
             self.config.member_count_interval
@@ -680,7 +834,7 @@ impl Hub {
             return;
         };
         channel.count_flush_pending = false;
-        let count = channel.members.len() as u32;
+        let count = channel.count() as u32;
         if channel.last_count_sent.map(|(c, _)| c) == Some(count) {
             return;
         }
@@ -695,7 +849,8 @@ impl Hub {
     }
 
     /// Fan-out: the event is encoded once and the same bytes are queued for
-    /// every member but the sender.
+    /// every member but the sender; in cluster mode it also crosses Redis
+    /// once, to the nodes with members in the channel.
     pub fn send_channel_message(
         &self,
         from: &Uid,
@@ -716,20 +871,49 @@ impl Hub {
             },
         });
         let mut st = self.lock();
-        let channel = st
+        if !st
             .channels
             .get(ch)
-            .filter(|c| c.members.contains_key(from))
-            .ok_or_else(|| {
-                err(
-                    ErrorKind::NotInChannel,
-                    format!("join channel {ch} before sending to it"),
-                )
-            })?;
-        // Members whose connection is ending (rare): kept for their resume.
+            .is_some_and(|c| c.members.contains_key(from))
+        {
+            return Err(err(
+                ErrorKind::NotInChannel,
+                format!("join channel {ch} before sending to it"),
+            ));
+        }
+        self.fan_out(&mut st, ch, Some(from), &frames);
+        if let Some(c) = self.cluster() {
+            let (full, compact) = frames.texts();
+            c.publish(
+                c.topic_channel(ch.as_str()),
+                &super::cluster::BusEvent::ChannelMessage {
+                    ch: ch.to_string(),
+                    from: from.to_string(),
+                    full,
+                    compact,
+                },
+            );
+        }
+        Ok(Reply::ChannelMessageSent {
+            server_received_ts: ts,
+        })
+    }
+
+    /// Queues a channel message for this node's members of `ch` (but the
+    /// sender); members whose connection is ending get it at their resume.
+    fn fan_out(
+        &self,
+        st: &mut HubState,
+        ch: &ChannelId,
+        from: Option<&Uid>,
+        frames: &MessageFrames,
+    ) {
+        let Some(channel) = st.channels.get(ch) else {
+            return;
+        };
         let mut unsent = Vec::new();
         for (m, s) in &channel.members {
-            if m != from && !s.send(frames.for_session(s)) {
+            if Some(m) != from && !s.send(frames.for_session(s)) {
                 unsent.push((m.clone(), s.id));
             }
         }
@@ -738,29 +922,33 @@ impl Hub {
                 self.keep_for_resume(user, frames.full.clone());
             }
         }
-        Ok(Reply::ChannelMessageSent {
-            server_received_ts: ts,
-        })
     }
 
-    pub fn get_members(&self, uid: &Uid, ch: &ChannelId) -> Result<Reply, ErrorBody> {
-        let st = self.lock();
-        let channel = st
-            .channels
-            .get(ch)
-            .filter(|c| c.members.contains_key(uid))
-            .ok_or_else(|| {
-                err(
-                    ErrorKind::NotInChannel,
-                    format!("join channel {ch} to list its members"),
-                )
-            })?;
-        let mut members: Vec<Uid> = channel.members.keys().cloned().collect();
-        members.sort();
+    pub async fn get_members(&self, uid: &Uid, ch: &ChannelId) -> Result<Reply, ErrorBody> {
+        let local = {
+            let st = self.lock();
+            let channel = st
+                .channels
+                .get(ch)
+                .filter(|c| c.members.contains_key(uid))
+                .ok_or_else(|| {
+                    err(
+                        ErrorKind::NotInChannel,
+                        format!("join channel {ch} to list its members"),
+                    )
+                })?;
+            let mut members: Vec<Uid> = channel.members.keys().cloned().collect();
+            members.sort();
+            members
+        };
+        let members = match self.cluster() {
+            Some(_) => self.cluster_members(ch).await?,
+            None => local,
+        };
         Ok(Reply::Members { members })
     }
 
-    pub fn member_counts(&self, channels: &[ChannelId]) -> Result<Reply, ErrorBody> {
+    pub async fn member_counts(&self, channels: &[ChannelId]) -> Result<Reply, ErrorBody> {
         if channels.len() > crate::protocol::MAX_MEMBER_COUNT_CHANNELS {
             return Err(err(
                 ErrorKind::InvalidArgument,
@@ -770,6 +958,19 @@ impl Hub {
                     crate::protocol::MAX_MEMBER_COUNT_CHANNELS
                 ),
             ));
+        }
+        if self.cluster().is_some() {
+            let counts = self.cluster_counts(channels).await?;
+            return Ok(Reply::MemberCounts {
+                counts: channels
+                    .iter()
+                    .zip(counts)
+                    .map(|(c, n)| ChannelMemberCount {
+                        channel_id: c.clone(),
+                        member_count: n,
+                    })
+                    .collect(),
+            });
         }
         let st = self.lock();
         let counts = channels
@@ -784,58 +985,87 @@ impl Hub {
 
     // -------------------------------------------------------------- presence
 
-    pub fn query_online(&self, peers: &[Uid]) -> Result<Reply, ErrorBody> {
-        check_peer_list(peers, MAX_QUERY_PEERS)?;
+    /// States of `peers`: from this node's memory, or in cluster mode from
+    /// Redis (every node's users).
+    async fn states_of(&self, peers: &[Uid]) -> Result<Vec<PeerOnlineState>, ErrorBody> {
+        if self.cluster().is_some() {
+            return self.cluster_states(peers).await;
+        }
         let st = self.lock();
+        Ok(peers.iter().map(|p| state_of(st.users.get(p))).collect())
+    }
+
+    pub async fn query_online(&self, peers: &[Uid]) -> Result<Reply, ErrorBody> {
+        check_peer_list(peers, MAX_QUERY_PEERS)?;
+        let states = self.states_of(peers).await?;
         let statuses = peers
             .iter()
-            .map(|p| {
-                (
-                    p.clone(),
-                    state_of(st.users.get(p)) == PeerOnlineState::Online,
-                )
-            })
+            .zip(states)
+            .map(|(p, s)| (p.clone(), s == PeerOnlineState::Online))
             .collect();
         Ok(Reply::OnlineStatus { statuses })
     }
 
     /// Adds subscriptions (all or nothing) and pushes the current state of each
     /// newly asked peer at once.
-    pub fn subscribe(&self, uid: &Uid, peers: &[Uid]) -> Result<Reply, ErrorBody> {
+    pub async fn subscribe(&self, uid: &Uid, peers: &[Uid]) -> Result<Reply, ErrorBody> {
         // No per-call cap: the subscription limit below answers OVERFLOW.
         check_peer_list(peers, usize::MAX)?;
-        let mut st = self.lock();
-        let user = st
-            .users
-            .get(uid)
-            .ok_or_else(|| err(ErrorKind::NotLoggedIn, "log in first"))?;
-        let new: HashSet<&Uid> = peers
-            .iter()
-            .filter(|p| !user.subscriptions.contains(*p))
-            .collect();
-        if user.subscriptions.len() + new.len() > MAX_SUBSCRIPTIONS {
-            return Err(err(
-                ErrorKind::Overflow,
-                format!(
-                    "you watch {} peers; {} more would pass the limit of {MAX_SUBSCRIPTIONS}. Nothing was changed",
-                    user.subscriptions.len(),
-                    new.len()
-                ),
-            ));
+        let listening = {
+            let mut st = self.lock();
+            let user = st
+                .users
+                .get(uid)
+                .ok_or_else(|| err(ErrorKind::NotLoggedIn, "log in first"))?;
+            let new: HashSet<&Uid> = peers
+                .iter()
+                .filter(|p| !user.subscriptions.contains(*p))
+                .collect();
+            if user.subscriptions.len() + new.len() > MAX_SUBSCRIPTIONS {
+                return Err(err(
+                    ErrorKind::Overflow,
+                    format!(
+                        "you watch {} peers; {} more would pass the limit of {MAX_SUBSCRIPTIONS}. Nothing was changed",
+                        user.subscriptions.len(),
+                        new.len()
+                    ),
+                ));
+            }
+            let new: Vec<Uid> = new.into_iter().cloned().collect();
+            let mut listening = Vec::new();
+            for p in &new {
+                let set = st.watchers.entry(p.clone()).or_default();
+                if set.is_empty()
+                    && let Some(c) = self.cluster()
+                {
+                    listening.push(c.listen(c.topic_presence(p.as_str())));
+                }
+                set.insert(uid.clone());
+            }
+            if let Some(c) = self.cluster()
+                && !new.is_empty()
+            {
+                let mut cmd = redis::cmd("SADD");
+                cmd.arg(c.key(&format!("us:{uid}")));
+                for p in &new {
+                    cmd.arg(p.as_str());
+                }
+                c.fire(cmd, "recording subscriptions");
+            }
+            if let Some(user) = st.users.get_mut(uid) {
+                user.subscriptions.extend(new);
+            }
+            listening
+        };
+        // Listening before the states are read: a change after the read
+        // arrives as an event, none falls in between.
+        for l in listening {
+            let _ = tokio::time::timeout(Duration::from_secs(5), l).await;
         }
-        let new: Vec<Uid> = new.into_iter().cloned().collect();
-        for p in &new {
-            st.watchers
-                .entry(p.clone())
-                .or_default()
-                .insert(uid.clone());
-        }
-        let statuses: BTreeMap<Uid, PeerOnlineState> = peers
-            .iter()
-            .map(|p| (p.clone(), state_of(st.users.get(p))))
-            .collect();
-        if let Some(user) = st.users.get_mut(uid) {
-            user.subscriptions.extend(new);
+        let states = self.states_of(peers).await?;
+        let statuses: BTreeMap<Uid, PeerOnlineState> = peers.iter().cloned().zip(states).collect();
+        let st = self.lock();
+        if let Some(user) = st.users.get(uid) {
             user.session
                 .send(event_frame(&Event::PeersOnlineStatusChanged { statuses }));
         }
@@ -854,13 +1084,18 @@ impl Hub {
             .filter(|p| user.subscriptions.remove(*p))
             .cloned()
             .collect();
-        for p in removed {
-            if let Some(set) = st.watchers.get_mut(&p) {
-                set.remove(uid);
-                if set.is_empty() {
-                    st.watchers.remove(&p);
-                }
+        if let Some(c) = self.cluster()
+            && !removed.is_empty()
+        {
+            let mut cmd = redis::cmd("SREM");
+            cmd.arg(c.key(&format!("us:{uid}")));
+            for p in &removed {
+                cmd.arg(p.as_str());
             }
+            c.fire(cmd, "recording subscriptions");
+        }
+        for p in removed {
+            self.remove_watcher(&mut st, &p, uid);
         }
         Ok(Reply::Done)
     }

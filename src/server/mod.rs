@@ -6,6 +6,7 @@
 //! tells every session and waits for the connection tasks to finish.
 
 pub mod clock;
+pub mod cluster;
 mod coalesce;
 pub mod config;
 pub mod conn;
@@ -53,6 +54,8 @@ pub enum ServerError {
     LocalAddr(std::io::Error),
     #[error("TLS set-up failed: {0}")]
     Tls(String),
+    #[error("{0}. Is Redis running there? Check --cluster (or cluster.redis_url in server.toml)")]
+    Cluster(#[from] cluster::ClusterError),
 }
 
 /// Loads a PEM certificate chain and private key for `wss://`.
@@ -201,9 +204,19 @@ pub async fn run_with_hub(
     hub: Arc<Hub>,
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
+    join_cluster(&config, &hub).await?;
     // What expired while the server was down goes before anyone can see it.
     hub.start_up().await;
     serve(listener, config, hub, shutdown).await
+}
+
+/// Cluster mode: this hub becomes a node (before it serves anyone).
+async fn join_cluster(config: &ServerConfig, hub: &Arc<Hub>) -> Result<(), ServerError> {
+    if let Some(cc) = &config.cluster {
+        let c = cluster::Cluster::start(cc.clone(), hub).await?;
+        hub.attach_cluster(c);
+    }
+    Ok(())
 }
 
 /// The accept loop, once start-up work is done.
@@ -398,6 +411,10 @@ async fn serve(
         tracing::warn!("some connections did not close in time; dropping them");
     }
     sweeper.abort();
+    if let Some(c) = hub.cluster() {
+        // The others need not wait for this node's liveness to expire.
+        c.leave().await;
+    }
     Ok(())
 }
 
@@ -478,6 +495,7 @@ pub async fn spawn(
     let local = listener.local_addr().map_err(ServerError::LocalAddr)?;
     let shutdown = CancellationToken::new();
     let hub = Hub::new(config.hub.clone(), config.timing.clone(), store);
+    join_cluster(&config, &hub).await?;
     // Done before the handle is returned, so callers see its effects.
     hub.start_up().await;
     let task = tokio::spawn(serve(listener, config, hub.clone(), shutdown.clone()));

@@ -48,7 +48,7 @@ pub(super) async fn handle_request(
             limits
                 .with(|l| l.join_channel(&channel_id))
                 .map_err(|e| ErrorBody::new(ErrorKind::JoinSameChannelTooOften, e.message))?;
-            hub.join(s, &channel_id)
+            hub.join(s, &channel_id).await
         }
         Request::Leave { channel_id } => hub.leave(uid, &channel_id),
         Request::SendChannelMessage {
@@ -61,20 +61,20 @@ pub(super) async fn handle_request(
         }
         Request::GetMembers { channel_id } => {
             limits.with(|l| l.get_members.check("member list requests"))?;
-            hub.get_members(uid, &channel_id)
+            hub.get_members(uid, &channel_id).await
         }
         Request::GetChannelMemberCount { channel_ids } => {
             check_member_count_channels(channel_ids.len())?;
             limits.with(|l| l.member_count.check("member count queries"))?;
-            hub.member_counts(&channel_ids)
+            hub.member_counts(&channel_ids).await
         }
         Request::QueryPeersOnlineStatus { peer_ids } => {
             limits.with(|l| l.query_status.check("online status queries"))?;
-            hub.query_online(&peer_ids)
+            hub.query_online(&peer_ids).await
         }
         Request::SubscribePeersOnlineStatus { peer_ids } => {
             limits.with(|l| l.subscribe.check("subscribe calls"))?;
-            hub.subscribe(uid, &peer_ids)
+            hub.subscribe(uid, &peer_ids).await
         }
         Request::UnsubscribePeersOnlineStatus { peer_ids } => {
             limits.with(|l| l.unsubscribe.check("unsubscribe calls"))?;
@@ -104,6 +104,7 @@ pub(super) async fn handle_request(
             }
             limits.with(|l| l.invitations.check("call invitations"))?;
             hub.send_invitation(uid, invitation_id, &callee_id, content, channel_id)
+                .await
         }
         // Not rate limited: each acts on one open invitation, and a user has
         // few of those.
@@ -188,7 +189,7 @@ async fn attribute_request(
                 check_key_list(keys, KeyListUse::Read)?;
             }
             limits.with(|l| l.user_attr_reads.check("user attribute reads"))?;
-            hub.get_user_attributes(&user_id, keys.as_deref())
+            hub.get_user_attributes(&user_id, keys.as_deref()).await
         }
         Request::SetChannelAttributes {
             channel_id,

@@ -34,25 +34,30 @@ impl Hub {
             AttributeScope::User,
             next.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         )?;
+        self.cluster_set_attributes(uid, user.session.id, &next);
         user.attributes = next;
         Ok(Reply::Done)
     }
 
-    pub fn get_user_attributes(
+    pub async fn get_user_attributes(
         &self,
         of: &Uid,
         keys: Option<&[String]>,
     ) -> Result<Reply, ErrorBody> {
-        let st = self.lock();
-        let user = st
-            .users
-            .get(of)
-            .ok_or_else(|| err(ErrorKind::UserNotFound, format!("user {of} is not online")))?;
+        let local = self.lock().users.get(of).map(|u| u.attributes.clone());
+        let all = match local {
+            Some(all) => all,
+            // In cluster mode the user may be on another node.
+            None => self
+                .cluster_attributes(of)
+                .await?
+                .ok_or_else(|| err(ErrorKind::UserNotFound, format!("user {of} is not online")))?,
+        };
         let attributes = match keys {
-            None => user.attributes.clone(),
+            None => all,
             Some(keys) => keys
                 .iter()
-                .filter_map(|k| user.attributes.get(k).map(|v| (k.clone(), v.clone())))
+                .filter_map(|k| all.get(k).map(|v| (k.clone(), v.clone())))
                 .collect(),
         };
         Ok(Reply::UserAttributes {
@@ -137,16 +142,25 @@ impl Hub {
             None => true,
         };
         let next = result.map_err(Self::store_err)??;
-        if options.enable_notification_to_channel_members
-            && notify
-            && let Some(channel) = st.channels.get(ch)
-        {
-            let frame = event_frame(&Event::AttributesUpdated {
+        if options.enable_notification_to_channel_members && notify {
+            let event = Event::AttributesUpdated {
                 channel_id: ch.clone(),
                 attributes: next,
-            });
-            for s in channel.members.values() {
-                s.send(frame.clone());
+            };
+            let frame = event_frame(&event);
+            if let Some(channel) = st.channels.get(ch) {
+                for s in channel.members.values() {
+                    s.send(frame.clone());
+                }
+            }
+            if let Some(c) = self.cluster() {
+                c.publish(
+                    c.topic_channel(ch.as_str()),
+                    &crate::server::cluster::BusEvent::Attributes {
+                        ch: ch.to_string(),
+                        frame: crate::protocol::encode_event(&event),
+                    },
+                );
             }
         }
         Ok(Reply::Done)

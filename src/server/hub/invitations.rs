@@ -110,6 +110,8 @@ impl Hub {
     /// may resume it when the link is down. Nothing when `uid` is gone.
     fn deliver(&self, st: &mut HubState, uid: &Uid, frame: Message) {
         let Some(user) = st.users.get_mut(uid) else {
+            // Cluster mode: the user may be on another node.
+            self.cluster_deliver(uid, &frame);
             return;
         };
         if user.link == Link::Up && user.session.send(frame.clone()) {
@@ -137,7 +139,7 @@ impl Hub {
     }
 
     /// `send_local_invitation`: rings `callee` unless it is offline.
-    pub fn send_invitation(
+    pub async fn send_invitation(
         self: &Arc<Self>,
         caller: &Uid,
         invitation_id: u64,
@@ -145,6 +147,8 @@ impl Hub {
         content: String,
         channel_id: Option<String>,
     ) -> Result<Reply, ErrorBody> {
+        // Cluster mode: the callee may be logged in on another node.
+        let elsewhere = self.online_elsewhere(callee).await;
         let mut st = self.lock();
         let key = (caller.clone(), invitation_id);
         if st.invitations.open.contains_key(&key) {
@@ -164,7 +168,7 @@ impl Hub {
                 ),
             ));
         }
-        if !st.users.contains_key(callee) {
+        if !st.users.contains_key(callee) && !elsewhere {
             return Ok(Reply::InvitationSent {
                 peer_online: false,
                 expires_in_ms: 0,
@@ -298,8 +302,15 @@ impl Hub {
     ) -> Result<Reply, ErrorBody> {
         let mut st = self.lock();
         let key = (caller.clone(), invitation_id);
+        let caller_here = st.users.contains_key(caller);
         let first = match st.invitations.open.get_mut(&key) {
             Some(i) if &i.callee == callee => !std::mem::replace(&mut i.acked, true),
+            // Cluster mode: the caller's node holds the invitation.
+            None if !caller_here
+                && self.cluster_invitation_op(caller, invitation_id, callee, "ack", "") =>
+            {
+                return Ok(Reply::Done);
+            }
             _ => return Err(ended(&format!("invitation {invitation_id} from {caller}"))),
         };
         if first {
@@ -321,6 +332,19 @@ impl Hub {
     ) -> Result<Reply, ErrorBody> {
         let mut st = self.lock();
         let key = (caller.clone(), invitation_id);
+        if !st.invitations.open.contains_key(&key)
+            && !st.users.contains_key(caller)
+            && self.cluster_invitation_op(
+                caller,
+                invitation_id,
+                callee,
+                if accept { "accept" } else { "refuse" },
+                &response,
+            )
+        {
+            // Cluster mode: the caller's node holds the invitation.
+            return Ok(Reply::Done);
+        }
         if st
             .invitations
             .open

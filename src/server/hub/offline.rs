@@ -65,6 +65,12 @@ impl Delivery {
         }
     }
 
+    /// The store got more for this login (cluster mode: a message stored
+    /// through another node as the user logged in here): read on.
+    pub(super) fn read_again(&mut self) {
+        self.exhausted = false;
+    }
+
     /// Nothing left to send and nothing left to acknowledge.
     fn finished(&self) -> bool {
         self.held.is_none() && self.in_flight.is_empty()
