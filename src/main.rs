@@ -220,18 +220,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             settings.data_dir.display()
         )
     })?;
-    let cluster_url = args
-        .cluster
-        .or_else(|| std::env::var("RTM_CLUSTER").ok())
-        .filter(|u| !u.is_empty());
-    if let Some(url) = cluster_url {
-        let mut c = settings
-            .server
-            .cluster
-            .take()
-            .unwrap_or_else(|| server::cluster::ClusterConfig::new(url.clone()));
-        c.redis_url = url;
-        settings.server.cluster = Some(c);
+    if let Some(url) = args.cluster.filter(|u| !u.is_empty()) {
+        settings.set_cluster_url(url);
     }
     let store: Arc<dyn Store> = match &settings.server.cluster {
         Some(_) => Arc::new(SqliteStore::open_dir(&settings.data_dir)?),

@@ -402,6 +402,8 @@ pub struct ServerSettings {
     /// PEM certificate chain and key for `wss://`.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// `[cluster]` as configured (before `--cluster`).
+    pub cluster_file: ClusterFile,
 }
 
 impl ServerSettings {
@@ -427,6 +429,11 @@ impl ServerSettings {
         let log_level = env("RTM_LOG")
             .or(f.log_level)
             .unwrap_or_else(|| "info".into());
+        let mut cluster_file = f.cluster.clone().unwrap_or_default();
+        if let Some(url) = env("RTM_CLUSTER") {
+            cluster_file.redis_url = Some(url);
+        }
+        server.cluster = cluster_file.to_config();
         let (app_certificate, origin) = app_certificate_source(f.app_certificate, &config_file);
         server
             .set_app_certificate(app_certificate.clone())
@@ -443,7 +450,15 @@ impl ServerSettings {
             app_certificate,
             tls_cert: f.tls_cert,
             tls_key: f.tls_key,
+            cluster_file,
         })
+    }
+
+    /// `--cluster URL`: a node on this Redis, with the file's other
+    /// `[cluster]` settings.
+    pub fn set_cluster_url(&mut self, url: String) {
+        self.cluster_file.redis_url = Some(url);
+        self.server.cluster = self.cluster_file.to_config();
     }
 }
 

@@ -2,6 +2,7 @@
 //! clients and raw WebSocket clients that speak the protocol by hand.
 #![allow(dead_code)]
 
+pub mod process;
 pub mod redis;
 
 use std::path::{Path, PathBuf};

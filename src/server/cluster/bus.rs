@@ -38,6 +38,16 @@ pub enum BusEvent {
     Attributes { ch: String, frame: String },
     /// `uid`'s online state changed.
     State { uid: String, state: PeerOnlineState },
+    /// Does this node hold `uid` as session `sid` with its link up? Answer
+    /// to node `reply_to` with the same `probe`.
+    Probe {
+        uid: String,
+        sid: String,
+        reply_to: String,
+        probe: u64,
+    },
+    /// The answer to `Probe`.
+    ProbeReply { probe: u64, up: bool },
     /// An invitation step for the caller's node to apply (see
     /// `hub::invitations`): `op` is `ack`, `accept` or `refuse`.
     InvitationOp {
@@ -94,6 +104,19 @@ impl BusEvent {
             }
             BusEvent::Attributes { ch, frame } => parts.extend(["attrs", ch, frame]),
             BusEvent::State { uid, state } => parts.extend(["state", uid, state_code(*state)]),
+            BusEvent::Probe {
+                uid,
+                sid,
+                reply_to,
+                probe: n,
+            } => {
+                id = n.to_string();
+                parts.extend(["probe", uid, sid, reply_to, &id]);
+            }
+            BusEvent::ProbeReply { probe: n, up } => {
+                id = n.to_string();
+                parts.extend(["probed", &id, if *up { "1" } else { "0" }]);
+            }
             BusEvent::InvitationOp {
                 caller,
                 id: n,
@@ -163,6 +186,16 @@ impl BusEvent {
                     _ => return None,
                 },
             },
+            "probe" => BusEvent::Probe {
+                uid: next()?,
+                sid: next()?,
+                reply_to: next()?,
+                probe: next()?.parse().ok()?,
+            },
+            "probed" => BusEvent::ProbeReply {
+                probe: next()?.parse().ok()?,
+                up: next()? == "1",
+            },
             "inv" => BusEvent::InvitationOp {
                 caller: next()?,
                 id: next()?.parse().ok()?,
@@ -230,6 +263,13 @@ mod tests {
                 uid: "a".into(),
                 state: PeerOnlineState::Unreachable,
             },
+            BusEvent::Probe {
+                uid: "a".into(),
+                sid: "7".into(),
+                reply_to: "n2".into(),
+                probe: 3,
+            },
+            BusEvent::ProbeReply { probe: 3, up: true },
             BusEvent::InvitationOp {
                 caller: "a".into(),
                 id: 9,

@@ -30,7 +30,7 @@ mod bus;
 mod scripts;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -131,6 +131,9 @@ pub struct Cluster {
     reachable: AtomicBool,
     stop: CancellationToken,
     shas: HashMap<&'static str, String>,
+    /// Questions to other nodes awaiting their answer (see [`Cluster::probe`]).
+    probes: Mutex<HashMap<u64, oneshot::Sender<bool>>>,
+    next_probe: AtomicU64,
 }
 
 /// A submitted command's answer; await it outside any lock.
@@ -223,6 +226,8 @@ impl Cluster {
             reachable: AtomicBool::new(true),
             stop: CancellationToken::new(),
             shas,
+            probes: Mutex::new(HashMap::new()),
+            next_probe: AtomicU64::new(1),
         });
         tokio::spawn(run_ops(
             conn.clone(),
@@ -374,6 +379,48 @@ impl Cluster {
         };
         if last {
             let _ = self.subs.send(SubCmd::Unlisten(topic.to_string()));
+        }
+    }
+
+    /// Asks `node` whether it holds `uid` as session `sid` with its link
+    /// up; `None` when it does not answer within `within` (it is dead, or
+    /// Redis is away).
+    pub async fn probe(&self, node: &str, uid: &str, sid: &str, within: Duration) -> Option<bool> {
+        let id = self.next_probe.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.probes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, tx);
+        self.publish(
+            self.topic_node(node),
+            &BusEvent::Probe {
+                uid: uid.to_string(),
+                sid: sid.to_string(),
+                reply_to: self.node.clone(),
+                probe: id,
+            },
+        );
+        let answer = tokio::time::timeout(within, rx)
+            .await
+            .ok()
+            .and_then(Result::ok);
+        self.probes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+        answer
+    }
+
+    /// Another node answered [`probe`](Self::probe) `id`.
+    pub fn probe_answered(&self, id: u64, up: bool) {
+        let waiter = self
+            .probes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+        if let Some(tx) = waiter {
+            let _ = tx.send(up);
         }
     }
 

@@ -9,9 +9,8 @@
 
 /// Login: `ARGV = prefix, uid, node, sid`. Makes (node, sid) the uid's live
 /// session and answers what was there before: `{}` (nobody), or
-/// `{node, sid, link, node_alive}`. A takeover of a live session elsewhere
-/// (a remote login) starts the new session without the old one's attributes
-/// and subscriptions, as on one node.
+/// `{node, sid, link, node_alive}`. Whether that was a remote login or a
+/// resume the caller decides (asking the old node when it looks alive).
 pub(super) const CLAIM: &str = r#"
 local P, uid, node, sid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local uk = P .. 'u:' .. uid
@@ -26,9 +25,6 @@ if old[1] ~= node then
   redis.call('SREM', P .. 'nu:' .. old[1], uid)
 end
 local alive = redis.call('EXISTS', P .. 'alive:' .. old[1])
-if old[3] == 'up' and alive == 1 then
-  redis.call('DEL', P .. 'ua:' .. uid, P .. 'us:' .. uid)
-end
 return {old[1], old[2] or '', old[3] or 'up', alive}
 "#;
 

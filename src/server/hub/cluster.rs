@@ -69,6 +69,10 @@ fn int(v: &Value) -> Option<i64> {
     }
 }
 
+/// How long a login waits for another node to say whether it still holds
+/// the uid's session.
+const PROBE_WAIT: Duration = Duration::from_millis(500);
+
 fn busy(e: ClusterError) -> ErrorBody {
     tracing::warn!("cluster: {e}");
     e.to_body()
@@ -111,10 +115,26 @@ impl Hub {
             return Some(Claim::Fresh);
         }
         if link == "up" && alive == "1" {
-            return Some(Claim::Replace {
-                node: node.clone(),
-                sid: old_sid.clone(),
-            });
+            // A live session elsewhere, or the same client back from a node
+            // that just died (its liveness key has not expired yet)? Ask it:
+            // a live node says whether the link is still up; one that does
+            // not answer in time is taken for dead, and the session resumes
+            // here (its old connection, if any, is closed as "moved").
+            let up = c.probe(node, uid, old_sid, PROBE_WAIT).await;
+            if up == Some(true) {
+                // A remote login: the new session starts without the old
+                // one's channels, attributes and subscriptions.
+                let mut del = redis::cmd("DEL");
+                del.arg(c.key(&format!("ua:{uid}")))
+                    .arg(c.key(&format!("us:{uid}")));
+                c.fire(del, "starting a session afresh");
+                let pending = c.call(c.script("depart", &[uid, node, old_sid, "0"]));
+                self.mark_emptied(pending, "ending a session on another node");
+                return Some(Claim::Replace {
+                    node: node.clone(),
+                    sid: old_sid.clone(),
+                });
+            }
         }
         let adopted = match c.call(c.script("adopt", &[uid, c.node()])).get().await {
             Ok(Value::Array(parts)) if parts.len() == 3 => parts,
@@ -675,6 +695,27 @@ impl Hub {
                 let Ok(uid) = Uid::new(uid) else { return };
                 let st = self.lock();
                 self.notify_local_watchers(&st, &uid, state);
+            }
+            BusEvent::Probe {
+                uid,
+                sid,
+                reply_to,
+                probe,
+            } => {
+                let up = Uid::new(uid).is_ok_and(|uid| {
+                    self.lock()
+                        .users
+                        .get(&uid)
+                        .is_some_and(|u| u.session.id.to_string() == sid && u.link == Link::Up)
+                });
+                if let Some(c) = self.cluster() {
+                    c.publish(c.topic_node(&reply_to), &BusEvent::ProbeReply { probe, up });
+                }
+            }
+            BusEvent::ProbeReply { probe, up } => {
+                if let Some(c) = self.cluster() {
+                    c.probe_answered(probe, up);
+                }
             }
             BusEvent::InvitationOp {
                 caller,
