@@ -66,7 +66,6 @@ async fn offline_messages_and_a_killed_node() {
             "dave",
             SendMessageOptions {
                 enable_offline_messaging: true,
-                ..Default::default()
             },
         )
         .await
