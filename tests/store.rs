@@ -5,12 +5,11 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::process::{ServeProcess, free_port};
 use common::*;
 use rtm::client::{ClientConfig, ClientEvent, ClientEvents};
 use rtm::protocol::{ChannelAttributeOptions, RtmMessage, SendMessageOptions};
@@ -487,62 +486,8 @@ fn schema_is_created_in_an_empty_dir_and_a_newer_one_is_refused() {
 
 // ------------------------------------------------------------ real process
 
-/// A running `rtm serve`; killed when dropped.
-struct ServerProcess {
-    child: Child,
-    url: String,
-    /// Lines it printed at start-up.
-    banner: Vec<String>,
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-fn spawn_rtm_serve(home: &Path, data: &Path, port: u16) -> ServerProcess {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rtm"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
-        .arg(data)
-        .env("RTM_HOME", home)
-        .env("RTM_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start rtm serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let mut banner = Vec::new();
-    // Read until the server says it is ready.
-    for line in lines.by_ref() {
-        let line = line.expect("read stdout");
-        let done = line.starts_with("press Ctrl-C");
-        banner.push(line);
-        if done {
-            break;
-        }
-    }
-    assert!(
-        banner.iter().any(|l| l.contains("listening")),
-        "rtm serve did not start: {banner:?}"
-    );
-    // Keep draining so the process never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    ServerProcess {
-        child,
-        url: format!("ws://127.0.0.1:{port}"),
-        banner,
-    }
+fn spawn_rtm_serve(home: &Path, data: &Path, port: u16) -> ServeProcess {
+    ServeProcess::start(home, data, port, &[])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
