@@ -375,8 +375,19 @@ async fn a_session_whose_link_dropped_resumes_on_another_node() {
         BTreeMap::from([(uid("bob"), PeerOnlineState::Unreachable)])
     );
     drop(bob);
+    // Sent while bob's link is down: kept by node 2 for his resume.
+    let r = alice
+        .send_message_to_peer(text("while away"), "bob", SendMessageOptions::default())
+        .await
+        .unwrap();
+    assert!(!r.has_peer_received && !r.cached, "{r:?}");
     // Bob comes back through node 1 within the grace: the same session.
     let (bob2, mut be2) = login(&n1.url(), "bob").await;
+    // What node 2 kept for him follows him to node 1.
+    assert_eq!(
+        peer_text(&mut be2).await,
+        ("alice".into(), "while away".into())
+    );
     assert_eq!(
         status_change(&mut ae).await,
         BTreeMap::from([(uid("bob"), PeerOnlineState::Online)])

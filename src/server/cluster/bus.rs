@@ -18,8 +18,13 @@ pub enum BusEvent {
     Frame { to: String, frame: String },
     /// `uid` logged in on another node: end session `sid` here.
     Kick { uid: String, sid: String },
-    /// `uid` resumed on another node: forget session `sid` here quietly.
-    Moved { uid: String, sid: String },
+    /// `uid` resumed on node `to`: forget session `sid` here quietly, and
+    /// send `to` what was kept for the session while its link was down.
+    Moved {
+        uid: String,
+        sid: String,
+        to: String,
+    },
     /// An offline message was stored for `uid` just as it logged in here:
     /// look in its mailbox again.
     Mailbox { uid: String },
@@ -81,7 +86,7 @@ impl BusEvent {
             }
             BusEvent::Frame { to, frame } => parts.extend(["frame", to, frame]),
             BusEvent::Kick { uid, sid } => parts.extend(["kick", uid, sid]),
-            BusEvent::Moved { uid, sid } => parts.extend(["moved", uid, sid]),
+            BusEvent::Moved { uid, sid, to } => parts.extend(["moved", uid, sid, to]),
             BusEvent::Mailbox { uid } => parts.extend(["mailbox", uid]),
             BusEvent::ChannelMessage {
                 ch,
@@ -155,6 +160,7 @@ impl BusEvent {
             "moved" => BusEvent::Moved {
                 uid: next()?,
                 sid: next()?,
+                to: next()?,
             },
             "mailbox" => BusEvent::Mailbox { uid: next()? },
             "msg" => BusEvent::ChannelMessage {
@@ -237,6 +243,7 @@ mod tests {
             BusEvent::Moved {
                 uid: "a".into(),
                 sid: "7".into(),
+                to: "n2".into(),
             },
             BusEvent::Mailbox { uid: "a".into() },
             BusEvent::ChannelMessage {

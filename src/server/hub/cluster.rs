@@ -210,6 +210,7 @@ impl Hub {
                     &BusEvent::Moved {
                         uid: uid.to_string(),
                         sid,
+                        to: c.node().to_string(),
                     },
                 );
                 self.insert_user(st, session.clone());
@@ -639,21 +640,38 @@ impl Hub {
                     self.drop_user_state(&mut st, &uid, old, Departure::Gone);
                 }
             }
-            BusEvent::Moved { uid, sid } => {
+            BusEvent::Moved { uid, sid, to } => {
                 let Ok(uid) = Uid::new(uid) else { return };
                 let mut st = self.lock();
                 if st
                     .users
                     .get(&uid)
                     .is_some_and(|u| u.session.id.to_string() == sid)
-                    && let Some(old) = st.users.remove(&uid)
+                    && let Some(mut old) = st.users.remove(&uid)
                 {
                     old.session.kill_with(
                         close_code::GOING_AWAY,
                         "your session continues on another server",
                     );
-                    if old.resume.is_some() {
-                        tracing::info!(%uid, "cluster: a session moved to another node; what this node held for it is dropped");
+                    // What arrived while the link was down follows the
+                    // session to its new node.
+                    let kept = old
+                        .resume
+                        .take()
+                        .map(|b| b.into_frames())
+                        .unwrap_or_default();
+                    if let Some(c) = self.cluster() {
+                        for frame in kept {
+                            if let tokio_tungstenite::tungstenite::Message::Text(t) = frame {
+                                c.publish(
+                                    c.topic_node(&to),
+                                    &BusEvent::Frame {
+                                        to: uid.to_string(),
+                                        frame: t.as_str().to_string(),
+                                    },
+                                );
+                            }
+                        }
                     }
                     self.drop_user_state(&mut st, &uid, old, Departure::Moved);
                 }
