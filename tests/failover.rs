@@ -438,3 +438,41 @@ async fn a_comma_separated_string_is_a_list() {
     assert_eq!(alice.current_server_url(), Some(b.url()));
     b.shutdown().await;
 }
+
+/// File transfers go to the server in use, not to the first of the list.
+#[tokio::test]
+async fn after_a_failover_files_go_to_the_new_server() {
+    let server = |dir: &TempDir| {
+        let mut config = test_config();
+        config.hub.media.dir = Some(dir.path().join("media"));
+        start_server_with(config)
+    };
+    let (dir_a, dir_b) = (TempDir::new("failover-a"), TempDir::new("failover-b"));
+    let a = server(&dir_a).await;
+    let b = server(&dir_b).await;
+    let (alice, mut ae) = client(&[&a.url(), &b.url()], fast_client_config());
+    alice.login("alice", None).await.expect("login");
+    wait_state(&mut ae, ConnectionState::Connected).await;
+    a.shutdown().await;
+    wait_state(&mut ae, ConnectionState::Reconnecting).await;
+    wait_state(&mut ae, ConnectionState::Connected).await;
+    assert_eq!(alice.current_server_url(), Some(b.url()));
+    let bytes: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let message = alice
+        .create_media_message_by_uploading(
+            rtm::client::MediaSource::Bytes(bytes.clone()),
+            rtm::client::MediaMessageOptions {
+                file_name: Some("notes.bin".into()),
+                ..Default::default()
+            },
+            None,
+        )
+        .await
+        .expect("upload to the second server");
+    let got = alice
+        .download_media(message.media_id().unwrap(), None)
+        .await
+        .expect("download from it");
+    assert_eq!(got, bytes);
+    b.shutdown().await;
+}

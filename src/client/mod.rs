@@ -5,6 +5,11 @@
 //!
 //! Requests are matched to replies by id and time out (10 s by default).
 //!
+//! A client may be given several servers (the nodes of a cluster, as
+//! `"ws://a:7420,ws://b:7420"` or [`RtmClient::with_servers`]): it logs in
+//! to the first that answers and fails over to another when its link drops
+//! ([`RtmClient::current_server_url`] says which one is in use).
+//!
 //! ## Where events go
 //!
 //! Every event is delivered **once**. Peer messages, presence, connection
@@ -155,7 +160,9 @@ pub struct ClientConfig {
     pub request_timeout: Duration,
     /// How long connecting + login may take.
     pub login_timeout: Duration,
-    /// First wait before reconnecting; doubles up to `reconnect_max`.
+    /// First wait before reconnecting; doubles up to `reconnect_max`. With
+    /// several servers ([`RtmClient::with_servers`]) it is waited once per
+    /// round of the list, not per server.
     pub reconnect_initial: Duration,
     /// Longest wait between two reconnection attempts. The SDK keeps trying
     /// until it gets back in, is refused for good, or the session ends.
