@@ -125,6 +125,9 @@ pub(crate) fn env(name: &str) -> Option<String> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientFile {
+    /// One URL, several separated by commas, or a list of URLs (kept here
+    /// joined with commas, as `--server` and `RTM_SERVER` give them).
+    #[serde(default, deserialize_with = "server_list")]
     pub server: Option<String>,
     pub uid: Option<String>,
     pub token: Option<String>,
@@ -143,6 +146,21 @@ pub struct ClientFile {
     /// `[keys.<context>] <action> = ["key", …]`: rebinds the messenger's keys.
     pub keys: Option<KeyBindingsFile>,
     pub notify: Option<NotifyFile>,
+}
+
+/// `server = "ws://a:7420"`, `"ws://a:7420,ws://b:7420"` or
+/// `["ws://a:7420", "ws://b:7420"]`: one string, the list joined with commas.
+fn server_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(Some(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => s,
+        OneOrMany::Many(list) => list.join(","),
+    }))
 }
 
 /// Context → action → keys, as written; the messenger checks the names.
@@ -325,6 +343,17 @@ mod tests {
     fn embedded_defaults_parse() {
         let c: ClientFile = toml::from_str(CLIENT_DEFAULTS).unwrap();
         assert_eq!(c.server.as_deref(), Some(DEFAULT_SERVER_URL));
+    }
+
+    #[test]
+    fn the_server_may_be_a_list() {
+        let one: ClientFile = toml::from_str("server = \"ws://a:1,ws://b:2\"").unwrap();
+        assert_eq!(one.server.as_deref(), Some("ws://a:1,ws://b:2"));
+        let many: ClientFile = toml::from_str("server = [\"ws://a:1\", \"ws://b:2\"]").unwrap();
+        assert_eq!(many.server.as_deref(), Some("ws://a:1,ws://b:2"));
+        let none: ClientFile = toml::from_str("uid = \"alice\"").unwrap();
+        assert_eq!(none.server, None);
+        assert!(toml::from_str::<ClientFile>("server = 7420").is_err());
     }
 
     #[test]

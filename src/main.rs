@@ -90,7 +90,8 @@ struct TokenArgs {
 
 #[derive(Args, Clone, Default)]
 struct ChatArgs {
-    /// Server URL, e.g. ws://127.0.0.1:7420 [env: RTM_SERVER]
+    /// Server URL, e.g. ws://127.0.0.1:7420; several separated by commas to
+    /// fail over between the nodes of a cluster [env: RTM_SERVER]
     #[arg(long)]
     server: Option<String>,
     /// Your user id [env: RTM_UID]; asked on a login screen when not given

@@ -336,3 +336,50 @@ async fn a_session_of_two_users_through_the_public_api() {
     assert_eq!(carol.connection_state(), ConnectionState::Disconnected);
     server.shutdown().await;
 }
+
+/// Several servers (a cluster): the list is checked up front, the client
+/// says which server it uses, and a login goes to the first that answers.
+#[tokio::test]
+async fn a_client_of_several_servers() {
+    use rtm::client::RtmError;
+
+    let server = secured_server().await;
+    // Nothing listens here: a server that is down.
+    let down = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("ws://{}", l.local_addr().unwrap())
+    };
+
+    // A bad URL is named, before anything connects.
+    let bad = RtmClient::with_servers([down.as_str(), "tcp://b:7420"], ClientConfig::default())
+        .err()
+        .expect("a bad URL is refused");
+    assert_eq!(bad.kind(), ErrorKind::InvalidArgument);
+    assert!(
+        matches!(&bad, RtmError::InvalidServerUrl { url, .. } if url == "tcp://b:7420"),
+        "{bad}"
+    );
+
+    let (alice, _events) =
+        RtmClient::with_servers([down.clone(), server.url()], ClientConfig::default())
+            .expect("good URLs");
+    assert_eq!(alice.server_urls(), [down.clone(), server.url()]);
+    assert_eq!(alice.server_url(), format!("{down},{}", server.url()));
+    assert_eq!(alice.current_server_url(), None);
+    let info = alice
+        .login("alice", Some(token_for("alice")))
+        .await
+        .expect("log in via the second server");
+    assert!(!info.resumed, "a fresh session");
+    assert_eq!(alice.current_server_url(), Some(server.url()));
+
+    // The same with the list in one string, as a config file may give it.
+    let (bob, _events) =
+        RtmClient::new(format!("{down}, {}", server.url()), ClientConfig::default());
+    bob.login("bob", Some(token_for("bob"))).await.unwrap();
+    assert_eq!(bob.current_server_url(), Some(server.url()));
+
+    alice.logout().await.unwrap();
+    bob.logout().await.unwrap();
+    server.shutdown().await;
+}

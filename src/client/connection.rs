@@ -114,6 +114,57 @@ fn login_cancelled() -> RtmError {
     RtmError::NotLoggedIn("the login was cancelled by logout (or by dropping the client)")
 }
 
+/// Why one server could not be used, for the error of a first login that
+/// found no server.
+fn reason_of(fail: &LoginFail, login_timeout: std::time::Duration) -> String {
+    match fail {
+        LoginFail::Refused(e) => e.to_string(),
+        LoginFail::Unreachable(RtmError::Connect { reason, .. }) => reason.clone(),
+        LoginFail::Unreachable(e) => e.to_string(),
+        LoginFail::Timeout => format!("no login reply within {} s", login_timeout.as_secs()),
+    }
+}
+
+/// The error of a first login after every one of several servers failed
+/// (`tried`: each server with why). All timed out: a timeout. Otherwise
+/// the last server's refusal "for now" (busy …) if that is how it ended,
+/// else a connect error that names every server and its reason.
+fn no_server_error(
+    tried: &[(String, String)],
+    all_timeouts: bool,
+    last: LoginFail,
+    login_timeout: std::time::Duration,
+) -> (Reason, RtmError) {
+    match last {
+        _ if all_timeouts => (
+            Reason::LoginTimeout,
+            RtmError::Timeout(login_timeout.as_secs()),
+        ),
+        LoginFail::Refused(e) => (Reason::LoginFailure, e),
+        _ => (
+            Reason::LoginFailure,
+            RtmError::Connect {
+                url: tried
+                    .iter()
+                    .map(|(u, _)| u.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                reason: tried
+                    .iter()
+                    .map(|(u, r)| format!("{u}: {r}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            },
+        ),
+    }
+}
+
+/// The session's connection task. With several servers it tries them in
+/// turn (see [`super::RtmClient::with_servers`]): on a failed try the next
+/// server is tried at once, and the backoff is waited only after a full
+/// round of the list failed; a lost link starts the next round with the
+/// server after the lost one. With one server this is plain reconnection
+/// with backoff.
 pub(super) async fn run(
     shared: Arc<Shared>,
     uid: Uid,
@@ -122,8 +173,17 @@ pub(super) async fn run(
 ) {
     let mut first_login = Some(first_login);
     let mut backoff = shared.config.reconnect_initial;
+    let count = shared.urls.len().max(1);
+    // The index of the server tried next, and how many in a row failed in
+    // the current round.
+    let mut next = 0;
+    let mut failed = 0;
+    // The first login's failures so far: each server with why.
+    let mut tried: Vec<(String, String)> = Vec::new();
+    let mut all_timeouts = true;
     shared.set_state(CS::Connecting, Reason::Login);
     loop {
+        let url = shared.urls.get(next).cloned().unwrap_or_default();
         let token = shared.lock().token.clone();
         let attempt = tokio::select! {
             _ = cancel.cancelled() => {
@@ -132,18 +192,23 @@ pub(super) async fn run(
                 }
                 return;
             }
-            r = tokio::time::timeout(shared.config.login_timeout, connect_and_login(&shared.url, &shared.config, &uid, token)) => r,
+            r = tokio::time::timeout(shared.config.login_timeout, connect_and_login(&url, &shared.config, &uid, token)) => r,
         };
         let attempt = attempt.unwrap_or(Err(LoginFail::Timeout));
         match attempt {
             Ok((ws, info)) => {
                 backoff = shared.config.reconnect_initial;
+                failed = 0;
                 let (out_tx, out_rx) = mpsc::unbounded_channel();
                 {
                     let mut st = shared.lock();
                     st.out = Some(out_tx);
+                    st.server = Some(url.clone());
                     // After a reconnection requests wait for the restore.
                     st.ready = first_login.is_some();
+                }
+                if count > 1 {
+                    sdk_event!(INFO, server = %url, resumed = info.resumed, "logged in");
                 }
                 shared.set_state(CS::Connected, Reason::LoginSuccess);
                 shared.link_changed.notify_waiters();
@@ -173,6 +238,8 @@ pub(super) async fn run(
                 match end {
                     LinkEnd::Lost => {
                         shared.set_state(CS::Reconnecting, Reason::Interrupted);
+                        // The next round starts with the server after this one.
+                        next = (next + 1) % count;
                     }
                     LinkEnd::RemoteLogin => {
                         shared.set_state(CS::Aborted, Reason::RemoteLogin);
@@ -190,10 +257,19 @@ pub(super) async fn run(
             }
             Err(fail) => {
                 let first = first_login.is_some();
+                // Another server of the list is still to be tried in this round.
+                let more = failed + 1 < count;
                 match (fail, first) {
                     // While reconnecting, "not now" is retried like a lost link.
                     (LoginFail::Refused(e), false) if transient(&e) => {
-                        tracing::info!("reconnection refused for now ({e}); retrying");
+                        tracing::info!(server = %url, "reconnection refused for now ({e}); retrying");
+                    }
+                    // At the first login a busy server sends us to the next.
+                    (fail @ LoginFail::Refused(_), true)
+                        if more && matches!(&fail, LoginFail::Refused(e) if transient(e)) =>
+                    {
+                        all_timeouts = false;
+                        tried.push((url.clone(), reason_of(&fail, shared.config.login_timeout)));
                     }
                     (LoginFail::Refused(e), _) => {
                         // An expired token found while reconnecting ends the
@@ -210,30 +286,60 @@ pub(super) async fn run(
                         }
                         return;
                     }
-                    (LoginFail::Timeout, true) => {
-                        shared.set_state(CS::Disconnected, Reason::LoginTimeout);
-                        clear_session(&shared);
-                        if let Some(tx) = first_login.take() {
-                            let _ = tx.send(Err(RtmError::Timeout(
-                                shared.config.login_timeout.as_secs(),
-                            )));
+                    // At the first login an unreachable server sends us to
+                    // the next; when it was the last, the login fails.
+                    (fail @ (LoginFail::Timeout | LoginFail::Unreachable(_)), true) => {
+                        all_timeouts &= matches!(fail, LoginFail::Timeout);
+                        if more {
+                            sdk_event!(INFO, server = %url, "cannot log in there; trying the next server");
+                            tried
+                                .push((url.clone(), reason_of(&fail, shared.config.login_timeout)));
+                        } else {
+                            let (reason, error) = match fail {
+                                _ if count == 1 => match fail {
+                                    LoginFail::Unreachable(e) | LoginFail::Refused(e) => {
+                                        (Reason::LoginFailure, e)
+                                    }
+                                    LoginFail::Timeout => (
+                                        Reason::LoginTimeout,
+                                        RtmError::Timeout(shared.config.login_timeout.as_secs()),
+                                    ),
+                                },
+                                fail => {
+                                    tried.push((
+                                        url.clone(),
+                                        reason_of(&fail, shared.config.login_timeout),
+                                    ));
+                                    no_server_error(
+                                        &tried,
+                                        all_timeouts,
+                                        fail,
+                                        shared.config.login_timeout,
+                                    )
+                                }
+                            };
+                            shared.set_state(CS::Disconnected, reason);
+                            clear_session(&shared);
+                            if let Some(tx) = first_login.take() {
+                                let _ = tx.send(Err(error));
+                            }
+                            return;
                         }
-                        return;
-                    }
-                    (LoginFail::Unreachable(e), true) => {
-                        shared.set_state(CS::Disconnected, Reason::LoginFailure);
-                        clear_session(&shared);
-                        if let Some(tx) = first_login.take() {
-                            let _ = tx.send(Err(e));
-                        }
-                        return;
                     }
                     // While reconnecting, keep trying.
                     (LoginFail::Timeout | LoginFail::Unreachable(_), false) => {}
                 }
+                failed += 1;
+                next = (next + 1) % count;
+                if failed < count {
+                    // A dead server costs one failed try: the next one now.
+                    continue;
+                }
+                failed = 0;
             }
         }
-        // Wait before the next attempt; logout interrupts the wait.
+        // Wait before the next attempt (the next round, with several
+        // servers); logout interrupts the wait.
         tokio::select! {
             _ = cancel.cancelled() => {
                 if let Some(tx) = first_login.take() {

@@ -35,6 +35,17 @@ pub enum RtmError {
         /// What went wrong (DNS, refused, TLS …).
         reason: String,
     },
+    /// A server URL given to the client is not one it can use (checked
+    /// before connecting, by [`RtmClient::with_servers`] and by `login`).
+    ///
+    /// [`RtmClient::with_servers`]: super::RtmClient::with_servers
+    #[error("bad server URL {url:?}: {reason}")]
+    InvalidServerUrl {
+        /// The URL as given (empty when none was).
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The client was already logged in (or logging in).
     #[error("already logged in; log out first")]
     AlreadyLogin,
@@ -52,6 +63,7 @@ impl RtmError {
             RtmError::Timeout(_) => ErrorKind::Timeout,
             RtmError::ConnectionLost => ErrorKind::Timeout,
             RtmError::Connect { .. } => ErrorKind::Unknown,
+            RtmError::InvalidServerUrl { .. } => ErrorKind::InvalidArgument,
             RtmError::AlreadyLogin => ErrorKind::AlreadyLogin,
             RtmError::Protocol(_) => ErrorKind::Unknown,
         }

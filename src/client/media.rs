@@ -496,7 +496,15 @@ impl Shared {
     /// could not be reached or the link broke (worth resuming), an error
     /// when the server refused.
     async fn open_transfer(&self, ticket: &str) -> Result<Attempt<(MediaWs, u64, u64)>, RtmError> {
-        let url = media_url(&self.url);
+        // The server of the link the ticket came from (with several
+        // servers, the one in use).
+        let server = self
+            .lock()
+            .server
+            .clone()
+            .or_else(|| self.urls.first().cloned())
+            .unwrap_or_else(|| self.url.clone());
+        let url = media_url(&server);
         let ws_config = WebSocketConfig::default()
             .read_buffer_size(64 * 1024)
             .max_message_size(Some(MEDIA_CHUNK_BYTES + 1024))

@@ -5,6 +5,11 @@
 //!
 //! Requests are matched to replies by id and time out (10 s by default).
 //!
+//! A client may be given several servers (the nodes of a cluster, as
+//! `"ws://a:7420,ws://b:7420"` or [`RtmClient::with_servers`]): it logs in
+//! to the first that answers and fails over to another when its link drops
+//! ([`RtmClient::current_server_url`] says which one is in use).
+//!
 //! ## Where events go
 //!
 //! Every event is delivered **once**. Peer messages, presence, connection
@@ -113,6 +118,7 @@ mod media;
 mod presence;
 mod queue;
 pub(crate) mod sdk_log;
+mod servers;
 mod tls;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
@@ -154,7 +160,9 @@ pub struct ClientConfig {
     pub request_timeout: Duration,
     /// How long connecting + login may take.
     pub login_timeout: Duration,
-    /// First wait before reconnecting; doubles up to `reconnect_max`.
+    /// First wait before reconnecting; doubles up to `reconnect_max`. With
+    /// several servers ([`RtmClient::with_servers`]) it is waited once per
+    /// round of the list, not per server.
     pub reconnect_initial: Duration,
     /// Longest wait between two reconnection attempts. The SDK keeps trying
     /// until it gets back in, is refused for good, or the session ends.
@@ -295,7 +303,13 @@ impl SeenIds {
 /// Owned jointly through `Arc`; the connection task holds it too, so the
 /// end of the session is signalled by [`Lifeline`], not by this being freed.
 struct Shared {
+    /// The URL string as given to [`RtmClient::new`] (or the list given to
+    /// [`RtmClient::with_servers`], joined with commas).
     url: String,
+    /// The servers, in the order they are tried (see [`RtmClient::with_servers`]).
+    urls: Vec<String>,
+    /// Why `urls` cannot be used, if they cannot: `login` says so.
+    urls_error: Option<RtmError>,
     config: ClientConfig,
     /// The client stream; its reader is the [`ClientEvents`] from `new`.
     events: Arc<EventQueue<ClientEvent>>,
@@ -322,6 +336,9 @@ impl Drop for Shared {
 /// Guarded by `Shared::state`; never held across an `.await`.
 struct State {
     conn: ConnectionState,
+    /// The server of the current link, or of the last one (while
+    /// reconnecting); `None` before the first login succeeds.
+    server: Option<String>,
     uid: Option<Uid>,
     token: Option<String>,
     /// Frames for the connection task; `Some` only while CONNECTED.
@@ -586,17 +603,77 @@ fn uids(ids: &[&str]) -> Result<Vec<Uid>, RtmError> {
 }
 
 impl RtmClient {
-    /// A client for the server at `url` (`ws://host:port`). Nothing connects
-    /// until [`login`](Self::login).
+    /// A client for the server at `url` (`ws://host:port`, or `wss://` for
+    /// TLS). Nothing connects until [`login`](Self::login).
+    ///
+    /// `url` may name several servers of one cluster, separated by commas
+    /// (`"ws://a:7420,ws://b:7420"`): the client then fails over between
+    /// them, as [`with_servers`](Self::with_servers) describes. The URLs are
+    /// checked by `login`, which fails with [`RtmError::InvalidServerUrl`]
+    /// (naming the bad one) before connecting; `with_servers` checks them
+    /// here instead.
     pub fn new(url: impl Into<String>, config: ClientConfig) -> (RtmClient, ClientEvents) {
+        let url = url.into();
+        let urls = servers::split([&url]);
+        let urls_error = servers::check_all(&urls).err();
+        Self::build(url, urls, urls_error, config)
+    }
+
+    /// A client for a cluster of servers (`rtm serve` nodes sharing one
+    /// Redis), given as a list of URLs; each entry may itself hold several
+    /// separated by commas. Every URL is checked here: the error
+    /// ([`RtmError::InvalidServerUrl`], kind `INVALID_ARGUMENT`) names the
+    /// first bad one. Nothing connects until [`login`](Self::login).
+    ///
+    /// Failover:
+    /// - `login` tries the servers in the order given until one answers.
+    ///   One that cannot be reached (or does not answer within
+    ///   [`ClientConfig::login_timeout`], or is busy) costs one failed try
+    ///   and the next is tried at once; the login fails only when every
+    ///   server failed, with each one's reason. A refusal (bad token, bad
+    ///   uid …) is final: the other servers would say the same.
+    /// - When the link drops, the client reconnects starting with the
+    ///   server *after* the one it lost, cycling through the list. The
+    ///   backoff ([`ClientConfig::reconnect_initial`] doubling up to
+    ///   [`ClientConfig::reconnect_max`]) is waited once per full round of
+    ///   the list, not per server: a dead server costs one quick failed
+    ///   connect. The session resumes on the new server when the cluster
+    ///   still holds it ([`LoginInfo::resumed`]); either way the SDK
+    ///   restores channels, attributes and subscriptions as after any
+    ///   reconnection.
+    ///
+    /// [`current_server_url`](Self::current_server_url) says which server
+    /// is in use. With one URL this is the same client as [`new`](Self::new).
+    pub fn with_servers<I, S>(
+        urls: I,
+        config: ClientConfig,
+    ) -> Result<(RtmClient, ClientEvents), RtmError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let urls = servers::split(urls);
+        servers::check_all(&urls)?;
+        Ok(Self::build(urls.join(","), urls, None, config))
+    }
+
+    fn build(
+        url: String,
+        urls: Vec<String>,
+        urls_error: Option<RtmError>,
+        config: ClientConfig,
+    ) -> (RtmClient, ClientEvents) {
         let events = Arc::new(EventQueue::new(config.event_queue_capacity));
         let shared = Arc::new(Shared {
-            url: url.into(),
+            url,
+            urls,
+            urls_error,
             config,
             events: events.clone(),
             next_id: AtomicU64::new(1),
             state: Mutex::new(State {
                 conn: ConnectionState::Disconnected,
+                server: None,
                 uid: None,
                 token: None,
                 out: None,
@@ -632,9 +709,26 @@ impl RtmClient {
         )
     }
 
-    /// The URL given to [`new`](Self::new).
+    /// The URL given to [`new`](Self::new) (with several servers, the
+    /// whole comma-separated list; [`with_servers`](Self::with_servers)
+    /// joins its list with commas). See
+    /// [`current_server_url`](Self::current_server_url) for the one in use.
     pub fn server_url(&self) -> &str {
         &self.shared.url
+    }
+
+    /// Every server this client may use, in the order it tries them.
+    pub fn server_urls(&self) -> &[String] {
+        &self.shared.urls
+    }
+
+    /// The server this client is connected to, or — while reconnecting, or
+    /// after the session ended — the one it was last connected to; `None`
+    /// before the first login succeeded. It changes just before the state
+    /// becomes CONNECTED ([`ClientEvent::ConnectionStateChanged`]), so a
+    /// program that shows it reads it again on that event.
+    pub fn current_server_url(&self) -> Option<String> {
+        self.shared.lock().server.clone()
     }
 
     /// The current connection state (the last one reported as
@@ -663,13 +757,21 @@ impl RtmClient {
     /// DISCONNECTED(`LoginFailure`/`LoginTimeout`). Stored offline messages
     /// follow as [`ClientEvent::MessageFromPeer`].
     ///
+    /// With several servers (see [`with_servers`](Self::with_servers)) they
+    /// are tried in order until one answers.
+    ///
     /// Errors: `INVALID_USERID` for a malformed uid (checked locally),
-    /// [`RtmError::AlreadyLogin`] while a session exists (log out first),
-    /// [`RtmError::Connect`] when the server cannot be reached,
+    /// [`RtmError::InvalidServerUrl`] for a server URL that cannot be used
+    /// (checked locally), [`RtmError::AlreadyLogin`] while a session exists
+    /// (log out first), [`RtmError::Connect`] when the server (every server)
+    /// cannot be reached,
     /// [`RtmError::Timeout`] after [`ClientConfig::login_timeout`], or the
     /// server's refusal (`INVALID_TOKEN`, `TOKEN_EXPIRED`, `REJECTED`, …).
     pub async fn login(&self, uid: &str, token: Option<String>) -> Result<LoginInfo, RtmError> {
         let uid = Uid::new(uid)?;
+        if let Some(e) = &self.shared.urls_error {
+            return Err(e.clone());
+        }
         let (tx, rx) = oneshot::channel();
         let cancel = CancellationToken::new();
         {

@@ -138,6 +138,19 @@ impl Executor {
         self.history.take()
     }
 
+    /// For an SDK event that says the client is connected: the server it is
+    /// connected to, for the app to take just before that event (with
+    /// several servers configured, the status bar shows which one).
+    pub fn server_in_use(&self, ev: &ClientEvent) -> Option<Event> {
+        match ev {
+            ClientEvent::ConnectionStateChanged {
+                state: crate::client::ConnectionState::Connected,
+                ..
+            } => self.ctx.client.current_server_url().map(Event::ServerInUse),
+            _ => None,
+        }
+    }
+
     /// An SDK event as the app takes it: a call's event becomes plain data
     /// ([`Event::Call`]) and its handle is kept here (while the call is
     /// open) for the commands that act on it; the rest pass as they are.

@@ -184,7 +184,16 @@ pub async fn run(options: ChatOptions) -> anyhow::Result<()> {
         ca_file: options.settings.ca_file.clone(),
         ..ClientConfig::default()
     };
-    let (client, mut events) = RtmClient::new(options.settings.server.clone(), config);
+    // One server, or several separated by commas: the SDK fails over
+    // between them. A bad URL stops the messenger here, before the screen
+    // is taken over, with the URL named.
+    let (client, mut events) = RtmClient::with_servers([&options.settings.server], config)
+        .with_context(|| {
+            format!(
+                "fix the server setting (--server, RTM_SERVER or `server` in {})",
+                options.settings.config_file.display()
+            )
+        })?;
     let (results_tx, mut results) = mpsc::unbounded_channel();
     let mut executor = Executor::start(client.clone(), &options.settings, results_tx);
     let mut app = App::new(&options);
@@ -286,6 +295,8 @@ async fn event_loop(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
 
     loop {
+        // Commands of events applied while picking the next one.
+        let mut cmds = Vec::new();
         if app.take_dirty() {
             terminal
                 .draw(|frame| draw(app, frame))
@@ -303,7 +314,12 @@ async fn event_loop(
                 None => return Ok(()),
             },
             // Messages, presence and connection changes pushed by the SDK.
-            Some(ev) = events.recv() => executor.translate(ev),
+            Some(ev) = events.recv() => {
+                if let Some(server) = executor.server_in_use(&ev) {
+                    cmds.extend(app.update(server));
+                }
+                executor.translate(ev)
+            }
             // Answers to commands from the executor.
             Some(r) = results.recv() => Event::CommandResult(r),
             // This messenger took over the embedded server.
@@ -326,10 +342,13 @@ async fn event_loop(
                 return Ok(());
             }
         };
-        let mut cmds = app.update(event);
+        cmds.extend(app.update(event));
         // Coalesce bursts: apply whatever else is already waiting, then draw once.
         for _ in 0..MAX_BATCH {
             let ev = if let Some(ev) = events.try_recv() {
+                if let Some(server) = executor.server_in_use(&ev) {
+                    cmds.extend(app.update(server));
+                }
                 executor.translate(ev)
             } else if let Ok(r) = results.try_recv() {
                 Event::CommandResult(r)

@@ -1123,7 +1123,11 @@ fn status_bar(app: &App, frame: &mut Frame, area: Rect) {
         };
         Span::styled(format!(" {}", s.text), style)
     });
-    let mut server = app.server_url.clone();
+    // The server in use once connected (with several configured, which one).
+    let mut server = app
+        .server_in_use
+        .clone()
+        .unwrap_or_else(|| app.server_url.clone());
     if let Some(e) = &app.embedded_server {
         server.push_str(" · ");
         server.push_str(e);

@@ -214,14 +214,19 @@ impl App {
                     out.push(Command::GetMembers(c.clone()));
                     self.fetch_channel_attributes(c.clone(), out);
                 }
-                let mut text = if rejoined.is_empty() {
-                    "reconnected".to_string()
-                } else {
-                    format!(
-                        "reconnected; rejoined {}",
-                        join_names(rejoined.iter().map(|c| format!("#{c}")))
-                    )
+                let mut text = match &self.server_in_use {
+                    // Failed over: say where to.
+                    Some(server) if std::mem::take(&mut self.server_moved) => {
+                        format!("reconnected to {server}")
+                    }
+                    _ => "reconnected".to_string(),
                 };
+                if !rejoined.is_empty() {
+                    text.push_str(&format!(
+                        "; rejoined {}",
+                        join_names(rejoined.iter().map(|c| format!("#{c}")))
+                    ));
+                }
                 for (c, e) in &failed {
                     self.channels.remove(c);
                     self.push_to_channel(

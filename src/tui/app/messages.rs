@@ -39,6 +39,10 @@ pub enum Event {
         addr: String,
         kept_data: bool,
     },
+    /// The SDK is (re)connected to this server: with several servers
+    /// configured, the one in use now. Comes just before the CONNECTED
+    /// change it belongs to.
+    ServerInUse(String),
     /// A call invitation arrived or changed: the SDK's invitation events as
     /// plain data (the event loop hands the SDK's handles to the executor).
     Call(CallEvent),

@@ -92,7 +92,14 @@ pub struct App {
     global_history: Conversation,
     /// False while the terminal window is in the background.
     terminal_focused: bool,
+    /// The server setting as configured: one URL, or several separated by commas.
     pub(crate) server_url: String,
+    /// The server of the current (or last) link, once connected: the status
+    /// bar shows it (with several servers, which one is in use).
+    pub(crate) server_in_use: Option<String>,
+    /// The link moved to another server than the last one: the next
+    /// "reconnected" note says where to.
+    server_moved: bool,
     pub(crate) embedded_server: Option<String>,
     pub(crate) log_dir: PathBuf,
     pub(crate) data_dir: PathBuf,
@@ -234,6 +241,8 @@ impl App {
             global_history: Conversation::default(),
             terminal_focused: true,
             server_url: s.server.clone(),
+            server_in_use: None,
+            server_moved: false,
             embedded_server: options.embedded_server.clone(),
             log_dir: options.log_dir.clone(),
             data_dir: s.paths.data_dir.clone(),
@@ -481,6 +490,13 @@ impl App {
                 self.dirty = true;
             }
             Event::FocusChanged(focused) => self.terminal_focused = focused,
+            Event::ServerInUse(url) => {
+                if self.server_in_use.as_ref().is_some_and(|last| *last != url) {
+                    self.server_moved = true;
+                }
+                self.server_in_use = Some(url);
+                self.dirty = true;
+            }
             Event::NowHosting { addr, kept_data } => {
                 self.embedded_server = Some(format!("hosting the server on {addr}"));
                 let text = if kept_data {

@@ -237,6 +237,72 @@ fn connection_changes_and_restoration_are_reported() {
     assert!(out.contains(&Command::GetMembers(ch("a"))));
 }
 
+/// With several servers configured the status bar shows the one in use,
+/// and a reconnection to another one says where it went.
+#[test]
+fn the_status_bar_shows_the_server_in_use_and_a_failover_is_said() {
+    let mut opts = options(None);
+    opts.settings.server = "ws://node1:7420,ws://node2:7420".into();
+    let mut app = logged_in(opts);
+    join(&mut app, "a", &["alice"]);
+    let status_bar = |app: &App| screen_text(app).lines().last().unwrap_or("").to_string();
+    let connected = |app: &mut App, server: &str| {
+        app.update(Event::ServerInUse(server.into()));
+        app.update(Event::Rtm(ClientEvent::ConnectionStateChanged {
+            state: ConnectionState::Connected,
+            reason: ConnectionChangeReason::LoginSuccess,
+        }));
+    };
+    let lost = |app: &mut App| {
+        app.update(Event::Rtm(ClientEvent::ConnectionStateChanged {
+            state: ConnectionState::Reconnecting,
+            reason: ConnectionChangeReason::Interrupted,
+        }));
+    };
+    let restored = |app: &mut App| {
+        app.update(Event::Rtm(ClientEvent::Restored {
+            rejoined: vec![ch("a")],
+            failed: vec![],
+            attributes_restored: false,
+            subscriptions_restored: 0,
+        }));
+    };
+    // Until the SDK says which, the list as configured.
+    assert!(
+        status_bar(&app).contains("ws://node1:7420,ws://node2:7420"),
+        "{}",
+        status_bar(&app)
+    );
+    connected(&mut app, "ws://node1:7420");
+    let bar = status_bar(&app);
+    assert!(
+        bar.contains("ws://node1:7420") && !bar.contains("node2"),
+        "{bar}"
+    );
+
+    // The first node goes: while reconnecting the last one still shows,
+    // then the one the client moved to, and the note says so.
+    lost(&mut app);
+    assert!(status_bar(&app).contains("ws://node1:7420"));
+    connected(&mut app, "ws://node2:7420");
+    restored(&mut app);
+    assert_eq!(
+        app.status().unwrap().text,
+        "reconnected to ws://node2:7420; rejoined #a"
+    );
+    let bar = status_bar(&app);
+    assert!(
+        bar.contains("ws://node2:7420") && !bar.contains("node1"),
+        "{bar}"
+    );
+
+    // Back on the same server after a drop: nothing to say about where.
+    lost(&mut app);
+    connected(&mut app, "ws://node2:7420");
+    restored(&mut app);
+    assert_eq!(app.status().unwrap().text, "reconnected; rejoined #a");
+}
+
 #[test]
 fn missed_messages_after_a_resume_leave_a_line_in_the_channels_and_the_open_conversation() {
     let mut app = logged_in(options(None));
