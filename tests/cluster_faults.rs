@@ -145,5 +145,5 @@ async fn offline_messages_and_a_killed_node() {
     );
     let members = ach.get_members().await.unwrap();
     assert_eq!(members, vec![uid("alice"), uid("bob")]);
-    assert_eq!(bob.server_url(), n1.url);
+    assert_eq!(bob.current_server_url(), Some(n1.url.clone()));
 }
