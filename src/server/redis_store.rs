@@ -34,6 +34,7 @@
 //! | `offline:rbytes` | hash | `{uid}` → bytes waiting for that receiver (a field per non-empty mailbox) |
 //! | `offline:byts` | zset | `seq\n{to}` scored by receive time: what `purge_offline` finds |
 //! | `inbox:{uid}` | zset | the receiver's mailbox: `seq\nts\nbytes\n{from}\n<body>` scored by `seq` |
+//! | `offline:done:{op}` | string | the `seq` a push stored, for 30 s: a push sent again after a lost connection finds it and stores nothing twice |
 //! | `sender:{uid}` | zset | the sender's stored messages: `seq\nbytes` scored by receive time (the per-sender quotas) |
 //! | `cattr:{ch}` | hash | `v`: version, `a`: the channel's attributes (JSON array, key order) |
 //! | `cattr-channels` | set | channels that have attributes |
@@ -149,7 +150,7 @@ end
 local seq = string.format('%.0f', redis.call('INCR', P .. 'offline:seq'))
 local inbox = P .. 'inbox:' .. to
 redis.call('ZADD', inbox, seq, seq .. '\n' .. ts .. '\n' .. bytes_s .. '\n' .. from .. '\n' .. body)
-redis.call('SET', done_key, seq, 'EX', 600)
+redis.call('SET', done_key, seq, 'EX', 30)
 redis.call('ZADD', skey, ts, seq .. '\n' .. bytes_s)
 redis.call('ZADD', P .. 'offline:byts', ts, seq .. '\n' .. to)
 redis.call('HINCRBY', P .. 'offline:totals', 'messages', 1)
