@@ -13,6 +13,7 @@ pub mod conn;
 pub mod hub;
 pub mod media;
 pub mod ratelimit;
+pub mod redis_store;
 mod requests;
 pub mod resume;
 pub mod session;
@@ -36,6 +37,7 @@ pub use clock::{Clock, SystemClock, TestClock, Timing};
 pub use config::{ServerConfig, ServerSettings};
 pub use conn::ConnConfig;
 pub use hub::{Hub, HubConfig};
+pub use redis_store::RedisStore;
 pub use sqlite::{DB_FILE, SqliteOptions, SqliteStore};
 pub use store::{MemoryStore, Store, StoreError, StoreStats};
 
