@@ -381,3 +381,75 @@ fn media_moves_every_byte_and_times_chat_without_and_with_uploads() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn server_list_is_split_at_commas_and_one_url_still_works() {
+    let mut a = BenchArgs::new(Scenario::Fanout, Target::Rtm);
+    assert!(a.server_urls().is_empty());
+    a.server = Some("ws://127.0.0.1:1".into());
+    assert_eq!(a.server_urls(), vec!["ws://127.0.0.1:1"]);
+    a.server = Some("ws://127.0.0.1:1, ws://127.0.0.1:2,ws://127.0.0.1:3,".into());
+    assert_eq!(
+        a.server_urls(),
+        vec!["ws://127.0.0.1:1", "ws://127.0.0.1:2", "ws://127.0.0.1:3"]
+    );
+    // The command line: --nodes needs --redis, and --server excludes --nodes.
+    let parse = |args: &[&str]| {
+        use clap::Parser as _;
+        #[derive(clap::Parser)]
+        struct P {
+            #[command(flatten)]
+            a: BenchArgs,
+        }
+        P::try_parse_from(args).map(|p| p.a)
+    };
+    assert!(parse(&["bench", "fanout", "--nodes", "3"]).is_err());
+    assert!(
+        parse(&[
+            "bench",
+            "fanout",
+            "--nodes",
+            "3",
+            "--server",
+            "ws://127.0.0.1:1",
+            "--redis",
+            "redis://127.0.0.1:1"
+        ])
+        .is_err()
+    );
+    let a = parse(&[
+        "bench",
+        "peer",
+        "--nodes",
+        "3",
+        "--redis",
+        "redis://127.0.0.1:7",
+    ])
+    .unwrap();
+    assert_eq!(
+        (a.nodes, a.redis.as_deref()),
+        (Some(3), Some("redis://127.0.0.1:7"))
+    );
+}
+
+/// Clients go to the servers round-robin: fanout over two independent bare
+/// relays with 4 members — publisher 0 and member 2 on the first, members 1
+/// and 3 on the second — so only member 2 hears the publisher.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_are_spread_over_the_servers_round_robin() {
+    let (a, _stop_a) = bare_relay(Faults::default()).await;
+    let (b, _stop_b) = bare_relay(Faults::default()).await;
+    let r = run(args(
+        Scenario::Fanout,
+        Target::Bare,
+        &format!("{a},{b}"),
+        4,
+        20.0,
+    ))
+    .await;
+    assert_eq!((r.clients, r.servers), (4, 2));
+    assert_eq!(r.sent, 20);
+    assert_eq!(r.expected, 60, "3 receivers × 20 messages");
+    assert_eq!(r.received, 20, "only the member on the publisher's relay");
+    assert_eq!(r.lost, 40);
+}

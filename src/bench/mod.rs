@@ -26,6 +26,7 @@ pub mod barrier;
 pub mod media;
 mod pacer;
 pub mod procs;
+pub mod redis_stats;
 pub mod scenarios;
 mod sdk;
 pub mod stats;
@@ -104,9 +105,20 @@ impl Scenario {
 pub struct BenchArgs {
     #[arg(required_unless_present_any = ["bare_server", "worker"])]
     pub scenario: Option<Scenario>,
-    /// Server to load (ws://127.0.0.x:PORT). Without it one is spawned (--spawn).
-    #[arg(long, conflicts_with = "spawn")]
+    /// Server to load (ws://127.0.0.x:PORT), or several nodes of one cluster
+    /// comma-separated (ws://a,ws://b): the clients are spread over them
+    /// round-robin. Without it the server is spawned (--spawn, --nodes).
+    #[arg(long, conflicts_with_all = ["spawn", "nodes"])]
     pub server: Option<String>,
+    /// rtm: spawn N servers, each a node of the cluster on --redis
+    /// (`rtm serve --cluster`), and spread the clients over them round-robin.
+    #[arg(long, requires = "redis")]
+    pub nodes: Option<usize>,
+    /// The Redis of the cluster (redis://HOST:PORT): spawned servers join it
+    /// as nodes (one unless --nodes), and the report counts the Redis
+    /// commands the measured phase ran (INFO commandstats before and after).
+    #[arg(long, value_name = "REDIS_URL")]
+    pub redis: Option<String>,
     /// Spawn the server under test on a free loopback port (the default) and
     /// read its memory from /proc.
     #[arg(long)]
@@ -219,6 +231,17 @@ impl BenchArgs {
         a
     }
 
+    /// The URLs of `--server`, split at commas (empty without it).
+    pub fn server_urls(&self) -> Vec<String> {
+        self.server
+            .iter()
+            .flat_map(|s| s.split(','))
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(String::from)
+            .collect()
+    }
+
     /// `--pairs N` is `--clients 2N`: the scenarios count clients.
     fn with_pairs(mut self) -> BenchArgs {
         if let Some(pairs) = self.pairs {
@@ -275,6 +298,12 @@ pub struct Report {
     /// media: transfers, server memory, chat without and with uploads.
     #[serde(default)]
     pub media: Option<media::MediaReport>,
+    /// The servers loaded (several: a cluster, clients round-robin).
+    #[serde(default)]
+    pub servers: usize,
+    /// With --redis: what the measured phase cost Redis.
+    #[serde(default)]
+    pub redis: Option<redis_stats::RedisCost>,
 }
 
 impl Report {
@@ -364,8 +393,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
             None => Some(procs::spawn(Target::Rtm, &args.peers_dir).await?),
         };
         let url = args
-            .server
-            .clone()
+            .server_urls()
+            .into_iter()
+            .next()
             .or_else(|| spawned.as_ref().map(|s| s.url.clone()))
             .unwrap_or_default();
         sdk::run(scenario, &url, &args).await?
@@ -381,19 +411,44 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
 
 /// One scenario against one target, spawning the server unless `--server`.
 async fn run_on(args: &BenchArgs, scenario: Scenario, target: Target) -> anyhow::Result<Report> {
-    let spawned = match &args.server {
-        Some(_) => None,
-        None => Some(procs::spawn(target, &args.peers_dir).await?),
+    let spawned = if args.server.is_some() {
+        Vec::new()
+    } else if args.redis.is_some() || args.nodes.is_some_and(|n| n > 1) {
+        if target != Target::Rtm {
+            bail!("--nodes and --redis spawn rtm cluster nodes: rtm only");
+        }
+        procs::spawn_rtm_nodes(args.nodes.unwrap_or(1), args.redis.as_deref()).await?
+    } else {
+        vec![procs::spawn(target, &args.peers_dir).await?]
     };
-    let url = args
-        .server
-        .clone()
-        .or_else(|| spawned.as_ref().map(|s| s.url.clone()))
-        .unwrap_or_default();
-    let pid = spawned.as_ref().and_then(|s| s.pid);
+    let urls = if spawned.is_empty() {
+        args.server_urls()
+    } else {
+        spawned.iter().map(|s| s.url.clone()).collect()
+    };
+    if urls.is_empty() {
+        bail!("--server has no URL");
+    }
+    // Memory and CPU are summed over the spawned servers.
+    let pids: Vec<u32> = spawned.iter().filter_map(|s| s.pid).collect();
+    let sum = |f: &dyn Fn(u32) -> Option<u64>| -> Option<u64> {
+        (!pids.is_empty())
+            .then(|| pids.iter().map(|&p| f(p)).sum::<Option<u64>>())
+            .flatten()
+    };
+    let cpu = || -> Option<f64> {
+        (!pids.is_empty())
+            .then(|| pids.iter().map(|&p| cpu_seconds(p)).sum::<Option<f64>>())
+            .flatten()
+    };
     // The baseline after the server has settled.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let before = pid.and_then(rss_kb);
+    tokio::time::sleep(Duration::from_millis(if spawned.len() > 1 {
+        1000
+    } else {
+        300
+    }))
+    .await;
+    let before = sum(&rss_kb);
     let shards = match scenario {
         Scenario::Presence | Scenario::FanoutMax => 1,
         _ => args.procs.unwrap_or(args.clients.div_ceil(15_000)).max(1),
@@ -401,7 +456,7 @@ async fn run_on(args: &BenchArgs, scenario: Scenario, target: Target) -> anyhow:
     let base = Ctx {
         scenario,
         target,
-        url,
+        urls: urls.clone(),
         clients: args.clients,
         rate: args.rate,
         duration_s: args.duration,
@@ -441,17 +496,43 @@ async fn run_on(args: &BenchArgs, scenario: Scenario, target: Target) -> anyhow:
         300
     }))
     .await;
-    let loaded = pid.and_then(rss_kb);
+    let loaded = sum(&rss_kb);
+    let redis_before = match &args.redis {
+        Some(r) => Some(redis_stats::snapshot(r).await?),
+        None => None,
+    };
     let start = wall_us() + 200_000;
-    let cpu_before = pid.and_then(cpu_seconds);
+    let cpu_before = cpu();
     let _ = go_tx.send(start);
     workers.go(start).await?;
     let mut total = local.await??;
-    let cpu_after = pid.and_then(cpu_seconds);
+    let cpu_after = cpu();
     for p in workers.results().await? {
         total.merge(&p);
     }
+    let redis_after = match &args.redis {
+        Some(r) => Some(redis_stats::snapshot(r).await?),
+        None => None,
+    };
+    let end_us = wall_us();
     let mut report = Report::from_partial(&total, &base, start);
+    report.servers = urls.len();
+    if let (Some(b), Some(a)) = (&redis_before, &redis_after) {
+        // peer: `sent` counts round trips, two peer messages each.
+        let messages = if scenario == Scenario::Peer {
+            total.sent * 2
+        } else {
+            total.sent
+        };
+        let window_s = end_us.saturating_sub(start) as f64 / 1e6;
+        report.redis = Some(redis_stats::RedisCost::between(
+            b,
+            a,
+            messages,
+            total.received,
+            window_s,
+        ));
+    }
     if let (Some(b), Some(a)) = (cpu_before, cpu_after)
         && scenario != Scenario::Connect
     {
@@ -802,6 +883,9 @@ pub fn print(r: &Report) {
         "clients         {} ({} failed to set up, {} load process(es))",
         r.clients, r.connect_failures, r.load_processes
     );
+    if r.servers > 1 {
+        println!("servers         {} (clients round-robin)", r.servers);
+    }
     if r.sent > 0 || r.expected > 0 {
         println!("sent            {}", r.sent);
         println!("expected        {}", r.expected);
@@ -839,6 +923,22 @@ pub fn print(r: &Report) {
     }
     if let (Some(cpu), Some(per)) = (r.server_cpu_s, r.per_server_cpu_s) {
         println!("server CPU      {cpu:.2} s  ({per:.0} received per CPU-second)");
+    }
+    if let Some(c) = &r.redis {
+        let f = |x: Option<f64>| x.map_or("-".into(), |v| format!("{v:.2}"));
+        println!(
+            "Redis commands  {}  ({} per message, {} per delivery, {:.0}/s; instantaneous_ops_per_sec {})",
+            c.commands,
+            f(c.per_message),
+            f(c.per_delivery),
+            c.ops_per_s,
+            c.instantaneous_ops_per_sec
+        );
+        println!("Redis top       {}", c.top.join(" "));
+        println!(
+            "Redis memory    {} B → {} B (used_memory)",
+            c.used_memory_before, c.used_memory_after
+        );
     }
     if let Some(e) = &r.first_error {
         println!("first error     {e}");

@@ -107,22 +107,49 @@ fn nats_config(port: u16, ws_port: u16) -> String {
 /// Starts the server for `target` on a free loopback port and waits until it
 /// accepts connections. `peers_dir` holds the socket.io script.
 pub async fn spawn(target: Target, peers_dir: &Path) -> anyhow::Result<Spawned> {
-    match spawn_with(target, peers_dir, RTM_BENCH_CONFIG).await {
+    spawn_node(target, peers_dir, None).await
+}
+
+/// [`spawn`], and for rtm with `cluster` (a Redis URL) as a node of that
+/// cluster (`rtm serve --cluster`).
+async fn spawn_node(
+    target: Target,
+    peers_dir: &Path,
+    cluster: Option<&str>,
+) -> anyhow::Result<Spawned> {
+    match spawn_with(target, peers_dir, RTM_BENCH_CONFIG, cluster).await {
         Err(e) if target == Target::Rtm => {
             let older = RTM_BENCH_CONFIG.replace("connect_rate_per_ip = 0\n", "");
-            spawn_with(target, peers_dir, &older).await.map_err(|_| e)
+            spawn_with(target, peers_dir, &older, cluster)
+                .await
+                .map_err(|_| e)
         }
         r => r,
     }
 }
 
+/// Starts `n` rtm servers, each on its own free port with its own data
+/// directory; with `cluster` (a Redis URL) as nodes of that one cluster.
+pub async fn spawn_rtm_nodes(n: usize, cluster: Option<&str>) -> anyhow::Result<Vec<Spawned>> {
+    let mut nodes = Vec::new();
+    for _ in 0..n.max(1) {
+        nodes.push(spawn_node(Target::Rtm, Path::new("."), cluster).await?);
+    }
+    Ok(nodes)
+}
+
 /// Starts `rtm serve` with `config` (server.toml text) on a free loopback
 /// port, with its own temporary data directory that is deleted on drop.
 pub async fn spawn_rtm(config: &str) -> anyhow::Result<Spawned> {
-    spawn_with(Target::Rtm, Path::new("."), config).await
+    spawn_with(Target::Rtm, Path::new("."), config, None).await
 }
 
-async fn spawn_with(target: Target, peers_dir: &Path, rtm_config: &str) -> anyhow::Result<Spawned> {
+async fn spawn_with(
+    target: Target,
+    peers_dir: &Path,
+    rtm_config: &str,
+    cluster: Option<&str>,
+) -> anyhow::Result<Spawned> {
     let port = free_port()?;
     let home = std::env::temp_dir().join(format!(
         "rtm-bench-{}-{}-{port}",
@@ -147,6 +174,9 @@ async fn spawn_with(target: Target, peers_dir: &Path, rtm_config: &str) -> anyho
             .arg("--data")
             .arg(home.join("data"))
             .env("RTM_HOME", &home);
+            if let Some(redis) = cluster {
+                c.arg("--cluster").arg(redis);
+            }
             c
         }
         Target::Bare => {

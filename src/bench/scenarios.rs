@@ -29,7 +29,8 @@ use crate::protocol::{Event, MAX_OPEN_INVITATIONS, Reply, Request, ServerFrame};
 pub struct Ctx {
     pub scenario: Scenario,
     pub target: Target,
-    pub url: String,
+    /// The servers; client slot k talks to `urls[k % urls.len()]`.
+    pub urls: Vec<String>,
     pub clients: usize,
     pub rate: f64,
     pub duration_s: f64,
@@ -61,6 +62,14 @@ impl Ctx {
         lo..lo + per + usize::from(self.shard < extra)
     }
 
+    /// The server of client slot `k`: the URLs round-robin.
+    pub fn url(&self, k: usize) -> &str {
+        if self.urls.is_empty() {
+            return "";
+        }
+        &self.urls[k % self.urls.len()]
+    }
+
     /// Messages (or cycles) in the whole run.
     fn total(&self) -> u64 {
         (self.rate * self.duration_s).round() as u64
@@ -82,11 +91,12 @@ pub async fn run_shard(ctx: Ctx, barrier: Barrier) -> anyhow::Result<Partial> {
     }
 }
 
-/// Opens and logs in (and optionally joins) one client.
+/// Opens and logs in (and optionally joins) one client; its slot `i` picks
+/// its server ([`Ctx::url`]) and its source address.
 async fn setup(ctx: &Ctx, i: usize, uid: &str, join: bool) -> anyhow::Result<(wire::Ws, Decoder)> {
     let mut ws = wire::open(
         ctx.target,
-        &ctx.url,
+        ctx.url(i),
         uid,
         wire::source_addr(i, ctx.source_addrs),
     )
@@ -101,10 +111,12 @@ async fn setup(ctx: &Ctx, i: usize, uid: &str, join: bool) -> anyhow::Result<(wi
 
 /// Sets up clients `range` with at most [`CONNECT_CONCURRENCY`] in flight;
 /// returns them by index, with the setup time of each in `p.latency2`.
+/// Client `i` sits in slot `slot(i)` (its server and source address).
 async fn setup_many(
     ctx: &Ctx,
     range: Range<usize>,
     uid: impl Fn(usize) -> String,
+    slot: impl Fn(usize) -> usize,
     join: bool,
     p: &mut Partial,
 ) -> anyhow::Result<Vec<(usize, wire::Ws, Decoder)>> {
@@ -114,9 +126,10 @@ async fn setup_many(
         let permit = sem.clone().acquire_owned().await?;
         let ctx = ctx.clone();
         let uid = uid(i);
+        let k = slot(i);
         set.spawn(async move {
             let t0 = wall_us();
-            let r = setup(&ctx, i, &uid, join).await;
+            let r = setup(&ctx, k, &uid, join).await;
             drop(permit);
             (i, r, wall_us() - t0)
         });
@@ -220,6 +233,7 @@ async fn connect(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
         &ctx,
         ctx.range(ctx.clients),
         |i| format!("idle{i}"),
+        |i| i,
         false,
         &mut p,
     )
@@ -250,9 +264,27 @@ async fn peer(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
     let mut p = Partial::new();
     let pairs_total = (ctx.clients / 2).max(1);
     let pairs = ctx.range(pairs_total);
-    let pings = setup_many(&ctx, pairs.clone(), |i| format!("pa{i}"), false, &mut p).await?;
+    // Ping i in slot 2i, its pong in 2i+1: with several servers the two
+    // ends of a pair are on different ones.
+    let pings = setup_many(
+        &ctx,
+        pairs.clone(),
+        |i| format!("pa{i}"),
+        |i| 2 * i,
+        false,
+        &mut p,
+    )
+    .await?;
     let mut p2 = Partial::new();
-    let pongs = setup_many(&ctx, pairs.clone(), |i| format!("pb{i}"), false, &mut p2).await?;
+    let pongs = setup_many(
+        &ctx,
+        pairs.clone(),
+        |i| format!("pb{i}"),
+        |i| 2 * i + 1,
+        false,
+        &mut p2,
+    )
+    .await?;
     p.merge(&p2);
     let stop = CancellationToken::new();
     let target = ctx.target;
@@ -348,7 +380,15 @@ async fn fanout(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
     let members = ctx.clients.max(2);
     let publishers = ctx.publishers.clamp(1, members - 1);
     let target = ctx.target;
-    let clients = setup_many(&ctx, ctx.range(members), |i| format!("f{i}"), true, &mut p).await?;
+    let clients = setup_many(
+        &ctx,
+        ctx.range(members),
+        |i| format!("f{i}"),
+        |i| i,
+        true,
+        &mut p,
+    )
+    .await?;
     let total = ctx.total();
     let stop = CancellationToken::new();
     let start = barrier.ready().await?;
@@ -438,7 +478,7 @@ async fn fanout_max(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
     let members = ctx.clients.max(2);
     let window = ctx.window.max(1);
     let target = ctx.target;
-    let clients = setup_many(&ctx, 0..members, |i| format!("fm{i}"), true, &mut p).await?;
+    let clients = setup_many(&ctx, 0..members, |i| format!("fm{i}"), |i| i, true, &mut p).await?;
     // Messages each member has received (the publisher's own slot stays at
     // u64::MAX so it never counts as the slowest).
     let received: Arc<Vec<AtomicU64>> = Arc::new((0..members).map(|_| AtomicU64::new(0)).collect());
@@ -630,7 +670,7 @@ async fn presence(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
     let w = ctx.clients.max(1);
     let churners = ctx.watch.max(w / 10).max(1);
     let k = ctx.watch.clamp(1, churners.min(512));
-    let watchers = setup_many(&ctx, 0..w, |i| format!("w{i}"), false, &mut p).await?;
+    let watchers = setup_many(&ctx, 0..w, |i| format!("w{i}"), |i| i, false, &mut p).await?;
     // latency2 is the churners' login time here, not the watchers' setup.
     p.latency2.reset();
     // Who watches churner j: watcher i watches c((i + d) % C) for d < k.
@@ -714,7 +754,8 @@ async fn presence(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
                         None => {
                             let mut ws = wire::open(
                                 Target::Rtm,
-                                &ctx.url,
+                                // Churners continue the watchers' slots.
+                                ctx.url(w + j),
                                 &uid,
                                 wire::source_addr(j, ctx.source_addrs),
                             )
@@ -793,9 +834,25 @@ async fn invite(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
     let mut p = Partial::new();
     let pairs_total = (ctx.clients / 2).max(1);
     let pairs = ctx.range(pairs_total);
-    let callers = setup_many(&ctx, pairs.clone(), |i| format!("ic{i}"), false, &mut p).await?;
+    let callers = setup_many(
+        &ctx,
+        pairs.clone(),
+        |i| format!("ic{i}"),
+        |i| 2 * i,
+        false,
+        &mut p,
+    )
+    .await?;
     let mut p2 = Partial::new();
-    let callees = setup_many(&ctx, pairs.clone(), |i| format!("ie{i}"), false, &mut p2).await?;
+    let callees = setup_many(
+        &ctx,
+        pairs.clone(),
+        |i| format!("ie{i}"),
+        |i| 2 * i + 1,
+        false,
+        &mut p2,
+    )
+    .await?;
     p.merge(&p2);
     // latency2 is the received-by-peer time here, not the setup time.
     p.latency2.reset();
