@@ -225,7 +225,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         settings.set_cluster_url(url);
     }
     let store: Arc<dyn Store> = match &settings.server.cluster {
-        Some(_) => Arc::new(SqliteStore::open_dir(&settings.data_dir)?),
+        Some(c) => server::RedisStore::connect(&c.redis_url, &c.prefix)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot use the cluster's Redis at {} (--cluster)",
+                    server::cluster::redact_url(&c.redis_url)
+                )
+            })?,
         None => Arc::new(SqliteStore::open_dir(&settings.data_dir)?),
     };
     settings.server.hub.media.dir = Some(settings.data_dir.join("media"));

@@ -458,3 +458,40 @@ async fn after_redis_restarts_empty_the_nodes_register_again() {
     n1.shutdown().await;
     n2.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_session_of_a_node_dead_longer_than_the_grace_is_not_resumed() {
+    let Some(redis) = common::redis::start("cluster-stale") else {
+        return;
+    };
+    // What a node killed long ago, with nobody left to reap it, leaves
+    // behind: bob's session, in channel "room", watching carol.
+    for args in [
+        &[
+            "HSET",
+            "rtm:u:bob",
+            "node",
+            "0badc0ffee00",
+            "sid",
+            "1",
+            "link",
+            "up",
+        ][..],
+        &["SADD", "rtm:nu:0badc0ffee00", "bob"],
+        &["SADD", "rtm:nodes", "0badc0ffee00"],
+        &["HSET", "rtm:heartbeats", "0badc0ffee00", "1000"],
+        &["HSET", "rtm:members:room", "bob", "0badc0ffee00"],
+        &["SADD", "rtm:uch:bob", "room"],
+        &["SADD", "rtm:us:bob", "carol"],
+    ] {
+        redis.cli(args);
+    }
+    let n1 = node(&redis).await;
+    let (bob, _be) = login(&n1.url(), "bob").await;
+    // A fresh session: not in "room" any more, and free to join it.
+    let bch = bob.create_channel("room").unwrap();
+    assert_eq!(bch.join().await.unwrap(), 1);
+    assert_eq!(bch.get_members().await.unwrap(), vec![uid("bob")]);
+    assert_eq!(redis.cli(&["SCARD", "rtm:us:bob"]), "0");
+    n1.shutdown().await;
+}

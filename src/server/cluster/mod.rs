@@ -440,8 +440,16 @@ impl Cluster {
         let mut add = redis::cmd("SADD");
         add.arg(self.key("nodes")).arg(&self.node);
         let add = self.call(add);
+        // Kept after the liveness key expires: how long a node has been
+        // silent (a session of a node dead longer than the grace is over).
+        let mut seen = redis::cmd("HSET");
+        seen.arg(self.key("heartbeats"))
+            .arg(&self.node)
+            .arg(now_ms());
+        let seen = self.call(seen);
         set.get().await?;
         add.get().await?;
+        seen.get().await?;
         Ok(())
     }
 }
@@ -751,7 +759,9 @@ async fn check_nodes(c: &Arc<Cluster>, hub: &Arc<Hub>) -> Result<(), ClusterErro
         // a batch per script call so Redis never stalls long.
         loop {
             let left: i64 = redis::from_redis_value(
-                c.call(c.script("reap", &[&node, "500", "*"])).get().await?,
+                c.call(c.script("reap", &[&node, "500", "*", &now_s]))
+                    .get()
+                    .await?,
             )
             .map_err(|e| ClusterError::Protocol(e.to_string()))?;
             if left <= 0 {

@@ -9,7 +9,7 @@
 
 /// Login: `ARGV = prefix, uid, node, sid`. Makes (node, sid) the uid's live
 /// session and answers what was there before: `{}` (nobody), or
-/// `{node, sid, link, node_alive}`. Whether that was a remote login or a
+/// `{node, sid, link, node_alive, node_last_heartbeat_ms}`. Whether that was a remote login or a
 /// resume the caller decides (asking the old node when it looks alive).
 pub(super) const CLAIM: &str = r#"
 local P, uid, node, sid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -25,7 +25,8 @@ if old[1] ~= node then
   redis.call('SREM', P .. 'nu:' .. old[1], uid)
 end
 local alive = redis.call('EXISTS', P .. 'alive:' .. old[1])
-return {old[1], old[2] or '', old[3] or 'up', alive}
+local seen = redis.call('HGET', P .. 'heartbeats', old[1]) or '0'
+return {old[1], old[2] or '', old[3] or 'up', alive, seen}
 "#;
 
 /// A resume on this node of a session another node held: `ARGV = prefix,
@@ -239,10 +240,10 @@ return {1, redis.call('GET', dk)}
 "#;
 
 /// Removes up to `limit` users of a dead node (past its grace) as a logout
-/// would: `ARGV = prefix, dead_node, limit, finder`. Answers how many are
+/// would: `ARGV = prefix, dead_node, limit, finder, now_ms`. Answers how many are
 /// left, or -1 when the node is alive again (nothing is done).
 pub(super) const REAP: &str = r#"
-local P, dead, limit, finder = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local P, dead, limit, finder, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 if redis.call('EXISTS', P .. 'alive:' .. dead) == 1 then return -1 end
 local nk = P .. 'nu:' .. dead
 local uids = redis.call('SPOP', nk, limit)
@@ -254,6 +255,11 @@ for _, uid in ipairs(uids) do
       if redis.call('HGET', mk, uid) == dead then
         redis.call('HDEL', mk, uid)
         local n = redis.call('HLEN', mk)
+        if n == 0 then
+          -- Empty everywhere now: its attributes' countdown starts (the
+          -- store's empty-since record).
+          redis.call('HSETNX', P .. 'cempty', ch, now)
+        end
         redis.call('PUBLISH', P .. 'c:' .. ch, finder .. '\nleft\n' .. ch .. '\n' .. uid .. '\n' .. n)
       end
     end
@@ -265,6 +271,7 @@ local left = redis.call('SCARD', nk)
 if left == 0 then
   redis.call('SREM', P .. 'nodes', dead)
   redis.call('DEL', P .. 'dead:' .. dead)
+  redis.call('HDEL', P .. 'heartbeats', dead)
 end
 return left
 "#;

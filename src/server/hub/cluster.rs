@@ -108,10 +108,20 @@ impl Hub {
             }
         };
         let old = texts(&reply);
-        let [node, old_sid, link, alive] = old.as_slice() else {
+        let [node, old_sid, link, alive, last_seen] = old.as_slice() else {
             return Some(Claim::Fresh);
         };
         if node == c.node() {
+            return Some(Claim::Fresh);
+        }
+        let silent_ms = self
+            .now_ms()
+            .saturating_sub(last_seen.parse::<u64>().unwrap_or(0));
+        if alive == "0" && silent_ms > self.config.grace.as_millis() as u64 {
+            // A session of a node dead for longer than the grace is over
+            // (nobody was left to reap it): start afresh, and take the old
+            // session's memberships away.
+            self.end_remote_session(c, uid, node, old_sid);
             return Some(Claim::Fresh);
         }
         if link == "up" && alive == "1" {
@@ -124,12 +134,7 @@ impl Hub {
             if up == Some(true) {
                 // A remote login: the new session starts without the old
                 // one's channels, attributes and subscriptions.
-                let mut del = redis::cmd("DEL");
-                del.arg(c.key(&format!("ua:{uid}")))
-                    .arg(c.key(&format!("us:{uid}")));
-                c.fire(del, "starting a session afresh");
-                let pending = c.call(c.script("depart", &[uid, node, old_sid, "0"]));
-                self.mark_emptied(pending, "ending a session on another node");
+                self.end_remote_session(c, uid, node, old_sid);
                 return Some(Claim::Replace {
                     node: node.clone(),
                     sid: old_sid.clone(),
@@ -170,6 +175,18 @@ impl Hub {
             attributes,
             subscriptions,
         })
+    }
+
+    /// The session (node, sid) of `uid` is over and a new one starts
+    /// afresh: its memberships go (members hear it leave), and so do its
+    /// attributes and subscriptions.
+    fn end_remote_session(&self, c: &Arc<Cluster>, uid: &str, node: &str, sid: &str) {
+        let mut del = redis::cmd("DEL");
+        del.arg(c.key(&format!("ua:{uid}")))
+            .arg(c.key(&format!("us:{uid}")));
+        c.fire(del, "starting a session afresh");
+        let pending = c.call(c.script("depart", &[uid, node, sid, "0"]));
+        self.mark_emptied(pending, "ending a session on another node");
     }
 
     /// Registers a session whose uid this node did not hold, as `claim`
