@@ -89,8 +89,12 @@ async fn offline_messages_and_a_killed_node() {
     let (carol, _ce) = login(&n2.url, "carol").await;
     let ach = alice.create_channel("room").unwrap();
     ach.join().await.unwrap();
+    // Kept: dropping an RtmChannel leaves it.
+    let mut kept = Vec::new();
     for c in [&bob, &carol] {
-        c.create_channel("room").unwrap().join().await.unwrap();
+        let ch = c.create_channel("room").unwrap();
+        ch.join().await.unwrap();
+        kept.push(ch);
     }
     alice
         .subscribe_peers_online_status(&["bob", "carol"])
