@@ -215,6 +215,15 @@ async fn presence_and_user_attributes_span_nodes() {
         status_change(&mut ae).await,
         BTreeMap::from([(uid("carol"), PeerOnlineState::Offline)])
     );
+    // Once: a watcher on another node hears each change one time.
+    assert!(
+        none_within(&mut ae, Duration::from_millis(300), |e| matches!(
+            e,
+            ClientEvent::PeersOnlineStatusChanged(_)
+        ))
+        .await,
+        "a second notification of the same change"
+    );
 
     bob.add_or_update_local_user_attributes(BTreeMap::from([(
         "mood".to_string(),

@@ -63,7 +63,8 @@ return 0
 
 /// Removes `uid`'s memberships held by `node` (publishing `left` to each
 /// channel) and, when `whole` is 1 and (node, sid) still owns the uid, the
-/// user itself (publishing OFFLINE). `ARGV = prefix, uid, node, sid, whole`.
+/// user itself (its node publishes OFFLINE, with every other state change).
+/// `ARGV = prefix, uid, node, sid, whole`.
 /// Answers the channels that became empty.
 pub(super) const DEPART: &str = r#"
 local P, uid, node, sid, whole = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -84,7 +85,6 @@ end
 if whole == '1' and owns then
   redis.call('DEL', uk, P .. 'uch:' .. uid, P .. 'ua:' .. uid, P .. 'us:' .. uid)
   redis.call('SREM', P .. 'nu:' .. node, uid)
-  redis.call('PUBLISH', P .. 'p:' .. uid, node .. '\nstate\n' .. uid .. '\n0')
 end
 return emptied
 "#;
