@@ -450,7 +450,8 @@ async fn run_on(args: &BenchArgs, scenario: Scenario, target: Target) -> anyhow:
     .await;
     let before = sum(&rss_kb);
     let shards = match scenario {
-        Scenario::Presence | Scenario::FanoutMax => 1,
+        // Presence shards too: each load process watches its own churners.
+        Scenario::FanoutMax => 1,
         _ => args.procs.unwrap_or(args.clients.div_ceil(15_000)).max(1),
     };
     let base = Ctx {

@@ -668,9 +668,16 @@ async fn presence(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
     }
     let mut p = Partial::new();
     let w = ctx.clients.max(1);
-    let churners = ctx.watch.max(w / 10).max(1);
+    // Each load process (shard) has its own watchers and the churners they
+    // watch, so shards need nothing from each other and their clocks.
+    let all_churners = ctx.watch.max(w / 10).max(ctx.shards);
+    let my_watchers = ctx.range(w);
+    let my_churners = ctx.range(all_churners);
+    let first = my_churners.start;
+    let churners = my_churners.len().max(1);
     let k = ctx.watch.clamp(1, churners.min(512));
-    let watchers = setup_many(&ctx, 0..w, |i| format!("w{i}"), |i| i, false, &mut p).await?;
+    let w0 = my_watchers.start;
+    let watchers = setup_many(&ctx, my_watchers, |i| format!("w{i}"), |i| i, false, &mut p).await?;
     // latency2 is the churners' login time here, not the watchers' setup.
     p.latency2.reset();
     // Who watches churner j: watcher i watches c((i + d) % C) for d < k.
@@ -681,9 +688,11 @@ async fn presence(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
     let stop = CancellationToken::new();
     let mut readers = JoinSet::new();
     for (i, mut ws, mut dec) in watchers {
-        let ids: Vec<String> = (0..k).map(|d| format!("c{}", (i + d) % churners)).collect();
+        let ids: Vec<String> = (0..k)
+            .map(|d| format!("c{}", first + (i - w0 + d) % churners))
+            .collect();
         for d in 0..k {
-            watched_by[(i + d) % churners] += 1;
+            watched_by[(i - w0 + d) % churners] += 1;
         }
         let peer_ids = ids
             .iter()
@@ -707,7 +716,10 @@ async fn presence(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
                     && let Some(m) = v["event"]["statuses"].as_object()
                 {
                     for (uid, st) in m {
-                        let Some(j) = uid.strip_prefix('c').and_then(|n| n.parse::<usize>().ok())
+                        let Some(j) = uid
+                            .strip_prefix('c')
+                            .and_then(|n| n.parse::<usize>().ok())
+                            .and_then(|n| n.checked_sub(first))
                         else {
                             continue;
                         };
@@ -735,7 +747,10 @@ async fn presence(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
         });
     }
     let start = barrier.ready().await?;
-    let total = ctx.total();
+    // This shard's share of the transitions, at its share of the rate.
+    let total = ctx.total() / ctx.shards as u64
+        + u64::from((ctx.shard as u64) < ctx.total() % ctx.shards as u64);
+    let shard_rate = ctx.rate / ctx.shards as f64;
     // One task per churner, fed its transitions by the pacer.
     let mut churn_tx = Vec::new();
     let mut churn_tasks = JoinSet::new();
@@ -747,7 +762,7 @@ async fn presence(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
         churn_tasks.spawn(async move {
             let mut part = Partial::new();
             let mut conn: Option<(wire::Ws, Decoder)> = None;
-            let uid = format!("c{j}");
+            let uid = format!("c{}", first + j);
             while let Some(at) = rx.recv().await {
                 let r: anyhow::Result<()> = async {
                     match conn.take() {
@@ -755,7 +770,7 @@ async fn presence(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
                             let mut ws = wire::open(
                                 Target::Rtm,
                                 // Churners continue the watchers' slots.
-                                ctx.url(w + j),
+                                ctx.url(w + first + j),
                                 &uid,
                                 wire::source_addr(j, ctx.source_addrs),
                             )
@@ -788,7 +803,7 @@ async fn presence(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
     let lanes = vec![Lane {
         count: total,
         first_us: start,
-        interval_us: 1e6 / ctx.rate.max(1e-3),
+        interval_us: 1e6 / shard_rate.max(1e-3),
         send: Box::new(move |seq, at| {
             let _ = churn_tx[seq as usize % churners].send(at);
         }),
