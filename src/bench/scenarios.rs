@@ -687,6 +687,9 @@ async fn presence(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
     let state: Arc<Vec<AtomicU8>> = Arc::new((0..churners).map(|_| AtomicU8::new(0)).collect());
     let stop = CancellationToken::new();
     let mut readers = JoinSet::new();
+    // One tally for all watchers of this process: a histogram each (some
+    // 200 KB) would take gigabytes at tens of thousands of watchers.
+    let shared = Arc::new(std::sync::Mutex::new(Partial::new()));
     for (i, mut ws, mut dec) in watchers {
         let ids: Vec<String> = (0..k)
             .map(|d| format!("c{}", first + (i - w0 + d) % churners))
@@ -707,8 +710,8 @@ async fn presence(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
         .await?;
         let link = Link::start(Target::Rtm, ws, dec);
         let (sent_us, state, stop) = (sent_us.clone(), state.clone(), stop.clone());
+        let shared = shared.clone();
         readers.spawn(async move {
-            let mut part = Partial::new();
             let tx = link.tx.clone();
             read_loop(link.stream, link.decoder, tx, stop, |ev| {
                 if let Ev::Presence(t) = ev
@@ -732,10 +735,11 @@ async fn presence(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
                             "OFFLINE"
                         };
                         if at > 0 && st == want {
-                            part.received += 1;
                             let now = wall_us();
+                            let mut part = shared.lock().unwrap_or_else(|p| p.into_inner());
+                            part.received += 1;
                             record(&mut part.latency, now.saturating_sub(at));
-                            part.last_receipt_us = now;
+                            part.last_receipt_us = part.last_receipt_us.max(now);
                         }
                     }
                 }
@@ -743,7 +747,6 @@ async fn presence(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
             })
             .await;
             drop(link.tx);
-            part
         });
     }
     let start = barrier.ready().await?;
@@ -823,11 +826,8 @@ async fn presence(ctx: Ctx, mut barrier: Barrier) -> anyhow::Result<Partial> {
     // Notifications still in flight get the drain time.
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.cancel();
-    while let Some(j) = readers.join_next().await {
-        if let Ok(part) = j {
-            p.merge(&part);
-        }
-    }
+    while readers.join_next().await.is_some() {}
+    p.merge(&shared.lock().unwrap_or_else(|p| p.into_inner()));
     Ok(p)
 }
 
