@@ -7,43 +7,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::*;
-use rtm::client::{ChannelEvent, ClientEvent, ClientEvents, ConnectionState, RtmMessage};
+use rtm::client::{ChannelEvent, ClientEvent, ConnectionState, RtmMessage};
 use rtm::protocol::ErrorKind;
-
-async fn channel_event(events: &mut ClientEvents, ch: &str) -> ChannelEvent {
-    wait_for(events, |e| match e {
-        ClientEvent::Channel { channel_id, event } if channel_id.as_str() == ch => {
-            Some(event.clone())
-        }
-        _ => None,
-    })
-    .await
-}
-
-async fn next_member_event(events: &mut ClientEvents, ch: &str) -> ChannelEvent {
-    loop {
-        let ev = channel_event(events, ch).await;
-        if matches!(
-            ev,
-            ChannelEvent::MemberJoined(_) | ChannelEvent::MemberLeft(_)
-        ) {
-            return ev;
-        }
-    }
-}
-
-async fn next_channel_text(events: &mut ClientEvents, ch: &str) -> (String, String) {
-    loop {
-        if let ChannelEvent::ChannelMessage {
-            message: RtmMessage::Text { text },
-            member_id,
-            ..
-        } = channel_event(events, ch).await
-        {
-            return (member_id.to_string(), text);
-        }
-    }
-}
 
 #[tokio::test]
 async fn three_clients_join_talk_and_agree_on_members() {

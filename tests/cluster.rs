@@ -12,16 +12,11 @@ use std::time::Duration;
 use common::redis::RedisServer;
 use common::*;
 use rtm::client::{
-    ChannelEvent, ClientEvent, ClientEvents, ConnectionChangeReason, ConnectionState,
-    LocalInvitationEvent, PeerOnlineState, RtmMessage, SendMessageOptions,
+    ChannelEvent, ClientEvent, ConnectionChangeReason, ConnectionState, LocalInvitationEvent,
+    PeerOnlineState, RtmMessage, SendMessageOptions,
 };
-use rtm::protocol::Uid;
 use rtm::server::cluster::ClusterConfig;
 use rtm::server::{MemoryStore, ServerConfig, ServerHandle, Store};
-
-fn uid(s: &str) -> Uid {
-    s.parse().unwrap()
-}
 
 fn text(s: &str) -> RtmMessage {
     RtmMessage::Text { text: s.into() }
@@ -49,61 +44,6 @@ async fn node_with(
 
 async fn node(redis: &RedisServer) -> ServerHandle {
     node_with(redis, node_config(redis), Arc::new(MemoryStore::new())).await
-}
-
-async fn peer_text(events: &mut ClientEvents) -> (String, String) {
-    wait_for(events, |e| match e {
-        ClientEvent::MessageFromPeer {
-            message: RtmMessage::Text { text },
-            peer_id,
-            ..
-        } => Some((peer_id.to_string(), text.clone())),
-        _ => None,
-    })
-    .await
-}
-
-async fn channel_event(events: &mut ClientEvents, ch: &str) -> ChannelEvent {
-    wait_for(events, |e| match e {
-        ClientEvent::Channel { channel_id, event } if channel_id.as_str() == ch => {
-            Some(event.clone())
-        }
-        _ => None,
-    })
-    .await
-}
-
-async fn channel_text(events: &mut ClientEvents, ch: &str) -> (String, String) {
-    loop {
-        if let ChannelEvent::ChannelMessage {
-            message: RtmMessage::Text { text },
-            member_id,
-            ..
-        } = channel_event(events, ch).await
-        {
-            return (member_id.to_string(), text);
-        }
-    }
-}
-
-async fn member_event(events: &mut ClientEvents, ch: &str) -> ChannelEvent {
-    loop {
-        let ev = channel_event(events, ch).await;
-        if matches!(
-            ev,
-            ChannelEvent::MemberJoined(_) | ChannelEvent::MemberLeft(_)
-        ) {
-            return ev;
-        }
-    }
-}
-
-async fn status_change(events: &mut ClientEvents) -> BTreeMap<Uid, PeerOnlineState> {
-    wait_for(events, |e| match e {
-        ClientEvent::PeersOnlineStatusChanged(m) => Some(m.clone()),
-        _ => None,
-    })
-    .await
 }
 
 #[tokio::test]
@@ -134,7 +74,7 @@ async fn peer_and_channel_messages_and_members_cross_nodes() {
     assert_eq!(ach.join().await.unwrap(), 1);
     assert_eq!(bch.join().await.unwrap(), 2);
     assert_eq!(
-        member_event(&mut ae, "room").await,
+        next_member_event(&mut ae, "room").await,
         ChannelEvent::MemberJoined(uid("bob"))
     );
     let members: Vec<String> = ach
@@ -156,19 +96,19 @@ async fn peer_and_channel_messages_and_members_cross_nodes() {
 
     ach.send_message(text("to the room")).await.unwrap();
     assert_eq!(
-        channel_text(&mut be, "room").await,
+        next_channel_text(&mut be, "room").await,
         ("alice".into(), "to the room".into())
     );
     bch.send_message(text("back")).await.unwrap();
     assert_eq!(
-        channel_text(&mut ae, "room").await,
+        next_channel_text(&mut ae, "room").await,
         ("bob".into(), "back".into())
     );
 
     // Leaving on one node is heard on the other.
     bch.leave().await.unwrap();
     assert_eq!(
-        member_event(&mut ae, "room").await,
+        next_member_event(&mut ae, "room").await,
         ChannelEvent::MemberLeft(uid("bob"))
     );
     assert_eq!(ach.get_members().await.unwrap(), vec![uid("alice")]);
@@ -273,7 +213,7 @@ async fn a_login_on_another_node_ends_the_first_session() {
     assert_eq!(reason, ConnectionChangeReason::RemoteLogin);
     // The old session left its channel; the uid stayed online throughout.
     assert_eq!(
-        member_event(&mut we, "room").await,
+        next_member_event(&mut we, "room").await,
         ChannelEvent::MemberLeft(uid("bob"))
     );
     assert_eq!(wch.get_members().await.unwrap(), vec![uid("watcher")]);
@@ -373,7 +313,7 @@ async fn a_session_whose_link_dropped_resumes_on_another_node() {
     let bch = bob.create_channel("room").unwrap();
     bch.join().await.unwrap();
     assert_eq!(
-        member_event(&mut ae, "room").await,
+        next_member_event(&mut ae, "room").await,
         ChannelEvent::MemberJoined(uid("bob"))
     );
     // Node 2 loses bob's link: UNREACHABLE to alice, still a member.
@@ -408,7 +348,7 @@ async fn a_session_whose_link_dropped_resumes_on_another_node() {
     // Still in the channel, now through node 1.
     ach.send_message(text("welcome back")).await.unwrap();
     assert_eq!(
-        channel_text(&mut be2, "room").await,
+        next_channel_text(&mut be2, "room").await,
         ("alice".into(), "welcome back".into())
     );
     drop(bob2);

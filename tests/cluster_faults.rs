@@ -10,22 +10,8 @@ use std::time::Duration;
 
 use common::process::{ServeProcess, free_port};
 use common::*;
-use rtm::client::{
-    ChannelEvent, ClientEvent, ClientEvents, PeerOnlineState, RtmMessage, SendMessageOptions,
-};
+use rtm::client::{ChannelEvent, ClientEvent, PeerOnlineState, RtmMessage, SendMessageOptions};
 use rtm::protocol::Uid;
-
-fn uid(s: &str) -> Uid {
-    s.parse().unwrap()
-}
-
-async fn status_change(events: &mut ClientEvents) -> BTreeMap<Uid, PeerOnlineState> {
-    wait_for(events, |e| match e {
-        ClientEvent::PeersOnlineStatusChanged(m) => Some(m.clone()),
-        _ => None,
-    })
-    .await
-}
 
 /// A node's `server.toml`: quick liveness and a short grace.
 const NODE_TOML: &str = "grace_s = 3\n[cluster]\nheartbeat_ms = 200\nnode_ttl_ms = 1000\n";

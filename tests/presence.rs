@@ -7,22 +7,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::*;
-use rtm::client::{
-    ClientEvent, ClientEvents, ConnectionState, PeerOnlineState, SubscriptionOption,
-};
-use rtm::protocol::{ErrorKind, Uid};
-
-fn uid(s: &str) -> Uid {
-    s.parse().unwrap()
-}
-
-async fn status_change(events: &mut ClientEvents) -> BTreeMap<Uid, PeerOnlineState> {
-    wait_for(events, |e| match e {
-        ClientEvent::PeersOnlineStatusChanged(m) => Some(m.clone()),
-        _ => None,
-    })
-    .await
-}
+use rtm::client::{ClientEvent, ConnectionState, PeerOnlineState, SubscriptionOption};
+use rtm::protocol::ErrorKind;
 
 #[tokio::test]
 async fn query_online_status_with_a_mix() {

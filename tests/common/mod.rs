@@ -2,7 +2,11 @@
 //! clients and raw WebSocket clients that speak the protocol by hand.
 #![allow(dead_code)]
 
+pub mod events;
 pub mod process;
+
+#[allow(unused_imports)]
+pub use events::*;
 pub mod redis;
 
 use std::path::{Path, PathBuf};
