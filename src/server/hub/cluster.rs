@@ -643,18 +643,13 @@ impl Hub {
             BusEvent::Kick { uid, sid } => {
                 let Ok(uid) = Uid::new(uid) else { return };
                 let mut st = self.lock();
-                if st
+                let session = st
                     .users
                     .get(&uid)
-                    .is_some_and(|u| u.session.id.to_string() == sid)
-                    && let Some(old) = st.users.remove(&uid)
-                {
-                    old.session.end_with_notice(
-                        event_frame(&Event::RemoteLogin),
-                        close_code::REMOTE_LOGIN,
-                        "logged in from another place with the same user id",
-                    );
-                    self.drop_user_state(&mut st, &uid, old, Departure::Gone);
+                    .filter(|u| u.session.id.to_string() == sid)
+                    .map(|u| u.session.id);
+                if let Some(session) = session {
+                    self.end_by_remote_login(&mut st, &uid, session);
                 }
             }
             BusEvent::Moved { uid, sid, to } => {
@@ -775,6 +770,21 @@ impl Hub {
         }
     }
 
+    /// Session `session` of `uid` (if it is still the user's) ends with
+    /// REMOTE_LOGIN: the uid is held elsewhere now.
+    fn end_by_remote_login(self: &Arc<Self>, st: &mut HubState, uid: &Uid, session: SessionId) {
+        if st.users.get(uid).is_some_and(|u| u.session.id == session)
+            && let Some(old) = st.users.remove(uid)
+        {
+            old.session.end_with_notice(
+                event_frame(&Event::RemoteLogin),
+                close_code::REMOTE_LOGIN,
+                "logged in from another place with the same user id",
+            );
+            self.drop_user_state(st, uid, old, Departure::Gone);
+        }
+    }
+
     /// A member event of another node's user (this node's own never come
     /// back here): the count is Redis's, and this node's members hear of it.
     fn remote_member_event(self: &Arc<Self>, ch: &str, uid: &str, count: u32, joined: bool) {
@@ -854,16 +864,7 @@ impl Hub {
                 Ok(v) if int(&v) == Some(0) => {
                     lost += 1;
                     let mut st = self.lock();
-                    if st.users.get(&uid).is_some_and(|u| u.session.id == sid)
-                        && let Some(old) = st.users.remove(&uid)
-                    {
-                        old.session.end_with_notice(
-                            event_frame(&Event::RemoteLogin),
-                            close_code::REMOTE_LOGIN,
-                            "logged in from another place with the same user id",
-                        );
-                        self.drop_user_state(&mut st, &uid, old, Departure::Gone);
-                    }
+                    self.end_by_remote_login(&mut st, &uid, sid);
                 }
                 Ok(_) => {}
                 Err(e) => {
