@@ -140,6 +140,10 @@ struct ServeArgs {
     /// [env: RTM_CLUSTER] (config: cluster.redis_url)
     #[arg(long, value_name = "REDIS_URL")]
     cluster: Option<String>,
+    /// Serve Prometheus metrics (/metrics) and health checks (/healthz,
+    /// /readyz) on this address (config: metrics_listen)
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_listen: Option<String>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -224,6 +228,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(url) = args.cluster.filter(|u| !u.is_empty()) {
         settings.set_cluster_url(url);
     }
+    if let Some(addr) = args.metrics_listen {
+        settings.server.metrics_listen = Some(addr).filter(|a| !a.is_empty());
+    }
     let store: Arc<dyn Store> = match &settings.server.cluster {
         Some(c) => server::RedisStore::connect(&c.redis_url, &c.prefix)
             .await
@@ -261,6 +268,9 @@ Anyone who can reach this address can log in as anyone. Set an app certificate (
         );
     } else {
         println!("logins need a token signed with the app certificate (`rtm token --uid U`)");
+    }
+    if let Some(addr) = &settings.server.metrics_listen {
+        println!("metrics: http://{addr}/metrics (health: /healthz, /readyz)");
     }
     println!("press Ctrl-C to stop");
     server::run(listener, settings.server, store.clone(), shutdown).await?;

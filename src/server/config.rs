@@ -74,6 +74,8 @@ pub struct ServerFile {
     pub message_timeout_s: Option<u64>,
     /// `[cluster]`: run as a node of a cluster on Redis.
     pub cluster: Option<ClusterFile>,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served (none: off).
+    pub metrics_listen: Option<String>,
     pub fd_reserve: Option<u64>,
 }
 
@@ -142,6 +144,7 @@ impl ServerFile {
             handshake_timeout_s: self.handshake_timeout_s.or(base.handshake_timeout_s),
             message_timeout_s: self.message_timeout_s.or(base.message_timeout_s),
             fd_reserve: self.fd_reserve.or(base.fd_reserve),
+            metrics_listen: self.metrics_listen.or(base.metrics_listen),
             cluster: match (self.cluster, base.cluster) {
                 (Some(a), Some(b)) => Some(a.over(b)),
                 (a, b) => a.or(b),
@@ -214,6 +217,8 @@ pub struct ServerConfig {
     /// Cluster mode: a node of several sharing this Redis (`None`: a single
     /// server).
     pub cluster: Option<super::cluster::ClusterConfig>,
+    /// Serve metrics and health checks on this address (`None`: off).
+    pub metrics_listen: Option<String>,
 }
 
 // The hub's and the connection's own defaults are their parts of the
@@ -301,6 +306,7 @@ impl ServerConfig {
             tls: None,
             fd_reserve: f.fd_reserve.unwrap_or(64),
             cluster: f.cluster.as_ref().and_then(ClusterFile::to_config),
+            metrics_listen: f.metrics_listen.clone().filter(|a| !a.is_empty()),
         }
     }
 

@@ -247,6 +247,23 @@ impl Default for Admission {
     }
 }
 
+/// Counts an open connection for the metrics while it lives.
+struct OpenConnection;
+
+impl OpenConnection {
+    fn new() -> Self {
+        super::metrics::METRICS.connections.inc();
+        super::metrics::METRICS.connections_total.inc();
+        OpenConnection
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        super::metrics::METRICS.connections.dec();
+    }
+}
+
 pub async fn serve_connection<S>(
     stream: S,
     peer: SocketAddr,
@@ -258,6 +275,7 @@ pub async fn serve_connection<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let _open = OpenConnection::new();
     let watch = Arc::new(FrameWatch::new(PRELOGIN_MAX_MESSAGE_BYTES));
     let accepted = tokio::select! {
         ws = accept(stream, peer, &config, watch.clone()) => ws,
@@ -767,6 +785,7 @@ impl Connection {
             }
             (Some(s), request) => {
                 let s = s.clone();
+                let call = request.name();
                 // Awaited here, one request at a time: a sender's messages keep
                 // their order even when one waits for a durable commit.
                 let result = Box::pin(handle_request(
@@ -776,6 +795,17 @@ impl Connection {
                     request,
                 ))
                 .await;
+                if let Err(e) = &result
+                    && matches!(
+                        e.kind,
+                        ErrorKind::TooOften | ErrorKind::JoinSameChannelTooOften
+                    )
+                {
+                    super::metrics::METRICS
+                        .rate_limited
+                        .get_or_create(&super::metrics::Call { call })
+                        .inc();
+                }
                 reply(id, result)
             }
         };
@@ -824,6 +854,12 @@ impl Connection {
                     _ => self.logins.record_failure(self.peer.ip()).unwrap_or(e),
                 };
                 tracing::info!(peer = %self.peer, %uid, "login refused: {}", e.message);
+                super::metrics::METRICS
+                    .logins
+                    .get_or_create(&super::metrics::Outcome {
+                        result: e.kind.as_str(),
+                    })
+                    .inc();
                 return Some(reply(id, Err(e)));
             }
         };
@@ -837,6 +873,12 @@ impl Connection {
         // as big as its biggest await, and every idle connection pays for it.
         let outcome = Box::pin(self.hub.login(id, handle.clone(), expires_in)).await;
         tracing::info!(peer = %self.peer, uid = %handle.uid, resumed = outcome.resumed, "login");
+        super::metrics::METRICS
+            .logins
+            .get_or_create(&super::metrics::Outcome {
+                result: if outcome.resumed { "resumed" } else { "ok" },
+            })
+            .inc();
         self.limits = Some(self.logins.calls_of(&handle.uid));
         self.session = Some(handle);
         self.token = clock;

@@ -540,6 +540,10 @@ impl Hub {
         });
         let stored = {
             let mut st = self.lock();
+            super::metrics::METRICS
+                .messages
+                .get_or_create(&super::metrics::Kind { kind: "peer" })
+                .inc();
             if let Some(peer) = st.users.get_mut(to)
                 && peer.link == Link::Up
             {
@@ -581,8 +585,15 @@ impl Hub {
                 .send_peer_remote(c, from, to, message, options, ts, &frames)
                 .await;
         };
-        match stored.await {
-            Ok(()) => {}
+        let submitted = std::time::Instant::now();
+        let stored = stored.await;
+        super::metrics::METRICS
+            .store_seconds
+            .observe(super::metrics::since(submitted));
+        match stored {
+            Ok(()) => {
+                super::metrics::METRICS.offline_stored.inc();
+            }
             Err(StoreError::Quota(refusal)) => {
                 tracing::info!(%from, %to, "offline message refused: {refusal}");
                 return Err(err(ErrorKind::QuotaExceeded, refusal.to_string()));
@@ -600,6 +611,7 @@ impl Hub {
     /// stored messages while those are handed over, else straight to its
     /// queue. True when queued (or held for the queue).
     fn deliver_live_peer(&self, peer: &mut User, frames: &MessageFrames, offline: bool) -> bool {
+        super::metrics::METRICS.deliveries.inc();
         let held = peer.delivery.as_mut().and_then(|d| d.held.as_mut());
         match held {
             // Offline messages are being handed over: wait behind them.
@@ -608,6 +620,7 @@ impl Hub {
                 true
             }
             Some(_) => {
+                super::metrics::METRICS.slow_consumers.inc();
                 peer.session.kill_with(
                     close_code::SLOW_CONSUMER,
                     "slow consumer: too many messages waiting; reconnect",
@@ -881,6 +894,10 @@ impl Hub {
                 format!("join channel {ch} before sending to it"),
             ));
         }
+        super::metrics::METRICS
+            .messages
+            .get_or_create(&super::metrics::Kind { kind: "channel" })
+            .inc();
         self.fan_out(&mut st, ch, Some(from), &frames);
         if let Some(c) = self.cluster() {
             let (full, compact) = frames.texts();
@@ -912,11 +929,18 @@ impl Hub {
             return;
         };
         let mut unsent = Vec::new();
+        let mut sent = 0u64;
         for (m, s) in &channel.members {
-            if Some(m) != from && !s.send(frames.for_session(s)) {
-                unsent.push((m.clone(), s.id));
+            if Some(m) != from {
+                if s.send(frames.for_session(s)) {
+                    sent += 1;
+                } else {
+                    unsent.push((m.clone(), s.id));
+                }
             }
         }
+        super::metrics::METRICS.deliveries.inc_by(sent);
+        super::metrics::METRICS.fanout.observe(sent as f64);
         for (m, session) in unsent {
             if let Some(user) = st.users.get_mut(&m).filter(|u| u.session.id == session) {
                 self.keep_for_resume(user, frames.full.clone());
@@ -1125,6 +1149,29 @@ impl Hub {
                 "server shutting down; reconnect later",
             );
         }
+    }
+
+    /// Sets the gauges read at a scrape: users, bytes queued.
+    pub fn refresh_gauges(&self) {
+        let st = self.lock();
+        let queued: usize = st.users.values().map(|u| u.session.queued().1).sum();
+        super::metrics::METRICS.users.set(st.users.len() as i64);
+        super::metrics::METRICS.queue_bytes.set(queued as i64);
+    }
+
+    /// Ready to serve: the store answers and, in cluster mode, Redis does.
+    pub async fn ready(&self) -> Result<(), String> {
+        match tokio::time::timeout(Duration::from_secs(2), self.store.barrier()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(format!("the store fails: {e}")),
+            Err(_) => return Err("the store did not answer within 2 s".into()),
+        }
+        if let Some(c) = self.cluster()
+            && !c.reachable()
+        {
+            return Err(format!("the cluster's Redis at {} is unreachable", c.url()));
+        }
+        Ok(())
     }
 
     /// Number of logged-in users (link up or within the grace).

@@ -12,6 +12,7 @@ pub mod config;
 pub mod conn;
 pub mod hub;
 pub mod media;
+pub mod metrics;
 pub mod ratelimit;
 pub mod redis_store;
 mod requests;
@@ -58,6 +59,8 @@ pub enum ServerError {
     Tls(String),
     #[error("{0}. Is Redis running there? Check --cluster (or cluster.redis_url in server.toml)")]
     Cluster(#[from] cluster::ClusterError),
+    #[error("{0}")]
+    Metrics(#[from] metrics::MetricsError),
 }
 
 /// Loads a PEM certificate chain and private key for `wss://`.
@@ -209,7 +212,21 @@ pub async fn run_with_hub(
     join_cluster(&config, &hub).await?;
     // What expired while the server was down goes before anyone can see it.
     hub.start_up().await;
+    start_metrics(&config, &hub, &shutdown).await?;
     serve(listener, config, hub, shutdown).await
+}
+
+/// `--metrics-listen`: bound before the server serves anyone.
+async fn start_metrics(
+    config: &ServerConfig,
+    hub: &Arc<Hub>,
+    shutdown: &CancellationToken,
+) -> Result<(), ServerError> {
+    if let Some(addr) = &config.metrics_listen {
+        let listener = metrics::bind(addr).await?;
+        tokio::spawn(metrics::serve(listener, hub.clone(), shutdown.clone()));
+    }
+    Ok(())
 }
 
 /// Cluster mode: this hub becomes a node (before it serves anyone).
@@ -500,6 +517,7 @@ pub async fn spawn(
     join_cluster(&config, &hub).await?;
     // Done before the handle is returned, so callers see its effects.
     hub.start_up().await;
+    start_metrics(&config, &hub, &shutdown).await?;
     let task = tokio::spawn(serve(listener, config, hub.clone(), shutdown.clone()));
     Ok(ServerHandle {
         addr: local,

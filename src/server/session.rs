@@ -252,6 +252,11 @@ impl SessionHandle {
         self.queue(msg)
     }
 
+    /// Frames and bytes queued for this session now.
+    pub fn queued(&self) -> (usize, usize) {
+        self.tx.load().load()
+    }
+
     /// Like [`send`](Self::send), for anything the writer takes.
     pub fn queue(&self, out: Outbound) -> bool {
         if self.stopped.load(Ordering::Relaxed) {
@@ -265,6 +270,7 @@ impl SessionHandle {
                 let reason = format!(
                     "slow consumer: too many {cap} queued ({frames} frames, {bytes} bytes unread); read faster or reconnect"
                 );
+                crate::server::metrics::METRICS.slow_consumers.inc();
                 self.kill_with(close_code::SLOW_CONSUMER, &reason);
                 false
             }

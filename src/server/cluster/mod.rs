@@ -140,12 +140,18 @@ pub struct Cluster {
 pub struct Pending {
     rx: oneshot::Receiver<Result<Value, ClusterError>>,
     timeout: Duration,
+    submitted: std::time::Instant,
 }
 
 impl Pending {
     pub async fn get(self) -> Result<Value, ClusterError> {
         match tokio::time::timeout(self.timeout + Duration::from_millis(500), self.rx).await {
-            Ok(Ok(r)) => r,
+            Ok(Ok(r)) => {
+                super::metrics::METRICS
+                    .cluster_seconds
+                    .observe(super::metrics::since(self.submitted));
+                r
+            }
             Ok(Err(_)) => Err(ClusterError::Unreachable {
                 url: String::new(),
                 reason: "the node is stopping".into(),
@@ -312,6 +318,7 @@ impl Cluster {
         Pending {
             rx,
             timeout: self.config.timeout,
+            submitted: std::time::Instant::now(),
         }
     }
 

@@ -485,6 +485,7 @@ impl Hub {
             }
             Err(e) => return Err(Self::store_err(e)),
         }
+        crate::server::metrics::METRICS.offline_stored.inc();
         // The receiver may have logged in (anywhere) between the look-up and
         // the store: its node then looks in the mailbox again. A login after
         // this point reads the message itself.
