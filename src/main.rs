@@ -13,6 +13,7 @@ use rtm::server::{self, SqliteStore, Store};
 
 /// The subcommands that need more than the server; each comes with its feature.
 mod cli {
+    pub mod admin;
     #[cfg(feature = "tui")]
     pub mod chat;
 }
@@ -70,6 +71,9 @@ enum Command {
     Bench(Box<rtm::bench::BenchArgs>),
     /// Mint a login token for a server that runs with an app certificate.
     Token(TokenArgs),
+    /// Operate a running server: list sessions, kick or ban a uid (needs
+    /// the server's --metrics-listen and --admin-secret).
+    Admin(cli::admin::AdminArgs),
 }
 
 #[derive(Args)]
@@ -144,6 +148,10 @@ struct ServeArgs {
     /// /readyz) on this address (config: metrics_listen)
     #[arg(long, value_name = "HOST:PORT")]
     metrics_listen: Option<String>,
+    /// Turn on the admin interface on the metrics listener with this secret
+    /// (`rtm admin`) [env: RTM_ADMIN_SECRET] (config: admin_secret)
+    #[arg(long, hide_env_values = true)]
+    admin_secret: Option<String>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -183,6 +191,7 @@ fn real_main() -> anyhow::Result<()> {
         Some(Command::Serve(args)) => runtime.block_on(serve(args)),
         Some(Command::Chat(args)) => runtime.block_on(chat(args)),
         Some(Command::Token(args)) => token(args),
+        Some(Command::Admin(args)) => cli::admin::admin(args),
         #[cfg(feature = "bench")]
         Some(Command::Bench(args)) => runtime.block_on(rtm::bench::main(*args)),
         None => runtime.block_on(chat(cli.chat)),
@@ -230,6 +239,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(addr) = args.metrics_listen {
         settings.server.metrics_listen = Some(addr).filter(|a| !a.is_empty());
+    }
+    if let Some(secret) = args.admin_secret {
+        settings.server.admin_secret = Some(secret).filter(|s| !s.is_empty());
     }
     let store: Arc<dyn Store> = match &settings.server.cluster {
         Some(c) => server::RedisStore::connect(&c.redis_url, &c.prefix)

@@ -80,6 +80,8 @@ enum LinkEnd {
     RemoteLogin,
     /// The token expired: stop.
     TokenExpired,
+    /// The operator banned the uid: stop.
+    Banned,
     /// `logout` (or the drop of the last handle) asked us to stop, or the
     /// server confirmed a logout.
     Cancelled,
@@ -249,6 +251,11 @@ pub(super) async fn run(
                     LinkEnd::TokenExpired => {
                         shared.set_state(CS::Aborted, Reason::TokenExpired);
                         shared.emit(ClientEvent::TokenExpired);
+                        clear_session(&shared);
+                        return;
+                    }
+                    LinkEnd::Banned => {
+                        shared.set_state(CS::Aborted, Reason::BannedByServer);
                         clear_session(&shared);
                         return;
                     }
@@ -548,6 +555,7 @@ async fn pump(
                         return match code {
                             close_code::REMOTE_LOGIN => LinkEnd::RemoteLogin,
                             close_code::TOKEN_EXPIRED => LinkEnd::TokenExpired,
+                            close_code::BANNED => LinkEnd::Banned,
                             // Our own logout, confirmed: nothing to reconnect.
                             close_code::LOGOUT => LinkEnd::Cancelled,
                             _ => pending_end.unwrap_or(LinkEnd::Lost),

@@ -47,8 +47,8 @@ pub enum ConnectionChangeReason {
     Interrupted,
     /// `logout` (or dropping the last handle): DISCONNECTED.
     Logout,
-    /// Reserved, as in the reference: this server does not ban users, so the
-    /// SDK does not report it today.
+    /// The server's operator banned this uid (`rtm admin ban`): ABORTED.
+    /// Logins are refused until the ban ends.
     BannedByServer,
     /// The same uid logged in from another connection: ABORTED.
     RemoteLogin,

@@ -39,6 +39,12 @@ pub mod close_code {
     pub const TOO_MANY_CONNECTIONS: u16 = 4006;
     /// No frame (not even a pong) arrived within the heartbeat timeout.
     pub const HEARTBEAT_TIMEOUT: u16 = 4007;
+    /// The server's operator banned this uid for a while; logins are
+    /// refused until the ban ends. Do not reconnect.
+    pub const BANNED: u16 = 4008;
+    /// The server's operator ended this session; logging in again is
+    /// allowed.
+    pub const KICKED: u16 = 4009;
     /// The server is shutting down (standard "going away").
     pub const GOING_AWAY: u16 = 1001;
     /// A frame larger than the server's cap was sent (standard "message too big").

@@ -76,6 +76,8 @@ pub struct ServerFile {
     pub cluster: Option<ClusterFile>,
     /// Where `/metrics`, `/healthz` and `/readyz` are served (none: off).
     pub metrics_listen: Option<String>,
+    /// The secret of the admin interface on the metrics listener (none: off).
+    pub admin_secret: Option<String>,
     pub fd_reserve: Option<u64>,
 }
 
@@ -145,6 +147,7 @@ impl ServerFile {
             message_timeout_s: self.message_timeout_s.or(base.message_timeout_s),
             fd_reserve: self.fd_reserve.or(base.fd_reserve),
             metrics_listen: self.metrics_listen.or(base.metrics_listen),
+            admin_secret: self.admin_secret.or(base.admin_secret),
             cluster: match (self.cluster, base.cluster) {
                 (Some(a), Some(b)) => Some(a.over(b)),
                 (a, b) => a.or(b),
@@ -219,6 +222,8 @@ pub struct ServerConfig {
     pub cluster: Option<super::cluster::ClusterConfig>,
     /// Serve metrics and health checks on this address (`None`: off).
     pub metrics_listen: Option<String>,
+    /// The admin interface's secret (`None`: the interface is off).
+    pub admin_secret: Option<String>,
 }
 
 // The hub's and the connection's own defaults are their parts of the
@@ -307,6 +312,7 @@ impl ServerConfig {
             fd_reserve: f.fd_reserve.unwrap_or(64),
             cluster: f.cluster.as_ref().and_then(ClusterFile::to_config),
             metrics_listen: f.metrics_listen.clone().filter(|a| !a.is_empty()),
+            admin_secret: f.admin_secret.clone().filter(|a| !a.is_empty()),
         }
     }
 
@@ -440,6 +446,9 @@ impl ServerSettings {
             cluster_file.redis_url = Some(url);
         }
         server.cluster = cluster_file.to_config();
+        if let Some(secret) = env("RTM_ADMIN_SECRET") {
+            server.admin_secret = Some(secret).filter(|s| !s.is_empty());
+        }
         let (app_certificate, origin) = app_certificate_source(f.app_certificate, &config_file);
         server
             .set_app_certificate(app_certificate.clone())

@@ -863,6 +863,14 @@ impl Connection {
                 return Some(reply(id, Err(e)));
             }
         };
+        if let Some(why) = self.hub.banned(&uid).await {
+            tracing::info!(peer = %self.peer, %uid, "login refused: banned");
+            super::metrics::METRICS
+                .logins
+                .get_or_create(&super::metrics::Outcome { result: "BANNED" })
+                .inc();
+            return Some(reply(id, Err(ErrorBody::new(ErrorKind::Rejected, why))));
+        }
         let now_ms = self.hub.now_ms();
         let expires_in = clock.as_ref().map(|t| t.left(now_ms).as_secs());
         let handle = Arc::new(

@@ -17,11 +17,13 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
+mod admin;
 mod attributes;
 mod cluster;
 mod invitations;
 mod offline;
 
+pub use admin::SessionInfo;
 pub use cluster::Departure;
 
 use super::clock::Timing;
@@ -137,6 +139,8 @@ struct HubState {
     channel_generations: u64,
     /// Open call invitations and their indexes (see `hub::invitations`).
     invitations: invitations::Invitations,
+    /// Uids the operator banned (see `hub::admin`).
+    bans: admin::Bans,
 }
 
 /// Attribute writes of one channel are numbered when submitted (under the

@@ -194,8 +194,15 @@ pub async fn bind(addr: &str) -> Result<TcpListener, MetricsError> {
         })
 }
 
-/// Serves `/metrics`, `/healthz` and `/readyz` until `stop`.
-pub async fn serve(listener: TcpListener, hub: Arc<Hub>, stop: CancellationToken) {
+/// Serves `/metrics`, `/healthz`, `/readyz` and, when `admin_secret` is
+/// set, the admin interface (`/admin/…`), until `stop`.
+pub async fn serve(
+    listener: TcpListener,
+    hub: Arc<Hub>,
+    admin_secret: Option<String>,
+    stop: CancellationToken,
+) {
+    let admin_secret = Arc::new(admin_secret);
     loop {
         let (stream, _) = tokio::select! {
             _ = stop.cancelled() => return,
@@ -209,78 +216,131 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, stop: CancellationToken
             },
         };
         let hub = hub.clone();
+        let secret = admin_secret.clone();
         tokio::spawn(async move {
-            if let Err(e) =
-                tokio::time::timeout(Duration::from_secs(10), answer(stream, &hub)).await
-            {
-                tracing::debug!("metrics request timed out: {e}");
+            let answered = tokio::time::timeout(
+                Duration::from_secs(10),
+                answer(stream, &hub, secret.as_deref()),
+            )
+            .await;
+            if answered.is_err() {
+                tracing::debug!("a metrics request timed out");
             }
         });
     }
 }
 
-/// Reads one request (only its head matters) and answers it.
-async fn answer(mut stream: TcpStream, hub: &Arc<Hub>) {
+/// One HTTP request: method, path, bearer token, body.
+struct HttpRequest {
+    method: String,
+    path: String,
+    bearer: Option<String>,
+    body: Vec<u8>,
+}
+
+/// Reads one request (head, and a body of at most 64 KB).
+async fn read_request(stream: &mut TcpStream) -> Result<HttpRequest, &'static str> {
     let mut buf = vec![0u8; 8192];
     let mut used = 0;
-    let path = loop {
-        let n = match stream.read(&mut buf[used..]).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
+    loop {
+        let n = stream
+            .read(&mut buf[used..])
+            .await
+            .map_err(|_| "read failed")?;
+        if n == 0 {
+            return Err("closed");
+        }
         used += n;
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut req = httparse::Request::new(&mut headers);
         match req.parse(&buf[..used]) {
-            Ok(httparse::Status::Complete(_)) => {
-                if req.method != Some("GET") {
-                    let _ = respond(&mut stream, 405, "text/plain", "only GET\n").await;
-                    return;
+            Ok(httparse::Status::Complete(head)) => {
+                let header = |name: &str| {
+                    req.headers
+                        .iter()
+                        .find(|h| h.name.eq_ignore_ascii_case(name))
+                        .and_then(|h| std::str::from_utf8(h.value).ok())
+                        .map(str::trim)
+                };
+                let length: usize = header("content-length")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                if length > 65_536 {
+                    return Err("body too large");
                 }
-                break req.path.unwrap_or("/").to_string();
+                let bearer = header("authorization")
+                    .and_then(|v| v.strip_prefix("Bearer "))
+                    .map(str::to_string);
+                let method = req.method.unwrap_or("GET").to_string();
+                let path = req.path.unwrap_or("/").to_string();
+                let mut body = buf[head..used].to_vec();
+                while body.len() < length {
+                    let mut more = vec![0u8; length - body.len()];
+                    let n = stream.read(&mut more).await.map_err(|_| "read failed")?;
+                    if n == 0 {
+                        return Err("closed");
+                    }
+                    body.extend_from_slice(&more[..n]);
+                }
+                body.truncate(length);
+                return Ok(HttpRequest {
+                    method,
+                    path,
+                    bearer,
+                    body,
+                });
             }
             Ok(httparse::Status::Partial) if used < buf.len() => continue,
-            _ => {
-                let _ = respond(&mut stream, 400, "text/plain", "bad request\n").await;
-                return;
-            }
+            _ => return Err("bad request"),
+        }
+    }
+}
+
+/// Reads one request and answers it.
+async fn answer(mut stream: TcpStream, hub: &Arc<Hub>, admin_secret: Option<&str>) {
+    let req = match read_request(&mut stream).await {
+        Ok(r) => r,
+        Err("closed") | Err("read failed") => return,
+        Err(why) => {
+            let _ = respond(&mut stream, 400, "text/plain", &format!("{why}\n")).await;
+            return;
         }
     };
-    let path = path.split('?').next().unwrap_or("/");
-    let _ = match path {
-        "/metrics" => {
-            hub.refresh_gauges();
-            respond(
-                &mut stream,
-                200,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                &METRICS.encode(),
-            )
-            .await
-        }
-        "/healthz" => respond(&mut stream, 200, "text/plain", "ok\n").await,
-        "/readyz" => match hub.ready().await {
-            Ok(()) => respond(&mut stream, 200, "text/plain", "ready\n").await,
-            Err(why) => {
-                respond(
-                    &mut stream,
-                    503,
-                    "text/plain",
-                    &format!("not ready: {why}\n"),
+    let path = req.path.split('?').next().unwrap_or("/").to_string();
+    let (status, content_type, body) = if let Some(action) = path.strip_prefix("/admin/") {
+        super::admin::handle(
+            hub,
+            admin_secret,
+            &req.method,
+            action,
+            req.bearer.as_deref(),
+            &req.body,
+        )
+    } else if req.method != "GET" {
+        (405, "text/plain", "only GET here\n".to_string())
+    } else {
+        match path.as_str() {
+            "/metrics" => {
+                hub.refresh_gauges();
+                (
+                    200,
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    METRICS.encode(),
                 )
-                .await
             }
-        },
-        _ => {
-            respond(
-                &mut stream,
+            "/healthz" => (200, "text/plain", "ok\n".to_string()),
+            "/readyz" => match hub.ready().await {
+                Ok(()) => (200, "text/plain", "ready\n".to_string()),
+                Err(why) => (503, "text/plain", format!("not ready: {why}\n")),
+            },
+            _ => (
                 404,
                 "text/plain",
-                "not found; try /metrics, /healthz or /readyz\n",
-            )
-            .await
+                "not found; try /metrics, /healthz or /readyz\n".to_string(),
+            ),
         }
     };
+    let _ = respond(&mut stream, status, content_type, &body).await;
 }
 
 async fn respond(
@@ -292,6 +352,7 @@ async fn respond(
     let reason = match status {
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
         404 => "Not Found",
         405 => "Method Not Allowed",
         _ => "Service Unavailable",

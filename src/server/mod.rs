@@ -5,6 +5,7 @@
 //! Shutdown is an input: [`run`] serves until the token is cancelled, then
 //! tells every session and waits for the connection tasks to finish.
 
+pub mod admin;
 pub mod clock;
 pub mod cluster;
 mod coalesce;
@@ -224,7 +225,12 @@ async fn start_metrics(
 ) -> Result<(), ServerError> {
     if let Some(addr) = &config.metrics_listen {
         let listener = metrics::bind(addr).await?;
-        tokio::spawn(metrics::serve(listener, hub.clone(), shutdown.clone()));
+        tokio::spawn(metrics::serve(
+            listener,
+            hub.clone(),
+            config.admin_secret.clone(),
+            shutdown.clone(),
+        ));
     }
     Ok(())
 }

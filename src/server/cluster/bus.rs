@@ -53,6 +53,12 @@ pub enum BusEvent {
     },
     /// The answer to `Probe`.
     ProbeReply { probe: u64, up: bool },
+    /// The operator banned `uid` until `until_ms`: end its session here.
+    Ban {
+        uid: String,
+        until_ms: u64,
+        reason: String,
+    },
     /// An invitation step for the caller's node to apply (see
     /// `hub::invitations`): `op` is `ack`, `accept` or `refuse`.
     InvitationOp {
@@ -121,6 +127,14 @@ impl BusEvent {
             BusEvent::ProbeReply { probe: n, up } => {
                 id = n.to_string();
                 parts.extend(["probed", &id, if *up { "1" } else { "0" }]);
+            }
+            BusEvent::Ban {
+                uid,
+                until_ms,
+                reason,
+            } => {
+                id = until_ms.to_string();
+                parts.extend(["ban", uid, &id, reason]);
             }
             BusEvent::InvitationOp {
                 caller,
@@ -202,6 +216,11 @@ impl BusEvent {
                 probe: next()?.parse().ok()?,
                 up: next()? == "1",
             },
+            "ban" => BusEvent::Ban {
+                uid: next()?,
+                until_ms: next()?.parse().ok()?,
+                reason: next().unwrap_or_default(),
+            },
             "inv" => BusEvent::InvitationOp {
                 caller: next()?,
                 id: next()?.parse().ok()?,
@@ -277,6 +296,11 @@ mod tests {
                 probe: 3,
             },
             BusEvent::ProbeReply { probe: 3, up: true },
+            BusEvent::Ban {
+                uid: "a".into(),
+                until_ms: 5,
+                reason: "spam".into(),
+            },
             BusEvent::InvitationOp {
                 caller: "a".into(),
                 id: 9,

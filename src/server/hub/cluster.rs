@@ -567,6 +567,55 @@ impl Hub {
         true
     }
 
+    // ---------------------------------------------------------------- bans
+
+    /// Keeps a ban in Redis (every node refuses the uid's logins until it
+    /// ends) and tells the node that holds the uid.
+    pub(super) fn cluster_ban(&self, uid: &Uid, until_ms: u64, reason: &str) {
+        let Some(c) = self.cluster() else { return };
+        let mut set = redis::cmd("SET");
+        set.arg(c.key(&format!("ban:{uid}")))
+            .arg(format!("{until_ms}\n{reason}"))
+            .arg("PXAT")
+            .arg(until_ms.max(1));
+        c.fire(set, "recording a ban");
+        let payload = BusEvent::Ban {
+            uid: uid.to_string(),
+            until_ms,
+            reason: reason.to_string(),
+        }
+        .encode(c.node());
+        c.fire(
+            c.script("to_user_node", &[uid.as_str(), &payload]),
+            "telling a node of a ban",
+        );
+    }
+
+    pub(super) fn cluster_unban(&self, uid: &Uid) {
+        if let Some(c) = self.cluster() {
+            c.fire(
+                redis::cmd("DEL").arg(c.key(&format!("ban:{uid}"))).clone(),
+                "lifting a ban",
+            );
+        }
+    }
+
+    /// A ban of `uid` recorded by any node, if one is in force.
+    pub(super) async fn cluster_ban_of(&self, uid: &Uid) -> Option<super::admin::Ban> {
+        let c = self.cluster()?;
+        let v = c
+            .call(redis::cmd("GET").arg(c.key(&format!("ban:{uid}"))).clone())
+            .get()
+            .await
+            .ok()?;
+        let text = text(&v);
+        let (until, reason) = text.split_once('\n')?;
+        Some(super::admin::Ban {
+            until_ms: until.parse().ok()?,
+            reason: reason.to_string(),
+        })
+    }
+
     // --------------------------------------------------- user attributes
 
     pub(super) fn cluster_set_attributes(
@@ -747,6 +796,15 @@ impl Hub {
                 if let Some(c) = self.cluster() {
                     c.probe_answered(probe, up);
                 }
+            }
+            BusEvent::Ban {
+                uid,
+                until_ms,
+                reason,
+            } => {
+                let Ok(uid) = Uid::new(uid) else { return };
+                self.remember_ban(&uid, until_ms, &reason);
+                self.end_by_operator(&uid, close_code::BANNED, &reason);
             }
             BusEvent::InvitationOp {
                 caller,
