@@ -880,7 +880,10 @@ impl Connection {
         // Boxed, like every rare, large future here: an async fn's state is
         // as big as its biggest await, and every idle connection pays for it.
         let outcome = Box::pin(self.hub.login(id, handle.clone(), expires_in)).await;
-        tracing::info!(peer = %self.peer, uid = %handle.uid, resumed = outcome.resumed, "login");
+        tracing::Span::current()
+            .record("uid", tracing::field::display(&handle.uid))
+            .record("session", handle.id);
+        tracing::info!(resumed = outcome.resumed, "login");
         super::metrics::METRICS
             .logins
             .get_or_create(&super::metrics::Outcome {

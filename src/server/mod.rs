@@ -398,7 +398,15 @@ async fn serve(
                 let logins = logins.clone();
                 let shutdown = conn_shutdown.clone();
                 let tls = tls.clone();
-                tasks.spawn(async move {
+                // Every log line of this connection carries its peer and,
+                // once logged in, its uid and session id.
+                let span = tracing::info_span!(
+                    "session",
+                    %peer,
+                    uid = tracing::field::Empty,
+                    session = tracing::field::Empty
+                );
+                tasks.spawn(tracing::Instrument::instrument(async move {
                     let _slot = slot;
                     // Each branch is boxed: a task's allocation is as big as
                     // its largest possible state, and the TLS one (rustls
@@ -420,7 +428,7 @@ async fn serve(
                             }
                         }
                     }
-                });
+                }, span));
             }
         }
     }
