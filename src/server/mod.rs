@@ -5,6 +5,7 @@
 //! Shutdown is an input: [`run`] serves until the token is cancelled, then
 //! tells every session and waits for the connection tasks to finish.
 
+pub mod backup;
 pub mod clock;
 pub mod cluster;
 mod coalesce;
