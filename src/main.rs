@@ -348,12 +348,20 @@ fn check_config(paths: &Paths, args: &ServeArgs) -> anyhow::Result<()> {
                 .filter(|v| !v.is_empty())
                 .map(|l| (l, "RTM_LOG".to_string()))
         });
-    let log_level = match log_level {
-        Some(l) => Some(l),
-        None => ServerSettings::load(paths, args.config.as_deref())
-            .ok()
-            .map(|s| (s.log_level, "`log_level`".to_string())),
-    };
+    let file = args
+        .config
+        .clone()
+        .unwrap_or_else(|| paths.server_config_file());
+    // Read from the file even when other keys of it are wrong, so that this
+    // problem is reported along with theirs.
+    let log_level = log_level.or_else(|| {
+        let table = std::fs::read_to_string(&file)
+            .ok()?
+            .parse::<toml::Table>()
+            .ok()?;
+        let level = table.get("log_level")?.as_str()?.to_string();
+        Some((level, format!("`log_level` in {}", file.display())))
+    });
     if let Some((level, origin)) = log_level
         && let Err(e) = tracing_subscriber::EnvFilter::try_new(&level)
     {
@@ -362,10 +370,6 @@ fn check_config(paths: &Paths, args: &ServeArgs) -> anyhow::Result<()> {
             reason: format!("{level:?} is not a log filter ({e}); for example info or rtm=debug"),
         });
     }
-    let file = args
-        .config
-        .clone()
-        .unwrap_or_else(|| paths.server_config_file());
     if problems.is_empty() {
         let note = if file.exists() {
             ""

@@ -33,7 +33,7 @@ heartbeat_intervall_s = 5
 queue_frames = 0
 grace_s = "thirty"
 app_certificate = "short"
-log_level = "info"
+log_level = "rtm=["
 
 [cluster]
 redis_url = "http://127.0.0.1:6379"
@@ -52,7 +52,8 @@ prefixx = "rtm"
         "`listen`",
         "`app_certificate`",
         "`cluster.redis_url`",
-        "7 problem(s)",
+        "`log_level`",
+        "8 problem(s)",
     ] {
         assert!(stderr.contains(needle), "{needle} missing from:\n{stderr}");
     }
