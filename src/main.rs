@@ -74,6 +74,27 @@ enum Command {
     /// Operate a running server: list sessions, kick or ban a uid (needs
     /// the server's --metrics-listen and --admin-secret).
     Admin(cli::admin::AdminArgs),
+    /// Copy the server's database (offline messages, channel attributes)
+    /// consistently, also while the server runs.
+    #[command(after_help = after_help())]
+    Backup(BackupArgs),
+}
+
+#[derive(Args)]
+struct BackupArgs {
+    /// The server's data directory, holding rtm.sqlite3 [env: RTM_DATA]
+    /// (default: as `rtm serve` would use)
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Server config file to read the data directory from
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Replace OUT if it exists
+    #[arg(long)]
+    force: bool,
+    /// Where the copy goes: a file, or a directory to hold rtm.sqlite3
+    #[arg(value_name = "OUT")]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -152,6 +173,10 @@ struct ServeArgs {
     /// (`rtm admin`) [env: RTM_ADMIN_SECRET] (config: admin_secret)
     #[arg(long, hide_env_values = true)]
     admin_secret: Option<String>,
+    /// Check the configuration (file, environment and these flags), report
+    /// every problem, and exit without serving
+    #[arg(long)]
+    check_config: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -192,6 +217,7 @@ fn real_main() -> anyhow::Result<()> {
         Some(Command::Chat(args)) => runtime.block_on(chat(args)),
         Some(Command::Token(args)) => token(args),
         Some(Command::Admin(args)) => cli::admin::admin(args),
+        Some(Command::Backup(args)) => backup(args),
         #[cfg(feature = "bench")]
         Some(Command::Bench(args)) => runtime.block_on(rtm::bench::main(*args)),
         None => runtime.block_on(chat(cli.chat)),
@@ -200,6 +226,9 @@ fn real_main() -> anyhow::Result<()> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let paths = Paths::discover();
+    if args.check_config {
+        return check_config(&paths, &args);
+    }
     let mut settings = ServerSettings::load(&paths, args.config.as_deref())?;
     if let Some(l) = args.listen {
         settings.listen = l;
@@ -311,6 +340,120 @@ fn token(args: TokenArgs) -> anyhow::Result<()> {
     let uid = rtm::protocol::Uid::new(args.uid)?;
     let expires_at = rtm::protocol::now_ms() / 1000 + args.ttl;
     println!("{}", rtm::token::mint(cert.as_bytes(), &uid, expires_at));
+    Ok(())
+}
+
+/// `rtm serve --check-config`: every problem, or "configuration OK".
+fn check_config(paths: &Paths, args: &ServeArgs) -> anyhow::Result<()> {
+    let flags = server::config::FlagOverrides {
+        listen: args.listen.clone(),
+        data: args.data.clone(),
+        log_level: args.log_level.clone(),
+        app_certificate: args.app_certificate.clone(),
+        tls_cert: args.tls_cert.clone(),
+        tls_key: args.tls_key.clone(),
+        cluster: args.cluster.clone(),
+    };
+    let mut problems = match ServerSettings::check(paths, args.config.as_deref(), &flags) {
+        Ok(_) => Vec::new(),
+        Err(p) => p,
+    };
+    // The log filter is the logging layer's to parse; the settings only
+    // carry it.
+    let log_level = args
+        .log_level
+        .clone()
+        .map(|l| (l, "--log-level".to_string()))
+        .or_else(|| {
+            std::env::var("RTM_LOG")
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(|l| (l, "RTM_LOG".to_string()))
+        });
+    let file = args
+        .config
+        .clone()
+        .unwrap_or_else(|| paths.server_config_file());
+    // Read from the file even when other keys of it are wrong, so that this
+    // problem is reported along with theirs.
+    let log_level = log_level.or_else(|| {
+        let table = std::fs::read_to_string(&file)
+            .ok()?
+            .parse::<toml::Table>()
+            .ok()?;
+        let level = table.get("log_level")?.as_str()?.to_string();
+        Some((level, format!("`log_level` in {}", file.display())))
+    });
+    if let Some((level, origin)) = log_level
+        && let Err(e) = tracing_subscriber::EnvFilter::try_new(&level)
+    {
+        problems.push(server::config::ConfigProblem {
+            origin,
+            reason: format!("{level:?} is not a log filter ({e}); for example info or rtm=debug"),
+        });
+    }
+    if problems.is_empty() {
+        let note = if file.exists() {
+            ""
+        } else {
+            " (not there: the built-in defaults)"
+        };
+        println!("configuration OK: {}{note}", file.display());
+        return Ok(());
+    }
+    for p in &problems {
+        eprintln!("{p}");
+    }
+    anyhow::bail!(
+        "{} problem(s) in the configuration ({})",
+        problems.len(),
+        file.display()
+    )
+}
+
+/// `rtm backup`: a consistent copy of the live database.
+fn backup(args: BackupArgs) -> anyhow::Result<()> {
+    let paths = Paths::discover();
+    let (data_dir, cluster) = match args.data {
+        Some(d) => (d, false),
+        None => {
+            let s = ServerSettings::load(&paths, args.config.as_deref())?;
+            let cluster = s.server.cluster.is_some();
+            (s.data_dir, cluster)
+        }
+    };
+    let report = server::backup::backup(&data_dir, &args.out, args.force).map_err(|e| {
+        if cluster && matches!(e, server::backup::BackupError::NoDatabase { .. }) {
+            anyhow::anyhow!(
+                "{e}. This server is configured as a cluster node: its data lives in Redis, and Redis's own persistence (RDB snapshots with BGSAVE, or the AOF) is the backup"
+            )
+        } else {
+            e.into()
+        }
+    })?;
+    let s = report.stats;
+    println!(
+        "backed up {} to {} ({} bytes, schema version {})",
+        report.source.display(),
+        report.destination.display(),
+        report.bytes,
+        report.schema_version
+    );
+    println!(
+        "it holds {} offline message(s) for {} user(s), attributes of {} channel(s)",
+        s.offline_messages, s.offline_receivers, s.channels_with_attributes
+    );
+    let media = data_dir.join("media");
+    if media.is_dir() {
+        println!(
+            "files and images are not in the database: copy {} as well (any file copy will do)",
+            media.display()
+        );
+    }
+    println!(
+        "to restore: stop the server, delete {db}-wal and {db}-shm in its data directory if there, put the copy there as {db}, start it",
+        db = server::DB_FILE
+    );
     Ok(())
 }
 

@@ -477,6 +477,392 @@ impl ServerSettings {
     }
 }
 
+/// What the command line says over the file and the environment; what
+/// `rtm serve --check-config` checks along with them.
+#[derive(Debug, Clone, Default)]
+pub struct FlagOverrides {
+    pub listen: Option<String>,
+    pub data: Option<PathBuf>,
+    pub log_level: Option<String>,
+    pub app_certificate: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub cluster: Option<String>,
+}
+
+/// One thing wrong with a configuration: where it is, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// A key of a file (`` `grace_s` in FILE ``), a variable, or a flag.
+    pub origin: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.origin, self.reason)
+    }
+}
+
+/// Settings that must be above zero (0 would stall, spin or expire at once).
+const POSITIVE_KEYS: &[&str] = &[
+    "heartbeat_interval_s",
+    "heartbeat_timeout_s",
+    "login_timeout_s",
+    "offline_ttl_days",
+    "offline_sender_window_s",
+    "offline_window",
+    "invitation_expiry_s",
+    "invitation_ack_timeout_s",
+    "media_ttl_days",
+    "media_partial_ttl_s",
+    "queue_frames",
+    "queue_bytes",
+    "max_frame_bytes",
+    "limit_scale",
+    "failed_login_window_s",
+    "handshake_timeout_s",
+    "message_timeout_s",
+];
+
+/// The problems of one table of a file, key by key: each entry is read on
+/// its own, so every unknown key and every value of the wrong type is
+/// reported, not only the first. Returns the entries that are fine.
+fn check_table<T: serde::de::DeserializeOwned>(
+    table: &toml::Table,
+    prefix: &str,
+    file: &Path,
+    problems: &mut Vec<ConfigProblem>,
+) -> toml::Table {
+    let mut good = toml::Table::new();
+    for (key, value) in table {
+        let one: toml::Table = [(key.clone(), value.clone())].into_iter().collect();
+        match one.try_into::<T>() {
+            Ok(_) => {
+                good.insert(key.clone(), value.clone());
+            }
+            Err(e) => {
+                let message = e.to_string();
+                let reason = if message.contains("unknown field") {
+                    "unknown key (not a setting of server.toml: check its spelling and its table)"
+                        .to_string()
+                } else {
+                    format!(
+                        "wrong type or value ({}): see the shipped config/server.toml",
+                        message.lines().next().unwrap_or_default().trim()
+                    )
+                };
+                problems.push(ConfigProblem {
+                    origin: format!("`{prefix}{key}` in {}", file.display()),
+                    reason,
+                });
+            }
+        }
+    }
+    good
+}
+
+/// Checks `listen`-style `HOST:PORT`.
+fn check_listen(listen: &str) -> Result<(), String> {
+    if listen.parse::<std::net::SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    let Some((host, port)) = listen.rsplit_once(':') else {
+        return Err(format!(
+            "{listen:?} is not HOST:PORT (for example 127.0.0.1:7420)"
+        ));
+    };
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(format!(
+            "{listen:?} has no host (for example 127.0.0.1:7420)"
+        ));
+    }
+    port.parse::<u16>()
+        .map(|_| ())
+        .map_err(|_| format!("{port:?} is not a port number (0-65535) in {listen:?}"))
+}
+
+/// Checks a Redis URL of cluster mode.
+fn check_redis_url(url: &str) -> Result<(), String> {
+    if url.starts_with("redis://") || url.starts_with("rediss://") {
+        Ok(())
+    } else {
+        Err(format!(
+            "{:?} is not a Redis URL: it must start with redis:// or rediss:// (for example redis://127.0.0.1:6379/0)",
+            super::cluster::redact_url(url)
+        ))
+    }
+}
+
+impl ServerSettings {
+    /// Everything wrong with the configuration `rtm serve` would run with
+    /// (built-in defaults ← the file ← environment ← `flags`), all at once.
+    /// `Ok` holds the file that was read (or would have been).
+    pub fn check(
+        paths: &Paths,
+        file: Option<&Path>,
+        flags: &FlagOverrides,
+    ) -> Result<PathBuf, Vec<ConfigProblem>> {
+        let config_file = file
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| paths.server_config_file());
+        let mut problems = Vec::new();
+        let mut user = ServerFile::default();
+        match read_optional(&config_file, file.is_some()) {
+            Err(e) => problems.push(ConfigProblem {
+                origin: config_file.display().to_string(),
+                reason: e.to_string(),
+            }),
+            Ok(None) => {}
+            Ok(Some(text)) => match text.parse::<toml::Table>() {
+                Err(e) => problems.push(ConfigProblem {
+                    origin: config_file.display().to_string(),
+                    reason: format!("not valid TOML: {}", e.to_string().trim()),
+                }),
+                Ok(mut table) => {
+                    let cluster = table.remove("cluster");
+                    let mut good =
+                        check_table::<ServerFile>(&table, "", &config_file, &mut problems);
+                    match cluster {
+                        Some(toml::Value::Table(c)) => {
+                            let c = check_table::<ClusterFile>(
+                                &c,
+                                "cluster.",
+                                &config_file,
+                                &mut problems,
+                            );
+                            good.insert("cluster".into(), toml::Value::Table(c));
+                        }
+                        Some(_) => problems.push(ConfigProblem {
+                            origin: format!("`cluster` in {}", config_file.display()),
+                            reason: "must be a table: a [cluster] section".into(),
+                        }),
+                        None => {}
+                    }
+                    // Only entries that were read fine remain: this cannot fail.
+                    user = good.try_into().unwrap_or_default();
+                }
+            },
+        }
+        let in_file = |key: &str| format!("`{key}` in {}", config_file.display());
+        let origin = |key: &str, set_in_file: bool| {
+            if set_in_file {
+                in_file(key)
+            } else {
+                format!("`{key}` (built-in default)")
+            }
+        };
+        // Which keys the user file set, for naming where a value came from.
+        let user_keys: Vec<&'static str> = {
+            let mut v = Vec::new();
+            macro_rules! note {
+                ($($k:ident),*) => { $( if user.$k.is_some() { v.push(stringify!($k)); } )* };
+            }
+            note!(
+                heartbeat_interval_s,
+                heartbeat_timeout_s,
+                login_timeout_s,
+                offline_ttl_days,
+                offline_sender_window_s,
+                offline_window,
+                invitation_expiry_s,
+                invitation_ack_timeout_s,
+                media_ttl_days,
+                media_partial_ttl_s,
+                queue_frames,
+                queue_bytes,
+                max_frame_bytes,
+                limit_scale,
+                failed_login_window_s,
+                handshake_timeout_s,
+                message_timeout_s,
+                listen,
+                app_certificate,
+                tls_cert,
+                tls_key,
+                data
+            );
+            if user.cluster.as_ref().is_some_and(|c| c.redis_url.is_some()) {
+                v.push("cluster.redis_url");
+            }
+            v
+        };
+        let from_user = |k: &str| user_keys.contains(&k);
+        let user_cluster = user.cluster.clone().unwrap_or_default();
+        let f = user.over(ServerFile::built_in());
+
+        let numbers: &[(&str, Option<u64>)] = &[
+            ("heartbeat_interval_s", f.heartbeat_interval_s),
+            ("heartbeat_timeout_s", f.heartbeat_timeout_s),
+            ("login_timeout_s", f.login_timeout_s),
+            ("offline_ttl_days", f.offline_ttl_days),
+            ("offline_sender_window_s", f.offline_sender_window_s),
+            ("offline_window", f.offline_window.map(|n| n as u64)),
+            ("invitation_expiry_s", f.invitation_expiry_s),
+            ("invitation_ack_timeout_s", f.invitation_ack_timeout_s),
+            ("media_ttl_days", f.media_ttl_days),
+            ("media_partial_ttl_s", f.media_partial_ttl_s),
+            ("queue_frames", f.queue_frames.map(|n| n as u64)),
+            ("queue_bytes", f.queue_bytes.map(|n| n as u64)),
+            ("max_frame_bytes", f.max_frame_bytes.map(|n| n as u64)),
+            ("limit_scale", f.limit_scale.map(|n| n as u64)),
+            ("failed_login_window_s", f.failed_login_window_s),
+            ("handshake_timeout_s", f.handshake_timeout_s),
+            ("message_timeout_s", f.message_timeout_s),
+        ];
+        debug_assert_eq!(numbers.len(), POSITIVE_KEYS.len());
+        for (key, value) in numbers {
+            if *value == Some(0) {
+                problems.push(ConfigProblem {
+                    origin: origin(key, from_user(key)),
+                    reason: "must be at least 1".into(),
+                });
+            }
+        }
+        if let (Some(i), Some(t)) = (f.heartbeat_interval_s, f.heartbeat_timeout_s)
+            && i > 0
+            && t <= i
+        {
+            problems.push(ConfigProblem {
+                origin: origin("heartbeat_timeout_s", from_user("heartbeat_timeout_s")),
+                reason: format!(
+                    "{t} s is not longer than heartbeat_interval_s ({i} s): every connection would time out between two heartbeats"
+                ),
+            });
+        }
+        if let (Some(w), Some(q)) = (f.offline_window, f.queue_frames)
+            && q > 0
+            && w >= q
+        {
+            problems.push(ConfigProblem {
+                origin: origin("offline_window", from_user("offline_window")),
+                reason: format!(
+                    "{w} is not below queue_frames ({q}): a login with waiting messages would overflow its own queue"
+                ),
+            });
+        }
+
+        // Values the environment and flags can replace.
+        let pick =
+            |flag: Option<String>, flag_name: &str, var: &str, file: Option<String>, key: &str| {
+                if let Some(v) = flag {
+                    Some((v, format!("--{flag_name}")))
+                } else if let Ok(v) = std::env::var(var)
+                    && !v.is_empty()
+                {
+                    Some((v, var.to_string()))
+                } else {
+                    file.map(|v| (v, origin(key, from_user(key))))
+                }
+            };
+        if let Some((listen, from)) = pick(
+            flags.listen.clone(),
+            "listen",
+            "RTM_LISTEN",
+            f.listen.clone(),
+            "listen",
+        ) && let Err(reason) = check_listen(&listen)
+        {
+            problems.push(ConfigProblem {
+                origin: from,
+                reason,
+            });
+        }
+        let data = pick(
+            flags.data.as_ref().map(|d| d.display().to_string()),
+            "data",
+            "RTM_DATA",
+            f.data.as_ref().map(|d| d.display().to_string()),
+            "data",
+        );
+        if let Some((data, from)) = data
+            && Path::new(&data).exists()
+            && !Path::new(&data).is_dir()
+        {
+            problems.push(ConfigProblem {
+                origin: from,
+                reason: format!("{data} exists and is not a directory"),
+            });
+        }
+        // The certificate: an empty variable counts (see app_certificate_source).
+        let certificate = match (&flags.app_certificate, std::env::var("RTM_APP_CERTIFICATE")) {
+            (Some(c), _) => Some((c.clone(), "--app-certificate".to_string())),
+            (None, Ok(c)) => Some((c, "RTM_APP_CERTIFICATE".to_string())),
+            (None, Err(_)) => f
+                .app_certificate
+                .clone()
+                .map(|c| (c, origin("app_certificate", true))),
+        };
+        if let Some((c, from)) = certificate
+            && let Err(e) = check_app_certificate(&c)
+        {
+            problems.push(ConfigProblem {
+                origin: from,
+                reason: e.to_string(),
+            });
+        }
+        let tls_cert = flags.tls_cert.clone().or(f.tls_cert.clone());
+        let tls_key = flags.tls_key.clone().or(f.tls_key.clone());
+        match (&tls_cert, &tls_key) {
+            (Some(_), None) | (None, Some(_)) => problems.push(ConfigProblem {
+                origin: "tls_cert / tls_key".into(),
+                reason: "TLS needs both a certificate and a key".into(),
+            }),
+            _ => {}
+        }
+        for (key, path) in [("tls_cert", &tls_cert), ("tls_key", &tls_key)] {
+            if let Some(p) = path
+                && let Err(e) = std::fs::File::open(p)
+            {
+                problems.push(ConfigProblem {
+                    origin: origin(key, from_user(key)),
+                    reason: format!("cannot read {}: {e}", p.display()),
+                });
+            }
+        }
+        let url = pick(
+            flags.cluster.clone().filter(|u| !u.is_empty()),
+            "cluster",
+            "RTM_CLUSTER",
+            f.cluster.as_ref().and_then(|c| c.redis_url.clone()),
+            "cluster.redis_url",
+        );
+        if let Some((url, from)) = url
+            && !url.is_empty()
+            && let Err(reason) = check_redis_url(&url)
+        {
+            problems.push(ConfigProblem {
+                origin: from,
+                reason,
+            });
+        }
+        if let Some(c) = &f.cluster {
+            let cluster_origin = |k: &str, set: bool| origin(&format!("cluster.{k}"), set);
+            if c.heartbeat_ms == Some(0) {
+                problems.push(ConfigProblem {
+                    origin: cluster_origin("heartbeat_ms", user_cluster.heartbeat_ms.is_some()),
+                    reason: "must be at least 1".into(),
+                });
+            }
+            if let (Some(h), Some(t)) = (c.heartbeat_ms, c.node_ttl_ms)
+                && t <= h
+            {
+                problems.push(ConfigProblem {
+                    origin: cluster_origin("node_ttl_ms", user_cluster.node_ttl_ms.is_some()),
+                    reason: format!(
+                        "{t} ms is not longer than cluster.heartbeat_ms ({h} ms): live nodes would be taken for dead"
+                    ),
+                });
+            }
+        }
+        if problems.is_empty() {
+            Ok(config_file)
+        } else {
+            Err(problems)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
 
@@ -538,6 +924,112 @@ mod tests {
             assert_eq!(
                 format!("{:?}", loaded.server),
                 format!("{:?}", ServerConfig::default())
+            );
+        }
+    }
+
+    fn check_text(name: &str, text: &str, flags: &FlagOverrides) -> Vec<ConfigProblem> {
+        let dir = std::env::temp_dir().join(format!("rtm-check-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let paths = Paths {
+            config_dir: dir.clone(),
+            data_dir: dir.clone(),
+            log_dir: dir.clone(),
+        };
+        let f = dir.join("server.toml");
+        std::fs::write(&f, text).unwrap();
+        let result = ServerSettings::check(&paths, Some(&f), flags);
+        std::fs::remove_dir_all(&dir).ok();
+        result.err().unwrap_or_default()
+    }
+
+    fn origins(problems: &[ConfigProblem]) -> Vec<String> {
+        problems
+            .iter()
+            .map(|p| p.origin.split(' ').next().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn the_shipped_file_checks_clean() {
+        let problems = check_text("shipped", SERVER_DEFAULTS, &FlagOverrides::default());
+        // The environment of the test run may set a short certificate.
+        if std::env::var_os("RTM_APP_CERTIFICATE").is_none()
+            && std::env::var_os("RTM_LISTEN").is_none()
+            && std::env::var_os("RTM_CLUSTER").is_none()
+        {
+            assert_eq!(problems, vec![]);
+        }
+    }
+
+    #[test]
+    fn every_unknown_key_and_wrong_type_is_reported() {
+        let problems = check_text(
+            "many",
+            "graec_s = 1\nheartbeat_intervall_s = 2\nqueue_frames = \"big\"\noffline_cap = -1\n\
+             [cluster]\nprefixx = \"a\"\nheartbeat_ms = \"x\"\n",
+            &FlagOverrides::default(),
+        );
+        let o = origins(&problems);
+        for key in [
+            "`graec_s`",
+            "`heartbeat_intervall_s`",
+            "`queue_frames`",
+            "`offline_cap`",
+            "`cluster.prefixx`",
+            "`cluster.heartbeat_ms`",
+        ] {
+            assert!(o.contains(&key.to_string()), "{key} not in {problems:#?}");
+        }
+        assert_eq!(problems.len(), 6, "{problems:#?}");
+        assert!(problems[0].reason.contains("unknown key"), "{problems:#?}");
+    }
+
+    #[test]
+    fn out_of_range_values_are_all_reported() {
+        let problems = check_text(
+            "range",
+            "listen = \"localhost\"\nqueue_frames = 0\nlimit_scale = 0\n\
+             heartbeat_interval_s = 10\nheartbeat_timeout_s = 10\napp_certificate = \"abc\"\n\
+             [cluster]\nredis_url = \"http://x:6379\"\nheartbeat_ms = 500\nnode_ttl_ms = 400\n",
+            &FlagOverrides::default(),
+        );
+        if std::env::var_os("RTM_LISTEN").is_some()
+            || std::env::var_os("RTM_APP_CERTIFICATE").is_some()
+            || std::env::var_os("RTM_CLUSTER").is_some()
+        {
+            return;
+        }
+        let o = origins(&problems);
+        for key in [
+            "`listen`",
+            "`queue_frames`",
+            "`limit_scale`",
+            "`heartbeat_timeout_s`",
+            "`app_certificate`",
+            "`cluster.redis_url`",
+            "`cluster.node_ttl_ms`",
+        ] {
+            assert!(o.contains(&key.to_string()), "{key} not in {problems:#?}");
+        }
+        assert_eq!(problems.len(), 7, "{problems:#?}");
+    }
+
+    #[test]
+    fn flags_are_checked_and_named_as_flags() {
+        let flags = FlagOverrides {
+            listen: Some("127.0.0.1:99999".into()),
+            cluster: Some("tcp://redis".into()),
+            app_certificate: Some(String::new()),
+            tls_cert: Some(PathBuf::from("/nonexistent/cert.pem")),
+            ..FlagOverrides::default()
+        };
+        let problems = check_text("flags", "", &flags);
+        let o = origins(&problems);
+        for origin in ["--listen", "--cluster", "--app-certificate", "tls_cert"] {
+            assert!(
+                o.iter().any(|x| x.contains(origin)),
+                "{origin} not in {problems:#?}"
             );
         }
     }

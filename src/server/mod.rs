@@ -6,6 +6,7 @@
 //! tells every session and waits for the connection tasks to finish.
 
 pub mod admin;
+pub mod backup;
 pub mod clock;
 pub mod cluster;
 mod coalesce;
