@@ -68,18 +68,32 @@ pub fn init_file(
     Ok(guard)
 }
 
-/// Logs to standard error (for `rtm serve`, which owns no screen).
-pub fn init_stderr(filter: &str) -> Result<(), LogError> {
+/// Logs to standard error (for `rtm serve`, which owns no screen): lines
+/// for people, or with `json` one JSON object per line (with the fields of
+/// the session span: peer, uid, session) for log shippers.
+pub fn init_stderr(filter: &str, json: bool) -> Result<(), LogError> {
     let (layer, handle) = reload::Layer::new(parse_filter(filter)?);
-    let _ = tracing_subscriber::registry()
-        .with(layer)
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                // Colour codes only for a terminal, not for a log file or pipe.
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
-        )
-        .try_init();
+    let registry = tracing_subscriber::registry().with(layer);
+    let _ = if json {
+        registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_current_span(true)
+                    .with_span_list(false)
+                    .with_writer(std::io::stderr),
+            )
+            .try_init()
+    } else {
+        registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    // Colour codes only for a terminal, not for a log file or pipe.
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+            )
+            .try_init()
+    };
     let _ = RELOAD.set(handle);
     Ok(())
 }

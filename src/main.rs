@@ -173,6 +173,10 @@ struct ServeArgs {
     /// (`rtm admin`) [env: RTM_ADMIN_SECRET] (config: admin_secret)
     #[arg(long, hide_env_values = true)]
     admin_secret: Option<String>,
+    /// Log lines as `text` (for people) or `json` (one object per line, for
+    /// log shippers) [env: RTM_LOG_FORMAT]
+    #[arg(long, env = "RTM_LOG_FORMAT", value_name = "FORMAT")]
+    log_format: Option<String>,
     /// Check the configuration (file, environment and these flags), report
     /// every problem, and exit without serving
     #[arg(long)]
@@ -256,7 +260,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         (None, None) => "ws",
         _ => anyhow::bail!("TLS needs both a certificate and a key (--tls-cert and --tls-key)"),
     };
-    rtm::logging::init_stderr(&settings.log_level)?;
+    let json_logs = match args.log_format.as_deref() {
+        None | Some("text") => false,
+        Some("json") => true,
+        Some(other) => anyhow::bail!(
+            "--log-format {other:?}: use text (lines for people) or json (one object per line)"
+        ),
+    };
+    rtm::logging::init_stderr(&settings.log_level, json_logs)?;
     std::fs::create_dir_all(&settings.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {}",
