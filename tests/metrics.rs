@@ -84,6 +84,10 @@ async fn metrics_move_as_two_clients_chat_and_health_answers() {
     assert_eq!(delta(r#"rtm_logins_total{result="ok"}"#), 2.0);
     assert!(sample(&after, "rtm_connections") >= 2.0, "{after}");
     assert!(sample(&after, "rtm_users") >= 2.0, "{after}");
+    assert!(
+        sample(&after, r#"rtm_sessions{link="up"}"#) >= 2.0,
+        "{after}"
+    );
     assert!(after.contains("rtm_channel_fanout_bucket"), "{after}");
     assert!(
         after.trim_end().ends_with("# EOF"),

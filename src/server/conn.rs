@@ -611,6 +611,7 @@ impl Connection {
             // Not reading, so its traffic is not seen: what counts is
             // whether it reads what it asked for.
             if since.elapsed() > timeout {
+                super::metrics::METRICS.slow_consumers.inc();
                 return Step::End(Some((
                     close_code::SLOW_CONSUMER,
                     "slow consumer: replies are not being read".into(),

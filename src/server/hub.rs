@@ -1159,7 +1159,15 @@ impl Hub {
     pub fn refresh_gauges(&self) {
         let st = self.lock();
         let queued: usize = st.users.values().map(|u| u.session.queued().1).sum();
-        super::metrics::METRICS.users.set(st.users.len() as i64);
+        let down = st.users.values().filter(|u| u.link == Link::Down).count();
+        let m = &super::metrics::METRICS;
+        m.users.set(st.users.len() as i64);
+        m.sessions
+            .get_or_create(&super::metrics::Link { link: "up" })
+            .set((st.users.len() - down) as i64);
+        m.sessions
+            .get_or_create(&super::metrics::Link { link: "down" })
+            .set(down as i64);
         super::metrics::METRICS.queue_bytes.set(queued as i64);
     }
 

@@ -69,6 +69,13 @@ pub struct Metrics {
     pub queue_bytes: Gauge,
     /// Users logged in (link up or within the grace), as of the last scrape.
     pub users: Gauge,
+    /// Logged-in sessions by link: `up`, or `down` (within the grace).
+    pub sessions: Family<Link, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Link {
+    pub link: &'static str,
 }
 
 /// The process's metrics.
@@ -92,6 +99,7 @@ impl Metrics {
             cluster_seconds: Histogram::new(exponential_buckets(0.00005, 3.0, 11)),
             queue_bytes: Gauge::default(),
             users: Gauge::default(),
+            sessions: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -108,6 +116,11 @@ impl Metrics {
             "users",
             "Users logged in (link up or within the grace)",
             m.users.clone(),
+        );
+        registry.register(
+            "sessions",
+            "Logged-in sessions by link state (up, or down within the grace)",
+            m.sessions.clone(),
         );
         registry.register(
             "logins",

@@ -125,7 +125,11 @@ impl Hub {
                 writes.submitted,
             )
         };
+        let submitted = std::time::Instant::now();
         let result = done.await;
+        crate::server::metrics::METRICS
+            .store_seconds
+            .observe(crate::server::metrics::since(submitted));
         let mut st = self.lock();
         let notify = match st.attribute_writes.get_mut(ch) {
             Some(writes) => {
