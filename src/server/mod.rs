@@ -16,6 +16,7 @@ pub mod hub;
 pub mod media;
 pub mod metrics;
 pub mod ratelimit;
+pub mod redis_reply;
 pub mod redis_store;
 mod requests;
 pub mod resume;

@@ -72,6 +72,8 @@ use redis::{ErrorKind, IntoConnectionInfo, ProtocolVersion, RedisError, Script, 
 use redis::{RedisResult, Value};
 use tokio::sync::mpsc;
 
+use super::redis_reply::{array_of, bytes_of, int_of, redact_url};
+
 use super::store::{
     AttributeEdit, Completer, EditResult, OfflineMessage, OfflineQuota, Store, StoreError,
     StoreStats, Ticket,
@@ -403,7 +405,7 @@ impl RedisStore {
         let info = url.into_connection_info().map_err(|e| {
             StoreError::Backend(format!(
                 "{:?} is not a Redis URL ({e}); write redis://HOST:PORT[/DB]",
-                strip_password(url)
+                redact_url(url)
             ))
         })?;
         let shown = redacted_url(&info);
@@ -488,16 +490,6 @@ impl RedisStore {
     }
 }
 
-/// The URL as given, without a password.
-fn strip_password(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://{}", &url[..scheme], &url[at + 1..])
-        }
-        _ => url.to_string(),
-    }
-}
-
 fn unreachable(url: &str, why: &str) -> StoreError {
     StoreError::Backend(format!(
         "Redis at {url} is unreachable ({why}); the operation was not confirmed. Check that Redis is running and reachable, then retry"
@@ -526,33 +518,6 @@ fn describe(url: &str, e: &RedisError) -> StoreError {
 
 fn bad_reply(what: &str, v: &Value) -> StoreError {
     StoreError::Backend(format!("unexpected answer from Redis to {what}: {v:?}"))
-}
-
-fn int_of(v: &Value) -> Option<i64> {
-    match v {
-        Value::Int(n) => Some(*n),
-        Value::BulkString(b) => std::str::from_utf8(b).ok()?.parse().ok(),
-        Value::SimpleString(s) => s.parse().ok(),
-        Value::Double(d) => Some(*d as i64),
-        _ => None,
-    }
-}
-
-fn array_of(v: Value) -> Option<Vec<Value>> {
-    match v {
-        Value::Array(a) | Value::Set(a) => Some(a),
-        Value::Nil => Some(Vec::new()),
-        _ => None,
-    }
-}
-
-fn bytes_of(v: Value) -> Option<Vec<u8>> {
-    match v {
-        Value::BulkString(b) => Some(b),
-        Value::SimpleString(s) => Some(s.into_bytes()),
-        Value::VerbatimString { text, .. } => Some(text.into_bytes()),
-        _ => None,
-    }
 }
 
 /// The stored body of a message (see the module doc).
@@ -1164,10 +1129,6 @@ mod tests {
 
     #[test]
     fn passwords_are_not_shown() {
-        assert_eq!(
-            strip_password("redis://user:secret@host:6379/2"),
-            "redis://host:6379/2"
-        );
         let info = "redis://:secret@127.0.0.1:6379/3"
             .into_connection_info()
             .unwrap();

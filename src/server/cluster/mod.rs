@@ -40,6 +40,8 @@ use redis::{Cmd, RedisResult, Value};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+/// Redis URLs in messages and logs go without their password.
+pub use crate::server::redis_reply::redact_url;
 pub use bus::BusEvent;
 
 use super::hub::Hub;
@@ -89,16 +91,6 @@ impl ClusterError {
     /// The reply a request that needed Redis gets.
     pub fn to_body(&self) -> ErrorBody {
         ErrorBody::new(ErrorKind::ServerBusy, self.to_string())
-    }
-}
-
-/// The password of a `redis://user:pass@host` URL is not for logs.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
-        }
-        _ => url.to_string(),
     }
 }
 

@@ -15,6 +15,7 @@ use crate::protocol::{
     RtmMessage, SendMessageOptions, Uid, close_code,
 };
 use crate::server::cluster::{BusEvent, Cluster, ClusterError, Pending};
+use crate::server::redis_reply::{int_of, text_of, texts_of};
 use crate::server::session::{SessionHandle, SessionId};
 use crate::server::store::StoreError;
 
@@ -44,29 +45,6 @@ pub(super) enum Claim {
         attributes: BTreeMap<String, String>,
         subscriptions: Vec<Uid>,
     },
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
-        Value::SimpleString(s) => s.clone(),
-        Value::Int(i) => i.to_string(),
-        _ => String::new(),
-    }
-}
-
-fn texts(v: &Value) -> Vec<String> {
-    match v {
-        Value::Array(items) | Value::Set(items) => items.iter().map(text).collect(),
-        _ => Vec::new(),
-    }
-}
-
-fn int(v: &Value) -> Option<i64> {
-    match v {
-        Value::Int(i) => Some(*i),
-        other => text(other).parse().ok(),
-    }
 }
 
 /// How long a login waits for another node to say whether it still holds
@@ -107,7 +85,7 @@ impl Hub {
                 return Some(Claim::Fresh);
             }
         };
-        let old = texts(&reply);
+        let old = texts_of(&reply);
         let [node, old_sid, link, alive, last_seen] = old.as_slice() else {
             return Some(Claim::Fresh);
         };
@@ -152,11 +130,11 @@ impl Hub {
                 return Some(Claim::Fresh);
             }
         };
-        let channels = texts(&adopted[0])
+        let channels = texts_of(&adopted[0])
             .into_iter()
             .filter_map(|c| ChannelId::new(c).ok())
             .collect();
-        let flat = texts(&adopted[1]);
+        let flat = texts_of(&adopted[1]);
         let attributes = flat
             .chunks(2)
             .filter_map(|kv| match kv {
@@ -164,7 +142,7 @@ impl Hub {
                 _ => None,
             })
             .collect();
-        let subscriptions = texts(&adopted[2])
+        let subscriptions = texts_of(&adopted[2])
             .into_iter()
             .filter_map(|u| Uid::new(u).ok())
             .collect();
@@ -288,7 +266,7 @@ impl Hub {
         tokio::spawn(async move {
             match pending.get().await {
                 Ok(v) => {
-                    for ch in texts(&v) {
+                    for ch in texts_of(&v) {
                         if let Ok(ch) = ChannelId::new(ch) {
                             store
                                 .set_channel_empty_since(&ch, Some(now))
@@ -314,7 +292,7 @@ impl Hub {
             let _ = tokio::time::timeout(Duration::from_secs(5), l).await;
         }
         let n = match joined.get().await {
-            Ok(v) => int(&v)?,
+            Ok(v) => int_of(&v)?,
             Err(e) => {
                 tracing::warn!(%ch, "cluster: join counted on this node only: {e}");
                 return None;
@@ -340,7 +318,7 @@ impl Hub {
         let ch = ch.clone();
         tokio::spawn(async move {
             match pending.get().await {
-                Ok(v) if int(&v) == Some(0) => store
+                Ok(v) if int_of(&v) == Some(0) => store
                     .set_channel_empty_since(&ch, Some(now))
                     .log_failure("marking a channel empty"),
                 Ok(_) => {}
@@ -362,7 +340,7 @@ impl Hub {
             .get()
             .await
             .map_err(busy)?;
-        let mut members: Vec<Uid> = texts(&v)
+        let mut members: Vec<Uid> = texts_of(&v)
             .into_iter()
             .filter_map(|u| Uid::new(u).ok())
             .collect();
@@ -386,7 +364,7 @@ impl Hub {
             .collect();
         let mut counts = Vec::with_capacity(chs.len());
         for p in pending {
-            counts.push(int(&p.get().await.map_err(busy)?).unwrap_or(0) as u32);
+            counts.push(int_of(&p.get().await.map_err(busy)?).unwrap_or(0) as u32);
         }
         Ok(counts)
     }
@@ -407,7 +385,7 @@ impl Hub {
             .await
             .map_err(busy)?;
         let codes: Vec<i64> = match v {
-            Value::Array(items) => items.iter().filter_map(int).collect(),
+            Value::Array(items) => items.iter().filter_map(int_of).collect(),
             _ => Vec::new(),
         };
         if codes.len() != peers.len() {
@@ -465,7 +443,7 @@ impl Hub {
                 cached: false,
             })
         };
-        match int(&routed) {
+        match int_of(&routed) {
             Some(1) => return sent(true),
             Some(2) => return sent(false),
             _ => {}
@@ -608,7 +586,7 @@ impl Hub {
             .get()
             .await
             .ok()?;
-        let text = text(&v);
+        let text = text_of(&v);
         let (until, reason) = text.split_once('\n')?;
         Some(super::admin::Ban {
             until_ms: until.parse().ok()?,
@@ -647,7 +625,7 @@ impl Hub {
             .get()
             .await
             .map_err(busy)?;
-        let parts = texts(&v);
+        let parts = texts_of(&v);
         match parts.split_first() {
             Some((flag, rest)) if flag == "1" => Ok(Some(
                 rest.chunks(2)
@@ -920,7 +898,7 @@ impl Hub {
             all.push(&sid_s);
             all.extend(args.iter().map(String::as_str));
             match c.call(c.script("reregister", &all)).get().await {
-                Ok(v) if int(&v) == Some(0) => {
+                Ok(v) if int_of(&v) == Some(0) => {
                     lost += 1;
                     let mut st = self.lock();
                     self.end_by_remote_login(&mut st, &uid, sid);
