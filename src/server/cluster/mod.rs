@@ -85,6 +85,8 @@ pub enum ClusterError {
     Timeout(Duration),
     #[error("the cluster's Redis answered something unexpected: {0}")]
     Protocol(String),
+    #[error("this server is stopping; retry on another one")]
+    Stopping,
 }
 
 impl ClusterError {
@@ -96,7 +98,14 @@ impl ClusterError {
 
 struct Op {
     cmd: Cmd,
-    done: Option<oneshot::Sender<Result<Value, ClusterError>>>,
+    /// Who waits for the answer: a request, or nobody (then a failure is
+    /// logged as this).
+    done: Answer,
+}
+
+enum Answer {
+    To(oneshot::Sender<Result<Value, ClusterError>>),
+    LogFailure(&'static str),
 }
 
 /// Subscriptions wanted by the hub: topic → how many local reasons.
@@ -144,16 +153,13 @@ impl Pending {
                     .observe(super::metrics::since(self.submitted));
                 r
             }
-            Ok(Err(_)) => Err(ClusterError::Unreachable {
-                url: String::new(),
-                reason: "the node is stopping".into(),
-            }),
+            Ok(Err(_)) => Err(ClusterError::Stopping),
             Err(_) => Err(ClusterError::Timeout(self.timeout)),
         }
     }
 }
 
-const ALL_SCRIPTS: [(&str, &str); 13] = [
+const ALL_SCRIPTS: [(&str, &str); 14] = [
     ("claim", scripts::CLAIM),
     ("adopt", scripts::ADOPT),
     ("set_link", scripts::SET_LINK),
@@ -167,6 +173,7 @@ const ALL_SCRIPTS: [(&str, &str); 13] = [
     ("get_attrs", scripts::GET_ATTRS),
     ("reregister", scripts::REREGISTER),
     ("mark_dead", scripts::MARK_DEAD),
+    ("reap", scripts::REAP),
 ];
 
 impl Cluster {
@@ -201,7 +208,7 @@ impl Cluster {
         let pubsub = client.get_async_pubsub().await.map_err(connect_err)?;
         let mut shas = HashMap::new();
         let mut load = conn.clone();
-        for (name, src) in ALL_SCRIPTS.iter().chain([("reap", scripts::REAP)].iter()) {
+        for (name, src) in ALL_SCRIPTS.iter() {
             let sha: String = redis::cmd("SCRIPT")
                 .arg("LOAD")
                 .arg(*src)
@@ -305,7 +312,7 @@ impl Cluster {
         let (tx, rx) = oneshot::channel();
         let _ = self.ops.send(Op {
             cmd,
-            done: Some(tx),
+            done: Answer::To(tx),
         });
         Pending {
             rx,
@@ -315,12 +322,12 @@ impl Cluster {
     }
 
     /// Queues a command nobody waits for; a failure is logged.
+    /// No task per command: the queue itself logs a failure (a channel
+    /// message's PUBLISH goes this way).
     pub fn fire(&self, cmd: Cmd, what: &'static str) {
-        let pending = self.call(cmd);
-        tokio::spawn(async move {
-            if let Err(e) = pending.get().await {
-                tracing::warn!("cluster: {what}: {e}");
-            }
+        let _ = self.ops.send(Op {
+            cmd,
+            done: Answer::LogFailure(what),
         });
     }
 
@@ -557,13 +564,17 @@ fn protocol_or_io(url: &str, e: redis::RedisError) -> ClusterError {
 }
 
 fn complete(op: Op, r: Result<Value, ClusterError>) {
-    if let Some(done) = op.done {
-        let _ = done.send(r);
+    match (op.done, r) {
+        (Answer::To(done), r) => {
+            let _ = done.send(r);
+        }
+        (Answer::LogFailure(what), Err(e)) => tracing::warn!("cluster: {what}: {e}"),
+        (Answer::LogFailure(_), Ok(_)) => {}
     }
 }
 
 async fn reload_scripts(conn: &mut ConnectionManager) {
-    for (_, src) in ALL_SCRIPTS.iter().chain([("reap", scripts::REAP)].iter()) {
+    for (_, src) in ALL_SCRIPTS.iter() {
         let r: RedisResult<String> = redis::cmd("SCRIPT")
             .arg("LOAD")
             .arg(*src)
