@@ -544,10 +544,7 @@ impl Hub {
         });
         let stored = {
             let mut st = self.lock();
-            super::metrics::METRICS
-                .messages
-                .get_or_create(&super::metrics::Kind { kind: "peer" })
-                .inc();
+            super::metrics::METRICS.peer_messages.inc();
             if let Some(peer) = st.users.get_mut(to)
                 && peer.link == Link::Up
             {
@@ -581,14 +578,24 @@ impl Hub {
                 )
             }
         };
-        let Some(stored) = stored else {
-            let Some(c) = self.cluster() else {
-                return Err(err(ErrorKind::Unknown, "no cluster; this is a server bug"));
-            };
-            return self
-                .send_peer_remote(c, from, to, message, options, ts, &frames)
-                .await;
-        };
+        match stored {
+            Some(stored) => self.stored_offline(stored, from, to, ts).await,
+            None => {
+                self.send_peer_remote(from, to, message, options, ts, &frames)
+                    .await
+            }
+        }
+    }
+
+    /// Waits until an offline message is durable and answers its sender:
+    /// stored (`cached`), or why not (a quota, a failing store).
+    async fn stored_offline(
+        &self,
+        stored: super::store::Ticket<()>,
+        from: &Uid,
+        to: &Uid,
+        ts: u64,
+    ) -> Result<Reply, ErrorBody> {
         let submitted = std::time::Instant::now();
         let stored = stored.await;
         super::metrics::METRICS
@@ -898,10 +905,7 @@ impl Hub {
                 format!("join channel {ch} before sending to it"),
             ));
         }
-        super::metrics::METRICS
-            .messages
-            .get_or_create(&super::metrics::Kind { kind: "channel" })
-            .inc();
+        super::metrics::METRICS.channel_messages.inc();
         self.fan_out(&mut st, ch, Some(from), &frames);
         if let Some(c) = self.cluster() {
             let (full, compact) = frames.texts();
@@ -1153,37 +1157,6 @@ impl Hub {
                 "server shutting down; reconnect later",
             );
         }
-    }
-
-    /// Sets the gauges read at a scrape: users, bytes queued.
-    pub fn refresh_gauges(&self) {
-        let st = self.lock();
-        let queued: usize = st.users.values().map(|u| u.session.queued().1).sum();
-        let down = st.users.values().filter(|u| u.link == Link::Down).count();
-        let m = &super::metrics::METRICS;
-        m.users.set(st.users.len() as i64);
-        m.sessions
-            .get_or_create(&super::metrics::Link { link: "up" })
-            .set((st.users.len() - down) as i64);
-        m.sessions
-            .get_or_create(&super::metrics::Link { link: "down" })
-            .set(down as i64);
-        super::metrics::METRICS.queue_bytes.set(queued as i64);
-    }
-
-    /// Ready to serve: the store answers and, in cluster mode, Redis does.
-    pub async fn ready(&self) -> Result<(), String> {
-        match tokio::time::timeout(Duration::from_secs(2), self.store.barrier()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(format!("the store fails: {e}")),
-            Err(_) => return Err("the store did not answer within 2 s".into()),
-        }
-        if let Some(c) = self.cluster()
-            && !c.reachable()
-        {
-            return Err(format!("the cluster's Redis at {} is unreachable", c.url()));
-        }
-        Ok(())
     }
 
     /// Number of logged-in users (link up or within the grace).

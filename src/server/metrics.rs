@@ -50,6 +50,10 @@ pub struct Metrics {
     pub logins: Family<Outcome, Counter>,
     /// Messages accepted, by kind: `peer`, `channel`.
     pub messages: Family<Kind, Counter>,
+    /// `messages{kind="peer"}` and `{kind="channel"}`, looked up once: the
+    /// hot paths count without the family's map.
+    pub peer_messages: Counter,
+    pub channel_messages: Counter,
     /// Frames of messages queued for recipients (a channel message to 200
     /// members is 199 deliveries).
     pub deliveries: Counter,
@@ -89,6 +93,8 @@ impl Metrics {
             connections_total: Counter::default(),
             logins: Family::default(),
             messages: Family::default(),
+            peer_messages: Counter::default(),
+            channel_messages: Counter::default(),
             deliveries: Counter::default(),
             fanout: Histogram::new(exponential_buckets(1.0, 4.0, 9)),
             slow_consumers: Counter::default(),
@@ -168,7 +174,14 @@ impl Metrics {
             "Bytes of frames queued for all sessions",
             m.queue_bytes.clone(),
         );
-        Metrics { registry, ..m }
+        let peer_messages = m.messages.get_or_create(&Kind { kind: "peer" }).clone();
+        let channel_messages = m.messages.get_or_create(&Kind { kind: "channel" }).clone();
+        Metrics {
+            registry,
+            peer_messages,
+            channel_messages,
+            ..m
+        }
     }
 
     /// The OpenMetrics text of every metric.

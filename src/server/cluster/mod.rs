@@ -669,7 +669,8 @@ async fn run_subscriptions(
                         let Some(h) = hub.upgrade() else { return };
                         let Some(c) = cluster.upgrade() else { return };
                         let topic = msg.get_channel_name();
-                        let Some(rest) = topic.strip_prefix(prefix.as_str()) else { continue };
+                        // Only this cluster's topics (several may share a Redis).
+                        if !topic.starts_with(prefix.as_str()) { continue }
                         let payload = msg.get_payload_bytes();
                         match BusEvent::decode(payload) {
                             Some((origin, event)) => {
@@ -677,7 +678,7 @@ async fn run_subscriptions(
                                 // cluster (the watch on dead nodes), which
                                 // this node's own users must hear too.
                                 if origin != c.node {
-                                    h.on_bus(rest, event);
+                                    h.on_bus(event);
                                 }
                             }
                             None => tracing::warn!(topic, "cluster: an undecodable bus message was dropped"),

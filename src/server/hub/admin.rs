@@ -1,10 +1,12 @@
-//! What the server's operator can do to sessions (`rtm admin`, through the
+//! What the server's operator sees (the gauges of a scrape, readiness)
+//! and can do to sessions (`rtm admin`, through the
 //! admin interface of the metrics listener): list them, end one, ban a uid
 //! for a while. In cluster mode a ban is kept in Redis (every node refuses
 //! the uid's logins) and reaches the node that holds the session.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -36,6 +38,39 @@ pub(super) struct Bans {
 }
 
 impl Hub {
+    /// Sets the gauges read at a scrape: users, bytes queued.
+    pub fn refresh_gauges(&self) {
+        let st = self.lock();
+        let queued: usize = st.users.values().map(|u| u.session.queued().1).sum();
+        let down = st.users.values().filter(|u| u.link == Link::Down).count();
+        let m = &crate::server::metrics::METRICS;
+        m.users.set(st.users.len() as i64);
+        m.sessions
+            .get_or_create(&crate::server::metrics::Link { link: "up" })
+            .set((st.users.len() - down) as i64);
+        m.sessions
+            .get_or_create(&crate::server::metrics::Link { link: "down" })
+            .set(down as i64);
+        crate::server::metrics::METRICS
+            .queue_bytes
+            .set(queued as i64);
+    }
+
+    /// Ready to serve: the store answers and, in cluster mode, Redis does.
+    pub async fn ready(&self) -> Result<(), String> {
+        match tokio::time::timeout(Duration::from_secs(2), self.store.barrier()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(format!("the store fails: {e}")),
+            Err(_) => return Err("the store did not answer within 2 s".into()),
+        }
+        if let Some(c) = self.cluster()
+            && !c.reachable()
+        {
+            return Err(format!("the cluster's Redis at {} is unreachable", c.url()));
+        }
+        Ok(())
+    }
+
     /// This node's sessions, by uid.
     pub fn sessions(&self) -> Vec<SessionInfo> {
         let st = self.lock();

@@ -17,7 +17,6 @@ use crate::protocol::{
 use crate::server::cluster::{BusEvent, Cluster, ClusterError, Pending};
 use crate::server::redis_reply::{int_of, text_of, texts_of};
 use crate::server::session::{SessionHandle, SessionId};
-use crate::server::store::StoreError;
 
 /// Why a user's state leaves this node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -408,10 +407,8 @@ impl Hub {
 
     /// A peer message to a uid this node does not hold: to its node, or
     /// stored when it is offline (and asked for).
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn send_peer_remote(
         &self,
-        c: &Arc<Cluster>,
         from: &Uid,
         to: &Uid,
         message: &RtmMessage,
@@ -419,6 +416,9 @@ impl Hub {
         ts: u64,
         frames: &MessageFrames,
     ) -> Result<Reply, ErrorBody> {
+        let Some(c) = self.cluster() else {
+            return Err(err(ErrorKind::Unknown, "no cluster; this is a server bug"));
+        };
         let (full, compact) = frames.texts();
         let payload = BusEvent::Peer {
             to: to.to_string(),
@@ -451,19 +451,10 @@ impl Hub {
         if !options.enable_offline_messaging {
             return sent(false);
         }
-        match self
+        let pushed = self
             .store
-            .push_offline(to, from, message, ts, &self.config.offline_quota)
-            .await
-        {
-            Ok(()) => {}
-            Err(StoreError::Quota(refusal)) => {
-                tracing::info!(%from, %to, "offline message refused: {refusal}");
-                return Err(err(ErrorKind::QuotaExceeded, refusal.to_string()));
-            }
-            Err(e) => return Err(Self::store_err(e)),
-        }
-        crate::server::metrics::METRICS.offline_stored.inc();
+            .push_offline(to, from, message, ts, &self.config.offline_quota);
+        let reply = self.stored_offline(pushed, from, to, ts).await?;
         // The receiver may have logged in (anywhere) between the look-up and
         // the store: its node then looks in the mailbox again. A login after
         // this point reads the message itself.
@@ -475,11 +466,7 @@ impl Hub {
             c.script("to_user_node", &[to.as_str(), &poke]),
             "telling a node of a stored message",
         );
-        Ok(Reply::PeerMessageSent {
-            has_peer_received: false,
-            server_received_ts: ts,
-            cached: true,
-        })
+        Ok(reply)
     }
 
     /// Sends `frame` to `uid` on whichever node holds it; false when this
@@ -641,8 +628,8 @@ impl Hub {
 
     // ------------------------------------------------- events from others
 
-    /// An event from another node (`topic` without the prefix).
-    pub fn on_bus(self: &Arc<Self>, _topic: &str, event: BusEvent) {
+    /// An event from another node.
+    pub fn on_bus(self: &Arc<Self>, event: BusEvent) {
         match event {
             BusEvent::Peer { to, full, compact } => {
                 let Ok(to) = Uid::new(to) else { return };
