@@ -100,14 +100,16 @@ pub fn admin(args: AdminArgs) -> anyhow::Result<()> {
                 "{:<24} {:>8} {:<5} {:>8} {:>8}",
                 "UID", "SESSION", "LINK", "CHANNELS", "WATCHING"
             );
+            // JSON values ignore widths when printed: numbers as numbers.
+            let n = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
             for s in &sessions {
                 println!(
                     "{:<24} {:>8} {:<5} {:>8} {:>8}",
                     s["uid"].as_str().unwrap_or("?"),
-                    s["session"],
+                    n(&s["session"]),
                     s["link"].as_str().unwrap_or("?"),
-                    s["channels"],
-                    s["watching"]
+                    n(&s["channels"]),
+                    n(&s["watching"])
                 );
             }
             println!("{} session(s)", sessions.len());
@@ -117,10 +119,12 @@ pub fn admin(args: AdminArgs) -> anyhow::Result<()> {
             _ => println!("{uid}: no session on this server"),
         },
         AdminAction::Ban { uid, duration, .. } => {
+            // A node ends the sessions it holds; in a cluster, a session on
+            // another node is ended there (the ban is kept in Redis).
             let ended = if value["ended"].as_bool() == Some(true) {
                 "; its session was ended"
             } else {
-                ""
+                "; no session of it on this server (in a cluster, the node holding it ends it)"
             };
             println!("{uid}: banned for {duration}{ended}");
         }

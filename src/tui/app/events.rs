@@ -316,7 +316,9 @@ impl App {
                 );
             }
             (ConnectionState::Aborted, R::BannedByServer) => {
-                self.error("the server closed this session");
+                self.error(
+                    "the server's operator banned this uid for a while; logins are refused until the ban ends",
+                );
             }
             (ConnectionState::Aborted, _) => self.error("the connection was aborted"),
             _ => {}
